@@ -1,0 +1,47 @@
+# Each target bootstraps .venv when missing (torch from the CPU wheel: never a multi-GB CUDA build).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: venv home run dev test lint model bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+home:
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+## make run: one full cycle on the embedded default (synthetic prices, bundled model, SQLite instance)
+run: venv home
+	$(BIN)/python -m forex_assets.cycle
+
+## make dev: the Dagster UI (and daemon) on http://127.0.0.1:3000
+dev: venv home
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+## make test: the test suite
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check forex_assets forex_assets_tests scripts
+
+## make model: retrain the bundled checkpoint and re-measure its model card scores
+model: venv
+	$(BIN)/python scripts/train_bundled_model.py
+	$(BIN)/python scripts/evaluate_bundled_model.py
+
+clean:
+	rm -rf .dagster_home .forex_assets .pytest_cache

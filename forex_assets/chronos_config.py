@@ -1,0 +1,130 @@
+"""The per-horizon Chronos inference configuration (``configs/chronos_{horizon}.json``) and its schema.
+
+Sampling parameters (num_samples, temperature, top_k, top_p) exist only for the sampling family
+(Chronos-T5); the quantile families (Chronos-Bolt, Chronos-2) are tuned through context length,
+preprocessing and context-length ensembles.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from forex_assets.horizons import HORIZONS
+
+Family = Literal["chronos2", "chronos-bolt", "chronos-t5"]
+SAMPLING_FAMILY = "chronos-t5"
+SAMPLING_FIELDS = ("num_samples", "temperature", "top_k", "top_p")
+
+
+class ConfigError(ValueError):
+    """A configuration file or document is invalid; the message names the file and the field."""
+
+
+class ValidationBaseline(BaseModel):
+    """What the deployed configuration scored when it was validated; triggers compare against it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rmse_clp: float = Field(gt=0)
+    inference_seconds: float = Field(gt=0, description="seconds per forecast")
+    mape_pct: float | None = Field(default=None, ge=0)
+    coverage_95: float | None = Field(default=None, ge=0, le=1)
+    validated_on: str | None = Field(default=None, description="ISO date of the last validation origin")
+
+
+class ChronosConfig(BaseModel):
+    """One horizon's inference configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    horizon: Literal["7d", "15d", "30d", "90d"]
+    checkpoint: str = Field(min_length=1, description="'bundled:<name>', a local directory or a Hub id")
+    family: Family
+    context_length: int = Field(ge=16, le=8192, description="business days of history fed to the model")
+    preprocessing: Literal["none", "log"] = "none"
+    ensemble_context_lengths: tuple[int, ...] = Field(
+        default=(), description="extra context lengths whose quantiles are averaged with the main one"
+    )
+    num_samples: int | None = Field(default=None, ge=1, le=1000)
+    temperature: float | None = Field(default=None, gt=0, le=5)
+    top_k: int | None = Field(default=None, ge=1)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    seed: int = Field(default=0, description="torch seed for the sampling family")
+    baseline: ValidationBaseline | None = None
+
+    @model_validator(mode="after")
+    def _family_parameters(self) -> ChronosConfig:
+        given = [name for name in SAMPLING_FIELDS if getattr(self, name) is not None]
+        if self.family == SAMPLING_FAMILY:
+            missing = [name for name in ("num_samples", "temperature") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"family chronos-t5 samples paths and needs {', '.join(missing)}")
+        elif given:
+            raise ValueError(f"{', '.join(given)} only apply to the sampling family chronos-t5, not to {self.family}")
+        for length in self.ensemble_context_lengths:
+            if not 16 <= length <= 8192:
+                raise ValueError(f"ensemble context length {length} is outside 16..8192")
+        return self
+
+    @property
+    def context_lengths(self) -> tuple[int, ...]:
+        """Main context length first, then the ensemble members (duplicates removed)."""
+        return tuple(dict.fromkeys((self.context_length, *self.ensemble_context_lengths)))
+
+    @property
+    def longest_context(self) -> int:
+        return max(self.context_lengths)
+
+    def sampling_kwargs(self) -> dict:
+        return {name: getattr(self, name) for name in SAMPLING_FIELDS if getattr(self, name) is not None}
+
+    def without_baseline(self) -> ChronosConfig:
+        return self.model_copy(update={"baseline": None})
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2, sort_keys=True) + "\n"
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(document)"
+        problems.append(f"field '{field}': {item['msg']}")
+    return f"{source}: invalid Chronos configuration: " + "; ".join(problems)
+
+
+def parse_config(document: dict, source: str = "<config>") -> ChronosConfig:
+    """Validate a configuration document; ``source`` names it in errors."""
+    try:
+        return ChronosConfig.model_validate(document)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source)) from None
+
+
+def load_config(path: Path, expected_horizon: str | None = None) -> ChronosConfig:
+    """Read and validate ``chronos_{horizon}.json``; errors name the file and the field."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a JSON object, found {type(document).__name__}")
+    config = parse_config(document, str(path))
+    if expected_horizon is not None and config.horizon != expected_horizon:
+        raise ConfigError(
+            f"{path}: field 'horizon': is {config.horizon!r} but the file is for horizon {expected_horizon!r}"
+        )
+    return config
+
+
+def config_path(configs_dir: Path, horizon: str) -> Path:
+    if horizon not in HORIZONS:
+        raise ConfigError(f"unknown horizon {horizon!r}; horizons are {', '.join(HORIZONS)}")
+    return Path(configs_dir) / f"chronos_{horizon}.json"

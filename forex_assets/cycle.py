@@ -1,0 +1,133 @@
+"""`make run`: one cycle on the embedded default instance, then a per-horizon summary.
+
+Materializes ``usdclp_prices`` and the four ``forecast`` partitions in the Dagster instance of
+``$DAGSTER_HOME`` (a project-local SQLite instance when unset), exactly as the UI would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from forex_assets.defs.forecasting.assets import forecast
+from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.resources import ForexWorkspace, PriceSource
+from forex_assets.horizons import HORIZONS
+from forex_assets.workspace import PROJECT_ROOT
+
+
+def ensure_dagster_home() -> Path:
+    """Use $DAGSTER_HOME, or the project-local .dagster_home seeded with the repo's dagster.yaml."""
+    if not os.environ.get("DAGSTER_HOME"):
+        os.environ["DAGSTER_HOME"] = str(PROJECT_ROOT / ".dagster_home")
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists() and (PROJECT_ROOT / "dagster.yaml").exists():
+        shutil.copy2(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def _materialization_metadata(result: dg.ExecuteInProcessResult, asset_name: str) -> dict:
+    for event in result.get_asset_materialization_events():
+        if event.asset_key == dg.AssetKey(asset_name):
+            return {k: v.value for k, v in event.materialization.metadata.items()}
+    return {}
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error is not None:
+            return event.step_failure_data.error.message.strip().splitlines()[0]
+    return "failed"
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def run_cycle(
+    instance: dg.DagsterInstance, price_source: PriceSource, workspace: ForexWorkspace, horizons=HORIZONS
+) -> list[dict]:
+    resources = {"price_source": price_source, "workspace": workspace}
+    prices_run = dg.materialize(
+        [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET
+    )
+    if not prices_run.success:
+        raise SystemExit(f"usdclp_prices failed: {_failure_message(prices_run)}")
+    rows = []
+    for horizon in horizons:
+        started = time.perf_counter()
+        result = dg.materialize(
+            [usdclp_prices, forecast],
+            selection=[forecast],
+            partition_key=horizon,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            run_config=QUIET,
+        )
+        row = {
+            "horizon": horizon,
+            "status": "ok" if result.success else "FAILED",
+            "run_seconds": time.perf_counter() - started,
+        }
+        row.update(
+            _materialization_metadata(result, "forecast") if result.success else {"error": _failure_message(result)}
+        )
+        rows.append(row)
+    return rows
+
+
+def format_summary(rows: list[dict]) -> str:
+    header = (
+        f"{'horizon':<8}{'origin':<12}{'last CLP':>10}{'median CLP':>12}{'95% interval CLP':>22}"
+        f"{'infer s':>9}  {'config version':<26}status"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        if r["status"] != "ok":
+            lines.append(f"{r['horizon']:<8}{'':<12}{'':>10}{'':>12}{'':>22}{'':>9}  {'':<26}FAILED: {r['error']}")
+            continue
+        median = r["median_at_horizon_clp"]
+        interval = f"[{r['interval_95_low_clp']:.1f}, {r['interval_95_high_clp']:.1f}]"
+        lines.append(
+            f"{r['horizon']:<8}{r['origin_date']:<12}{r['last_price_clp']:>10.2f}{median:>12.2f}"
+            f"{interval:>22}{r['inference_seconds']:>9.3f}  "
+            f"{r['config_version']:<26}ok"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="forex-assets run", description=__doc__)
+    parser.add_argument("--source", choices=["synthetic", "csv", "mindicador"], default="synthetic")
+    parser.add_argument("--csv-path")
+    parser.add_argument("--csv-date-column", default="date")
+    parser.add_argument("--csv-value-column", default="usdclp")
+    parser.add_argument("--horizons", nargs="+", default=list(HORIZONS), choices=list(HORIZONS))
+    args = parser.parse_args(argv)
+
+    home = ensure_dagster_home()
+    started = time.perf_counter()
+    price_source = PriceSource(
+        source=args.source,
+        csv_path=args.csv_path,
+        csv_date_column=args.csv_date_column,
+        csv_value_column=args.csv_value_column,
+    )
+    with dg.DagsterInstance.get() as instance:
+        rows = run_cycle(instance, price_source, ForexWorkspace(), args.horizons)
+    print()
+    print(f"forex_assets cycle on {price_source.describe()} (DAGSTER_HOME={home})")
+    print(format_summary(rows))
+    print(f"\ncycle finished in {time.perf_counter() - started:.1f} s")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+import dagster as dg
+import pandas as pd
+
+from forex_assets.defs.resources import PriceSource
+from forex_assets.plots import markdown_image, price_history_figure
+from forex_assets.prices.schema import PriceValidationError
+from forex_assets.prices.sources import PriceSourceError
+
+
+@dg.asset(
+    group_name="prices",
+    kinds={"pandas"},
+    description="Daily USD/CLP series (CLP per USD, business days), checked by the pandera data contract.",
+)
+def usdclp_prices(context: dg.AssetExecutionContext, price_source: PriceSource) -> dg.Output[pd.DataFrame]:
+    try:
+        prices = price_source.load()
+    except (PriceValidationError, PriceSourceError) as error:
+        raise dg.Failure(description=str(error)) from None
+    returns = prices["usdclp"].pct_change().dropna()
+    context.log.info(f"{len(prices)} observations from {price_source.describe()}")
+    return dg.Output(
+        prices,
+        metadata={
+            "source": price_source.describe(),
+            "observations": len(prices),
+            "first_date": prices["date"].iloc[0].strftime("%Y-%m-%d"),
+            "last_date": prices["date"].iloc[-1].strftime("%Y-%m-%d"),
+            "last_price_clp": float(prices["usdclp"].iloc[-1]),
+            "daily_return_std_pct": round(float(returns.std() * 100), 4),
+            "recent_prices": dg.MetadataValue.md(markdown_image(price_history_figure(prices), "USD/CLP")),
+        },
+    )

@@ -1,0 +1,89 @@
+"""Dagster resources: thin wrappers that turn run configuration into calls of the pure modules."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from forex_assets.forecast_history import ForecastHistory
+from forex_assets.prices.schema import (
+    DEFAULT_MAX_DAILY_MOVE,
+    DEFAULT_MAX_GAP_BUSINESS_DAYS,
+    PriceRules,
+    validate_prices,
+)
+from forex_assets.prices.sources import MindicadorClient, read_price_csv, synthetic_prices
+from forex_assets.workspace import SEED_CONFIGS_DIR, default_working_area
+
+
+class ForexWorkspace(dg.ConfigurableResource):
+    """The instance's working area (forecast history, caches, later the config store and reports)."""
+
+    working_area: str | None = Field(
+        default=None, description="directory for the project's state; default $DAGSTER_HOME/forex_assets"
+    )
+    configs_dir: str | None = Field(default=None, description="seed configurations; default the repo's configs/")
+
+    @property
+    def root(self) -> Path:
+        path = Path(self.working_area).expanduser() if self.working_area else default_working_area()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def configs(self) -> Path:
+        return Path(self.configs_dir).expanduser() if self.configs_dir else SEED_CONFIGS_DIR
+
+    def forecast_history(self) -> ForecastHistory:
+        return ForecastHistory(self.root / "forecast_history.sqlite")
+
+
+class PriceSource(dg.ConfigurableResource):
+    """Where usdclp_prices comes from: 'synthetic' (default), 'csv' or 'mindicador'."""
+
+    source: Literal["synthetic", "csv", "mindicador"] = "synthetic"
+    synthetic_seed: int = 20260101
+    synthetic_start: str = "2014-01-01"
+    synthetic_end: str = Field(default="2026-10-30", description="last business day of the synthetic series")
+    csv_path: str | None = None
+    csv_date_column: str = "date"
+    csv_value_column: str = "usdclp"
+    mindicador_base_url: str = "https://mindicador.cl"
+    mindicador_start_year: int = 2014
+    mindicador_end_year: int | None = None
+    mindicador_cache_dir: str | None = Field(default=None, description="default <working area>/mindicador")
+    timeout_s: float = 10.0
+    max_retries: int = 3
+    backoff_s: float = 1.0
+    max_daily_move: float = Field(default=DEFAULT_MAX_DAILY_MOVE, gt=0, description="fraction, 0.15 = 15 %")
+    max_gap_business_days: int = Field(default=DEFAULT_MAX_GAP_BUSINESS_DAYS, ge=0)
+
+    def describe(self) -> str:
+        if self.source == "csv":
+            return f"csv:{self.csv_path}"
+        if self.source == "mindicador":
+            return f"mindicador:{self.mindicador_base_url}"
+        return f"synthetic:seed={self.synthetic_seed},{self.synthetic_start}..{self.synthetic_end}"
+
+    def fetch(self) -> pd.DataFrame:
+        if self.source == "csv":
+            if not self.csv_path:
+                raise dg.Failure("price source 'csv' needs csv_path")
+            return read_price_csv(self.csv_path, self.csv_date_column, self.csv_value_column)
+        if self.source == "mindicador":
+            cache = (
+                Path(self.mindicador_cache_dir) if self.mindicador_cache_dir else default_working_area() / "mindicador"
+            )
+            client = MindicadorClient(self.mindicador_base_url, cache, self.timeout_s, self.max_retries, self.backoff_s)
+            return client.prices(self.mindicador_start_year, self.mindicador_end_year, today=date.today())
+        return synthetic_prices(self.synthetic_seed, self.synthetic_start, self.synthetic_end)
+
+    def load(self) -> pd.DataFrame:
+        """Fetch and validate; raises PriceValidationError / PriceSourceError on bad data."""
+        rules = PriceRules(self.max_daily_move, self.max_gap_business_days)
+        return validate_prices(self.fetch(), rules, source=self.describe())

@@ -1,0 +1,151 @@
+"""Forecast accuracy metrics over a window of rolling origins (pure numpy / statsmodels).
+
+Inputs share one layout: ``n`` origins, ``h`` steps, ``q`` quantile levels.
+
+* ``quantiles``: (n, h, q) forecast quantiles in CLP, levels in ``levels``;
+* ``actuals``: (n, h) observed prices in CLP;
+* ``last_prices``: (n,) the price at each origin (the random walk's forecast for every step);
+* ``scales``: (n,) the MASE scale of each origin: mean absolute one-step change of its history (m = 1).
+
+Errors are forecast minus actual (a positive bias means the model forecast too many CLP per USD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class WindowMetrics:
+    origins: int
+    rmse_clp: float
+    mae_clp: float
+    mape_pct: float
+    bias_clp: float
+    error_std_clp: float
+    coverage_95: float
+    interval_width_95_clp: float
+    weighted_quantile_loss: float
+    mase: float
+    rmse_random_walk_clp: float
+    skill_vs_random_walk: float  # rmse / random-walk rmse: below 1 beats the random walk
+    seconds_per_forecast: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _level_index(levels: Sequence[float], level: float) -> int:
+    for i, value in enumerate(levels):
+        if abs(value - level) < 1e-9:
+            return i
+    raise ValueError(f"quantile level {level} is not among the forecast levels {list(levels)}")
+
+
+def rmse(errors: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(errors))))
+
+
+def weighted_quantile_loss(quantiles: np.ndarray, actuals: np.ndarray, levels: Sequence[float]) -> float:
+    """Mean over levels of 2 * sum(pinball loss) / sum(|actual|) (the GluonTS / Chronos wQL)."""
+    losses = []
+    for i, tau in enumerate(levels):
+        diff = actuals - quantiles[..., i]
+        pinball = np.maximum(tau * diff, (tau - 1.0) * diff)
+        losses.append(2.0 * pinball.sum() / np.abs(actuals).sum())
+    return float(np.mean(losses))
+
+
+def mase_scales(histories: Sequence[np.ndarray], lookback: int | None = None) -> np.ndarray:
+    """Per-origin MASE scale: mean |y_t - y_{t-1}| over the history (or its last ``lookback`` values)."""
+    scales = []
+    for history in histories:
+        values = np.asarray(history, dtype=float)
+        if lookback is not None:
+            values = values[-(lookback + 1) :]
+        scales.append(np.mean(np.abs(np.diff(values))))
+    return np.asarray(scales)
+
+
+def window_metrics(
+    quantiles: np.ndarray,
+    actuals: np.ndarray,
+    last_prices: np.ndarray,
+    scales: np.ndarray,
+    levels: Sequence[float],
+    seconds_per_forecast: float,
+) -> WindowMetrics:
+    quantiles = np.asarray(quantiles, dtype=float)
+    actuals = np.asarray(actuals, dtype=float)
+    if quantiles.shape[:2] != actuals.shape:
+        raise ValueError(f"quantiles {quantiles.shape} and actuals {actuals.shape} disagree on origins x steps")
+    median = quantiles[..., _level_index(levels, 0.5)]
+    low = quantiles[..., _level_index(levels, 0.025)]
+    high = quantiles[..., _level_index(levels, 0.975)]
+    errors = median - actuals
+    random_walk_errors = np.asarray(last_prices, dtype=float)[:, None] - actuals
+    model_rmse = rmse(errors)
+    random_walk_rmse = rmse(random_walk_errors)
+    per_origin_mae = np.mean(np.abs(errors), axis=1)
+    return WindowMetrics(
+        origins=int(actuals.shape[0]),
+        rmse_clp=model_rmse,
+        mae_clp=float(np.mean(np.abs(errors))),
+        mape_pct=float(np.mean(np.abs(errors) / np.abs(actuals)) * 100.0),
+        bias_clp=float(np.mean(errors)),
+        error_std_clp=float(np.std(errors, ddof=1)) if errors.size > 1 else 0.0,
+        coverage_95=float(np.mean((actuals >= low) & (actuals <= high))),
+        interval_width_95_clp=float(np.mean(high - low)),
+        weighted_quantile_loss=weighted_quantile_loss(quantiles, actuals, levels),
+        mase=float(np.mean(per_origin_mae / np.asarray(scales, dtype=float))),
+        rmse_random_walk_clp=random_walk_rmse,
+        skill_vs_random_walk=model_rmse / random_walk_rmse if random_walk_rmse > 0 else float("nan"),
+        seconds_per_forecast=float(seconds_per_forecast),
+    )
+
+
+@dataclass(frozen=True)
+class DieboldMarianoResult:
+    statistic: float
+    p_value: float
+    lags: int
+    origins: int
+    mean_loss_differential: float  # mean of (loss a - loss b): negative favours forecast a
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def diebold_mariano(
+    actuals: np.ndarray, forecast_a: np.ndarray, forecast_b: np.ndarray, horizon: int
+) -> DieboldMarianoResult:
+    """Two-sided Diebold-Mariano test of equal squared-error accuracy, Harvey-Leybourne-Newbold corrected.
+
+    ``actuals`` and the forecasts are (n, h) paths from rolling origins one business day apart. Each
+    origin contributes one loss: the mean squared error over its path, so the loss differential is a
+    series over origins; consecutive origins share h - 1 targets, hence ``horizon`` h and h - 1 HAC
+    lags (see the cap below). Delegates to ``statsmodels.tsa.stattools.diebold_mariano_test``.
+    """
+    from statsmodels.tsa.stattools import diebold_mariano_test
+
+    actuals = np.asarray(actuals, dtype=float)
+    loss_a = np.mean(np.square(np.asarray(forecast_a) - actuals), axis=1)
+    loss_b = np.mean(np.square(np.asarray(forecast_b) - actuals), axis=1)
+    n = len(loss_a)
+    # A window of n overlapping origins cannot support h - 1 HAC lags when h is large (90d with 30
+    # origins); the effective horizon is capped at n // 3, and the lags used are reported.
+    effective_horizon = max(1, min(horizon, n // 3))
+    lags = effective_horizon - 1
+    differential = loss_a - loss_b
+    if n < 3 or np.allclose(differential, 0.0):
+        return DieboldMarianoResult(0.0, 1.0, lags, n, float(np.mean(differential)) if n else 0.0)
+    # statsmodels scores (y, forecast) pointwise: pass the per-origin root losses against zero so that
+    # its squared-error criterion reproduces exactly our per-origin path losses.
+    result = diebold_mariano_test(
+        np.zeros(n), np.sqrt(loss_a), np.sqrt(loss_b), lags=lags, criterion="mse", harvey_adj=True,
+        horizon=effective_horizon,
+    )
+    return DieboldMarianoResult(float(result.statistic), float(result.pvalue), lags, n, float(np.mean(differential)))

@@ -1,0 +1,133 @@
+"""The data contract of the USD/CLP price series (pandera).
+
+A series is a frame with ``date`` (datetime64[ns], business days) and ``usdclp`` (CLP per USD).
+Each rule is a named pandera check; a violation raises :class:`PriceValidationError` whose message
+names every rule that failed and the offending rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+DATE = "date"
+VALUE = "usdclp"
+
+#: Default bound on one business day's move, as a fraction (0.15 = 15 %).
+DEFAULT_MAX_DAILY_MOVE = 0.15
+#: Default longest run of missing business days between two observations (Chilean holidays
+#: remove at most 3 in a row; 10 leaves room for a long holiday week).
+DEFAULT_MAX_GAP_BUSINESS_DAYS = 10
+MAX_ROWS_IN_MESSAGE = 5
+
+
+class PriceValidationError(ValueError):
+    """The price series broke the data contract. ``failures`` maps rule name -> offending rows."""
+
+    def __init__(self, message: str, failures: dict[str, pd.DataFrame]):
+        super().__init__(message)
+        self.failures = failures
+
+
+@dataclass(frozen=True)
+class PriceRules:
+    max_daily_move: float = DEFAULT_MAX_DAILY_MOVE
+    max_gap_business_days: int = DEFAULT_MAX_GAP_BUSINESS_DAYS
+
+
+def missing_business_days(dates: pd.Series) -> pd.Series:
+    """Business days skipped between each date and the previous one (0 for consecutive days)."""
+    values = dates.to_numpy(dtype="datetime64[D]")
+    gaps = np.zeros(len(values), dtype=np.int64)
+    if len(values) > 1:
+        gaps[1:] = np.maximum(np.busday_count(values[:-1], values[1:]) - 1, 0)
+    return pd.Series(gaps, index=dates.index)
+
+
+def rule_descriptions(rules: PriceRules = PriceRules()) -> dict[str, str]:
+    """What each named rule demands, for error messages."""
+    return {
+        "unique_dates": "dates must be unique",
+        "strictly_increasing_dates": "each date must be later than the previous row's",
+        "no_weekends": "dates must be business days (Monday to Friday)",
+        "max_gap_business_days": f"at most {rules.max_gap_business_days} missing business days in a row",
+        "positive_finite_values": "prices must be positive finite numbers",
+        "max_daily_move": f"no single-day move above {rules.max_daily_move:.0%}",
+        "not_nullable": "no missing values",
+    }
+
+
+def price_schema(rules: PriceRules = PriceRules()) -> pa.DataFrameSchema:
+    daily_move = rules.max_daily_move
+    max_gap = rules.max_gap_business_days
+    return pa.DataFrameSchema(
+        {
+            DATE: pa.Column(
+                "datetime64[ns]",
+                nullable=False,
+                checks=[
+                    pa.Check(lambda s: ~s.duplicated(keep=False), name="unique_dates"),
+                    pa.Check(
+                        lambda s: s.diff().isna() | (s.diff() > pd.Timedelta(0)), name="strictly_increasing_dates"
+                    ),
+                    pa.Check(lambda s: s.dt.dayofweek < 5, name="no_weekends"),
+                    pa.Check(lambda s: missing_business_days(s) <= max_gap, name="max_gap_business_days"),
+                ],
+            ),
+            VALUE: pa.Column(
+                float,
+                nullable=False,
+                checks=[
+                    pa.Check(lambda s: np.isfinite(s) & (s > 0), name="positive_finite_values"),
+                    pa.Check(lambda s: s.pct_change().abs().fillna(0.0) <= daily_move, name="max_daily_move"),
+                ],
+            ),
+        },
+        strict=True,
+        ordered=False,
+        coerce=False,
+        name="usdclp_prices",
+    )
+
+
+def _rows_text(frame: pd.DataFrame, rows: list) -> str:
+    shown = []
+    for row in rows[:MAX_ROWS_IN_MESSAGE]:
+        if row in frame.index:
+            date = frame.at[row, DATE] if DATE in frame else None
+            value = frame.at[row, VALUE] if VALUE in frame else None
+            date_text = pd.Timestamp(date).strftime("%Y-%m-%d %a") if pd.notna(date) else "no date"
+            shown.append(f"row {row} ({date_text}, {value})")
+        else:
+            shown.append(f"row {row}")
+    more = len(rows) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def validate_prices(frame: pd.DataFrame, rules: PriceRules = PriceRules(), source: str = "prices") -> pd.DataFrame:
+    """Return ``frame`` if it honours every rule; else raise :class:`PriceValidationError`."""
+    try:
+        return price_schema(rules).validate(frame, lazy=True)
+    except SchemaErrors as errors:
+        cases = errors.failure_cases
+        failures: dict[str, pd.DataFrame] = {}
+        lines = []
+        descriptions = rule_descriptions(rules)
+        for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+            rule = str(check)
+            described = f"rule '{rule}' ({descriptions[rule]})" if rule in descriptions else f"rule '{rule}'"
+            rows = [int(i) for i in group["index"].dropna().tolist()] if "index" in group else []
+            failures[rule] = frame.loc[[r for r in rows if r in frame.index]]
+            if rows:
+                lines.append(
+                    f"- {described} on column '{column}' failed on {len(rows)} row(s): {_rows_text(frame, rows)}"
+                )
+            else:
+                detail = ", ".join(str(c) for c in group["failure_case"].tolist()[:MAX_ROWS_IN_MESSAGE])
+                lines.append(f"- {described} on column '{column}' failed: {detail}")
+        message = f"{source}: USD/CLP series failed validation ({len(frame)} rows):\n" + "\n".join(lines)
+        raise PriceValidationError(message, failures) from None

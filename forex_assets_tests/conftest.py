@@ -1,0 +1,24 @@
+import os
+
+# Nothing may download weights or data in tests.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.pop("FOREX_ASSETS_ALLOW_DOWNLOAD", None)
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from forex_assets.models.random_t5 import build_random_t5_checkpoint  # noqa: E402
+from forex_assets.prices.sources import price_frame  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_dir(tmp_path_factory):
+    return build_random_t5_checkpoint(tmp_path_factory.mktemp("tiny_t5"), seed=3)
+
+
+def random_walk_prices(n: int = 600, seed: int = 0, daily_vol: float = 0.006, level: float = 800.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    values = level * np.exp(np.cumsum(rng.normal(0.0, daily_vol, n)))
+    return price_frame(pd.bdate_range("2020-01-01", periods=n), np.round(values, 2))

@@ -1,0 +1,95 @@
+import dagster as dg
+import pandas as pd
+import pytest
+
+from forex_assets.defs.forecasting.assets import forecast
+from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.resources import ForexWorkspace, PriceSource
+from forex_assets.forecast_history import ForecastHistory
+from forex_assets.workspace import SEED_CONFIGS_DIR
+from forex_assets_tests.conftest import random_walk_prices
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    return ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
+
+
+def _materialize(instance, resources, partition):
+    first = dg.materialize([usdclp_prices], instance=instance, resources=resources, raise_on_error=False)
+    if not first.success:
+        return first, None
+    second = dg.materialize(
+        [usdclp_prices, forecast],
+        selection=[forecast],
+        partition_key=partition,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
+    return first, second
+
+
+def test_prices_and_one_forecast_partition(workspace, tmp_path):
+    resources = {"price_source": PriceSource(), "workspace": workspace}
+    with dg.instance_for_test() as instance:
+        prices_run, forecast_run = _materialize(instance, resources, "30d")
+        assert prices_run.success and forecast_run.success
+        table = forecast_run.output_for_node("forecast")
+        assert len(table) == 30
+        assert (table["q0_025"] <= table["q0_5"]).all() and (table["q0_5"] <= table["q0_975"]).all()
+        event = instance.get_latest_materialization_event(dg.AssetKey("forecast"))
+        assert event.dagster_event.partition == "30d"
+        metadata = event.asset_materialization.metadata
+        assert metadata["origin_date"].value == "2026-10-30"
+        assert metadata["inference_seconds"].value > 0
+        assert metadata["config_version"].value.startswith("file@sha256:")
+        assert "data:image/png;base64," in metadata["fan_chart"].value
+
+    history = ForecastHistory(tmp_path / "area" / "forecast_history.sqlite")
+    runs = history.runs("30d")
+    assert runs["origin_date"].tolist() == [pd.Timestamp("2026-10-30")]
+    assert len(history.steps("30d")) == 30
+    assert history.steps("30d")["target_date"].iloc[0] == pd.Timestamp("2026-11-02")  # next business day
+
+
+def test_bad_prices_fail_the_run_and_nothing_downstream_materializes(workspace, tmp_path):
+    prices = random_walk_prices(400)
+    prices.loc[100, "date"] = pd.Timestamp("2020-05-23")  # a Saturday
+    csv = tmp_path / "bad.csv"
+    prices.assign(date=prices["date"].dt.strftime("%Y-%m-%d")).to_csv(csv, index=False)
+    resources = {"price_source": PriceSource(source="csv", csv_path=str(csv)), "workspace": workspace}
+    with dg.instance_for_test() as instance:
+        prices_run, forecast_run = _materialize(instance, resources, "7d")
+        assert not prices_run.success and forecast_run is None
+        failure = next(e for e in prices_run.all_events if e.is_step_failure)
+        message = failure.step_failure_data.user_failure_data.description
+        assert "rule 'no_weekends'" in message and "row 100 (2020-05-23 Sat" in message
+        assert instance.get_latest_materialization_event(dg.AssetKey("usdclp_prices")) is None
+        # forecast cannot run on prices that never materialized
+        attempt = dg.materialize(
+            [usdclp_prices, forecast],
+            selection=[forecast],
+            partition_key="7d",
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+        )
+        assert not attempt.success
+    assert (
+        not (tmp_path / "area" / "forecast_history.sqlite").exists()
+        or ForecastHistory(tmp_path / "area" / "forecast_history.sqlite").runs().empty
+    )
+
+
+def test_csv_source_forecasts_from_its_last_date(workspace, tmp_path):
+    prices = random_walk_prices(700)
+    csv = tmp_path / "prices.csv"
+    prices.rename(columns={"date": "fecha", "usdclp": "valor"}).to_csv(csv, index=False)
+    source = PriceSource(source="csv", csv_path=str(csv), csv_date_column="fecha", csv_value_column="valor")
+    with dg.instance_for_test() as instance:
+        _, run = _materialize(instance, {"price_source": source, "workspace": workspace}, "7d")
+        assert run.success
+    runs = ForecastHistory(tmp_path / "area" / "forecast_history.sqlite").runs("7d")
+    assert runs["origin_date"].iloc[0] == prices["date"].iloc[-1]
+    assert runs["last_price"].iloc[0] == pytest.approx(prices["usdclp"].iloc[-1])
