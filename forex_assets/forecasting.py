@@ -52,13 +52,13 @@ def check_family(pipeline, config: ChronosConfig) -> None:
         )
 
 
-def _to_model_space(contexts: list[np.ndarray], preprocessing: str) -> list[torch.Tensor]:
+def to_model_space(contexts: list[np.ndarray], preprocessing: str) -> list[torch.Tensor]:
     if preprocessing == "log":
         return [torch.tensor(np.log(c), dtype=torch.float32) for c in contexts]
     return [torch.tensor(c, dtype=torch.float32) for c in contexts]
 
 
-def _from_model_space(values: np.ndarray, preprocessing: str) -> np.ndarray:
+def from_model_space(values: np.ndarray, preprocessing: str) -> np.ndarray:
     # exp is monotone, so quantiles of log prices map to quantiles of prices.
     return np.exp(values) if preprocessing == "log" else values
 
@@ -134,9 +134,9 @@ def forecast_quantiles(
         batches = []
         for start in range(0, len(histories), batch_size):
             chunk = [h[-length:] for h in histories[start : start + batch_size]]
-            model_input = _to_model_space(chunk, config.preprocessing)
+            model_input = to_model_space(chunk, config.preprocessing)
             out = _quantiles_one_context_length(pipeline, config, model_input, steps, levels)
-            batches.append(_from_model_space(out, config.preprocessing))
+            batches.append(from_model_space(out, config.preprocessing))
         members.append(np.concatenate(batches))
     result = np.mean(members, axis=0)
     if not np.all(np.isfinite(result)):
