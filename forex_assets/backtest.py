@@ -36,10 +36,12 @@ from forex_assets.forecasting import (
     FORECAST_QUANTILES,
     InsufficientHistoryError,
     check_family,
+    combine_members,
     forecast_quantiles,
-    sample_paths,
-    to_model_space,
     from_model_space,
+    sample_paths,
+    single_context_members,
+    to_model_space,
 )
 from forex_assets.metrics import WindowMetrics, mase_scales, window_metrics
 
@@ -155,7 +157,10 @@ class ForecastCache:
         with closing(self._connect()) as db, db:
             db.executemany(
                 "INSERT OR REPLACE INTO forecasts VALUES (?, ?, ?, ?, ?, ?)",
-                [(k, c, o, q.shape[0], np.ascontiguousarray(q, dtype=np.float64).tobytes(), s) for k, c, o, q, s in rows],
+                [
+                    (k, c, o, q.shape[0], np.ascontiguousarray(q, dtype=np.float64).tobytes(), s)
+                    for k, c, o, q, s in rows
+                ],
             )
 
     def count(self, checkpoint_id: str | None = None) -> int:
@@ -190,8 +195,8 @@ class BacktestResult:
     last_prices: np.ndarray  # (n,)
     scales: np.ndarray  # (n,) MASE scale per origin
     seconds_per_forecast: float  # model time per forecast (as measured when computed)
-    computed: int  # origins forecast by the model in this call
-    cached: int  # origins read from the cache
+    computed: int  # single-context member forecasts the model made in this call
+    cached: int  # single-context member forecasts read from the cache
     model_seconds: float = 0.0  # wall time spent inside the model in this call
     levels: tuple[float, ...] = field(default=FORECAST_QUANTILES)
 
@@ -221,47 +226,64 @@ class PriceSeries:
 
 
 class _Plan:
-    """Which origins are cached and which must be computed, for one configuration."""
+    """Which origins of one single-context member are cached and which must be computed."""
 
-    def __init__(self, series: PriceSeries, config, origins, steps, cache, checkpoint_id):
+    def __init__(self, series: PriceSeries, member: ChronosConfig, origins, steps, cache, checkpoint_id):
+        self.member = member
         self.origins = np.asarray(origins)
-        if int(self.origins.min()) + 1 < config.longest_context:
+        first = int(self.origins.min())
+        if first + 1 < member.context_length:
             raise InsufficientHistoryError(
-                f"context length {config.longest_context} is longer than the history before origin "
-                f"{series.date_text(int(self.origins.min()))} ({int(self.origins.min()) + 1} observations)"
+                f"context length {member.context_length} is longer than the history before origin "
+                f"{series.date_text(first)} ({first + 1} observations)"
             )
         if int(self.origins.max()) + steps >= len(series.values):
             raise ValueError("an origin's targets are not all observed")
-        self.contexts = [series.values[o - config.longest_context + 1 : o + 1] for o in self.origins]
+        self.contexts = [series.values[o - member.context_length + 1 : o + 1] for o in self.origins]
         self.dates = [series.date_text(int(o)) for o in self.origins]
-        self.keys = (
-            [ForecastCache.key(checkpoint_id, config, steps, d, c) for d, c in zip(self.dates, self.contexts, strict=True)]
-            if cache is not None
-            else [None] * len(self.origins)
-        )
-        self.found = cache.get_many(self.keys) if cache is not None else {}
+        if cache is not None:
+            self.keys = [
+                ForecastCache.key(checkpoint_id, member, steps, d, c)
+                for d, c in zip(self.dates, self.contexts, strict=True)
+            ]
+            self.found = cache.get_many(self.keys)
+        else:
+            self.keys, self.found = [f"origin-{i}" for i in range(len(self.origins))], {}
         self.missing = [i for i, k in enumerate(self.keys) if k not in self.found]
+        self.quantiles = np.empty((len(self.origins), steps, len(FORECAST_QUANTILES)))
+        self.seconds = np.empty(len(self.origins))
+        for i, key in enumerate(self.keys):
+            if key in self.found:
+                self.quantiles[i], self.seconds[i] = self.found[key]
+
+    def fill(self, computed: np.ndarray, seconds_each: float, cache, checkpoint_id) -> None:
+        for j, i in enumerate(self.missing):
+            self.quantiles[i], self.seconds[i] = computed[j], seconds_each
+        if cache is not None and self.missing:
+            cache.put_many(
+                [
+                    (self.keys[i], checkpoint_id, self.dates[i], computed[j], seconds_each)
+                    for j, i in enumerate(self.missing)
+                ]
+            )
 
 
-def _assemble(series, config, plan, steps, computed_q, computed_seconds, model_seconds) -> BacktestResult:
-    quantiles = np.empty((len(plan.origins), steps, len(FORECAST_QUANTILES)))
-    seconds = np.empty(len(plan.origins))
-    for i, key in enumerate(plan.keys):
-        if key in plan.found:
-            quantiles[i], seconds[i] = plan.found[key]
-    for j, i in enumerate(plan.missing):
-        quantiles[i], seconds[i] = computed_q[j], computed_seconds
-    histories = [series.values[: o + 1] for o in plan.origins]
+def _result(series: PriceSeries, config: ChronosConfig, plans: list[_Plan], steps: int, model_seconds: float):
+    origins = plans[0].origins
+    histories = [series.values[: o + 1] for o in origins]
+    computed = sum(len(p.missing) for p in plans)
+    total = sum(len(p.origins) for p in plans)
     return BacktestResult(
         config=config,
-        origin_dates=[pd.Timestamp(d) for d in plan.dates],
-        quantiles=quantiles,
-        actuals=np.stack([series.values[o + 1 : o + 1 + steps] for o in plan.origins]),
-        last_prices=series.values[plan.origins],
+        origin_dates=[pd.Timestamp(d) for d in plans[0].dates],
+        quantiles=combine_members([p.quantiles for p in plans]),
+        actuals=np.stack([series.values[o + 1 : o + 1 + steps] for o in origins]),
+        last_prices=series.values[origins],
         scales=mase_scales(histories, MASE_LOOKBACK),
-        seconds_per_forecast=float(np.mean(seconds)),
-        computed=len(plan.missing),
-        cached=len(plan.origins) - len(plan.missing),
+        # a forecast of the configuration costs one forecast of each member
+        seconds_per_forecast=float(sum(np.mean(p.seconds) for p in plans)),
+        computed=computed,
+        cached=total - computed,
         model_seconds=model_seconds,
     )
 
@@ -276,24 +298,29 @@ def run_backtest(
     checkpoint_id: str = "",
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
 ) -> BacktestResult:
-    """Forecast every origin (batched; cached ones are read back) and pair them with the actuals."""
+    """Forecast every origin (batched; cached ones are read back) and pair them with the actuals.
+
+    The cache works per single-context member, so an ensemble whose context lengths were already
+    backtested on their own costs no model call.
+    """
     check_family(pipeline, config)
-    plan = _Plan(series, config, origins, steps, cache, checkpoint_id)
-    computed = np.empty((0, steps, len(FORECAST_QUANTILES)))
-    seconds_each, model_seconds = 0.0, 0.0
-    if plan.missing:
+    plans = [_Plan(series, m, origins, steps, cache, checkpoint_id) for m in single_context_members(config)]
+    model_seconds = 0.0
+    for plan in plans:
+        if not plan.missing:
+            continue
         started = time.perf_counter()
         computed = forecast_quantiles(
-            pipeline, config, [plan.contexts[i] for i in plan.missing], steps,
-            batch_size=batch_size_for(pipeline, config, memory_budget_mb),
+            pipeline,
+            plan.member,
+            [plan.contexts[i] for i in plan.missing],
+            steps,
+            batch_size=batch_size_for(pipeline, plan.member, memory_budget_mb),
         )
-        model_seconds = time.perf_counter() - started
-        seconds_each = model_seconds / len(plan.missing)
-        if cache is not None:
-            cache.put_many(
-                [(plan.keys[i], checkpoint_id, plan.dates[i], computed[j], seconds_each) for j, i in enumerate(plan.missing)]
-            )
-    return _assemble(series, config, plan, steps, computed, seconds_each, model_seconds)
+        elapsed = time.perf_counter() - started
+        model_seconds += elapsed
+        plan.fill(computed, elapsed / len(plan.missing), cache, checkpoint_id)
+    return _result(series, config, plans, steps, model_seconds)
 
 
 def backtest_sampling_group(
@@ -308,10 +335,10 @@ def backtest_sampling_group(
 ) -> list[BacktestResult]:
     """Backtest sampling-family configurations that differ only in ``num_samples``.
 
-    The largest sample count is drawn once per origin; a configuration with ``n`` samples is scored on
-    the first ``n`` draws, which are themselves a sample of ``n`` paths from the same distribution.
-    Seconds per forecast for ``n`` samples are the measured draw time scaled by ``n / max`` (sampling
-    cost is linear in the number of paths).
+    The largest sample count is drawn once per origin and context length; a configuration with ``n``
+    samples is scored on the first ``n`` of those draws, which are themselves ``n`` independent paths
+    from the same distribution. Seconds per forecast for ``n`` samples are the measured draw time
+    scaled by ``n / max`` (sampling cost is linear in the number of paths).
     """
     base = configs[0]
     for config in configs:
@@ -321,38 +348,39 @@ def backtest_sampling_group(
             raise ValueError("configurations of one sampling group may differ only in num_samples")
     check_family(pipeline, base)
     most = max(c.num_samples for c in configs)
-    plans = [_Plan(series, c, origins, steps, cache, checkpoint_id) for c in configs]
-    need = sorted(set().union(*(p.missing for p in plans)))
-    samples_by_origin: dict[int, np.ndarray] = {}
+    levels = list(FORECAST_QUANTILES)
+    plans = {
+        c.num_samples: [_Plan(series, m, origins, steps, cache, checkpoint_id) for m in single_context_members(c)]
+        for c in configs
+    }
     model_seconds = 0.0
-    if need:
-        widest = base.model_copy(update={"num_samples": most})
+    for k, member in enumerate(single_context_members(base)):
+        need = sorted(set().union(*(p[k].missing for p in plans.values())))
+        if not need:
+            continue
+        widest = member.model_copy(update={"num_samples": most})
         batch = batch_size_for(pipeline, widest, memory_budget_mb)
+        contexts = plans[base.num_samples][k].contexts
+        drawn = []
         started = time.perf_counter()
         for start in range(0, len(need), batch):
-            chunk = need[start : start + batch]
-            members = []
-            for length in base.context_lengths:
-                model_input = to_model_space([plans[0].contexts[i][-length:] for i in chunk], base.preprocessing)
-                drawn = sample_paths(pipeline, model_input, steps, most, base.temperature, base.top_k, base.top_p,
-                                     seed=base.seed + start)
-                members.append(from_model_space(drawn, base.preprocessing))
-            for k, i in enumerate(chunk):
-                samples_by_origin[i] = np.stack([m[k] for m in members])  # (members, samples, steps)
-        model_seconds = time.perf_counter() - started
-    seconds_at_most = model_seconds / len(need) if need else 0.0
-    levels = list(FORECAST_QUANTILES)
-    results = []
-    for config, plan in zip(configs, plans, strict=True):
-        n = config.num_samples
-        computed = np.stack(
-            [np.sort(np.mean(np.moveaxis(np.quantile(samples_by_origin[i][:, :n], levels, axis=1), 0, -1), axis=0), -1)
-             for i in plan.missing]
-        ) if plan.missing else np.empty((0, steps, len(levels)))
-        seconds_each = seconds_at_most * n / most
-        if cache is not None and plan.missing:
-            cache.put_many(
-                [(plan.keys[i], checkpoint_id, plan.dates[i], computed[j], seconds_each) for j, i in enumerate(plan.missing)]
+            model_input = to_model_space([contexts[i] for i in need[start : start + batch]], base.preprocessing)
+            paths = sample_paths(
+                pipeline, model_input, steps, most, base.temperature, base.top_k, base.top_p, seed=base.seed + start
             )
-        results.append(_assemble(series, config, plan, steps, computed, seconds_each, model_seconds * n / most))
-    return results
+            drawn.append(from_model_space(paths, base.preprocessing))
+        elapsed = time.perf_counter() - started
+        model_seconds += elapsed
+        samples = dict(zip(need, np.concatenate(drawn), strict=True))  # origin -> (most, steps)
+        for n, member_plans in plans.items():
+            plan = member_plans[k]
+            if not plan.missing:
+                continue
+            computed = np.stack(
+                [
+                    np.sort(np.moveaxis(np.quantile(samples[i][:n], levels, axis=0), 0, -1), axis=-1)
+                    for i in plan.missing
+                ]
+            )
+            plan.fill(computed, elapsed / len(need) * n / most, cache, checkpoint_id)
+    return [_result(series, c, plans[c.num_samples], steps, model_seconds * c.num_samples / most) for c in configs]

@@ -17,7 +17,9 @@ import dagster as dg
 
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.prices.assets import usdclp_prices
-from forex_assets.defs.resources import ForexWorkspace, PriceSource
+from forex_assets.defs.recalibration.assets import candidate_config, validation_report
+from forex_assets.defs.recalibration.checks import approval_checks
+from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, PriceSource
 from forex_assets.horizons import HORIZONS
 from forex_assets.workspace import PROJECT_ROOT
 
@@ -47,13 +49,18 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "failed"
 
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The summary reports failures itself; Dagster's console log would repeat them as tracebacks.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def run_cycle(
-    instance: dg.DagsterInstance, price_source: PriceSource, workspace: ForexWorkspace, horizons=HORIZONS
+    instance: dg.DagsterInstance,
+    price_source: PriceSource,
+    workspace: ForexWorkspace,
+    horizons=HORIZONS,
+    recalibrate: bool = True,
 ) -> list[dict]:
-    resources = {"price_source": price_source, "workspace": workspace}
+    resources = {"price_source": price_source, "workspace": workspace, "approval_policy": ApprovalPolicy()}
     prices_run = dg.materialize(
         [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET
     )
@@ -79,8 +86,38 @@ def run_cycle(
         row.update(
             _materialization_metadata(result, "forecast") if result.success else {"error": _failure_message(result)}
         )
+        if recalibrate:
+            row["recalibration"] = recalibrate_horizon(instance, resources, horizon)
         rows.append(row)
     return rows
+
+
+def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: str) -> dict:
+    """candidate_config -> validation_report with its blocking checks, for one horizon."""
+    started = time.perf_counter()
+    result = dg.materialize(
+        [usdclp_prices, candidate_config, validation_report, *approval_checks],
+        selection=[candidate_config, validation_report],
+        partition_key=horizon,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+    report = _materialization_metadata(result, "validation_report")
+    candidate = _materialization_metadata(result, "candidate_config")
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    if not report:
+        return {"verdict": "ERROR", "detail": _failure_message(result), "seconds": time.perf_counter() - started}
+    failed = [name for name, passed in checks.items() if not passed]
+    return {
+        "verdict": "approved" if not failed else "rejected",
+        "failed_checks": failed,
+        "candidate": candidate.get("label", ""),
+        "rmse_improvement_pct": report.get("rmse_improvement_pct"),
+        "html_report": report.get("html_report_path"),
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def format_summary(rows: list[dict]) -> str:
@@ -100,6 +137,22 @@ def format_summary(rows: list[dict]) -> str:
             f"{interval:>22}{r['inference_seconds']:>9.3f}  "
             f"{r['config_version']:<26}ok"
         )
+    recalibrations = [r for r in rows if "recalibration" in r]
+    if recalibrations:
+        lines += ["", "recalibration (candidate search -> validation on the later, disjoint window):"]
+        for r in recalibrations:
+            rec = r["recalibration"]
+            if rec["verdict"] == "ERROR":
+                lines.append(f"  {r['horizon']:<5} ERROR: {rec['detail']}")
+                continue
+            label = rec["verdict"].upper() if rec["verdict"] == "approved" else "rejected"
+            failed = f"  failed: {', '.join(rec['failed_checks'])}" if rec["failed_checks"] else ""
+            lines.append(
+                f"  {r['horizon']:<5} {label:<9} RMSE change {rec['rmse_improvement_pct']:+.2f} %  "
+                f"({rec['seconds']:.1f} s){failed}"
+            )
+            lines.append(f"        candidate {rec['candidate']}")
+            lines.append(f"        report    {rec['html_report']}")
     return "\n".join(lines)
 
 
@@ -110,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv-date-column", default="date")
     parser.add_argument("--csv-value-column", default="usdclp")
     parser.add_argument("--horizons", nargs="+", default=list(HORIZONS), choices=list(HORIZONS))
+    parser.add_argument("--no-recalibration", action="store_true", help="forecasts only")
     args = parser.parse_args(argv)
 
     home = ensure_dagster_home()
@@ -121,12 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         csv_value_column=args.csv_value_column,
     )
     with dg.DagsterInstance.get() as instance:
-        rows = run_cycle(instance, price_source, ForexWorkspace(), args.horizons)
+        rows = run_cycle(instance, price_source, ForexWorkspace(), args.horizons, not args.no_recalibration)
     print()
     print(f"forex_assets cycle on {price_source.describe()} (DAGSTER_HOME={home})")
     print(format_summary(rows))
     print(f"\ncycle finished in {time.perf_counter() - started:.1f} s")
-    return 0 if all(r["status"] == "ok" for r in rows) else 1
+    errors = [r for r in rows if r["status"] != "ok" or r.get("recalibration", {}).get("verdict") == "ERROR"]
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

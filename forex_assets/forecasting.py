@@ -107,6 +107,19 @@ def _quantiles_one_context_length(
     return quantiles.numpy()
 
 
+def single_context_members(config: ChronosConfig) -> list[ChronosConfig]:
+    """One configuration per context length of ``config``: the model calls its forecast is made of."""
+    return [
+        config.model_copy(update={"context_length": length, "ensemble_context_lengths": ()})
+        for length in config.context_lengths
+    ]
+
+
+def combine_members(member_quantiles: Sequence[np.ndarray]) -> np.ndarray:
+    """Quantile averaging of ensemble members; each member is sorted, so the mean is ordered too."""
+    return np.mean(np.stack(member_quantiles), axis=0)
+
+
 def forecast_quantiles(
     pipeline,
     config: ChronosConfig,
@@ -118,7 +131,8 @@ def forecast_quantiles(
     """Quantile forecasts (CLP) for each history, ``steps`` business days ahead.
 
     Each history is truncated to each of the configuration's context lengths; the quantiles of the
-    ensemble members are averaged level by level (quantile averaging).
+    ensemble members are averaged level by level (quantile averaging). A model may emit crossing
+    quantiles: each member is sorted per step first (rearrangement), so the result is ordered.
     """
     check_family(pipeline, config)
     histories = [np.asarray(h, dtype=np.float64) for h in histories]
@@ -130,19 +144,19 @@ def forecast_quantiles(
         )
     levels = [float(q) for q in quantile_levels]
     members = []
-    for length in config.context_lengths:
+    for member in single_context_members(config):
+        length = member.context_length
         batches = []
         for start in range(0, len(histories), batch_size):
             chunk = [h[-length:] for h in histories[start : start + batch_size]]
             model_input = to_model_space(chunk, config.preprocessing)
-            out = _quantiles_one_context_length(pipeline, config, model_input, steps, levels)
+            out = _quantiles_one_context_length(pipeline, member, model_input, steps, levels)
             batches.append(from_model_space(out, config.preprocessing))
-        members.append(np.concatenate(batches))
-    result = np.mean(members, axis=0)
+        members.append(np.sort(np.concatenate(batches), axis=-1))
+    result = combine_members(members)
     if not np.all(np.isfinite(result)):
         raise ForecastError(f"the model returned non-finite forecasts for {config.horizon}")
-    # Averaging can only keep order, but a model may emit crossing quantiles: sort per step.
-    return np.sort(result, axis=-1)
+    return result
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,12 @@ def diebold_mariano(
     # statsmodels scores (y, forecast) pointwise: pass the per-origin root losses against zero so that
     # its squared-error criterion reproduces exactly our per-origin path losses.
     result = diebold_mariano_test(
-        np.zeros(n), np.sqrt(loss_a), np.sqrt(loss_b), lags=lags, criterion="mse", harvey_adj=True,
+        np.zeros(n),
+        np.sqrt(loss_a),
+        np.sqrt(loss_b),
+        lags=lags,
+        criterion="mse",
+        harvey_adj=True,
         horizon=effective_horizon,
     )
     return DieboldMarianoResult(float(result.statistic), float(result.pvalue), lags, n, float(np.mean(differential)))

@@ -10,7 +10,10 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from forex_assets.backtest import ForecastCache
+from forex_assets.chronos_config import ChronosConfig, config_path, load_config
 from forex_assets.forecast_history import ForecastHistory
+from forex_assets.forecasting_run import file_version
 from forex_assets.prices.schema import (
     DEFAULT_MAX_DAILY_MOVE,
     DEFAULT_MAX_GAP_BUSINESS_DAYS,
@@ -18,6 +21,7 @@ from forex_assets.prices.schema import (
     validate_prices,
 )
 from forex_assets.prices.sources import MindicadorClient, read_price_csv, synthetic_prices
+from forex_assets.validation import ApprovalThresholds
 from forex_assets.workspace import SEED_CONFIGS_DIR, default_working_area
 
 
@@ -41,6 +45,37 @@ class ForexWorkspace(dg.ConfigurableResource):
 
     def forecast_history(self) -> ForecastHistory:
         return ForecastHistory(self.root / "forecast_history.sqlite")
+
+    def deployed_config(self, horizon: str) -> tuple[ChronosConfig, str]:
+        """The configuration the horizon's forecasts use now, and its version id."""
+        path = config_path(self.configs, horizon)
+        return load_config(path, expected_horizon=horizon), file_version(path)
+
+    def backtest_cache(self) -> ForecastCache:
+        return ForecastCache(self.root / "backtest_cache.sqlite")
+
+    @property
+    def optuna_storage(self) -> Path:
+        return self.root / "optuna.sqlite3"
+
+    def reports_dir(self, horizon: str) -> Path:
+        path = self.root / "reports" / horizon
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class ApprovalPolicy(dg.ConfigurableResource):
+    """Thresholds of the blocking approval checks on validation_report (DESIGN.md defaults)."""
+
+    min_rmse_improvement_pct: float = Field(default=5.0, description="RMSE at least this % lower ...")
+    min_mape_improvement_pct: float = Field(default=3.0, description="... or MAPE at least this % lower")
+    max_error_std_growth_pct: float = Field(default=10.0, description="error std may grow at most this %")
+    max_inference_time_ratio: float = Field(default=1.5, description="candidate / deployed seconds per forecast")
+    min_coverage_95: float = Field(default=0.90, description="95 % interval coverage at least")
+    max_abs_bias_clp: float = Field(default=5.0, description="|bias| below this many CLP")
+
+    def thresholds(self) -> ApprovalThresholds:
+        return ApprovalThresholds(**self.model_dump())
 
 
 class PriceSource(dg.ConfigurableResource):

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import requests
 
+from forex_assets.files import write_text_atomically
 from forex_assets.prices.schema import DATE, VALUE
 from forex_assets.synthetic import usdclp_like_series
 
@@ -67,20 +66,6 @@ def read_price_csv(path: Path | str, date_column: str = "date", value_column: st
                 f"{path}: {int(bad.sum())} value(s) in column '{column}' are not a valid {name} ({shown})"
             )
     return price_frame(dates, values)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -146,7 +131,7 @@ class MindicadorClient:
             except json.JSONDecodeError:
                 log.warning("mindicador cache %s is corrupt; fetching the year again", path)
         serie = self._get(year)
-        _write_atomically(path, json.dumps(serie))
+        write_text_atomically(path, json.dumps(serie))
         return serie, True
 
     def prices(self, start_year: int, end_year: int | None = None, today: date | None = None) -> pd.DataFrame:

@@ -1,12 +1,12 @@
 import dagster as dg
 import pandas as pd
 
-from forex_assets.chronos_config import ConfigError, config_path, load_config
+from forex_assets.chronos_config import ConfigError
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import ForexWorkspace
 from forex_assets.forecasting import ForecastError
-from forex_assets.forecasting_run import file_version, make_forecast
+from forex_assets.forecasting_run import make_forecast
 from forex_assets.models.loading import ModelLoadError
 from forex_assets.plots import forecast_fan_figure, markdown_image
 
@@ -22,10 +22,9 @@ def forecast(
     context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, workspace: ForexWorkspace
 ) -> dg.Output[pd.DataFrame]:
     horizon = context.partition_key
-    path = config_path(workspace.configs, horizon)
     try:
-        config = load_config(path, expected_horizon=horizon)
-        record = make_forecast(usdclp_prices, config, file_version(path))
+        config, version = workspace.deployed_config(horizon)
+        record = make_forecast(usdclp_prices, config, version)
     except (ConfigError, ModelLoadError, ForecastError) as error:
         raise dg.Failure(description=f"forecast {horizon}: {error}") from None
     workspace.forecast_history().record(record)

@@ -1,0 +1,126 @@
+import json
+
+import dagster as dg
+import pandas as pd
+
+from forex_assets.chronos_config import ConfigError
+from forex_assets.defs.metadata import table_metadata
+from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace
+from forex_assets.files import write_text_atomically
+from forex_assets.models.loading import ModelLoadError
+from forex_assets.plots import markdown_image
+from forex_assets.recalibration import (
+    WindowOverlapError,
+    candidate_document,
+    find_candidate,
+    validate_candidate,
+)
+from forex_assets.search import SearchError
+from forex_assets.search_space import candidate_label, load_search_space, search_space_path
+
+from .plots import leaderboard_figure
+
+
+@dg.asset(
+    partitions_def=horizon_partitions,
+    group_name="recalibration",
+    kinds={"optuna"},
+    pool="optimizer",
+    description="Best inference configuration of the horizon's search space on the search window "
+    "(Optuna study, rolling-origin backtests), with the full leaderboard.",
+)
+def candidate_config(
+    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, workspace: ForexWorkspace
+) -> dg.Output[dict]:
+    horizon = context.partition_key
+    try:
+        space = load_search_space(search_space_path(workspace.configs, horizon), expected_horizon=horizon)
+        outcome = find_candidate(
+            space, usdclp_prices, workspace.backtest_cache(), workspace.optuna_storage, context.log.info
+        )
+    except (ConfigError, SearchError, ModelLoadError) as error:
+        raise dg.Failure(description=f"candidate_config {horizon}: {error}") from None
+    document = candidate_document(outcome, space)
+    artifact = workspace.root / "candidates" / f"candidate_{horizon}.json"
+    write_text_atomically(
+        artifact,
+        json.dumps(document | {"leaderboard": outcome.leaderboard.to_dict("records")}, indent=2, default=str) + "\n",
+    )
+    board = outcome.leaderboard.drop(columns=["error"]).head(50)
+    failed = outcome.leaderboard[outcome.leaderboard["state"] == "FAIL"][["trial", "label", "error"]]
+    return dg.Output(
+        document,
+        metadata={
+            "label": candidate_label(outcome.best),
+            "best": outcome.best.model_dump_json(exclude_none=True),
+            "search_rmse_clp": round(outcome.best_metrics["rmse_clp"], 4),
+            "search_coverage_95": round(outcome.best_metrics["coverage_95"], 4),
+            "search_window": " .. ".join(outcome.search_origin_dates),
+            "sampler": outcome.sampler,
+            "trials_complete": outcome.trials_complete,
+            "trials_failed": outcome.trials_failed,
+            "study": outcome.study_name,
+            "leaderboard": table_metadata(board),
+            "failed_trials": table_metadata(failed) if not failed.empty else "none",
+            "leaderboard_plot": dg.MetadataValue.md(markdown_image(leaderboard_figure(board, horizon), "leaderboard")),
+            "artifact": dg.MetadataValue.path(str(artifact)),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=horizon_partitions,
+    group_name="recalibration",
+    pool="optimizer",
+    description="Candidate vs deployed configuration on the most recent validation window, disjoint from "
+    "the search window (shadow mode): ADR Appendix C metrics, random-walk skill, Diebold-Mariano. "
+    "Gated by one blocking asset check per approval criterion.",
+)
+def validation_report(
+    context: dg.AssetExecutionContext,
+    usdclp_prices: pd.DataFrame,
+    candidate_config: dict,
+    workspace: ForexWorkspace,
+    approval_policy: ApprovalPolicy,
+) -> dg.Output[dict]:
+    horizon = context.partition_key
+    try:
+        deployed, version = workspace.deployed_config(horizon)
+        run = validate_candidate(
+            candidate_config,
+            deployed,
+            version,
+            usdclp_prices,
+            workspace.backtest_cache(),
+            workspace.reports_dir(horizon),
+            approval_policy.thresholds(),
+        )
+    except (ConfigError, ModelLoadError, WindowOverlapError) as error:
+        raise dg.Failure(description=f"validation_report {horizon}: {error}") from None
+    report = run.report
+    m = report.metrics
+    verdict = "approved" if report.approved else f"rejected: {', '.join(report.failed_criteria)}"
+    context.log.info(f"{horizon}: {verdict}")
+    rows = pd.DataFrame([{"criterion": c.name, "passed": c.passed, "detail": c.description} for c in report.criteria])
+    return dg.Output(
+        report.to_dict() | {"html_report": str(run.html_path), "json_report": str(run.json_path)},
+        metadata={
+            "verdict": verdict,
+            "rmse_improvement_pct": round(m.rmse_improvement, 3),
+            "mape_improvement_pct": round(m.mape_improvement, 3),
+            "rmse_candidate_clp": round(m.rmse_new, 4),
+            "rmse_deployed_clp": round(m.rmse_current, 4),
+            "coverage_95_candidate": round(m.ci95_coverage_new, 4),
+            "bias_candidate_clp": round(m.bias_new, 4),
+            "inference_seconds_candidate": round(m.inference_time_new, 5),
+            "inference_seconds_deployed": round(m.inference_time_current, 5),
+            "skill_vs_random_walk_candidate": round(m.skill_vs_random_walk_new, 4),
+            "diebold_mariano_p_value": round(report.diebold_mariano.p_value, 4),
+            "validation_window": " .. ".join(report.validation_window),
+            "deployed_version": version,
+            "criteria": table_metadata(rows),
+            "html_report": dg.MetadataValue.url(run.html_path.as_uri()),
+            "html_report_path": dg.MetadataValue.path(str(run.html_path)),
+        },
+    )

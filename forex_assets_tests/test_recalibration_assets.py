@@ -1,0 +1,125 @@
+import json
+from dataclasses import asdict, replace
+
+import dagster as dg
+import pytest
+
+from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.recalibration.assets import candidate_config, validation_report
+from forex_assets.defs.recalibration.checks import approval_checks
+from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, PriceSource
+from forex_assets.validation import CRITERIA_NAMES
+from forex_assets.workspace import SEED_CONFIGS_DIR
+from forex_assets_tests.test_validation import GOOD
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+@dg.asset(partitions_def=horizon_partitions, name="deploy_stand_in")
+def downstream_of_validation(validation_report: dict) -> int:
+    """Stands in for deployed_config: anything downstream of validation_report."""
+    return 1
+
+
+def _stub_report(metrics):
+    @dg.asset(partitions_def=horizon_partitions, name="validation_report")
+    def stub() -> dict:
+        return {"metrics": asdict(metrics)}
+
+    return stub
+
+
+def _run_checks(metrics, policy=None):
+    stub = _stub_report(metrics)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [stub, downstream_of_validation, *approval_checks],
+            partition_key="30d",
+            instance=instance,
+            raise_on_error=False,
+            run_config=QUIET,
+            resources={"approval_policy": policy or ApprovalPolicy()},
+        )
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        downstream = instance.get_latest_materialization_event(dg.AssetKey("deploy_stand_in"))
+    return result, checks, downstream
+
+
+def test_passing_report_lets_downstream_materialize():
+    result, checks, downstream = _run_checks(GOOD)
+    assert result.success
+    assert set(checks) == set(CRITERIA_NAMES) and all(c.passed for c in checks.values())
+    assert downstream is not None and downstream.dagster_event.partition == "30d"
+
+
+@pytest.mark.parametrize(
+    "change, failing",
+    [
+        ({"rmse_improvement": -1.0, "mape_improvement": -1.0}, "accuracy_improves"),
+        ({"stability_score": 1.3}, "error_std_stable"),
+        ({"inference_time_new": 0.02}, "inference_time_bounded"),
+        ({"ci95_coverage_new": 0.7}, "coverage_95_sufficient"),
+        ({"bias_new": 6.5}, "bias_bounded"),
+    ],
+)
+def test_a_failed_check_blocks_everything_downstream(change, failing):
+    result, checks, downstream = _run_checks(replace(GOOD, **change))
+    assert not result.success
+    assert [name for name, c in checks.items() if not c.passed] == [failing]
+    assert checks[failing].severity == dg.AssetCheckSeverity.ERROR
+    assert downstream is None
+
+
+def test_check_thresholds_come_from_the_policy_resource():
+    lenient = ApprovalPolicy(max_abs_bias_clp=10.0)
+    result, checks, downstream = _run_checks(replace(GOOD, bias_new=6.5), lenient)
+    assert result.success and checks["bias_bounded"].passed and downstream is not None
+
+
+def test_candidate_and_validation_end_to_end(tmp_path):
+    workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
+    resources = {"price_source": PriceSource(), "workspace": workspace, "approval_policy": ApprovalPolicy()}
+    with dg.instance_for_test() as instance:
+        dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+        result = dg.materialize(
+            [usdclp_prices, candidate_config, validation_report, *approval_checks],
+            selection=[candidate_config, validation_report],
+            partition_key="7d",
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            run_config=QUIET,
+        )
+        candidate_meta = instance.get_latest_materialization_event(dg.AssetKey("candidate_config"))
+        report_meta = instance.get_latest_materialization_event(dg.AssetKey("validation_report"))
+    assert candidate_meta is not None and report_meta is not None  # both materialize whatever the verdict
+    candidate = result.output_for_node("candidate_config")
+    report = result.output_for_node("validation_report")
+    assert candidate["trials_complete"] == 8 and candidate["sampler"] == "grid"
+    # the validation window starts after every searched target
+    assert report["validation_window"][0] > candidate["search_window"][1]
+    assert set(report["metrics"]) >= {
+        "rmse_improvement",
+        "mape_improvement",
+        "mae_improvement",
+        "ci95_coverage_new",
+        "ci95_coverage_current",
+        "bias_new",
+        "bias_current",
+        "inference_time_new",
+        "inference_time_current",
+        "stability_score",
+        "skill_vs_random_walk_new",
+    }
+    assert {"statistic", "p_value"} <= set(report["diebold_mariano"])
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert set(checks) == set(CRITERIA_NAMES)
+    assert result.success == all(checks.values()) == report["approved"]
+    html = open(report["html_report"]).read()
+    assert "<img" in html and "data:image/png;base64," in html and "Approval criteria" in html
+    assert json.loads(open(report["json_report"]).read())["approved"] == report["approved"]
+    artifact = tmp_path / "area" / "candidates" / "candidate_7d.json"
+    assert json.loads(artifact.read_text())["config"] == candidate["config"]
+    metadata = candidate_meta.asset_materialization.metadata
+    assert len(metadata["leaderboard"].value.records) == 8

@@ -1,0 +1,77 @@
+from dataclasses import replace
+
+import pytest
+
+from forex_assets.backtest import PriceSeries
+from forex_assets.recalibration import WindowOverlapError, check_disjoint
+from forex_assets.validation import CRITERIA_NAMES, ApprovalThresholds, ValidationMetrics, approval_criteria
+from forex_assets_tests.conftest import random_walk_prices
+
+GOOD = ValidationMetrics(
+    rmse_improvement=-8.0,
+    mape_improvement=-6.0,
+    mae_improvement=-7.0,
+    ci95_coverage_new=0.95,
+    ci95_coverage_current=0.93,
+    bias_new=1.2,
+    bias_current=3.0,
+    inference_time_new=0.010,
+    inference_time_current=0.010,
+    stability_score=0.97,
+    rmse_new=9.2,
+    rmse_current=10.0,
+    mape_new=0.9,
+    mape_current=0.96,
+    error_std_new=9.0,
+    error_std_current=9.28,
+    skill_vs_random_walk_new=0.98,
+    skill_vs_random_walk_current=1.06,
+    rmse_random_walk=9.4,
+)
+
+
+def _verdicts(metrics, thresholds=None):
+    return {c.name: c.passed for c in approval_criteria(metrics, thresholds or ApprovalThresholds())}
+
+
+def test_good_candidate_passes_every_criterion():
+    assert _verdicts(GOOD) == dict.fromkeys(CRITERIA_NAMES, True)
+
+
+@pytest.mark.parametrize(
+    "change, failing",
+    [
+        ({"rmse_improvement": -4.9, "mape_improvement": -2.9}, "accuracy_improves"),
+        ({"stability_score": 1.11}, "error_std_stable"),
+        ({"inference_time_new": 0.0151}, "inference_time_bounded"),
+        ({"ci95_coverage_new": 0.89}, "coverage_95_sufficient"),
+        ({"bias_new": -5.0}, "bias_bounded"),
+    ],
+)
+def test_each_criterion_fails_alone(change, failing):
+    verdicts = _verdicts(replace(GOOD, **change))
+    assert [name for name, passed in verdicts.items() if not passed] == [failing]
+
+
+def test_either_rmse_or_mape_is_enough():
+    assert _verdicts(replace(GOOD, rmse_improvement=-1.0, mape_improvement=-3.0))["accuracy_improves"]
+    assert _verdicts(replace(GOOD, rmse_improvement=-5.0, mape_improvement=+1.0))["accuracy_improves"]
+
+
+def test_thresholds_are_configurable():
+    strict = ApprovalThresholds(min_rmse_improvement_pct=10.0, min_mape_improvement_pct=10.0, max_abs_bias_clp=1.0)
+    verdicts = _verdicts(GOOD, strict)
+    assert not verdicts["accuracy_improves"] and not verdicts["bias_bounded"]
+    assert _verdicts(replace(GOOD, ci95_coverage_new=0.85), ApprovalThresholds(min_coverage_95=0.8))[
+        "coverage_95_sufficient"
+    ]
+
+
+def test_validation_refuses_a_window_that_overlaps_the_search():
+    series = PriceSeries.from_frame(random_walk_prices(200))
+    search_end = series.date_text(150)
+    check_disjoint(series, search_end, first_validation_origin=157, steps=7)
+    with pytest.raises(WindowOverlapError, match="at least 7 are needed"):
+        check_disjoint(series, search_end, first_validation_origin=155, steps=7)
+    with pytest.raises(WindowOverlapError, match="not in the prices"):
+        check_disjoint(series, "1999-01-01", first_validation_origin=157, steps=7)
