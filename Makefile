@@ -45,3 +45,7 @@ model: venv
 
 clean:
 	rm -rf .dagster_home .forex_assets .pytest_cache
+
+## make bench: search engine vs the plain ADR grid loop; writes bench/results.md
+bench: venv
+	$(BIN)/python bench/bench_search.py

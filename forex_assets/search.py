@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,11 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from forex_assets.backtest import ForecastCache, PriceSeries, backtest_sampling_group, run_backtest
+from forex_assets.backtest import ForecastCache, PriceSeries, SampleBank, backtest_sampling, run_backtest
 from forex_assets.chronos_config import SAMPLING_FAMILY, ChronosConfig
 from forex_assets.horizons import horizon_steps
 from forex_assets.search_space import (
+    Candidate,
     SearchSpace,
     candidate_label,
     context_options,
@@ -54,6 +56,16 @@ class SearchOutcome:
     search_origin_dates: tuple[str, str]
     trials_complete: int
     trials_failed: int
+    trials_pruned: int = 0
+
+
+def open_storage(path: Path) -> optuna.storages.BaseStorage:
+    """Optuna's append-only journal file: persistent and resumable, and far cheaper per trial than
+    an SQLite RDB storage (which cost more than the bundled model's forecasts in the benchmark)."""
+    from optuna.storages.journal import JournalFileBackend
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
 def study_name(space: SearchSpace, checkpoint_ids: dict[str, str], window_end: str) -> str:
@@ -132,23 +144,13 @@ def run_search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=name,
-        storage=f"sqlite:///{storage_path}",
+        storage=open_storage(storage_path),
         sampler=sampler,
         direction="minimize",
         load_if_exists=True,
     )
     requeued = _requeue_interrupted(study)
-    finished = [
-        t
-        for t in study.get_trials(deepcopy=False)
-        if t.state.is_finished() and not str(t.user_attrs.get("error", "")).startswith(INTERRUPTED)
-    ]
-    target = min(space.trial_budget, len(candidates)) if sampler_kind == "grid" else space.trial_budget
-    remaining = max(0, target - len(finished))
-    progress(
-        f"{space.horizon}: study {name} ({sampler_kind}, {len(candidates)} candidates): "
-        f"{len(finished)} trials on record, {requeued} interrupted ones queued again, running {remaining} more"
-    )
+    bank = SampleBank()
 
     def objective(trial: optuna.Trial) -> float:
         config = _suggest(trial, space, sampler_kind, by_label)
@@ -158,9 +160,11 @@ def run_search(
             pipeline = load_pipeline(config.checkpoint)
             checkpoint_id = checkpoint_ids[config.checkpoint]
             if config.family == SAMPLING_FAMILY:
-                group = [config.model_copy(update={"num_samples": n}) for n in space.num_samples]
-                results = backtest_sampling_group(pipeline, group, series, search_origins, steps, cache, checkpoint_id)
-                result = results[list(space.num_samples).index(config.num_samples)]
+                # the screening draws only the smallest count; any larger request draws the largest at once
+                draw_to = None if config.num_samples == min(space.num_samples) else max(space.num_samples)
+                result = backtest_sampling(
+                    pipeline, config, series, search_origins, steps, bank, cache, checkpoint_id, draw_to
+                )
             else:
                 result = run_backtest(pipeline, config, series, search_origins, steps, cache, checkpoint_id)
         except Exception as error:
@@ -172,17 +176,114 @@ def run_search(
             raise
         metrics = result.metrics().as_dict()
         trial.set_user_attr("metrics", metrics)
+        trial.set_user_attr("model_seconds", result.model_seconds)
         return metrics["rmse_clp"]
 
-    if remaining:
-        study.optimize(objective, n_trials=remaining, catch=(Exception,), gc_after_trial=False)
+    if sampler_kind == "tpe":
+        finished = [t for t in study.get_trials(deepcopy=False) if _counts(t)]
+        remaining = max(0, space.trial_budget - len(finished))
+        progress(
+            f"{space.horizon}: study {name} (tpe, {len(candidates)} candidates): {len(finished)} trials on "
+            f"record, {requeued} interrupted ones queued again, running {remaining} more"
+        )
+        if remaining:
+            study.optimize(objective, n_trials=remaining, catch=(Exception,), gc_after_trial=False)
+    else:
+        # Grid: stage 1 runs every quantile-family candidate and the smallest num_samples of each
+        # sampling group; stage 2 the larger sample counts of the groups that survived the screen.
+        for _stage in range(2):
+            trials = study.get_trials(deepcopy=False)
+            done = {t.user_attrs.get("label"): t for t in trials if _counts(t)}
+            waiting = {
+                t.system_attrs.get("fixed_params", {}).get("candidate")
+                for t in trials
+                if t.state == optuna.trial.TrialState.WAITING
+            }
+            to_run, pruned = grid_plan(space, candidates, {k: _rmse(t) for k, t in done.items()})
+            for label, reason in pruned.items():
+                if label not in done:
+                    _record_pruned(study, label, by_label, reason)
+            todo = [label for label in to_run if label not in done]
+            progress(
+                f"{space.horizon}: study {name} (grid, {len(candidates)} candidates): {len(done)} trials on "
+                f"record, {requeued} interrupted ones queued again, running {len(todo)} more"
+            )
+            for label in todo:
+                if label not in waiting:
+                    study.enqueue_trial({"candidate": label})
+            if todo:
+                study.optimize(objective, n_trials=len(todo), catch=(Exception,), gc_after_trial=False)
+            requeued = 0
     return _outcome(study, space, sampler_kind, series, search_origins)
+
+
+def _counts(trial: optuna.trial.FrozenTrial) -> bool:
+    """A finished trial that was not merely interrupted."""
+    return trial.state.is_finished() and not str(trial.user_attrs.get("error", "")).startswith(INTERRUPTED)
+
+
+def _rmse(trial: optuna.trial.FrozenTrial) -> float:
+    value = trial.user_attrs.get("metrics", {}).get("rmse_clp")
+    return float(value) if value is not None and np.isfinite(value) else float("inf")
+
+
+def _record_pruned(study: optuna.Study, label: str, by_label: dict, reason: str) -> None:
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.PRUNED,
+            params={"candidate": label},
+            distributions={"candidate": optuna.distributions.CategoricalDistribution(list(by_label))},
+            user_attrs={
+                "label": label,
+                "config": by_label[label].model_dump(mode="json", exclude_none=True),
+                "error": reason,
+            },
+        )
+    )
+
+
+def grid_plan(
+    space: SearchSpace, candidates: list[Candidate], rmse_by_label: dict[str, float]
+) -> tuple[list[str], dict[str, str]]:
+    """Labels to evaluate now and labels pruned (with the reason), given the RMSEs on record.
+
+    Sampling groups (same checkpoint, contexts, preprocessing and temperature) are screened with
+    their smallest ``num_samples``; only the best ``ceil(sampling_screen_keep x groups)`` groups go on
+    to the larger sample counts. Quantile-family candidates are always evaluated.
+    """
+    labels = [c.label for c in candidates]
+    sampling = [c for c in candidates if c.config.family == SAMPLING_FAMILY]
+    if not sampling or space.sampling_screen_keep >= 1.0 or len(space.num_samples) < 2:
+        return labels, {}
+    smallest = min(space.num_samples)
+    groups: dict[str, list[Candidate]] = {}
+    for c in sampling:
+        groups.setdefault(candidate_label(c.config.model_copy(update={"num_samples": smallest})), []).append(c)
+    screen = list(groups)
+    rest = [c.label for c in candidates if c.config.family != SAMPLING_FAMILY]
+    if not all(label in rmse_by_label for label in screen):
+        return rest + screen, {}
+    ranked = sorted(screen, key=lambda label: rmse_by_label[label])
+    keep = max(1, math.ceil(space.sampling_screen_keep * len(ranked)))
+    survivors, dropped = ranked[:keep], ranked[keep:]
+    cutoff = rmse_by_label[survivors[-1]]
+    run = rest + screen + [c.label for g in survivors for c in groups[g] if c.label != g]
+    pruned = {
+        c.label: (
+            f"pruned: its group scored RMSE {rmse_by_label[g]:.4f} CLP with {smallest} samples, worse than the "
+            f"{keep} best of {len(ranked)} groups (cut-off {cutoff:.4f})"
+        )
+        for g in dropped
+        for c in groups[g]
+        if c.label != g
+    }
+    return run, pruned
 
 
 def _leaderboard(study: optuna.Study) -> pd.DataFrame:
     rows = []
     for trial in study.get_trials(deepcopy=False):
-        if trial.state == optuna.trial.TrialState.RUNNING:
+        if not trial.state.is_finished():  # running elsewhere, or queued
             continue
         metrics = trial.user_attrs.get("metrics", {})
         rows.append(
@@ -210,7 +311,7 @@ def _leaderboard(study: optuna.Study) -> pd.DataFrame:
     )
     complete = complete.sort_values(["rmse_key", "seconds_per_forecast", "trial"]).drop(columns="rmse_key")
     complete = complete.drop_duplicates("label", keep="first")
-    others = frame[frame["state"] != "COMPLETE"].sort_values("trial")
+    others = frame[frame["state"] != "COMPLETE"].sort_values(["state", "trial"])
     board = pd.concat([complete, others], ignore_index=True)
     board.insert(0, "rank", [i + 1 if s == "COMPLETE" else None for i, s in enumerate(board["state"])])
     return board
@@ -234,4 +335,5 @@ def _outcome(study, space, sampler_kind, series, search_origins) -> SearchOutcom
         search_origin_dates=(series.date_text(int(search_origins[0])), series.date_text(int(search_origins[-1]))),
         trials_complete=int((board["state"] == "COMPLETE").sum()),
         trials_failed=int((board["state"] == "FAIL").sum()),
+        trials_pruned=int((board["state"] == "PRUNED").sum()),
     )

@@ -46,6 +46,13 @@ class SearchSpace(BaseModel):
     search_origins: int = Field(default=30, ge=3, description="rolling origins in the search window")
     validation_origins: int = Field(default=30, ge=3, description="rolling origins in the validation window")
     seed: int = 0
+    sampling_screen_keep: float = Field(
+        default=1 / 3,
+        gt=0,
+        le=1,
+        description="share of sampling groups (checkpoint, contexts, preprocessing, temperature) that go on "
+        "from the smallest num_samples to the larger ones; 1 evaluates the whole grid",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchSpace:

@@ -10,7 +10,7 @@ import pytest
 
 from forex_assets.backtest import ForecastCache, PriceSeries, split_windows
 from forex_assets.models.loading import checkpoint_identity, load_pipeline
-from forex_assets.search import _leaderboard, run_search
+from forex_assets.search import _leaderboard, grid_plan, open_storage, run_search
 from forex_assets.search_space import (
     SearchSpace,
     SearchSpaceError,
@@ -51,7 +51,7 @@ def _search(space, series, tmp_path, loader=load_pipeline):
         loader,
         ids,
         ForecastCache(tmp_path / "cache.sqlite"),
-        tmp_path / "optuna.sqlite3",
+        tmp_path / "optuna.journal",
         progress=lambda message: None,
     )
 
@@ -111,7 +111,7 @@ def test_an_interrupted_search_resumes_where_it_stopped(series, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         _search(space, series, tmp_path, loader=dies_on_the_fourth_trial)
-    storage = f"sqlite:///{tmp_path / 'optuna.sqlite3'}"
+    storage = open_storage(tmp_path / "optuna.journal")
     study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
     before = {t.number: t.user_attrs["label"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
     assert len(before) == 3
@@ -197,7 +197,7 @@ _search(_space(context_ensembles=[[60, 120]]), PriceSeries.from_frame(random_wal
 
 def test_a_search_killed_with_sigkill_resumes(series, tmp_path):
     process = subprocess.Popen([sys.executable, "-c", KILLED_SEARCH, str(tmp_path)])
-    storage = f"sqlite:///{tmp_path / 'optuna.sqlite3'}"
+    storage = open_storage(tmp_path / "optuna.journal")
     deadline = time.monotonic() + 120
     running = []
     while time.monotonic() < deadline and not running:
@@ -214,3 +214,52 @@ def test_a_search_killed_with_sigkill_resumes(series, tmp_path):
     outcome = _search(space, series, tmp_path)
     assert outcome.trials_complete == 6
     assert sorted(outcome.leaderboard["label"]) == sorted(c.label for c in enumerate_candidates(space))
+
+
+def _t5_space(tiny_t5_dir, **fields):
+    t5 = {"checkpoint": str(tiny_t5_dir), "family": "chronos-t5"}
+    base = {"horizon": "7d", "checkpoints": [t5], "context_length": [32, 64], "preprocessing": ["none"],
+            "num_samples": [5, 10, 20], "temperature": [0.8, 1.2], "search_origins": 6, "validation_origins": 6,
+            "sampling_screen_keep": 0.5}
+    return SearchSpace.model_validate(base | fields)
+
+
+def test_grid_plan_screens_sampling_groups_with_their_smallest_sample_count(tiny_t5_dir):
+    space = _t5_space(tiny_t5_dir)
+    candidates = enumerate_candidates(space)
+    to_run, pruned = grid_plan(space, candidates, {})
+    assert len(to_run) == 4 and all("|ns=5|" in label for label in to_run) and not pruned
+    scores = {label: float(i) for i, label in enumerate(sorted(to_run))}  # the first two sorted labels win
+    to_run, pruned = grid_plan(space, candidates, scores)
+    winners = sorted(scores)[:2]
+    survivors = [label for label in to_run if "|ns=5|" not in label]
+    assert len(survivors) == 4 and len(pruned) == 4
+    for label in survivors:
+        assert label.replace("|ns=10|", "|ns=5|").replace("|ns=20|", "|ns=5|") in winners
+    assert all(reason.startswith("pruned: its group scored RMSE") for reason in pruned.values())
+    assert grid_plan(space.model_copy(update={"sampling_screen_keep": 1.0}), candidates, {})[0] == [
+        c.label for c in candidates
+    ]
+
+
+def test_sampling_grid_search_draws_once_and_records_pruned_groups(tiny_t5_dir, series, tmp_path):
+    space = _t5_space(tiny_t5_dir)
+    draws = []
+    pipeline = load_pipeline(str(tiny_t5_dir))
+    original = pipeline.predict
+
+    def counting_predict(inputs, prediction_length=None, **kwargs):
+        draws.append(kwargs["num_samples"] * len(inputs))
+        return original(inputs, prediction_length=prediction_length, **kwargs)
+
+    pipeline.predict = counting_predict
+    try:
+        outcome = _search(space, series, tmp_path, loader=lambda reference: pipeline)
+    finally:
+        pipeline.predict = original
+    assert (outcome.trials_complete, outcome.trials_pruned) == (8, 4)
+    # 4 groups x 6 origins x 5 paths to screen, then 2 groups x 6 origins x 15 more paths
+    assert sum(draws) == 4 * 6 * 5 + 2 * 6 * 15
+    assert outcome.best.num_samples in (5, 10, 20)
+    board = outcome.leaderboard
+    assert (board[board["state"] == "PRUNED"]["error"].str.startswith("pruned:")).all()

@@ -56,7 +56,7 @@ class ForexWorkspace(dg.ConfigurableResource):
 
     @property
     def optuna_storage(self) -> Path:
-        return self.root / "optuna.sqlite3"
+        return self.root / "optuna_studies.journal"
 
     def reports_dir(self, horizon: str) -> Path:
         path = self.root / "reports" / horizon

@@ -1,0 +1,170 @@
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from forex_assets.chronos_config import ConfigError, parse_config
+from forex_assets.config_store import ConfigStore, ConfigStoreError
+from forex_assets.workspace import SEED_CONFIGS_DIR
+
+
+def _config(context_length: int, horizon: str = "7d"):
+    return parse_config(
+        {
+            "horizon": horizon,
+            "checkpoint": "bundled:usdclp-chronos2-mini",
+            "family": "chronos2",
+            "context_length": context_length,
+        }
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ConfigStore(tmp_path / "store", seed_dir=SEED_CONFIGS_DIR)
+
+
+def test_store_is_seeded_from_configs_and_is_a_git_repository(store):
+    assert (store.root / ".git").is_dir()
+    for horizon in ("7d", "15d", "30d", "90d"):
+        assert store.read(horizon) == parse_config(
+            json.loads((SEED_CONFIGS_DIR / f"chronos_{horizon}.json").read_text())
+        )
+    assert len(store.history("7d")) == 1
+
+
+def test_deploy_writes_backs_up_commits_and_versions(store):
+    before = store.current_version("7d")
+    version = store.deploy(_config(90), reason="drift HIGH", metrics={"rmse_clp": 8.25})
+    assert store.read("7d").context_length == 90
+    assert store.read("7d", before.id).context_length == 180
+    assert version.id.endswith(version.commit[:8]) and version.id[:8].isdigit()
+    assert version.summary == "[7d] deploy: drift HIGH"
+    assert '"rmse_clp": 8.25' in version.message
+    assert [v.commit for v in store.history("7d")] == [version.commit, before.commit]
+    backups = list((store.root / "backups").glob("chronos_7d_*.json"))
+    assert len(backups) == 1 and json.loads(backups[0].read_text())["context_length"] == 180
+    assert '-  "context_length": 180' in store.diff("7d", before.id, version.id)
+    assert not store.repo.is_dirty(untracked_files=True)
+
+
+def test_rollback_to_previous_and_to_a_named_version(store):
+    first = store.current_version("7d")
+    store.deploy(_config(90), reason="a")
+    store.deploy(_config(270), reason="b")
+    back = store.rollback("7d", reason="inference time 4x baseline")
+    assert store.read("7d").context_length == 90
+    assert back.summary.startswith("[7d] rollback: inference time 4x baseline (from ")
+    store.rollback("7d", to_version=first.id, reason="operator")
+    assert store.read("7d").context_length == 180
+    assert len(store.history("7d")) == 5
+
+
+def test_unknown_version_or_horizon_changes_nothing(store):
+    head = store.repo.head.commit.hexsha
+    with pytest.raises(ConfigStoreError, match="unknown configuration version 'nope'"):
+        store.rollback("7d", to_version="nope")
+    with pytest.raises(ConfigStoreError, match="unknown horizon '8d'"):
+        store.rollback("8d")
+    with pytest.raises(ConfigStoreError, match="no previous version"):
+        store.rollback("30d")
+    assert store.repo.head.commit.hexsha == head
+
+
+def test_corrupt_json_is_a_clear_error_and_deploy_and_rollback_still_work(store):
+    store.deploy(_config(90), reason="a")
+    store.path("7d").write_text('{"horizon": "7d", "context_length": ')
+    with pytest.raises(ConfigError, match=r"chronos_7d.json: not valid JSON \(line 1"):
+        store.read("7d")
+    store.deploy(_config(270), reason="after corruption")
+    assert store.read("7d").context_length == 270
+    store.rollback("7d", reason="back")
+    assert store.read("7d").context_length == 90
+
+
+def test_opening_repairs_what_a_crash_left(tmp_path):
+    store = ConfigStore(tmp_path / "s", seed_dir=SEED_CONFIGS_DIR)
+    (store.root / ".chronos_7d.json.abc.tmp").write_text("{partial")
+    store.path("15d").write_text(_config(365, "15d").to_json())  # written, never committed
+    store.path("30d").write_text("garbage")  # half-written and invalid
+    (store.root / ".git" / "index.lock").write_text("")
+    reopened = ConfigStore(tmp_path / "s")
+    assert any("stray temp file" in r for r in reopened.repairs)
+    assert any("committed chronos_15d.json" in r for r in reopened.repairs)
+    assert any("restored chronos_30d.json from HEAD" in r for r in reopened.repairs)
+    assert any("index.lock" in r for r in reopened.repairs)
+    assert reopened.read("15d").context_length == 365 and reopened.read("30d").context_length == 365
+    assert not reopened.repo.is_dirty(untracked_files=True)
+
+
+DEPLOY_FOREVER = """
+import sys
+from forex_assets.chronos_config import parse_config
+from forex_assets.config_store import ConfigStore
+store = ConfigStore(sys.argv[1])
+base = {"horizon": "7d", "checkpoint": "bundled:usdclp-chronos2-mini", "family": "chronos2"}
+print("ready", flush=True)
+i = 0
+while True:
+    store.deploy(parse_config(base | {"context_length": 90 if i % 2 else 270}), reason=f"deploy {i}")
+    i += 1
+"""
+
+
+def test_kill_9_in_the_middle_of_deploys_never_leaves_a_broken_store(tmp_path):
+    root = tmp_path / "store"
+    ConfigStore(root, seed_dir=SEED_CONFIGS_DIR)
+    valid = {90, 180, 270}
+    rng = random.Random(20261126)
+    repaired = 0
+    for trial in range(50):
+        child = subprocess.Popen(
+            [sys.executable, "-c", DEPLOY_FOREVER, str(root)], stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.0, 0.25))
+        os.killpg(child.pid, signal.SIGKILL)  # the writer and any git it is running, as in a crash
+        child.wait()
+        store = ConfigStore(root)  # opens and repairs
+        repaired += bool(store.repairs)
+        raw = json.loads(store.path("7d").read_text())  # always parses
+        assert raw["context_length"] in valid, trial
+        assert store.read("7d", store.current_version("7d").id) == store.read("7d")
+        assert not store.repo.is_dirty(untracked_files=True), (trial, store.repairs)
+    assert repaired >= 1  # some kills did land in the middle of a deploy
+    fsck = subprocess.run(["git", "fsck", "--full"], cwd=root, capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    assert "error" not in fsck.stderr.lower() and "missing" not in fsck.stdout.lower()
+
+
+DEPLOY_N = """
+import sys
+from forex_assets.chronos_config import parse_config
+from forex_assets.config_store import ConfigStore
+store = ConfigStore(sys.argv[1])
+base = {"horizon": "7d", "checkpoint": "bundled:usdclp-chronos2-mini", "family": "chronos2"}
+offset = int(sys.argv[2])
+for i in range(10):
+    store.deploy(parse_config(base | {"context_length": offset + i}), reason=f"writer {offset} deploy {i}")
+"""
+
+
+def test_two_processes_deploying_at_once_lose_nothing(tmp_path):
+    root = tmp_path / "store"
+    ConfigStore(root, seed_dir=SEED_CONFIGS_DIR)
+    writers = [subprocess.Popen([sys.executable, "-c", DEPLOY_N, str(root), str(o)]) for o in (100, 200)]
+    assert [w.wait() for w in writers] == [0, 0]
+    store = ConfigStore(root)
+    history = [v.summary for v in reversed(store.history("7d"))][1:]
+    assert len(history) == 20
+    for offset in (100, 200):
+        mine = [h for h in history if h.startswith(f"[7d] deploy: writer {offset} ")]
+        assert mine == [f"[7d] deploy: writer {offset} deploy {i}" for i in range(10)]  # in order
+    last = store.history("7d")[0]
+    assert store.read("7d").context_length == store.read("7d", last.id).context_length
+    assert not store.repo.is_dirty(untracked_files=True)
