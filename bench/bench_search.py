@@ -223,7 +223,7 @@ def choice_row(r: dict, target: str) -> str:
 
 def rescored_text(r: dict) -> str:
     if not r.get("rescored"):
-        return f"The engine's own RMSE of its choice on the {r['name']} grid: {r['engine_own_best_rmse']:.2f} CLP."
+        return f"The engine's own RMSE of its choice ({r['name']}): {r['engine_own_best_rmse']:.2f} CLP."
     x = r["rescored"]
     return (
         f"Sampling family, re-scored: both choices forecast again by the plain loop with {x['seed_sets']} fresh seed "

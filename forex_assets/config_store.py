@@ -213,6 +213,8 @@ class ConfigStore:
         parse_config(json.loads(text), "candidate")  # never write what could not be read back
         message = self._message(horizon, "deploy", reason, config, metrics)
         with self._horizon_lock(horizon), self._git_lock():
+            if self.path(horizon).exists() and self.path(horizon).read_text() == text:
+                return self.current_version(horizon)  # already deployed: nothing to write or commit
             return self._write_and_commit(horizon, text, message)
 
     def rollback(self, horizon: str, to_version: str = "previous", reason: str = "manual rollback") -> Version:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
@@ -49,6 +50,8 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "failed"
 
 
+ALL_ASSETS = [usdclp_prices, forecast, candidate_config, validation_report, *approval_checks, deployed_config]
+
 # The summary reports failures itself; Dagster's console log would repeat them as tracebacks.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -70,7 +73,7 @@ def run_cycle(
     for horizon in horizons:
         started = time.perf_counter()
         result = dg.materialize(
-            [usdclp_prices, forecast],
+            ALL_ASSETS,
             selection=[forecast],
             partition_key=horizon,
             instance=instance,
@@ -93,11 +96,12 @@ def run_cycle(
 
 
 def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: str) -> dict:
-    """candidate_config -> validation_report with its blocking checks, for one horizon."""
+    """candidate_config -> validation_report (blocking checks) -> deployed_config, for one horizon; when a
+    new configuration was deployed, the horizon's forecast is made again with it."""
     started = time.perf_counter()
     result = dg.materialize(
-        [usdclp_prices, candidate_config, validation_report, *approval_checks],
-        selection=[candidate_config, validation_report],
+        ALL_ASSETS,
+        selection=[candidate_config, validation_report, deployed_config],
         partition_key=horizon,
         instance=instance,
         resources=resources,
@@ -110,7 +114,24 @@ def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: 
     if not report:
         return {"verdict": "ERROR", "detail": _failure_message(result), "seconds": time.perf_counter() - started}
     failed = [name for name, passed in checks.items() if not passed]
+    deployed = _materialization_metadata(result, "deployed_config")
+    version = resources["workspace"].config_store().current_version(horizon).id
+    refreshed = None
+    if deployed.get("changed"):
+        refresh = dg.materialize(
+            ALL_ASSETS,
+            selection=[forecast],
+            partition_key=horizon,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            run_config=QUIET,
+        )
+        refreshed = _materialization_metadata(refresh, "forecast").get("median_at_horizon_clp")
     return {
+        "deployed": bool(deployed.get("changed")),
+        "version": version,
+        "refreshed_median": refreshed,
         "verdict": "approved" if not failed else "rejected",
         "failed_checks": failed,
         "candidate": candidate.get("label", ""),
@@ -152,6 +173,10 @@ def format_summary(rows: list[dict]) -> str:
                 f"({rec['seconds']:.1f} s){failed}"
             )
             lines.append(f"        candidate {rec['candidate']}")
+            if rec["deployed"]:
+                lines.append(f"        DEPLOYED  {rec['version']}; new forecast median {rec['refreshed_median']} CLP")
+            else:
+                lines.append(f"        kept      {rec['version']}")
             lines.append(f"        report    {rec['html_report']}")
     return "\n".join(lines)
 

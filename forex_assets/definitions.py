@@ -1,7 +1,10 @@
-"""The code location: assembles assets, checks, resources. It computes nothing."""
+"""The code location: assembles assets, checks, jobs, resources. It computes nothing."""
 
 import dagster as dg
 
+from forex_assets.defs.deployment.assets import deployed_config
+from forex_assets.defs.deployment.jobs import rollback_job
+from forex_assets.defs.deployment.sensors import rollback_sensor
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
@@ -9,7 +12,9 @@ from forex_assets.defs.recalibration.checks import approval_checks
 from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, PriceSource
 
 defs = dg.Definitions(
-    assets=[usdclp_prices, forecast, candidate_config, validation_report],
+    assets=[usdclp_prices, forecast, candidate_config, validation_report, deployed_config],
     asset_checks=approval_checks,
+    jobs=[rollback_job],
+    sensors=[rollback_sensor],
     resources={"price_source": PriceSource(), "workspace": ForexWorkspace(), "approval_policy": ApprovalPolicy()},
 )

@@ -1,10 +1,13 @@
+import re
+
 import dagster as dg
 import pandas as pd
 import pytest
 
+from forex_assets.cycle import ALL_ASSETS
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.prices.assets import usdclp_prices
-from forex_assets.defs.resources import ForexWorkspace, PriceSource
+from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, PriceSource
 from forex_assets.forecast_history import ForecastHistory
 from forex_assets.workspace import SEED_CONFIGS_DIR
 from forex_assets_tests.conftest import random_walk_prices
@@ -16,11 +19,12 @@ def workspace(tmp_path):
 
 
 def _materialize(instance, resources, partition):
+    resources = resources | {"approval_policy": ApprovalPolicy()}
     first = dg.materialize([usdclp_prices], instance=instance, resources=resources, raise_on_error=False)
     if not first.success:
         return first, None
     second = dg.materialize(
-        [usdclp_prices, forecast],
+        ALL_ASSETS,
         selection=[forecast],
         partition_key=partition,
         instance=instance,
@@ -43,7 +47,7 @@ def test_prices_and_one_forecast_partition(workspace, tmp_path):
         metadata = event.asset_materialization.metadata
         assert metadata["origin_date"].value == "2026-10-30"
         assert metadata["inference_seconds"].value > 0
-        assert metadata["config_version"].value.startswith("file@sha256:")
+        assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", metadata["config_version"].value)
         assert "data:image/png;base64," in metadata["fan_chart"].value
 
     history = ForecastHistory(tmp_path / "area" / "forecast_history.sqlite")
@@ -58,7 +62,11 @@ def test_bad_prices_fail_the_run_and_nothing_downstream_materializes(workspace, 
     prices.loc[100, "date"] = pd.Timestamp("2020-05-23")  # a Saturday
     csv = tmp_path / "bad.csv"
     prices.assign(date=prices["date"].dt.strftime("%Y-%m-%d")).to_csv(csv, index=False)
-    resources = {"price_source": PriceSource(source="csv", csv_path=str(csv)), "workspace": workspace}
+    resources = {
+        "price_source": PriceSource(source="csv", csv_path=str(csv)),
+        "workspace": workspace,
+        "approval_policy": ApprovalPolicy(),
+    }
     with dg.instance_for_test() as instance:
         prices_run, forecast_run = _materialize(instance, resources, "7d")
         assert not prices_run.success and forecast_run is None
@@ -68,7 +76,7 @@ def test_bad_prices_fail_the_run_and_nothing_downstream_materializes(workspace, 
         assert instance.get_latest_materialization_event(dg.AssetKey("usdclp_prices")) is None
         # forecast cannot run on prices that never materialized
         attempt = dg.materialize(
-            [usdclp_prices, forecast],
+            ALL_ASSETS,
             selection=[forecast],
             partition_key="7d",
             instance=instance,

@@ -218,9 +218,17 @@ def test_a_search_killed_with_sigkill_resumes(series, tmp_path):
 
 def _t5_space(tiny_t5_dir, **fields):
     t5 = {"checkpoint": str(tiny_t5_dir), "family": "chronos-t5"}
-    base = {"horizon": "7d", "checkpoints": [t5], "context_length": [32, 64], "preprocessing": ["none"],
-            "num_samples": [5, 10, 20], "temperature": [0.8, 1.2], "search_origins": 6, "validation_origins": 6,
-            "sampling_screen_keep": 0.5}
+    base = {
+        "horizon": "7d",
+        "checkpoints": [t5],
+        "context_length": [32, 64],
+        "preprocessing": ["none"],
+        "num_samples": [5, 10, 20],
+        "temperature": [0.8, 1.2],
+        "search_origins": 6,
+        "validation_origins": 6,
+        "sampling_screen_keep": 0.5,
+    }
     return SearchSpace.model_validate(base | fields)
 
 

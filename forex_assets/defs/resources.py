@@ -11,9 +11,9 @@ import pandas as pd
 from pydantic import Field
 
 from forex_assets.backtest import ForecastCache
-from forex_assets.chronos_config import ChronosConfig, config_path, load_config
+from forex_assets.chronos_config import ChronosConfig
+from forex_assets.config_store import ConfigStore
 from forex_assets.forecast_history import ForecastHistory
-from forex_assets.forecasting_run import file_version
 from forex_assets.prices.schema import (
     DEFAULT_MAX_DAILY_MOVE,
     DEFAULT_MAX_GAP_BUSINESS_DAYS,
@@ -32,6 +32,9 @@ class ForexWorkspace(dg.ConfigurableResource):
         default=None, description="directory for the project's state; default $DAGSTER_HOME/forex_assets"
     )
     configs_dir: str | None = Field(default=None, description="seed configurations; default the repo's configs/")
+    config_store_dir: str | None = Field(
+        default=None, description="the versioned config store (a git repository); default <working area>/config_store"
+    )
 
     @property
     def root(self) -> Path:
@@ -46,10 +49,15 @@ class ForexWorkspace(dg.ConfigurableResource):
     def forecast_history(self) -> ForecastHistory:
         return ForecastHistory(self.root / "forecast_history.sqlite")
 
+    def config_store(self) -> ConfigStore:
+        """The versioned configuration store (a git repository), seeded from configs/ when new."""
+        path = Path(self.config_store_dir).expanduser() if self.config_store_dir else self.root / "config_store"
+        return ConfigStore(path, seed_dir=self.configs)
+
     def deployed_config(self, horizon: str) -> tuple[ChronosConfig, str]:
-        """The configuration the horizon's forecasts use now, and its version id."""
-        path = config_path(self.configs, horizon)
-        return load_config(path, expected_horizon=horizon), file_version(path)
+        """The configuration the horizon's forecasts use now, and its version id (from the store)."""
+        store = self.config_store()
+        return store.read(horizon), store.current_version(horizon).id
 
     def backtest_cache(self) -> ForecastCache:
         return ForecastCache(self.root / "backtest_cache.sqlite")

@@ -2,6 +2,7 @@ import dagster as dg
 import pandas as pd
 
 from forex_assets.chronos_config import ConfigError
+from forex_assets.config_store import ConfigStoreError
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import ForexWorkspace
@@ -11,44 +12,53 @@ from forex_assets.models.loading import ModelLoadError
 from forex_assets.plots import forecast_fan_figure, markdown_image
 
 
-@dg.asset(
-    partitions_def=horizon_partitions,
-    group_name="forecasting",
-    kinds={"pytorch"},
-    description="Production forecast of one horizon (median and 0.025/0.1/0.9/0.975 quantiles, CLP) "
-    "with the horizon's deployed configuration; appended to the forecast history.",
-)
-def forecast(
-    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, workspace: ForexWorkspace
-) -> dg.Output[pd.DataFrame]:
-    horizon = context.partition_key
+def produce_forecast(prices: pd.DataFrame, workspace: ForexWorkspace, horizon: str, log) -> tuple[pd.DataFrame, dict]:
+    """Forecast with the deployed configuration, record it in the history; the table and its metadata.
+
+    Shared by the ``forecast`` asset and the rollback job's forecast refresh.
+    """
     try:
         config, version = workspace.deployed_config(horizon)
-        record = make_forecast(usdclp_prices, config, version)
-    except (ConfigError, ModelLoadError, ForecastError) as error:
+        record = make_forecast(prices, config, version)
+    except (ConfigError, ConfigStoreError, ModelLoadError, ForecastError) as error:
         raise dg.Failure(description=f"forecast {horizon}: {error}") from None
     workspace.forecast_history().record(record)
     table = record.table()
     last = table.iloc[-1]
-    context.log.info(
-        f"{horizon} from {record.origin_date:%Y-%m-%d}: median {last['q0_5']:.2f} CLP, "
+    log.info(
+        f"{horizon} from {record.origin_date:%Y-%m-%d} with {version}: median {last['q0_5']:.2f} CLP, "
         f"95 % [{last['q0_025']:.2f}, {last['q0_975']:.2f}], {record.inference_seconds:.3f} s"
     )
-    return dg.Output(
-        table,
-        metadata={
-            "origin_date": record.origin_date.strftime("%Y-%m-%d"),
-            "last_price_clp": record.last_price,
-            "median_at_horizon_clp": round(float(last["q0_5"]), 2),
-            "interval_95_low_clp": round(float(last["q0_025"]), 2),
-            "interval_95_high_clp": round(float(last["q0_975"]), 2),
-            "inference_seconds": round(record.inference_seconds, 4),
-            "config_version": record.config_version,
-            "checkpoint": config.checkpoint,
-            "context_length": config.context_length,
-            "forecast": table_metadata(table),
-            "fan_chart": dg.MetadataValue.md(
-                markdown_image(forecast_fan_figure(usdclp_prices, table, horizon), f"forecast {horizon}")
-            ),
-        },
-    )
+    metadata = {
+        "origin_date": record.origin_date.strftime("%Y-%m-%d"),
+        "last_price_clp": record.last_price,
+        "median_at_horizon_clp": round(float(last["q0_5"]), 2),
+        "interval_95_low_clp": round(float(last["q0_025"]), 2),
+        "interval_95_high_clp": round(float(last["q0_975"]), 2),
+        "inference_seconds": round(record.inference_seconds, 4),
+        "config_version": record.config_version,
+        "checkpoint": config.checkpoint,
+        "context_length": config.context_length,
+        "forecast": table_metadata(table),
+        "fan_chart": dg.MetadataValue.md(
+            markdown_image(forecast_fan_figure(prices, table, horizon), f"forecast {horizon}")
+        ),
+    }
+    return table, metadata
+
+
+@dg.asset(
+    partitions_def=horizon_partitions,
+    group_name="forecasting",
+    kinds={"pytorch"},
+    deps=[dg.AssetDep("deployed_config")],
+    automation_condition=dg.AutomationCondition.eager(),
+    description="Production forecast of one horizon (median and 0.025/0.1/0.9/0.975 quantiles, CLP) "
+    "with the horizon's deployed configuration from the config store; appended to the forecast history. "
+    "Re-materialized automatically after new prices, a deploy or a rollback.",
+)
+def forecast(
+    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, workspace: ForexWorkspace
+) -> dg.Output[pd.DataFrame]:
+    table, metadata = produce_forecast(usdclp_prices, workspace, context.partition_key, context.log)
+    return dg.Output(table, metadata=metadata)

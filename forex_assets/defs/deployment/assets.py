@@ -1,0 +1,49 @@
+import dagster as dg
+
+from forex_assets.config_store import ConfigStoreError
+from forex_assets.defs.deployment.approval import failed_approval_checks
+from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.resources import ForexWorkspace
+from forex_assets.deployment import deploy_from_report
+
+
+@dg.asset(
+    partitions_def=horizon_partitions,
+    group_name="deployment",
+    kinds={"git"},
+    description="Deploys the validated candidate to the versioned config store (backup, atomic write, git "
+    "commit) only when every blocking approval check of the latest validation_report passed; refuses "
+    "otherwise, naming the failed criteria.",
+)
+def deployed_config(
+    context: dg.AssetExecutionContext, validation_report: dict, workspace: ForexWorkspace
+) -> dg.MaterializeResult:
+    horizon = context.partition_key
+    failed = failed_approval_checks(context.instance, horizon)
+    store = workspace.config_store()
+    if failed:
+        raise dg.Failure(
+            description=f"deployed_config {horizon}: refused, the latest validation_report did not pass "
+            f"{', '.join(failed)}; {horizon} stays on {store.current_version(horizon).id}",
+            metadata={"failed_criteria": ", ".join(failed)},
+        )
+    try:
+        previous, version, config = deploy_from_report(store, validation_report)
+    except ConfigStoreError as error:
+        raise dg.Failure(description=f"deployed_config {horizon}: {error}") from None
+    changed = version.commit != previous.commit
+    context.log.info(f"{horizon}: {'deployed' if changed else 'already deployed'} {version.id}")
+    diff = store.diff(horizon, previous.id, version.id) if changed else "(no change)"
+    return dg.MaterializeResult(
+        metadata={
+            "version": version.id,
+            "previous_version": previous.id,
+            "changed": changed,
+            "reason": version.summary,
+            "diff": dg.MetadataValue.md(f"```diff\n{diff}\n```"),
+            "baseline_rmse_clp": round(config.baseline.rmse_clp, 4),
+            "baseline_inference_seconds": round(config.baseline.inference_seconds, 5),
+            "baseline_coverage_95": round(config.baseline.coverage_95 or 0.0, 4),
+            "config_store": dg.MetadataValue.path(str(store.root)),
+        }
+    )

@@ -1,0 +1,39 @@
+"""From an approved validation report to the configuration that is deployed (pure, no Dagster)."""
+
+from __future__ import annotations
+
+from forex_assets.chronos_config import ChronosConfig, ValidationBaseline
+from forex_assets.config_store import ConfigStore, Version
+
+
+def config_with_baseline(report: dict) -> ChronosConfig:
+    """The candidate of a validation report carrying its validation baseline (what triggers and the
+    automatic rollback compare against)."""
+    metrics = report["metrics"]
+    baseline = ValidationBaseline(
+        rmse_clp=metrics["rmse_new"],
+        inference_seconds=metrics["inference_time_new"],
+        mape_pct=metrics["mape_new"],
+        coverage_95=metrics["ci95_coverage_new"],
+        validated_on=report["validation_window"][1],
+    )
+    return ChronosConfig.model_validate(report["candidate"]).model_copy(update={"baseline": baseline})
+
+
+def deploy_reason(report: dict) -> str:
+    m = report["metrics"]
+    return (
+        f"validation passed on {report['validation_window'][0]}..{report['validation_window'][1]}: "
+        f"RMSE {m['rmse_new']:.3f} vs {m['rmse_current']:.3f} CLP ({m['rmse_improvement']:+.2f} %), "
+        f"MAPE change {m['mape_improvement']:+.2f} %, coverage {m['ci95_coverage_new']:.3f}, "
+        f"bias {m['bias_new']:+.2f} CLP"
+    )
+
+
+def deploy_from_report(store: ConfigStore, report: dict) -> tuple[Version, Version, ChronosConfig]:
+    """Deploy the report's candidate; returns (previous version, new version, deployed config)."""
+    horizon = report["horizon"]
+    previous = store.current_version(horizon)
+    config = config_with_baseline(report)
+    version = store.deploy(config, deploy_reason(report), metrics=report.get("candidate_window_metrics"))
+    return previous, version, config

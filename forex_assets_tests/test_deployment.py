@@ -1,0 +1,215 @@
+from dataclasses import asdict, replace
+
+import dagster as dg
+import pytest
+
+from forex_assets.cycle import ALL_ASSETS
+from forex_assets.defs.deployment.assets import deployed_config
+from forex_assets.defs.deployment.jobs import rollback_job
+from forex_assets.defs.forecasting.assets import forecast
+from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.recalibration.checks import approval_checks
+from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, PriceSource
+from forex_assets.workspace import SEED_CONFIGS_DIR
+from forex_assets_tests.test_validation import GOOD
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+CANDIDATE = {
+    "horizon": "7d",
+    "checkpoint": "bundled:usdclp-chronos2-mini",
+    "family": "chronos2",
+    "context_length": 90,
+    "preprocessing": "log",
+}
+
+
+def _report_asset(metrics):
+    @dg.asset(partitions_def=horizon_partitions, name="validation_report")
+    def stub() -> dict:
+        return {
+            "horizon": "7d",
+            "candidate": CANDIDATE,
+            "metrics": asdict(metrics),
+            "validation_window": ["2026-08-03", "2026-09-11"],
+            "candidate_window_metrics": {"rmse_clp": 9.2},
+        }
+
+    return stub
+
+
+@pytest.fixture
+def setup(tmp_path):
+    workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
+    resources = {"price_source": PriceSource(), "workspace": workspace, "approval_policy": ApprovalPolicy()}
+    with dg.instance_for_test() as instance:
+        yield instance, resources, workspace
+
+
+def _validate_and_deploy(instance, resources, metrics):
+    report = _report_asset(metrics)
+    return dg.materialize(
+        [report, *approval_checks, deployed_config],
+        partition_key="7d",
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+
+
+def _forecast(instance, resources, horizon="7d"):
+    return dg.materialize(
+        ALL_ASSETS,
+        selection=[forecast],
+        partition_key=horizon,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+
+
+def test_approved_candidate_is_deployed_with_its_baseline(setup):
+    instance, resources, workspace = setup
+    before = workspace.config_store().current_version("7d")
+    result = _validate_and_deploy(instance, resources, GOOD)
+    assert result.success
+    store = workspace.config_store()
+    deployed = store.read("7d")
+    assert (deployed.context_length, deployed.preprocessing) == (90, "log")
+    assert deployed.baseline.rmse_clp == GOOD.rmse_new
+    assert deployed.baseline.inference_seconds == GOOD.inference_time_new
+    version = store.current_version("7d")
+    assert version.commit != before.commit and version.summary.startswith("[7d] deploy: validation passed")
+    metadata = instance.get_latest_materialization_event(dg.AssetKey("deployed_config")).asset_materialization.metadata
+    assert metadata["version"].value == version.id and metadata["previous_version"].value == before.id
+    assert '+  "context_length": 90' in metadata["diff"].value
+
+
+def test_failed_checks_block_the_deploy_in_the_run_and_a_manual_deploy_is_refused(setup):
+    instance, resources, workspace = setup
+    before = workspace.config_store().current_version("7d")
+    bad = replace(GOOD, bias_new=7.5)
+    result = _validate_and_deploy(instance, resources, bad)
+    assert not result.success
+    assert instance.get_latest_materialization_event(dg.AssetKey("deployed_config")) is None
+    # an operator re-materializes deployed_config alone (as from the UI): same rule
+    manual = dg.materialize(
+        [_report_asset(bad), deployed_config],
+        selection=[deployed_config],
+        partition_key="7d",
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+    assert not manual.success
+    failure = next(e for e in manual.all_events if e.is_step_failure)
+    message = failure.step_failure_data.user_failure_data.description
+    assert "refused" in message and "bias_bounded" in message and before.id in message
+    assert workspace.config_store().current_version("7d").commit == before.commit
+
+
+def test_forecasts_follow_the_store_and_rollback_job_restores_and_refreshes(setup):
+    instance, resources, workspace = setup
+    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    seeded = workspace.config_store().current_version("7d")
+    assert _validate_and_deploy(instance, resources, GOOD).success
+    deployed = workspace.config_store().current_version("7d")
+    assert _forecast(instance, resources).success
+    assert workspace.forecast_history().runs("7d")["config_version"].tolist() == [deployed.id]
+
+    result = rollback_job.execute_in_process(
+        run_config={"ops": {"restore_config": {"config": {"horizon": "7d", "reason": "inference time 4x"}}}},
+        instance=instance,
+        resources=resources,
+    )
+    assert result.success
+    store = workspace.config_store()
+    restored = store.current_version("7d")
+    assert restored.summary.startswith(f"[7d] rollback: inference time 4x (from {deployed.id} to {seeded.id})")
+    assert store.read("7d") == store.read("7d", seeded.id)
+    runs = workspace.forecast_history().runs("7d")
+    assert runs["config_version"].tolist() == [restored.id]  # same origin, refreshed with the restored version
+    event = instance.get_latest_materialization_event(dg.AssetKey("forecast"))
+    assert event.asset_materialization.partition == "7d"
+    assert event.asset_materialization.metadata["config_version"].value == restored.id
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"horizon": "7d", "to_version": "20990101T000000Z-deadbeef"}, "unknown configuration version"),
+        ({"horizon": "8d"}, "unknown horizon '8d'"),
+        ({"horizon": "7d"}, "no previous version"),
+    ],
+)
+def test_rollback_job_refuses_bad_requests_and_changes_nothing(setup, config, message):
+    instance, resources, workspace = setup
+    head = workspace.config_store().repo.head.commit.hexsha
+    result = rollback_job.execute_in_process(
+        run_config={"ops": {"restore_config": {"config": config}}},
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert message in failure.step_failure_data.user_failure_data.description
+    assert "nothing was changed" in failure.step_failure_data.user_failure_data.description
+    assert workspace.config_store().repo.head.commit.hexsha == head
+
+
+def _deploy_directly(workspace, **fields):
+    from forex_assets.chronos_config import ValidationBaseline, parse_config
+
+    seconds = fields.pop("baseline_s", 0.05)
+    config = parse_config(CANDIDATE | fields).model_copy(
+        update={"baseline": ValidationBaseline(rmse_clp=20.0, inference_seconds=seconds)}
+    )
+    return workspace.config_store().deploy(config, reason="test deploy")
+
+
+def _sensor_requests(instance, resources, cursor=None):
+    from forex_assets.defs.deployment.sensors import rollback_sensor
+
+    context = dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor)
+    result = rollback_sensor.evaluate_tick(context)
+    return result.run_requests, result.cursor
+
+
+def test_three_failed_forecast_runs_lead_to_exactly_one_rollback_request(setup):
+    instance, resources, workspace = setup
+    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    broken = _deploy_directly(workspace, family="chronos-bolt")  # loads, but fails at forecast time
+    for _ in range(2):
+        assert not _forecast(instance, resources).success
+    assert _sensor_requests(instance, resources)[0] == []  # two failures: not yet
+    assert not _forecast(instance, resources).success
+    requests, cursor = _sensor_requests(instance, resources)
+    assert len(requests) == 1
+    request = requests[0]
+    assert request.job_name in (None, "rollback_job")
+    assert request.tags["forex/horizon"] == "7d" and request.tags["forex/rolled_back_version"] == broken.id
+    assert request.tags["forex/rollback_reason"] == "3 consecutive failed forecast runs since the deploy"
+    assert request.run_config["ops"]["restore_config"]["config"]["to_version"] == "previous"
+    assert _sensor_requests(instance, resources, cursor)[0] == []  # never twice for the same deploy
+
+
+def test_a_healthy_deploy_is_left_alone(setup):
+    instance, resources, workspace = setup
+    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    _deploy_directly(workspace, baseline_s=0.5)
+    for _ in range(3):
+        assert _forecast(instance, resources).success
+    assert _sensor_requests(instance, resources)[0] == []
+
+
+def test_slow_inference_after_a_deploy_triggers_a_rollback(setup):
+    instance, resources, workspace = setup
+    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    _deploy_directly(workspace, baseline_s=0.000001)  # any real forecast is far above 3x this baseline
+    assert _forecast(instance, resources).success
+    requests, _ = _sensor_requests(instance, resources)
+    assert len(requests) == 1 and requests[0].tags["forex/rollback_reason"].startswith("inference time")

@@ -1,0 +1,48 @@
+from forex_assets.chronos_config import ValidationBaseline
+from forex_assets.performance import score_matured
+from forex_assets.rollback_rules import PostDeployHealth, rollback_reason
+from forex_assets_tests.conftest import random_walk_prices
+
+BASELINE = ValidationBaseline(rmse_clp=10.0, inference_seconds=0.02)
+
+
+def _health(runs=(), seconds=0.02, matured=0, rmse=None):
+    return PostDeployHealth(list(runs), seconds, matured, rmse)
+
+
+def test_consecutive_failures_count_from_the_newest_run():
+    assert rollback_reason(_health([False, False, False, True]), BASELINE).startswith("3 consecutive failed")
+    assert rollback_reason(_health([False, False, True, False]), BASELINE) is None
+
+
+def test_inference_time_above_three_times_the_baseline():
+    assert rollback_reason(_health(seconds=0.059), BASELINE) is None
+    assert "above 3x the baseline" in rollback_reason(_health(seconds=0.061), BASELINE)
+
+
+def test_rmse_counts_only_once_enough_forecasts_matured():
+    assert rollback_reason(_health(matured=4, rmse=30.0), BASELINE) is None
+    assert rollback_reason(_health(matured=5, rmse=15.0), BASELINE) is None
+    assert "RMSE 15.100 CLP over 5 matured forecasts" in rollback_reason(_health(matured=5, rmse=15.1), BASELINE)
+
+
+def test_score_matured_joins_targets_with_observed_prices():
+    import pandas as pd
+
+    prices = random_walk_prices(30)
+    origin = prices["date"].iloc[20]
+    targets = prices["date"].iloc[21:24].tolist()
+    steps = pd.DataFrame(
+        {
+            "origin_date": [origin] * 3,
+            "step": [1, 2, 3],
+            "target_date": targets,
+            "q0_5": prices["usdclp"].iloc[21:24].to_numpy() + [1.0, -2.0, 2.0],
+        }
+    )
+    late = steps.assign(
+        origin_date=prices["date"].iloc[28], target_date=list(pd.bdate_range(prices["date"].iloc[29], periods=3))
+    )
+    score = score_matured(pd.concat([steps, late]), prices)
+    assert score.forecasts == 1  # the late origin's targets are not all observed yet
+    assert abs(score.rmse_clp - ((1 + 4 + 4) / 3) ** 0.5) < 1e-9
