@@ -9,12 +9,13 @@ from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.recalibration.checks import approval_checks
+from forex_assets.defs.recalibration.jobs import optimization_job
 from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, PriceSource
 
 defs = dg.Definitions(
     assets=[usdclp_prices, forecast, candidate_config, validation_report, deployed_config],
     asset_checks=approval_checks,
-    jobs=[rollback_job],
+    jobs=[rollback_job, optimization_job],
     sensors=[rollback_sensor],
     resources={"price_source": PriceSource(), "workspace": ForexWorkspace(), "approval_policy": ApprovalPolicy()},
 )

@@ -18,3 +18,12 @@ def test_forecast_is_partitioned_by_the_four_horizons():
 
 def test_horizon_is_business_day_steps():
     assert [horizon_steps(h) for h in HORIZONS] == [7, 15, 30, 90]
+
+
+def test_optimization_job_covers_the_chain_with_its_checks_and_carries_the_optimizer_tag():
+    job = defs.resolve_job_def("optimization_job")
+    assert job.tags["forex/optimizer"] == "manual"
+    keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+    assert keys == {"candidate_config", "validation_report", "deployed_config"}
+    checks = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
+    assert {"accuracy_improves", "bias_bounded"} <= checks

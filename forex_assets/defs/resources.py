@@ -52,7 +52,10 @@ class ForexWorkspace(dg.ConfigurableResource):
     def config_store(self) -> ConfigStore:
         """The versioned configuration store (a git repository), seeded from configs/ when new."""
         path = Path(self.config_store_dir).expanduser() if self.config_store_dir else self.root / "config_store"
-        return ConfigStore(path, seed_dir=self.configs)
+        store = ConfigStore(path, seed_dir=self.configs)
+        for repair in store.repairs:
+            dg.get_dagster_logger().warning(f"config store {path}: {repair}")
+        return store
 
     def deployed_config(self, horizon: str) -> tuple[ChronosConfig, str]:
         """The configuration the horizon's forecasts use now, and its version id (from the store)."""

@@ -52,7 +52,9 @@ def produce_forecast(prices: pd.DataFrame, workspace: ForexWorkspace, horizon: s
     group_name="forecasting",
     kinds={"pytorch"},
     deps=[dg.AssetDep("deployed_config")],
-    automation_condition=dg.AutomationCondition.eager(),
+    # eager, except that a horizon never deployed through deployed_config (still on its seed
+    # configuration) must not block the refresh after new prices
+    automation_condition=dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()),
     description="Production forecast of one horizon (median and 0.025/0.1/0.9/0.975 quantiles, CLP) "
     "with the horizon's deployed configuration from the config store; appended to the forecast history. "
     "Re-materialized automatically after new prices, a deploy or a rollback.",
