@@ -89,12 +89,13 @@ class ChronosConfig(BaseModel):
         return json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2, sort_keys=True) + "\n"
 
 
-def _describe(error: ValidationError, source: str) -> str:
+def describe_validation_error(error: ValidationError, source: str, what: str, item_word: str = "field") -> str:
+    """``<source>: invalid <what>: <item_word> 'a.b': message; ...`` for a pydantic error."""
     problems = []
     for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(document)"
-        problems.append(f"field '{field}': {item['msg']}")
-    return f"{source}: invalid Chronos configuration: " + "; ".join(problems)
+        location = ".".join(str(part) for part in item["loc"]) or "(document)"
+        problems.append(f"{item_word} '{location}': {item['msg']}")
+    return f"{source}: invalid {what}: " + "; ".join(problems)
 
 
 def parse_config(document: dict, source: str = "<config>") -> ChronosConfig:
@@ -102,7 +103,7 @@ def parse_config(document: dict, source: str = "<config>") -> ChronosConfig:
     try:
         return ChronosConfig.model_validate(document)
     except ValidationError as error:
-        raise ConfigError(_describe(error, source)) from None
+        raise ConfigError(describe_validation_error(error, source, "Chronos configuration")) from None
 
 
 def load_config(path: Path, expected_horizon: str | None = None) -> ChronosConfig:

@@ -56,6 +56,21 @@ ALL_ASSETS = [usdclp_prices, forecast, candidate_config, validation_report, *app
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
+def materialize_selection(
+    instance: dg.DagsterInstance, resources: dict, selection: list, horizon: str
+) -> dg.ExecuteInProcessResult:
+    """Materialize ``selection`` for one horizon partition, with every asset and check of the graph."""
+    return dg.materialize(
+        ALL_ASSETS,
+        selection=selection,
+        partition_key=horizon,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+
+
 def run_cycle(
     instance: dg.DagsterInstance,
     price_source: PriceSource,
@@ -72,15 +87,7 @@ def run_cycle(
     rows = []
     for horizon in horizons:
         started = time.perf_counter()
-        result = dg.materialize(
-            ALL_ASSETS,
-            selection=[forecast],
-            partition_key=horizon,
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-            run_config=QUIET,
-        )
+        result = materialize_selection(instance, resources, [forecast], horizon)
         row = {
             "horizon": horizon,
             "status": "ok" if result.success else "FAILED",
@@ -99,15 +106,7 @@ def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: 
     """candidate_config -> validation_report (blocking checks) -> deployed_config, for one horizon; when a
     new configuration was deployed, the horizon's forecast is made again with it."""
     started = time.perf_counter()
-    result = dg.materialize(
-        ALL_ASSETS,
-        selection=[candidate_config, validation_report, deployed_config],
-        partition_key=horizon,
-        instance=instance,
-        resources=resources,
-        raise_on_error=False,
-        run_config=QUIET,
-    )
+    result = materialize_selection(instance, resources, [candidate_config, validation_report, deployed_config], horizon)
     report = _materialization_metadata(result, "validation_report")
     candidate = _materialization_metadata(result, "candidate_config")
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
@@ -118,15 +117,7 @@ def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: 
     version = resources["workspace"].config_store().current_version(horizon).id
     refreshed = None
     if deployed.get("changed"):
-        refresh = dg.materialize(
-            ALL_ASSETS,
-            selection=[forecast],
-            partition_key=horizon,
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-            run_config=QUIET,
-        )
+        refresh = materialize_selection(instance, resources, [forecast], horizon)
         refreshed = _materialization_metadata(refresh, "forecast").get("median_at_horizon_clp")
     return {
         "deployed": bool(deployed.get("changed")),

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from forex_assets.chronos_config import SAMPLING_FAMILY, ChronosConfig, ConfigError, Family
+from forex_assets.chronos_config import SAMPLING_FAMILY, ChronosConfig, ConfigError, Family, describe_validation_error
 
 
 class SearchSpaceError(ConfigError):
@@ -148,14 +148,6 @@ def enumerate_candidates(space: SearchSpace) -> list[Candidate]:
     return candidates
 
 
-def _describe(error: ValidationError, source: str) -> str:
-    problems = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(document)"
-        problems.append(f"key '{key}': {item['msg']}")
-    return f"{source}: invalid search space: " + "; ".join(problems)
-
-
 def load_search_space(path: Path | str, expected_horizon: str | None = None) -> SearchSpace:
     path = Path(path)
     try:
@@ -169,7 +161,7 @@ def load_search_space(path: Path | str, expected_horizon: str | None = None) -> 
     try:
         space = SearchSpace.model_validate(document)
     except ValidationError as error:
-        raise SearchSpaceError(_describe(error, str(path))) from None
+        raise SearchSpaceError(describe_validation_error(error, str(path), "search space", "key")) from None
     if expected_horizon is not None and space.horizon != expected_horizon:
         raise SearchSpaceError(
             f"{path}: key 'horizon': is {space.horizon!r} but the file is for horizon {expected_horizon!r}"

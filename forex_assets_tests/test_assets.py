@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from forex_assets.cycle import ALL_ASSETS
+from forex_assets.cycle import ALL_ASSETS, materialize_selection
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, PriceSource
@@ -23,15 +23,7 @@ def _materialize(instance, resources, partition):
     first = dg.materialize([usdclp_prices], instance=instance, resources=resources, raise_on_error=False)
     if not first.success:
         return first, None
-    second = dg.materialize(
-        ALL_ASSETS,
-        selection=[forecast],
-        partition_key=partition,
-        instance=instance,
-        resources=resources,
-        raise_on_error=False,
-    )
-    return first, second
+    return first, materialize_selection(instance, resources, [forecast], partition)
 
 
 def test_prices_and_one_forecast_partition(workspace, tmp_path):

@@ -3,7 +3,7 @@ from dataclasses import asdict, replace
 import dagster as dg
 import pytest
 
-from forex_assets.cycle import ALL_ASSETS
+from forex_assets.cycle import materialize_selection
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.forecasting.assets import forecast
@@ -59,15 +59,7 @@ def _validate_and_deploy(instance, resources, metrics):
 
 
 def _forecast(instance, resources, horizon="7d"):
-    return dg.materialize(
-        ALL_ASSETS,
-        selection=[forecast],
-        partition_key=horizon,
-        instance=instance,
-        resources=resources,
-        raise_on_error=False,
-        run_config=QUIET,
-    )
+    return materialize_selection(instance, resources, [forecast], horizon)
 
 
 def test_approved_candidate_is_deployed_with_its_baseline(setup):
