@@ -33,6 +33,7 @@ class ValidationBaseline(BaseModel):
     inference_seconds: float = Field(gt=0, description="seconds per forecast")
     mape_pct: float | None = Field(default=None, ge=0)
     coverage_95: float | None = Field(default=None, ge=0, le=1)
+    skill_vs_random_walk: float | None = Field(default=None, gt=0, description="RMSE / random-walk RMSE")
     validated_on: str | None = Field(default=None, description="ISO date of the last validation origin")
 
 

@@ -11,17 +11,21 @@ import os
 import shutil
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.forecasting.assets import forecast
+from forex_assets.defs.monitoring.assets import drift_report, performance_report
+from forex_assets.defs.monitoring.automation import trigger_inputs
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.recalibration.checks import approval_checks
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, PriceSource
+from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
 from forex_assets.horizons import HORIZONS
+from forex_assets.triggers import TriggerDecision, decide
 from forex_assets.workspace import PROJECT_ROOT
 
 
@@ -50,7 +54,16 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "failed"
 
 
-ALL_ASSETS = [usdclp_prices, forecast, candidate_config, validation_report, *approval_checks, deployed_config]
+ALL_ASSETS = [
+    usdclp_prices,
+    forecast,
+    drift_report,
+    performance_report,
+    candidate_config,
+    validation_report,
+    *approval_checks,
+    deployed_config,
+]
 
 # The summary reports failures itself; Dagster's console log would repeat them as tracebacks.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -78,7 +91,12 @@ def run_cycle(
     horizons=HORIZONS,
     recalibrate: bool = True,
 ) -> list[dict]:
-    resources = {"price_source": price_source, "workspace": workspace, "approval_policy": ApprovalPolicy()}
+    resources = {
+        "price_source": price_source,
+        "workspace": workspace,
+        "approval_policy": ApprovalPolicy(),
+        "monitoring_policy": MonitoringPolicy(),
+    }
     prices_run = dg.materialize(
         [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET
     )
@@ -97,9 +115,22 @@ def run_cycle(
             _materialization_metadata(result, "forecast") if result.success else {"error": _failure_message(result)}
         )
         if recalibrate:
-            row["recalibration"] = recalibrate_horizon(instance, resources, horizon)
+            decision = monitor_and_decide(instance, resources, horizon)
+            row["decision"] = decision
+            if decision.optimize:
+                row["recalibration"] = recalibrate_horizon(instance, resources, horizon)
         rows.append(row)
     return rows
+
+
+def monitor_and_decide(instance: dg.DagsterInstance, resources: dict, horizon: str) -> TriggerDecision:
+    """Drift and performance reports for the horizon, then the trigger manager's (recorded) decision."""
+    materialize_selection(instance, resources, [drift_report, performance_report], horizon)
+    workspace, policy = resources["workspace"], resources["monitoring_policy"].trigger_policy()
+    log = workspace.decision_log()
+    decision = decide(trigger_inputs(instance, log, horizon, date.today()), policy)
+    log.record(decision)
+    return decision
 
 
 def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: str) -> dict:
@@ -149,6 +180,15 @@ def format_summary(rows: list[dict]) -> str:
             f"{interval:>22}{r['inference_seconds']:>9.3f}  "
             f"{r['config_version']:<26}ok"
         )
+    decisions = [r for r in rows if "decision" in r]
+    if decisions:
+        lines += ["", "monitoring and trigger decisions:"]
+        for r in decisions:
+            d = r["decision"]
+            verdict = f"OPTIMIZE ({', '.join(d.fired)})" if d.optimize else "no optimization"
+            lines.append(f"  {r['horizon']:<5} {verdict}")
+            for kind, reason in d.reasons.items():
+                lines.append(f"        {kind:<11} {reason}")
     recalibrations = [r for r in rows if "recalibration" in r]
     if recalibrations:
         lines += ["", "recalibration (candidate search -> validation on the later, disjoint window):"]

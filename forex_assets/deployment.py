@@ -15,6 +15,7 @@ def config_with_baseline(report: dict) -> ChronosConfig:
         inference_seconds=metrics["inference_time_new"],
         mape_pct=metrics["mape_new"],
         coverage_95=metrics["ci95_coverage_new"],
+        skill_vs_random_walk=metrics.get("skill_vs_random_walk_new"),
         validated_on=report["validation_window"][1],
     )
     return ChronosConfig.model_validate(report["candidate"]).model_copy(update={"baseline": baseline})

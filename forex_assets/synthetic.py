@@ -28,7 +28,7 @@ VOLATILE_DAILY_VOL = 0.0080
 class RegimeChange:
     """The regime change placed inside the last observations of the default series."""
 
-    observations_before_end: int = 80
+    observations_before_end: int = 30
     daily_vol_after: float = 0.0110
     daily_drift_after: float = 0.0010  # log-return per business day (a depreciation of the peso)
     jump_log_return: float = 0.035

@@ -7,7 +7,7 @@ import pytest
 from forex_assets.cycle import ALL_ASSETS, materialize_selection
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.prices.assets import usdclp_prices
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, PriceSource
+from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
 from forex_assets.forecast_history import ForecastHistory
 from forex_assets.workspace import SEED_CONFIGS_DIR
 from forex_assets_tests.conftest import random_walk_prices
@@ -19,7 +19,7 @@ def workspace(tmp_path):
 
 
 def _materialize(instance, resources, partition):
-    resources = resources | {"approval_policy": ApprovalPolicy()}
+    resources = resources | {"approval_policy": ApprovalPolicy(), "monitoring_policy": MonitoringPolicy()}
     first = dg.materialize([usdclp_prices], instance=instance, resources=resources, raise_on_error=False)
     if not first.success:
         return first, None
@@ -58,6 +58,7 @@ def test_bad_prices_fail_the_run_and_nothing_downstream_materializes(workspace, 
         "price_source": PriceSource(source="csv", csv_path=str(csv)),
         "workspace": workspace,
         "approval_policy": ApprovalPolicy(),
+        "monitoring_policy": MonitoringPolicy(),
     }
     with dg.instance_for_test() as instance:
         prices_run, forecast_run = _materialize(instance, resources, "7d")

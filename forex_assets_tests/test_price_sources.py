@@ -28,8 +28,8 @@ def test_synthetic_series_is_deterministic_and_usdclp_like():
 
 def test_synthetic_series_has_a_regime_change_in_the_last_120_observations():
     log_returns = np.diff(np.log(synthetic_prices()["usdclp"].to_numpy()))
-    recent, before = log_returns[-60:], log_returns[-240:-120]
-    assert recent.std() / before.std() > 1.8
+    recent, before = log_returns[-30:], log_returns[-150:-30]  # the change is 30 observations from the end
+    assert recent.std() / before.std() > 2.0
 
 
 def test_synthetic_seed_changes_the_series():

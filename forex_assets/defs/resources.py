@@ -13,7 +13,9 @@ from pydantic import Field
 from forex_assets.backtest import ForecastCache
 from forex_assets.chronos_config import ChronosConfig
 from forex_assets.config_store import ConfigStore
+from forex_assets.drift import DriftThresholds
 from forex_assets.forecast_history import ForecastHistory
+from forex_assets.monitoring import PerformancePolicy
 from forex_assets.prices.schema import (
     DEFAULT_MAX_DAILY_MOVE,
     DEFAULT_MAX_GAP_BUSINESS_DAYS,
@@ -21,6 +23,7 @@ from forex_assets.prices.schema import (
     validate_prices,
 )
 from forex_assets.prices.sources import MindicadorClient, read_price_csv, synthetic_prices
+from forex_assets.triggers import DecisionLog, TriggerPolicy
 from forex_assets.validation import ApprovalThresholds
 from forex_assets.workspace import SEED_CONFIGS_DIR, default_working_area
 
@@ -62,6 +65,9 @@ class ForexWorkspace(dg.ConfigurableResource):
         store = self.config_store()
         return store.read(horizon), store.current_version(horizon).id
 
+    def decision_log(self) -> DecisionLog:
+        return DecisionLog(self.root / "trigger_decisions.sqlite")
+
     def backtest_cache(self) -> ForecastCache:
         return ForecastCache(self.root / "backtest_cache.sqlite")
 
@@ -73,6 +79,40 @@ class ForexWorkspace(dg.ConfigurableResource):
         path = self.root / "reports" / horizon
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+class MonitoringPolicy(dg.ConfigurableResource):
+    """Drift windows and performance scoring (DESIGN.md defaults); per-horizon drift windows optional."""
+
+    baseline_window: int = Field(default=90, ge=20, description="log returns in the drift baseline")
+    test_window: int = Field(default=30, ge=10, description="latest log returns tested for drift")
+    per_horizon_windows: dict[str, list[int]] = Field(
+        default_factory=dict, description='e.g. {"90d": [180, 60]}: [baseline, test] for one horizon'
+    )
+    performance_window_days: int = Field(default=14, ge=1)
+    min_live_forecasts: int = Field(default=5, ge=1)
+    performance_threshold_pct: float = Field(default=15.0, description="degradation that triggers, %")
+    performance_metric: Literal["rmse", "skill"] = Field(default="rmse", description="rmse or skill (vs random walk)")
+    min_days_between_optimizations: int = Field(default=14, ge=0)
+    performance_override_min_days: int = Field(default=3, ge=0)
+    schedule_days: int = Field(default=14, ge=1)
+
+    def trigger_policy(self, drift: bool = True, performance: bool = True) -> TriggerPolicy:
+        return TriggerPolicy(
+            performance_threshold_pct=self.performance_threshold_pct if performance else float("inf"),
+            performance_metric=self.performance_metric,
+            schedule_days=self.schedule_days,
+            min_days_between_optimizations=self.min_days_between_optimizations,
+            performance_override_min_days=self.performance_override_min_days,
+            drift_enabled=drift,
+        )
+
+    def drift_thresholds(self, horizon: str) -> DriftThresholds:
+        baseline, test = self.per_horizon_windows.get(horizon, [self.baseline_window, self.test_window])
+        return DriftThresholds(baseline_window=baseline, test_window=test)
+
+    def performance_policy(self) -> PerformancePolicy:
+        return PerformancePolicy(window_days=self.performance_window_days, min_live_forecasts=self.min_live_forecasts)
 
 
 class ApprovalPolicy(dg.ConfigurableResource):

@@ -1,0 +1,112 @@
+import dagster as dg
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.resources import ForexWorkspace, MonitoringPolicy
+from forex_assets.drift import InsufficientDataError, detect_drift
+from forex_assets.monitoring import performance_snapshot
+from forex_assets.plots import markdown_image
+
+EAGER = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+
+
+def _distribution_figure(prices: pd.DataFrame, baseline_window: int, test_window: int, horizon: str):
+    returns = np.diff(np.log(prices["usdclp"].to_numpy()))[-(baseline_window + test_window) :] * 100
+    baseline, test = returns[:baseline_window], returns[baseline_window:]
+    fig, ax = plt.subplots(figsize=(7, 3))
+    bins = np.linspace(returns.min(), returns.max(), 25)
+    ax.hist(baseline, bins=bins, density=True, alpha=0.5, label=f"baseline ({baseline_window})")
+    ax.hist(test, bins=bins, density=True, alpha=0.5, label=f"test ({test_window})")
+    ax.set_xlabel("daily log return (%)")
+    ax.set_title(f"{horizon}: baseline vs test returns")
+    ax.legend(fontsize=8)
+    return fig
+
+
+@dg.asset(
+    partitions_def=horizon_partitions,
+    group_name="monitoring",
+    automation_condition=EAGER,
+    description="Drift of the log returns: KS, bias-corrected PSI, volatility ratio and a Page-Hinkley "
+    "streaming detector; severity NONE/LOW/MEDIUM/HIGH with the rule that decided it.",
+)
+def drift_report(
+    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, monitoring_policy: MonitoringPolicy
+) -> dg.Output[dict]:
+    horizon = context.partition_key
+    thresholds = monitoring_policy.drift_thresholds(horizon)
+    try:
+        report = detect_drift(usdclp_prices["usdclp"].to_numpy(), thresholds)
+    except InsufficientDataError as error:
+        raise dg.Failure(description=f"drift_report {horizon}: {error}") from None
+    as_of = usdclp_prices["date"].iloc[-1].strftime("%Y-%m-%d")
+    context.log.info(f"{horizon}: drift {report.severity.name} ({'; '.join(report.reasons)})")
+    return dg.Output(
+        report.as_dict() | {"horizon": horizon, "as_of": as_of},
+        metadata={
+            "severity": report.severity.name,
+            "severity_level": int(report.severity),
+            "as_of": as_of,
+            "ks_statistic": round(report.ks_statistic, 4),
+            "ks_p_value": round(report.ks_p_value, 5),
+            "psi_corrected": round(report.psi_corrected, 4),
+            "volatility_ratio": round(report.volatility_ratio, 3),
+            "fast_alarm": report.fast_alarm,
+            "rule": dg.MetadataValue.md("\n".join(f"- {r}" for r in report.reasons)),
+            "distributions": dg.MetadataValue.md(
+                markdown_image(
+                    _distribution_figure(usdclp_prices, thresholds.baseline_window, thresholds.test_window, horizon),
+                    "returns",
+                )
+            ),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=horizon_partitions,
+    group_name="monitoring",
+    deps=[dg.AssetDep("forecast")],
+    automation_condition=EAGER,
+    description="Accuracy of the horizon's forecasts that matured in the last 14 days (or, while too few have "
+    "matured, of a rolling-origin backtest of the deployed configuration) and its degradation against the "
+    "deployed configuration's validation baseline.",
+)
+def performance_report(
+    context: dg.AssetExecutionContext,
+    usdclp_prices: pd.DataFrame,
+    workspace: ForexWorkspace,
+    monitoring_policy: MonitoringPolicy,
+) -> dg.Output[dict]:
+    horizon = context.partition_key
+    deployed, version = workspace.deployed_config(horizon)
+    snapshot = performance_snapshot(
+        horizon,
+        usdclp_prices,
+        workspace.forecast_history(),
+        deployed,
+        workspace.backtest_cache(),
+        monitoring_policy.performance_policy(),
+    )
+    m = snapshot.metrics
+    context.log.info(f"{horizon}: {snapshot.note}; degradation {snapshot.degradation_pct}")
+    metadata = {
+        "source": snapshot.source,
+        "note": snapshot.note,
+        "forecasts_scored": snapshot.forecasts,
+        "config_version": version,
+        "rmse_clp": round(m["rmse_clp"], 4),
+        "mae_clp": round(m["mae_clp"], 4),
+        "mape_pct": round(m["mape_pct"], 4),
+        "bias_clp": round(m["bias_clp"], 4),
+        "error_std_clp": round(m["error_std_clp"], 4),
+        "coverage_95": round(m["coverage_95"], 4),
+        "skill_vs_random_walk": round(m["skill_vs_random_walk"], 4),
+    }
+    for key, value in snapshot.degradation_pct.items():
+        metadata[f"degradation_{key}_pct"] = round(value, 3)
+    if not snapshot.degradation_pct:
+        metadata["degradation"] = "no validation baseline yet (seed configuration)"
+    return dg.Output(snapshot.as_dict() | {"horizon": horizon, "config_version": version}, metadata=metadata)

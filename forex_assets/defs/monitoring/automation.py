@@ -1,0 +1,137 @@
+"""Schedules and sensors that keep the forecasts calibrated without a person.
+
+* ``daily_monitoring_schedule`` (weekdays 19:00 America/Santiago) refreshes ``usdclp_prices``; the
+  forecasts, drift and performance reports follow through their eager automation conditions
+  (``forex_automation_sensor``).
+* ``optimization_sensor`` reads the latest drift and performance reports, asks the trigger manager
+  (every decision is recorded) and requests ``optimization_job`` for exactly the horizons that need it.
+  It reads metadata only: no model inference on a tick.
+* ``weekly_optimization_schedule`` (Sunday 02:00 America/Santiago) optimizes the horizons that are due.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import dagster as dg
+
+from forex_assets.defs.recalibration.jobs import optimization_job
+from forex_assets.defs.resources import ForexWorkspace, MonitoringPolicy
+from forex_assets.drift import Severity
+from forex_assets.horizons import HORIZONS
+from forex_assets.triggers import DecisionLog, TriggerDecision, TriggerInputs, decide
+
+TIMEZONE = "America/Santiago"
+DRIFT, PERFORMANCE = dg.AssetKey("drift_report"), dg.AssetKey("performance_report")
+
+prices_job = dg.define_asset_job("prices_job", selection=dg.AssetSelection.assets("usdclp_prices"))
+
+forex_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "forex_automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Evaluates the eager conditions: forecasts and reports follow new prices, deploys and rollbacks.",
+)
+
+
+@dg.schedule(
+    cron_schedule="0 19 * * 1-5",
+    execution_timezone=TIMEZONE,
+    job=prices_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Daily monitoring: prices, then forecasts, drift and performance reports of every horizon.",
+)
+def daily_monitoring_schedule(context: dg.ScheduleEvaluationContext):
+    return dg.RunRequest(tags={"forex/kind": "monitoring"})
+
+
+def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, horizon: str):
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[horizon]), limit=1
+    ).records
+    if not records:
+        return None, {}
+    metadata = {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+    return records[0].storage_id, metadata
+
+
+def trigger_inputs(instance: dg.DagsterInstance, log: DecisionLog, horizon: str, today: date) -> TriggerInputs:
+    _, drift = _latest(instance, DRIFT, horizon)
+    _, performance = _latest(instance, PERFORMANCE, horizon)
+    degradation = {
+        k: performance[f"degradation_{k}_pct"] for k in ("rmse", "skill") if f"degradation_{k}_pct" in performance
+    }
+    return TriggerInputs(
+        horizon=horizon,
+        today=today,
+        drift_severity=Severity[drift["severity"]] if "severity" in drift else None,
+        drift_summary=str(drift.get("rule", "")).replace("\n", " ").strip(),
+        degradation_pct=degradation,
+        last_optimization=log.last_optimization(horizon),
+        last_performance_override=log.last_performance_override(horizon),
+    )
+
+
+def optimization_request(decision: TriggerDecision, key: str) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=key,
+        partition_key=decision.horizon,
+        tags={
+            "forex/optimizer": decision.horizon,
+            "forex/triggers": ",".join(decision.fired),
+            "forex/trigger_reasons": json.dumps({k: decision.reasons[k] for k in decision.fired})[:1000],
+        },
+    )
+
+
+@dg.sensor(
+    job=optimization_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Asks the trigger manager, for every horizon with a new drift or performance report, whether "
+    "to optimize; requests optimization_job with the reasons in the run tags.",
+)
+def optimization_sensor(
+    context: dg.SensorEvaluationContext, workspace: ForexWorkspace, monitoring_policy: MonitoringPolicy
+):
+    seen = json.loads(context.cursor) if context.cursor else {}
+    log = workspace.decision_log()
+    policy = monitoring_policy.trigger_policy()
+    today = date.today()
+    for horizon in HORIZONS:
+        ids = [_latest(context.instance, key, horizon)[0] for key in (DRIFT, PERFORMANCE)]
+        if ids == [None, None] or seen.get(horizon) == ids:
+            continue  # no new report since the last decision
+        seen[horizon] = ids
+        decision = decide(trigger_inputs(context.instance, log, horizon, today), policy)
+        log.record(decision)
+        context.log.info(decision.summary())
+        if decision.optimize:
+            yield optimization_request(decision, f"optimize-{horizon}-{ids[0]}-{ids[1]}")
+    context.update_cursor(json.dumps(seen))
+
+
+@dg.schedule(
+    cron_schedule="0 2 * * 0",
+    execution_timezone=TIMEZONE,
+    job=optimization_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Weekly fallback: optimizes every horizon not optimized in the last 14 days.",
+)
+def weekly_optimization_schedule(
+    context: dg.ScheduleEvaluationContext, workspace: ForexWorkspace, monitoring_policy: MonitoringPolicy
+):
+    log = workspace.decision_log()
+    policy = monitoring_policy.trigger_policy(drift=False, performance=False)
+    today = context.scheduled_execution_time.date() if context.scheduled_execution_time else date.today()
+    requests = []
+    for horizon in HORIZONS:
+        inputs = TriggerInputs(horizon, today, last_optimization=log.last_optimization(horizon))
+        decision = decide(inputs, policy)
+        log.record(decision)
+        if decision.optimize:
+            requests.append(optimization_request(decision, f"weekly-{horizon}-{today}"))
+    return requests or dg.SkipReason(
+        f"no horizon is due on {today}: each was optimized in the last {policy.schedule_days} days"
+    )

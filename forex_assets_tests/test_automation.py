@@ -1,0 +1,120 @@
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from forex_assets.chronos_config import ValidationBaseline
+from forex_assets.cycle import materialize_selection
+from forex_assets.defs.monitoring.assets import drift_report, performance_report
+from forex_assets.defs.monitoring.automation import optimization_sensor, weekly_optimization_schedule
+from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
+from forex_assets.drift import Severity
+from forex_assets.horizons import HORIZONS
+from forex_assets.triggers import TriggerDecision
+from forex_assets.workspace import SEED_CONFIGS_DIR
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+@pytest.fixture
+def env(tmp_path):
+    workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
+    resources = {
+        "price_source": PriceSource(),
+        "workspace": workspace,
+        "approval_policy": ApprovalPolicy(),
+        "monitoring_policy": MonitoringPolicy(),
+    }
+    with dg.instance_for_test() as instance:
+        dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+        yield instance, resources, workspace
+
+
+def _definitions(resources):
+    from forex_assets.definitions import defs
+
+    return dg.Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        schedules=defs.schedules,
+        sensors=defs.sensors,
+        resources=resources,
+    )
+
+
+def _reports(instance, resources, horizons=HORIZONS):
+    for horizon in horizons:
+        assert materialize_selection(instance, resources, [drift_report, performance_report], horizon).success
+
+
+def _tick(instance, resources, cursor=None):
+    context = dg.build_sensor_context(
+        instance=instance, resources=resources, cursor=cursor, definitions=_definitions(resources)
+    )
+    result = optimization_sensor.evaluate_tick(context)
+    return {r.partition_key: r for r in result.run_requests}, result.cursor
+
+
+def _optimized(workspace, horizon, on, override=False):
+    workspace.decision_log().record(
+        TriggerDecision(horizon, on, True, ("performance",) if override else ("schedule",), (), {}, override)
+    )
+
+
+def test_default_series_drift_is_found(env):
+    instance, resources, _ = env
+    _reports(instance, resources, ["30d"])
+    event = instance.get_latest_materialization_event(dg.AssetKey("drift_report"))
+    assert event.asset_materialization.metadata["severity"].value == Severity.HIGH.name
+
+
+def test_sensor_requests_the_horizons_that_need_it_with_reasons_in_tags(env):
+    instance, resources, workspace = env
+    _reports(instance, resources)
+    _optimized(workspace, "15d", date.today() - timedelta(days=2))  # in its cooldown
+    requests, cursor = _tick(instance, resources)
+    assert set(requests) == {"7d", "30d", "90d"}  # 15d: drift fired but the guard holds it back
+    tags = requests["30d"].tags
+    assert tags["forex/optimizer"] == "30d"
+    assert set(tags["forex/triggers"].split(",")) == {"drift", "schedule"}
+    assert "severity HIGH" in tags["forex/trigger_reasons"]
+    decisions = workspace.decision_log().decisions("15d")
+    assert not decisions[-1].optimize and "held back" in decisions[-1].reasons["drift"]
+    assert _tick(instance, resources, cursor)[0] == {}  # no new reports, no new decision
+
+
+def test_performance_trigger_overrides_the_cooldown_once_every_three_days(env):
+    instance, resources, workspace = env
+    store = workspace.config_store()
+    tight = store.read("7d").model_copy(update={"baseline": ValidationBaseline(rmse_clp=1.0, inference_seconds=0.5)})
+    store.deploy(tight, reason="a baseline no forecast can meet")
+    _optimized(workspace, "7d", date.today() - timedelta(days=2))
+    _reports(instance, resources, ["7d"])
+    requests, cursor = _tick(instance, resources)
+    assert "performance" in requests["7d"].tags["forex/triggers"].split(",")
+    assert workspace.decision_log().decisions("7d")[-1].performance_override
+    _optimized(workspace, "7d", date.today(), override=True)  # the optimization it launched
+    _reports(instance, resources, ["7d"])
+    requests, _ = _tick(instance, resources, cursor)
+    assert "7d" not in requests
+    assert "at most one every 3" in workspace.decision_log().decisions("7d")[-1].reasons["performance"]
+
+
+def test_weekly_fallback_schedule_requests_only_the_horizons_that_are_due(env):
+    instance, resources, workspace = env
+    sunday = datetime(2026, 11, 29, 2, 0)
+    _optimized(workspace, "7d", sunday.date() - timedelta(days=3))
+    _optimized(workspace, "90d", sunday.date() - timedelta(days=20))
+    context = dg.build_schedule_context(
+        instance=instance,
+        resources=resources,
+        scheduled_execution_time=sunday,
+        repository_def=_definitions(resources).get_repository_def(),
+    )
+    requests = weekly_optimization_schedule.evaluate_tick(context).run_requests
+    assert sorted(r.partition_key for r in requests) == ["15d", "30d", "90d"]
+    assert all(r.tags["forex/triggers"] == "schedule" for r in requests)
+    assert weekly_optimization_schedule.cron_schedule == "0 2 * * 0"
+    assert weekly_optimization_schedule.execution_timezone == "America/Santiago"
