@@ -49,3 +49,4 @@ clean:
 ## make bench: search engine vs the plain ADR grid loop; writes bench/results.md
 bench: venv
 	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_sensor_tick.py

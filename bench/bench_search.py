@@ -233,7 +233,9 @@ def rescored_text(r: dict) -> str:
     )
 
 
-def write_results(command: str, quantile: dict, sampling: dict, cache: dict, cache_t5: dict, rss: dict) -> None:
+def write_results(
+    command: str, quantile: dict, sampling: dict, cache: dict, cache_t5: dict, cache_t5_full: dict, rss: dict
+) -> None:
     def row(r: dict, target: str) -> str:
         return (
             f"| {r['name']} | {r['configurations']} | {r['repeats']} | {r['plain_s']:.2f} | {r['engine_s']:.2f} | "
@@ -276,12 +278,16 @@ come from the cache and 5 are new (a 6x reduction in forecasts).
 
 | grid | repeats | first search s | second search s | speed-up |
 |---|---|---|---|---|
-| tiny Chronos-T5, 3x3x3 grid | {cache_t5["repeats"]} | {cache_t5["first_s"]:.2f} | {cache_t5["second_s"]:.2f} | **{cache_t5["speedup"]:.1f}x** (target >= 5x) |
+| tiny Chronos-T5, 3x3x3 grid, whole grid (no screening) | {cache_t5_full["repeats"]} | {cache_t5_full["first_s"]:.2f} | {cache_t5_full["second_s"]:.2f} | **{cache_t5_full["speedup"]:.1f}x** (target >= 5x) |
+| tiny Chronos-T5, 3x3x3 grid, screened (default) | {cache_t5["repeats"]} | {cache_t5["first_s"]:.2f} | {cache_t5["second_s"]:.2f} | {cache_t5["speedup"]:.1f}x |
 | bundled Chronos-2, 30d grid | {cache["repeats"]} | {cache["first_s"]:.2f} | {cache["second_s"]:.2f} | {cache["speedup"]:.1f}x |
 
 The bundled model's whole first search takes a fraction of a second, and about 6 ms of each model
 call is fixed cost whatever the batch, so computing 5 origins instead of 30 cannot save 5x there;
-the sampling-family grid, where forecasting dominates, shows what the cache saves.
+the sampling-family grid, where forecasting dominates, shows what the cache saves. With the
+screen on, the groups that survive it are chosen again on the moved window and may differ from the
+first search's; a new survivor needs its larger sample counts drawn for all 30 origins, which no
+cache can hold. The whole-grid row isolates the cache.
 
 ## Peak RSS of one search (fresh process, cold cache)
 
@@ -308,9 +314,11 @@ def main() -> None:
         sampling = compare("tiny Chronos-T5, 3x3x3 grid", t5_space(t5_dir), series, args.t5_repeats)
         cache = cache_benefit(quantile_space, series, args.repeats)
         cache_t5 = cache_benefit(t5_space(t5_dir), series, args.t5_repeats)
+        full_grid = t5_space(t5_dir).model_copy(update={"sampling_screen_keep": 1.0})
+        cache_t5_full = cache_benefit(full_grid, series, args.t5_repeats)
         rss = {"quantile": peak_rss_mb("quantile", t5_dir), "t5": peak_rss_mb("t5", t5_dir)}
     command = "make bench" if os.environ.get("MAKELEVEL") else " ".join(["python", *sys.argv])
-    write_results(command, quantile, sampling, cache, cache_t5, rss)
+    write_results(command, quantile, sampling, cache, cache_t5, cache_t5_full, rss)
 
 
 if __name__ == "__main__":

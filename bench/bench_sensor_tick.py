@@ -1,0 +1,49 @@
+"""Time optimization_sensor ticks (target < 2 s): a test instance with fresh drift and performance
+reports for all four horizons before each tick. Usage: .venv/bin/python bench/bench_sensor_tick.py"""
+
+import statistics
+import tempfile
+import time
+
+import dagster as dg
+
+from forex_assets.cycle import materialize_selection
+from forex_assets.definitions import defs
+from forex_assets.defs.monitoring.assets import drift_report, performance_report
+from forex_assets.defs.monitoring.automation import optimization_sensor
+from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
+from forex_assets.horizons import HORIZONS
+from forex_assets.workspace import SEED_CONFIGS_DIR
+
+tmp = tempfile.mkdtemp()
+ws = ForexWorkspace(working_area=tmp, configs_dir=str(SEED_CONFIGS_DIR))
+res = {
+    "price_source": PriceSource(),
+    "workspace": ws,
+    "approval_policy": ApprovalPolicy(),
+    "monitoring_policy": MonitoringPolicy(),
+}
+q = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+d = dg.Definitions(
+    assets=defs.assets,
+    asset_checks=defs.asset_checks,
+    jobs=defs.jobs,
+    schedules=defs.schedules,
+    sensors=defs.sensors,
+    resources=res,
+)
+with dg.instance_for_test() as inst:
+    dg.materialize([usdclp_prices], instance=inst, resources=res, run_config=q)
+    times = []
+    for i in range(5):
+        for h in HORIZONS:
+            materialize_selection(inst, res, [drift_report, performance_report], h)
+        ctx = dg.build_sensor_context(instance=inst, resources=res, definitions=d)
+        t = time.perf_counter()
+        r = optimization_sensor.evaluate_tick(ctx)
+        times.append(time.perf_counter() - t)
+    print(
+        "optimization_sensor tick with 4 new report pairs, 5 ticks: median %.3f s, max %.3f s"
+        % (statistics.median(times), max(times))
+    )
