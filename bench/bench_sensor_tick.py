@@ -36,7 +36,7 @@ d = dg.Definitions(
 with dg.instance_for_test() as inst:
     dg.materialize([usdclp_prices], instance=inst, resources=res, run_config=q)
     times = []
-    for i in range(5):
+    for _ in range(5):
         for h in HORIZONS:
             materialize_selection(inst, res, [drift_report, performance_report], h)
         ctx = dg.build_sensor_context(instance=inst, resources=res, definitions=d)
@@ -44,6 +44,6 @@ with dg.instance_for_test() as inst:
         r = optimization_sensor.evaluate_tick(ctx)
         times.append(time.perf_counter() - t)
     print(
-        "optimization_sensor tick with 4 new report pairs, 5 ticks: median %.3f s, max %.3f s"
-        % (statistics.median(times), max(times))
+        f"optimization_sensor tick with 4 new report pairs, 5 ticks: median {statistics.median(times):.3f} s, "
+        f"max {max(times):.3f} s"
     )
