@@ -18,11 +18,11 @@ import dagster as dg
 
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.forecasting.assets import forecast
+from forex_assets.defs.graph import ASSETS_AND_CHECKS
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import trigger_inputs
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
-from forex_assets.defs.recalibration.checks import approval_checks
 from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
 from forex_assets.horizons import HORIZONS
 from forex_assets.triggers import TriggerDecision, decide
@@ -54,16 +54,7 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "failed"
 
 
-ALL_ASSETS = [
-    usdclp_prices,
-    forecast,
-    drift_report,
-    performance_report,
-    candidate_config,
-    validation_report,
-    *approval_checks,
-    deployed_config,
-]
+ALL_ASSETS = ASSETS_AND_CHECKS
 
 # The summary reports failures itself; Dagster's console log would repeat them as tracebacks.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}

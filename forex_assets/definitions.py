@@ -2,11 +2,9 @@
 
 import dagster as dg
 
-from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.deployment.sensors import rollback_sensor
-from forex_assets.defs.forecasting.assets import forecast
-from forex_assets.defs.monitoring.assets import drift_report, performance_report
+from forex_assets.defs.graph import ASSETS
 from forex_assets.defs.monitoring.automation import (
     daily_monitoring_schedule,
     forex_automation_sensor,
@@ -14,22 +12,12 @@ from forex_assets.defs.monitoring.automation import (
     prices_job,
     weekly_optimization_schedule,
 )
-from forex_assets.defs.prices.assets import usdclp_prices
-from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.recalibration.checks import approval_checks
 from forex_assets.defs.recalibration.jobs import optimization_job
 from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
 
 defs = dg.Definitions(
-    assets=[
-        usdclp_prices,
-        forecast,
-        drift_report,
-        performance_report,
-        candidate_config,
-        validation_report,
-        deployed_config,
-    ],
+    assets=ASSETS,
     asset_checks=approval_checks,
     jobs=[rollback_job, optimization_job, prices_job],
     schedules=[daily_monitoring_schedule, weekly_optimization_schedule],
