@@ -107,17 +107,23 @@ def parse_config(document: dict, source: str = "<config>") -> ChronosConfig:
         raise ConfigError(describe_validation_error(error, source, "Chronos configuration")) from None
 
 
+def read_json_object(path: Path, error: type[ValueError], what: str) -> dict:
+    """A JSON object from ``path``; a missing file or bad JSON raises ``error`` naming the file and position."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: {what} file not found") from None
+    except json.JSONDecodeError as bad:
+        raise error(f"{path}: not valid JSON (line {bad.lineno}, column {bad.colno}: {bad.msg})") from None
+    if not isinstance(document, dict):
+        raise error(f"{path}: expected a JSON object, found {type(document).__name__}")
+    return document
+
+
 def load_config(path: Path, expected_horizon: str | None = None) -> ChronosConfig:
     """Read and validate ``chronos_{horizon}.json``; errors name the file and the field."""
     path = Path(path)
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found") from None
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: expected a JSON object, found {type(document).__name__}")
+    document = read_json_object(path, ConfigError, "configuration")
     config = parse_config(document, str(path))
     if expected_horizon is not None and config.horizon != expected_horizon:
         raise ConfigError(

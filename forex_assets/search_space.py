@@ -11,14 +11,20 @@ Dimensions (ADR Appendix B):
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from forex_assets.chronos_config import SAMPLING_FAMILY, ChronosConfig, ConfigError, Family, describe_validation_error
+from forex_assets.chronos_config import (
+    SAMPLING_FAMILY,
+    ChronosConfig,
+    ConfigError,
+    Family,
+    describe_validation_error,
+    read_json_object,
+)
 
 
 class SearchSpaceError(ConfigError):
@@ -150,14 +156,7 @@ def enumerate_candidates(space: SearchSpace) -> list[Candidate]:
 
 def load_search_space(path: Path | str, expected_horizon: str | None = None) -> SearchSpace:
     path = Path(path)
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SearchSpaceError(f"{path}: search-space file not found") from None
-    except json.JSONDecodeError as error:
-        raise SearchSpaceError(
-            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
-        ) from None
+    document = read_json_object(path, SearchSpaceError, "search-space")
     try:
         space = SearchSpace.model_validate(document)
     except ValidationError as error:

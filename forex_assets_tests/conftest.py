@@ -22,3 +22,23 @@ def random_walk_prices(n: int = 600, seed: int = 0, daily_vol: float = 0.006, le
     rng = np.random.default_rng(seed)
     values = level * np.exp(np.cumsum(rng.normal(0.0, daily_vol, n)))
     return price_frame(pd.bdate_range("2020-01-01", periods=n), np.round(values, 2))
+
+
+@pytest.fixture
+def forex_env(tmp_path):
+    """(instance, resources, workspace): an ephemeral Dagster instance and every resource of the code
+    location, with the working area (forecast history, config store, caches) under tmp_path."""
+    import dagster as dg
+
+    from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
+    from forex_assets.workspace import SEED_CONFIGS_DIR
+
+    workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
+    resources = {
+        "price_source": PriceSource(),
+        "workspace": workspace,
+        "approval_policy": ApprovalPolicy(),
+        "monitoring_policy": MonitoringPolicy(),
+    }
+    with dg.instance_for_test() as instance:
+        yield instance, resources, workspace

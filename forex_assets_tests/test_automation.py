@@ -8,27 +8,18 @@ from forex_assets.cycle import materialize_selection
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import optimization_sensor, weekly_optimization_schedule
 from forex_assets.defs.prices.assets import usdclp_prices
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
 from forex_assets.drift import Severity
 from forex_assets.horizons import HORIZONS
 from forex_assets.triggers import TriggerDecision
-from forex_assets.workspace import SEED_CONFIGS_DIR
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @pytest.fixture
-def env(tmp_path):
-    workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
-    resources = {
-        "price_source": PriceSource(),
-        "workspace": workspace,
-        "approval_policy": ApprovalPolicy(),
-        "monitoring_policy": MonitoringPolicy(),
-    }
-    with dg.instance_for_test() as instance:
-        dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
-        yield instance, resources, workspace
+def env(forex_env):
+    instance, resources, _ = forex_env
+    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    return forex_env
 
 
 def _definitions(resources):

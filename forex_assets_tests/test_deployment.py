@@ -10,8 +10,6 @@ from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.checks import approval_checks
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
-from forex_assets.workspace import SEED_CONFIGS_DIR
 from forex_assets_tests.test_validation import GOOD
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -39,16 +37,8 @@ def _report_asset(metrics):
 
 
 @pytest.fixture
-def setup(tmp_path):
-    workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
-    resources = {
-        "price_source": PriceSource(),
-        "workspace": workspace,
-        "approval_policy": ApprovalPolicy(),
-        "monitoring_policy": MonitoringPolicy(),
-    }
-    with dg.instance_for_test() as instance:
-        yield instance, resources, workspace
+def setup(forex_env):
+    return forex_env
 
 
 def _validate_and_deploy(instance, resources, metrics):

@@ -57,8 +57,13 @@ def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, horizon: str):
 
 
 def trigger_inputs(instance: dg.DagsterInstance, log: DecisionLog, horizon: str, today: date) -> TriggerInputs:
-    _, drift = _latest(instance, DRIFT, horizon)
-    _, performance = _latest(instance, PERFORMANCE, horizon)
+    return inputs_from_reports(
+        _latest(instance, DRIFT, horizon)[1], _latest(instance, PERFORMANCE, horizon)[1], log, horizon, today
+    )
+
+
+def inputs_from_reports(drift: dict, performance: dict, log: DecisionLog, horizon: str, today: date) -> TriggerInputs:
+    """Trigger inputs from the metadata of the latest drift and performance reports."""
     degradation = {
         k: performance[f"degradation_{k}_pct"] for k in ("rmse", "skill") if f"degradation_{k}_pct" in performance
     }
@@ -100,11 +105,14 @@ def optimization_sensor(
     policy = monitoring_policy.trigger_policy()
     today = date.today()
     for horizon in HORIZONS:
-        ids = [_latest(context.instance, key, horizon)[0] for key in (DRIFT, PERFORMANCE)]
+        (drift_id, drift), (performance_id, performance) = (
+            _latest(context.instance, key, horizon) for key in (DRIFT, PERFORMANCE)
+        )
+        ids = [drift_id, performance_id]
         if ids == [None, None] or seen.get(horizon) == ids:
             continue  # no new report since the last decision
         seen[horizon] = ids
-        decision = decide(trigger_inputs(context.instance, log, horizon, today), policy)
+        decision = decide(inputs_from_reports(drift, performance, log, horizon, today), policy)
         log.record(decision)
         context.log.info(decision.summary())
         if decision.optimize:
