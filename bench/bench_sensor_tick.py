@@ -9,6 +9,7 @@ import dagster as dg
 
 from forex_assets.cycle import materialize_selection
 from forex_assets.definitions import defs
+from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import optimization_sensor
 from forex_assets.defs.prices.assets import usdclp_prices
@@ -23,6 +24,7 @@ res = {
     "workspace": ws,
     "approval_policy": ApprovalPolicy(),
     "monitoring_policy": MonitoringPolicy(),
+    "alerts": AlertNotifier(),
 }
 q = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 d = dg.Definitions(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,6 +71,25 @@ def _flock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def rollback_target(summary: str) -> str | None:
+    """The version a rollback commit restored ("... (from A to B)" -> B), None for other commits."""
+    match = re.search(r"\(from (\S+) to (\S+)\)$", summary) if "] rollback:" in summary else None
+    return match.group(2) if match else None
+
+
+def message_fields(message: str) -> dict[str, dict]:
+    """The JSON lines of a commit message ("candidate metrics", "validation metrics", "validation baseline")."""
+    fields = {}
+    for line in message.splitlines()[1:]:
+        name, _, value = line.partition(": ")
+        if value.startswith("{"):
+            try:
+                fields[name] = json.loads(value)
+            except json.JSONDecodeError:
+                continue
+    return fields
 
 
 class ConfigStore:
@@ -206,12 +226,17 @@ class ConfigStore:
 
     # ------------------------------------------------------------------------------ writing
 
-    def deploy(self, config: ChronosConfig, reason: str, metrics: dict | None = None) -> Version:
-        """Write ``config`` as its horizon's configuration and commit it; returns the new version."""
+    def deploy(
+        self, config: ChronosConfig, reason: str, metrics: dict | None = None, validation: dict | None = None
+    ) -> Version:
+        """Write ``config`` as its horizon's configuration and commit it; returns the new version.
+
+        ``metrics`` (the candidate's search-window metrics) and ``validation`` (before/after figures on the
+        validation window) are kept in the commit message, readable with :func:`message_fields`."""
         horizon = config.horizon
         text = config.to_json()
         parse_config(json.loads(text), "candidate")  # never write what could not be read back
-        message = self._message(horizon, "deploy", reason, config, metrics)
+        message = self._message(horizon, "deploy", reason, config, metrics, validation)
         with self._horizon_lock(horizon), self._git_lock():
             if self.path(horizon).exists() and self.path(horizon).read_text() == text:
                 return self.current_version(horizon)  # already deployed: nothing to write or commit
@@ -246,10 +271,14 @@ class ConfigStore:
         return _version(self.repo.head.commit)
 
     @staticmethod
-    def _message(horizon: str, action: str, reason: str, config: ChronosConfig, metrics: dict | None) -> str:
+    def _message(
+        horizon: str, action: str, reason: str, config: ChronosConfig, metrics: dict | None, validation=None
+    ) -> str:
         lines = [f"[{horizon}] {action}: {reason}", ""]
         if metrics:
             lines.append("candidate metrics: " + json.dumps(metrics, sort_keys=True, default=float))
+        if validation:
+            lines.append("validation metrics: " + json.dumps(validation, sort_keys=True, default=float))
         if config.baseline is not None:
             lines.append("validation baseline: " + config.baseline.model_dump_json(exclude_none=True))
         return "\n".join(lines).strip() + "\n"

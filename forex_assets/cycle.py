@@ -16,11 +16,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.graph import ASSETS_AND_CHECKS
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
-from forex_assets.defs.monitoring.automation import trigger_inputs
+from forex_assets.defs.monitoring.automation import optimization_tags, trigger_inputs
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
@@ -61,7 +62,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def materialize_selection(
-    instance: dg.DagsterInstance, resources: dict, selection: list, horizon: str
+    instance: dg.DagsterInstance, resources: dict, selection: list, horizon: str, tags: dict | None = None
 ) -> dg.ExecuteInProcessResult:
     """Materialize ``selection`` for one horizon partition, with every asset and check of the graph."""
     return dg.materialize(
@@ -72,6 +73,7 @@ def materialize_selection(
         resources=resources,
         raise_on_error=False,
         run_config=QUIET,
+        tags=tags,
     )
 
 
@@ -87,6 +89,7 @@ def run_cycle(
         "workspace": workspace,
         "approval_policy": ApprovalPolicy(),
         "monitoring_policy": MonitoringPolicy(),
+        "alerts": AlertNotifier(),
     }
     prices_run = dg.materialize(
         [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET
@@ -109,7 +112,7 @@ def run_cycle(
             decision = monitor_and_decide(instance, resources, horizon)
             row["decision"] = decision
             if decision.optimize:
-                row["recalibration"] = recalibrate_horizon(instance, resources, horizon)
+                row["recalibration"] = recalibrate_horizon(instance, resources, horizon, optimization_tags(decision))
         rows.append(row)
     return rows
 
@@ -124,11 +127,12 @@ def monitor_and_decide(instance: dg.DagsterInstance, resources: dict, horizon: s
     return decision
 
 
-def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: str) -> dict:
+def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: str, tags: dict | None = None) -> dict:
     """candidate_config -> validation_report (blocking checks) -> deployed_config, for one horizon; when a
     new configuration was deployed, the horizon's forecast is made again with it."""
     started = time.perf_counter()
-    result = materialize_selection(instance, resources, [candidate_config, validation_report, deployed_config], horizon)
+    selection = [candidate_config, validation_report, deployed_config]
+    result = materialize_selection(instance, resources, selection, horizon, tags)
     report = _materialization_metadata(result, "validation_report")
     candidate = _materialization_metadata(result, "candidate_config")
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}

@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from forex_assets.defs.alerting.resources import AlertNotifier
+from forex_assets.defs.alerting.sensors import run_failure_alert_sensor
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.deployment.sensors import rollback_sensor
 from forex_assets.defs.graph import ASSETS
@@ -21,11 +23,12 @@ defs = dg.Definitions(
     asset_checks=approval_checks,
     jobs=[rollback_job, optimization_job, prices_job],
     schedules=[daily_monitoring_schedule, weekly_optimization_schedule],
-    sensors=[rollback_sensor, optimization_sensor, forex_automation_sensor],
+    sensors=[rollback_sensor, optimization_sensor, forex_automation_sensor, run_failure_alert_sensor],
     resources={
         "price_source": PriceSource(),
         "workspace": ForexWorkspace(),
         "approval_policy": ApprovalPolicy(),
         "monitoring_policy": MonitoringPolicy(),
+        "alerts": AlertNotifier(),
     },
 )

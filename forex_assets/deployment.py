@@ -31,10 +31,28 @@ def deploy_reason(report: dict) -> str:
     )
 
 
+def before_after(report: dict) -> dict:
+    """The deployed (before) and candidate (after) figures of the validation window, as kept in the store."""
+    m = report["metrics"]
+    pairs = {
+        "rmse_clp": ("rmse_current", "rmse_new"),
+        "mape_pct": ("mape_current", "mape_new"),
+        "coverage_95": ("ci95_coverage_current", "ci95_coverage_new"),
+        "bias_clp": ("bias_current", "bias_new"),
+        "inference_seconds": ("inference_time_current", "inference_time_new"),
+    }
+    figures = {f"{name}_before": m[before] for name, (before, _) in pairs.items()}
+    figures |= {f"{name}_after": m[after] for name, (_, after) in pairs.items()}
+    window = report["validation_window"]
+    return figures | {"replaced_version": report.get("deployed_version"), "validation_window": window}
+
+
 def deploy_from_report(store: ConfigStore, report: dict) -> tuple[Version, Version, ChronosConfig]:
     """Deploy the report's candidate; returns (previous version, new version, deployed config)."""
     horizon = report["horizon"]
     previous = store.current_version(horizon)
     config = config_with_baseline(report)
-    version = store.deploy(config, deploy_reason(report), metrics=report.get("candidate_window_metrics"))
+    version = store.deploy(
+        config, deploy_reason(report), metrics=report.get("candidate_window_metrics"), validation=before_after(report)
+    )
     return previous, version, config

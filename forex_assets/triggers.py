@@ -17,7 +17,7 @@ import json
 import sqlite3
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -125,6 +125,12 @@ def decide(inputs: TriggerInputs, policy: TriggerPolicy = TriggerPolicy()) -> Tr
     return TriggerDecision(inputs.horizon, inputs.today, bool(fired), tuple(fired), tuple(blocked), reasons, override)
 
 
+def manual_decision(horizon: str, today: date, run_id: str) -> TriggerDecision:
+    """An optimization launched by hand (from the UI or a backfill): recorded like a fired trigger."""
+    reason = f"launched by hand (run {run_id[:8]})"
+    return TriggerDecision(horizon, today, True, ("manual",), (), {"manual": reason}, False)
+
+
 class DecisionLog:
     """Every trigger decision, persisted (SQLite)."""
 
@@ -137,12 +143,15 @@ class DecisionLog:
                 "decided_on TEXT NOT NULL, optimize INTEGER NOT NULL, fired TEXT NOT NULL, blocked TEXT NOT NULL, "
                 "reasons TEXT NOT NULL, performance_override INTEGER NOT NULL)"
             )
+            columns = {row[1] for row in db.execute("PRAGMA table_info(decisions)")}
+            if "recorded_at" not in columns:  # logs written before decisions carried a time
+                db.execute("ALTER TABLE decisions ADD COLUMN recorded_at TEXT")
 
-    def record(self, decision: TriggerDecision) -> None:
+    def record(self, decision: TriggerDecision, at: datetime | None = None) -> None:
         with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
             db.execute(
-                "INSERT INTO decisions (horizon, decided_on, optimize, fired, blocked, reasons, performance_override) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO decisions (horizon, decided_on, optimize, fired, blocked, reasons, performance_override, "
+                "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     decision.horizon,
                     decision.decided_on.isoformat(),
@@ -151,12 +160,15 @@ class DecisionLog:
                     json.dumps(decision.blocked),
                     json.dumps(decision.reasons),
                     int(decision.performance_override),
+                    (at or datetime.now(UTC)).isoformat(),
                 ),
             )
 
-    def decisions(self, horizon: str | None = None) -> list[TriggerDecision]:
+    def entries(self, horizon: str | None = None) -> list[tuple[datetime | None, TriggerDecision]]:
+        """(when it was recorded, the decision), oldest first; the time is None for old logs."""
         query, params = (
-            "SELECT horizon, decided_on, optimize, fired, blocked, reasons, performance_override FROM decisions",
+            "SELECT horizon, decided_on, optimize, fired, blocked, reasons, performance_override, recorded_at "
+            "FROM decisions",
             (),
         )
         if horizon is not None:
@@ -164,11 +176,23 @@ class DecisionLog:
         with closing(sqlite3.connect(self.path, timeout=30)) as db:
             rows = db.execute(query + " ORDER BY id", params).fetchall()
         return [
-            TriggerDecision(
-                h, date.fromisoformat(d), bool(o), tuple(json.loads(f)), tuple(json.loads(b)), json.loads(r), bool(p)
+            (
+                datetime.fromisoformat(at) if at else None,
+                TriggerDecision(
+                    h,
+                    date.fromisoformat(d),
+                    bool(o),
+                    tuple(json.loads(f)),
+                    tuple(json.loads(b)),
+                    json.loads(r),
+                    bool(p),
+                ),
             )
-            for h, d, o, f, b, r, p in rows
+            for h, d, o, f, b, r, p, at in rows
         ]
+
+    def decisions(self, horizon: str | None = None) -> list[TriggerDecision]:
+        return [decision for _, decision in self.entries(horizon)]
 
     def last_optimization(self, horizon: str) -> date | None:
         dates = [d.decided_on for d in self.decisions(horizon) if d.optimize]

@@ -30,6 +30,7 @@ def forex_env(tmp_path):
     location, with the working area (forecast history, config store, caches) under tmp_path."""
     import dagster as dg
 
+    from forex_assets.defs.alerting.resources import AlertNotifier
     from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
     from forex_assets.workspace import SEED_CONFIGS_DIR
 
@@ -39,6 +40,7 @@ def forex_env(tmp_path):
         "workspace": workspace,
         "approval_policy": ApprovalPolicy(),
         "monitoring_policy": MonitoringPolicy(),
+        "alerts": AlertNotifier(),
     }
     with dg.instance_for_test() as instance:
         yield instance, resources, workspace

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from forex_assets.cycle import ALL_ASSETS, materialize_selection
+from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
@@ -19,7 +20,11 @@ def workspace(tmp_path):
 
 
 def _materialize(instance, resources, partition):
-    resources = resources | {"approval_policy": ApprovalPolicy(), "monitoring_policy": MonitoringPolicy()}
+    resources = resources | {
+        "approval_policy": ApprovalPolicy(),
+        "monitoring_policy": MonitoringPolicy(),
+        "alerts": AlertNotifier(),
+    }
     first = dg.materialize([usdclp_prices], instance=instance, resources=resources, raise_on_error=False)
     if not first.success:
         return first, None
@@ -59,6 +64,7 @@ def test_bad_prices_fail_the_run_and_nothing_downstream_materializes(workspace, 
         "workspace": workspace,
         "approval_policy": ApprovalPolicy(),
         "monitoring_policy": MonitoringPolicy(),
+        "alerts": AlertNotifier(),
     }
     with dg.instance_for_test() as instance:
         prices_run, forecast_run = _materialize(instance, resources, "7d")

@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from forex_assets.alert_delivery import AlertLog
 from forex_assets.backtest import ForecastCache
 from forex_assets.chronos_config import ChronosConfig
 from forex_assets.config_store import ConfigStore
@@ -67,6 +68,9 @@ class ForexWorkspace(dg.ConfigurableResource):
 
     def decision_log(self) -> DecisionLog:
         return DecisionLog(self.root / "trigger_decisions.sqlite")
+
+    def alert_log(self) -> AlertLog:
+        return AlertLog(self.root / "alerts.sqlite")
 
     def backtest_cache(self) -> ForecastCache:
         return ForecastCache(self.root / "backtest_cache.sqlite")

@@ -1,6 +1,8 @@
 import dagster as dg
 
+from forex_assets.alerts import config_deployed
 from forex_assets.config_store import ConfigStoreError
+from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.deployment.approval import failed_approval_checks
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import ForexWorkspace
@@ -16,7 +18,7 @@ from forex_assets.deployment import deploy_from_report
     "otherwise, naming the failed criteria.",
 )
 def deployed_config(
-    context: dg.AssetExecutionContext, validation_report: dict, workspace: ForexWorkspace
+    context: dg.AssetExecutionContext, validation_report: dict, workspace: ForexWorkspace, alerts: AlertNotifier
 ) -> dg.MaterializeResult:
     horizon = context.partition_key
     failed = failed_approval_checks(context.instance, horizon)
@@ -34,6 +36,9 @@ def deployed_config(
     changed = version.commit != previous.commit
     context.log.info(f"{horizon}: {'deployed' if changed else 'already deployed'} {version.id}")
     diff = store.diff(horizon, previous.id, version.id) if changed else "(no change)"
+    if changed:
+        alert = config_deployed(horizon, version.id, previous.id, validation_report, version.summary)
+        alerts.send(alert, context.log, workspace.alert_log())
     return dg.MaterializeResult(
         metadata={
             "version": version.id,

@@ -3,7 +3,9 @@
 import dagster as dg
 from pydantic import Field
 
-from forex_assets.config_store import ConfigStoreError
+from forex_assets.alerts import rollback_executed
+from forex_assets.config_store import ConfigStoreError, rollback_target
+from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.forecasting.assets import produce_forecast
 from forex_assets.defs.resources import ForexWorkspace, PriceSource
 from forex_assets.prices.schema import PriceValidationError
@@ -17,20 +19,31 @@ class RollbackConfig(dg.Config):
 
 
 @dg.op(description="Restore the configuration version as a new commit in the config store.")
-def restore_config(context: dg.OpExecutionContext, config: RollbackConfig, workspace: ForexWorkspace) -> str:
+def restore_config(
+    context: dg.OpExecutionContext, config: RollbackConfig, workspace: ForexWorkspace, alerts: AlertNotifier
+) -> str:
     store = workspace.config_store()
     try:
         before = store.current_version(config.horizon)
         version = store.rollback(config.horizon, config.to_version, config.reason)
     except ConfigStoreError as error:
         raise dg.Failure(description=f"rollback {config.horizon}: {error}; nothing was changed") from None
-    context.log.info(f"{config.horizon}: rolled back from {before.id} to {config.to_version} as {version.id}")
+    restored = rollback_target(version.summary) or config.to_version
+    context.log.info(f"{config.horizon}: rolled back from {before.id} to {restored} as {version.id}")
+    alert = rollback_executed(config.horizon, config.reason, before.id, restored, version.id)
+    alerts.send(alert, context.log, workspace.alert_log())
     context.log_event(
         dg.AssetMaterialization(
             asset_key="deployed_config",
             partition=config.horizon,
             description=version.summary,
-            metadata={"version": version.id, "previous_version": before.id, "reason": config.reason, "rollback": True},
+            metadata={
+                "version": version.id,
+                "previous_version": before.id,
+                "restored_version": restored,
+                "reason": config.reason,
+                "rollback": True,
+            },
         )
     )
     return config.horizon

@@ -78,16 +78,19 @@ def inputs_from_reports(drift: dict, performance: dict, log: DecisionLog, horizo
     )
 
 
+def optimization_tags(decision: TriggerDecision) -> dict[str, str]:
+    """Run tags of an optimization: the optimizer pool's tag, which triggers fired and why (read by the
+    optimization-triggered alert)."""
+    reasons = {k: decision.reasons[k][:300] for k in decision.fired}
+    return {
+        "forex/optimizer": decision.horizon,
+        "forex/triggers": ",".join(decision.fired),
+        "forex/trigger_reasons": json.dumps(reasons),
+    }
+
+
 def optimization_request(decision: TriggerDecision, key: str) -> dg.RunRequest:
-    return dg.RunRequest(
-        run_key=key,
-        partition_key=decision.horizon,
-        tags={
-            "forex/optimizer": decision.horizon,
-            "forex/triggers": ",".join(decision.fired),
-            "forex/trigger_reasons": json.dumps({k: decision.reasons[k] for k in decision.fired})[:1000],
-        },
-    )
+    return dg.RunRequest(run_key=key, partition_key=decision.horizon, tags=optimization_tags(decision))
 
 
 @dg.sensor(

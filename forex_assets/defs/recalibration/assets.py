@@ -1,9 +1,12 @@
 import json
+from datetime import date
 
 import dagster as dg
 import pandas as pd
 
+from forex_assets.alerts import optimization_triggered, validation_result
 from forex_assets.chronos_config import ConfigError
+from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace
@@ -18,8 +21,25 @@ from forex_assets.recalibration import (
 )
 from forex_assets.search import SearchError
 from forex_assets.search_space import candidate_label, load_search_space, search_space_path
+from forex_assets.triggers import manual_decision
 
 from .plots import leaderboard_figure
+
+
+def announce_optimization(context: dg.AssetExecutionContext, workspace: ForexWorkspace, alerts: AlertNotifier):
+    """Alert that the horizon's optimization started, with the triggers from the run's tags. A run without
+    them was launched by hand: it is recorded in the decision log as a manual trigger."""
+    horizon, tags = context.partition_key, context.run.tags
+    fired = [kind for kind in tags.get("forex/triggers", "").split(",") if kind]
+    try:
+        reasons = json.loads(tags.get("forex/trigger_reasons") or "{}")
+    except json.JSONDecodeError:
+        reasons = {}
+    if not fired:
+        decision = manual_decision(horizon, date.today(), context.run_id)
+        workspace.decision_log().record(decision)
+        fired, reasons = list(decision.fired), decision.reasons
+    alerts.send(optimization_triggered(horizon, fired, reasons, context.run_id), context.log, workspace.alert_log())
 
 
 @dg.asset(
@@ -31,9 +51,10 @@ from .plots import leaderboard_figure
     "(Optuna study, rolling-origin backtests), with the full leaderboard.",
 )
 def candidate_config(
-    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, workspace: ForexWorkspace
+    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, workspace: ForexWorkspace, alerts: AlertNotifier
 ) -> dg.Output[dict]:
     horizon = context.partition_key
+    announce_optimization(context, workspace, alerts)
     try:
         space = load_search_space(search_space_path(workspace.configs, horizon), expected_horizon=horizon)
         outcome = find_candidate(
@@ -83,6 +104,7 @@ def validation_report(
     candidate_config: dict,
     workspace: ForexWorkspace,
     approval_policy: ApprovalPolicy,
+    alerts: AlertNotifier,
 ) -> dg.Output[dict]:
     horizon = context.partition_key
     try:
@@ -102,6 +124,7 @@ def validation_report(
     m = report.metrics
     verdict = "approved" if report.approved else f"rejected: {', '.join(report.failed_criteria)}"
     context.log.info(f"{horizon}: {verdict}")
+    alerts.send(validation_result(report.to_dict()), context.log, workspace.alert_log())
     rows = pd.DataFrame([{"criterion": c.name, "passed": c.passed, "detail": c.description} for c in report.criteria])
     return dg.Output(
         report.to_dict() | {"html_report": str(run.html_path), "json_report": str(run.json_path)},

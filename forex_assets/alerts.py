@@ -1,0 +1,151 @@
+"""Alert messages for the events an operator must learn of without watching a screen (pure, no Dagster).
+
+Every alert has a subject that sorts well in an inbox (``[forex][30d] deployed v20261126T071502Z-3fa2c1d0``),
+a plain-text body and an HTML body carrying the same facts and numbers.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+ALL_HORIZONS = "all"
+
+
+@dataclass(frozen=True)
+class Alert:
+    event: str  # optimization_triggered, validation_passed, validation_failed, deployed, rollback, run_failed
+    horizon: str  # 7d, 15d, 30d, 90d or "all"
+    subject: str
+    text: str
+    html: str
+
+
+def _subject(horizon: str, title: str) -> str:
+    return f"[forex][{horizon}] {title}"
+
+
+def _render(event: str, horizon: str, title: str, intro: str, rows: Sequence[tuple[str, str]], notes=()) -> Alert:
+    """One alert from an intro line, a table of (field, value) rows and optional free-text notes."""
+    width = max((len(k) for k, _ in rows), default=0)
+    text_lines = [intro, ""] + [f"{k.ljust(width)}  {v}" for k, v in rows]
+    if notes:
+        text_lines += [""] + list(notes)
+    cells = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        for k, v in rows
+    )
+    notes_html = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+    body = (
+        f"<html><body><h3>{html.escape(_subject(horizon, title))}</h3><p>{html.escape(intro)}</p>"
+        f"<table>{cells}</table>{notes_html}</body></html>"
+    )
+    return Alert(event, horizon, _subject(horizon, title), "\n".join(text_lines) + "\n", body)
+
+
+def optimization_triggered(horizon: str, fired: Sequence[str], reasons: Mapping[str, str], run_id: str = "") -> Alert:
+    kinds = ", ".join(fired) or "manual"
+    rows = [(kind, reasons.get(kind, "")) for kind in fired] or [("manual", reasons.get("manual", "launched by hand"))]
+    if run_id:
+        rows.append(("run", run_id))
+    return _render(
+        "optimization_triggered",
+        horizon,
+        f"optimization triggered: {kinds}",
+        f"{horizon}: a re-optimization of the Chronos inference configuration started ({kinds}).",
+        rows,
+    )
+
+
+def validation_result(report: Mapping) -> Alert:
+    """From ``ValidationReport.to_dict()``: which criteria passed or failed, with their numbers."""
+    horizon, m = report["horizon"], report["metrics"]
+    failed = list(report["failed_criteria"])
+    title = "validation passed" if not failed else f"validation FAILED: {', '.join(failed)}"
+    title += f" (RMSE {m['rmse_improvement']:+.2f} %)"
+    rows = [(f"{'PASS' if c['passed'] else 'FAIL'} {c['name']}", c["description"]) for c in report.get("criteria", [])]
+    rows += [
+        ("RMSE", f"{m['rmse_new']:.3f} CLP candidate vs {m['rmse_current']:.3f} CLP deployed"),
+        ("MAPE", f"{m['mape_new']:.3f} % vs {m['mape_current']:.3f} %"),
+        ("validation window", " .. ".join(report["validation_window"])),
+        ("deployed version", report.get("deployed_version", "")),
+    ]
+    dm = report.get("diebold_mariano") or {}
+    if "p_value" in dm:
+        rows.append(("Diebold-Mariano p", f"{dm['p_value']:.4f}"))
+    verdict = "approved: it will be deployed" if not failed else "rejected: the deployed configuration stays"
+    return _render(
+        "validation_passed" if not failed else "validation_failed",
+        horizon,
+        title,
+        f"{horizon}: the candidate configuration was {verdict}.",
+        rows,
+    )
+
+
+def _before_after(label: str, before: float | None, after: float | None, unit: str, digits: int = 3) -> tuple:
+    fmt = f"{{:.{digits}f}}"
+    b = "n/a" if before is None else fmt.format(before)
+    a = "n/a" if after is None else fmt.format(after)
+    change = ""
+    if before not in (None, 0) and after is not None:
+        change = f" ({(after - before) / before * 100:+.2f} %)"
+    return (label, f"{b} -> {a} {unit}{change}".rstrip())
+
+
+def config_deployed(horizon: str, version: str, previous: str, report: Mapping, reason: str = "") -> Alert:
+    """Metrics before (the previously deployed configuration) and after (the new one), on the validation window."""
+    m = report["metrics"]
+    rows = [
+        ("version", f"v{version}"),
+        ("previous version", f"v{previous}"),
+        _before_after("RMSE", m["rmse_current"], m["rmse_new"], "CLP"),
+        _before_after("MAPE", m["mape_current"], m["mape_new"], "%"),
+        _before_after("95 % coverage", m["ci95_coverage_current"], m["ci95_coverage_new"], ""),
+        _before_after("bias", m["bias_current"], m["bias_new"], "CLP", 2),
+        _before_after("inference", m["inference_time_current"] * 1000, m["inference_time_new"] * 1000, "ms", 1),
+        ("validation window", " .. ".join(report["validation_window"])),
+    ]
+    return _render(
+        "deployed",
+        horizon,
+        f"deployed v{version}",
+        f"{horizon}: a new inference configuration is live (before -> after on the validation window).",
+        rows,
+        [reason] if reason else (),
+    )
+
+
+def rollback_executed(horizon: str, reason: str, from_version: str, to_version: str, new_version: str) -> Alert:
+    return _render(
+        "rollback",
+        horizon,
+        f"ROLLBACK v{from_version} -> v{to_version}",
+        f"{horizon}: the configuration was rolled back.",
+        [
+            ("reason", reason),
+            ("from version", f"v{from_version}"),
+            ("restored version", f"v{to_version}"),
+            ("recorded as", f"v{new_version}"),
+        ],
+    )
+
+
+def run_failed(
+    job_name: str, run_id: str, horizon: str | None, errors: Sequence[str], what: str = "", link: str = ""
+) -> Alert:
+    target = what or job_name
+    rows = [("job", job_name), ("run", run_id)]
+    if what:
+        rows.append(("selection", what))
+    if link:
+        rows.append(("open", link))
+    return _render(
+        "run_failed",
+        horizon or ALL_HORIZONS,
+        f"run FAILED: {target} ({run_id[:8]})",
+        f"A Dagster run failed: {target}.",
+        rows,
+        [f"error: {e}" for e in errors] or ["error: (no step failure recorded)"],
+    )

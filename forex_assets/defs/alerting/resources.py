@@ -1,0 +1,81 @@
+"""The alerting resource: SMTP settings from run configuration or the environment, never the password in config."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from forex_assets.alert_delivery import AlertLog, Delivery, SmtpSettings, deliver
+from forex_assets.alerts import Alert
+
+DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+class AlertNotifier(dg.ConfigurableResource):
+    """Email alerts over SMTP. Every field may also come from the environment (FOREX_SMTP_HOST,
+    FOREX_SMTP_PORT, FOREX_SMTP_SECURITY, FOREX_ALERT_FROM, FOREX_ALERT_TO comma-separated,
+    FOREX_SMTP_CA_FILE); user and password only from the environment variables named below.
+    Unconfigured (no host or no recipient), alerts go to the run log only."""
+
+    smtp_host: str | None = Field(default=None, description="default $FOREX_SMTP_HOST; unset = run log only")
+    smtp_port: int | None = Field(default=None, description="default $FOREX_SMTP_PORT, else 587/465/25 by security")
+    security: str | None = Field(default=None, description="starttls, ssl or none (default starttls)")
+    sender: str | None = Field(default=None, description="default $FOREX_ALERT_FROM or forex-assets@localhost")
+    recipients: list[str] = Field(default_factory=list, description="default $FOREX_ALERT_TO, comma-separated")
+    username_env: str = Field(default="FOREX_SMTP_USER", description="environment variable holding the user")
+    password_env: str = Field(default="FOREX_SMTP_PASSWORD", description="environment variable holding the password")
+    ca_file: str | None = Field(default=None, description="CA bundle for a private server certificate")
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=10, description="bounded retries per alert")
+    backoff_s: float = Field(default=1.0, ge=0, description="first back-off; doubles per attempt")
+    ui_base_url: str = Field(default="http://127.0.0.1:3000", description="links to runs in the alerts")
+
+    def settings(self) -> SmtpSettings | None:
+        env = os.environ
+        host = self.smtp_host or env.get("FOREX_SMTP_HOST")
+        recipients = self.recipients or [r.strip() for r in env.get("FOREX_ALERT_TO", "").split(",") if r.strip()]
+        if not host or not recipients:
+            return None
+        security = self.security or env.get("FOREX_SMTP_SECURITY", "starttls")
+        if security not in DEFAULT_PORTS:
+            raise ValueError(f"SMTP security is {security!r}; use starttls, ssl or none")
+        port = self.smtp_port or int(env.get("FOREX_SMTP_PORT") or DEFAULT_PORTS[security])
+        return SmtpSettings(
+            host=host,
+            port=port,
+            sender=self.sender or env.get("FOREX_ALERT_FROM", "forex-assets@localhost"),
+            recipients=tuple(recipients),
+            security=security,
+            username=env.get(self.username_env) or None,
+            password=env.get(self.password_env) or None,
+            ca_file=self.ca_file or env.get("FOREX_SMTP_CA_FILE") or None,
+            timeout_s=self.timeout_s,
+            max_attempts=self.max_attempts,
+            backoff_s=self.backoff_s,
+        )
+
+    def send(self, alert: Alert, log, alert_log: AlertLog | None = None) -> Delivery:
+        """Deliver (or log) ``alert`` and record it. Never raises: an alert must not fail its step."""
+        try:
+            settings = self.settings()
+            if settings is None:
+                delivery = Delivery("logged")
+                log.info(f"alert (no SMTP configured, run log only): {alert.subject}\n{alert.text}")
+            else:
+                delivery = deliver(settings, alert)
+                if delivery.status == "sent":
+                    log.info(f"alert sent to {len(settings.recipients)} recipient(s): {alert.subject}")
+                else:
+                    log.warning(
+                        f"alert not delivered after {delivery.attempts} attempt(s): {delivery.error}; "
+                        f"subject: {alert.subject}"
+                    )
+            if alert_log is not None:
+                alert_log.record(alert, delivery)
+            return delivery
+        except Exception as error:  # noqa: BLE001 - alerting is best effort by design
+            detail = str(error) if isinstance(error, ValueError) else type(error).__name__  # no secrets in texts
+            log.warning(f"alert could not be sent or recorded ({detail}); subject: {alert.subject}")
+            return Delivery("failed", 0, type(error).__name__)

@@ -1,0 +1,52 @@
+"""Run failure alerts: every failed run of the code location sends one alert (job, selection, errors, link)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from forex_assets.alerts import run_failed
+from forex_assets.defs.alerting.resources import AlertNotifier
+from forex_assets.defs.resources import ForexWorkspace
+
+
+def _step_errors(context: dg.RunFailureSensorContext) -> list[str]:
+    errors = []
+    for event in context.get_step_failure_events():
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            text = data.user_failure_data.description
+        elif data.error is not None:
+            text = data.error.message.strip().splitlines()[0]
+        else:
+            text = "failed"
+        errors.append(f"{event.step_key}: {text}")
+    if not errors and context.failure_event.message:
+        errors.append(context.failure_event.message)
+    return errors
+
+
+def _selection(run: dg.DagsterRun) -> str:
+    partition = run.tags.get("dagster/partition")
+    names = sorted(key.to_user_string() for key in run.asset_selection or ())
+    if not names:
+        return ""
+    return ", ".join(f"{name}[{partition}]" if partition else name for name in names)
+
+
+@dg.run_failure_sensor(
+    name="run_failure_alert_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Sends one alert (email, or the sensor log when SMTP is not configured) for every failed run.",
+)
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertNotifier, workspace: ForexWorkspace):
+    run = context.dagster_run
+    horizon = run.tags.get("dagster/partition") or run.tags.get("forex/horizon")
+    alert = run_failed(
+        run.job_name,
+        run.run_id,
+        horizon,
+        _step_errors(context),
+        _selection(run),
+        f"{alerts.ui_base_url.rstrip('/')}/runs/{run.run_id}",
+    )
+    alerts.send(alert, context.log, workspace.alert_log())
