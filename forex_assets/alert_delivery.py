@@ -8,6 +8,7 @@ logged, and is masked out of every error text.
 
 from __future__ import annotations
 
+import email.policy
 import smtplib
 import sqlite3
 import ssl
@@ -24,6 +25,8 @@ from typing import Literal
 from forex_assets.alerts import Alert
 
 Security = Literal["starttls", "ssl", "none"]
+# Subjects carry two version ids; folding them at 78 characters makes some clients show a leading blank.
+HEADER_POLICY = email.policy.SMTP.clone(max_line_length=200)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class _Permanent(Exception):
 
 
 def build_message(alert: Alert, sender: str, recipients: Sequence[str]) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=HEADER_POLICY)
     message["Subject"] = alert.subject
     message["From"] = sender
     message["To"] = ", ".join(recipients)

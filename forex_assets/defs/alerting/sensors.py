@@ -7,6 +7,7 @@ import dagster as dg
 from forex_assets.alerts import run_failed
 from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.resources import ForexWorkspace
+from forex_assets.defs.runs import run_assets
 
 
 def _step_errors(context: dg.RunFailureSensorContext) -> list[str]:
@@ -25,9 +26,9 @@ def _step_errors(context: dg.RunFailureSensorContext) -> list[str]:
     return errors
 
 
-def _selection(run: dg.DagsterRun) -> str:
+def _selection(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
     partition = run.tags.get("dagster/partition")
-    names = sorted(key.to_user_string() for key in run.asset_selection or ())
+    names = sorted(key.to_user_string() for key in run_assets(instance, run))
     if not names:
         return ""
     return ", ".join(f"{name}[{partition}]" if partition else name for name in names)
@@ -46,7 +47,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertN
         run.run_id,
         horizon,
         _step_errors(context),
-        _selection(run),
+        _selection(context.instance, run),
         f"{alerts.ui_base_url.rstrip('/')}/runs/{run.run_id}",
     )
     alerts.send(alert, context.log, workspace.alert_log())

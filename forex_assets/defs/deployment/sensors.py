@@ -9,6 +9,7 @@ import dagster as dg
 from forex_assets.config_store import Version
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.resources import ForexWorkspace, PriceSource
+from forex_assets.defs.runs import run_assets
 from forex_assets.horizons import HORIZONS
 from forex_assets.performance import score_matured
 from forex_assets.rollback_rules import PostDeployHealth, rollback_reason
@@ -17,12 +18,7 @@ FORECAST = dg.AssetKey("forecast")
 
 
 def _targets_forecast(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
-    if run.asset_selection:  # runs launched from the UI, sensors and schedules
-        return FORECAST in run.asset_selection
-    planned = instance.get_records_for_run(  # in-process runs (materialize()) record only planned events
-        run_id=run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
-    ).records
-    return any(r.event_log_entry.dagster_event.asset_key == FORECAST for r in planned)
+    return FORECAST in run_assets(instance, run)
 
 
 def post_deploy_health(

@@ -1,0 +1,250 @@
+"""Email alerts against a real SMTP server on 127.0.0.1 (aiosmtpd, STARTTLS + AUTH)."""
+
+import re
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from forex_assets.alert_delivery import SmtpSettings, deliver
+from forex_assets.alerts import rollback_executed
+from forex_assets.cycle import ALL_ASSETS
+from forex_assets.defs.alerting.resources import AlertNotifier
+from forex_assets.defs.alerting.sensors import run_failure_alert_sensor
+from forex_assets.defs.deployment.assets import deployed_config
+from forex_assets.defs.deployment.jobs import rollback_job
+from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.recalibration.assets import candidate_config, validation_report
+from forex_assets.defs.resources import ApprovalPolicy, PriceSource
+from forex_assets_tests.conftest import random_walk_prices
+from forex_assets_tests.smtp_server import PASSWORD, USER, free_port, start_server
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+LENIENT = ApprovalPolicy(
+    min_rmse_improvement_pct=-1000.0,
+    min_mape_improvement_pct=-1000.0,
+    max_error_std_growth_pct=1000.0,
+    max_inference_time_ratio=1000.0,
+    min_coverage_95=0.0,
+    max_abs_bias_clp=1000.0,
+)
+SMTP_ENV = ("FOREX_SMTP_HOST", "FOREX_SMTP_PORT", "FOREX_SMTP_SECURITY", "FOREX_ALERT_TO", "FOREX_ALERT_FROM")
+
+
+@pytest.fixture
+def smtp(tmp_path, monkeypatch):
+    """(inbox, notifier): a real STARTTLS + AUTH server and the resource configured for it."""
+    for name in SMTP_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FOREX_SMTP_USER", USER)
+    monkeypatch.setenv("FOREX_SMTP_PASSWORD", PASSWORD)
+    directory = tmp_path / "smtp"
+    directory.mkdir()
+    controller, inbox, cert = start_server(directory)
+    notifier = AlertNotifier(
+        smtp_host="127.0.0.1",
+        smtp_port=controller.port,
+        security="starttls",
+        sender="forex@example.org",
+        recipients=["ops@example.org"],
+        ca_file=str(cert),
+        backoff_s=0.01,
+    )
+    yield inbox, notifier
+    controller.stop()
+
+
+def _recalibrate(instance, resources, tags=None):
+    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    return dg.materialize(
+        ALL_ASSETS,
+        selection=[candidate_config, validation_report, deployed_config],
+        partition_key="7d",
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET,
+        tags=tags,
+    )
+
+
+def _rollback(instance, resources, reason="operator test"):
+    config = {"ops": {"restore_config": {"config": {"horizon": "7d", "to_version": "previous", "reason": reason}}}}
+    return rollback_job.execute_in_process(
+        run_config=config | QUIET, instance=instance, resources=resources, raise_on_error=False
+    )
+
+
+def _everything_recorded(instance, workspace) -> str:
+    """Every event of every run (messages, metadata, errors) and the alert log, as one text."""
+    texts = []
+    for run in instance.get_runs():
+        for entry in instance.all_logs(run.run_id):
+            texts.append(repr(entry))
+    texts.append((workspace.root / "alerts.sqlite").read_bytes().decode("utf-8", "replace"))
+    return "\n".join(texts)
+
+
+def test_a_deploy_and_a_rollback_send_one_alert_per_event_with_their_numbers(smtp, forex_env, capfd):
+    inbox, notifier = smtp
+    instance, resources, workspace = forex_env
+    resources = resources | {"alerts": notifier, "approval_policy": LENIENT}
+    seed = workspace.config_store().current_version("7d")
+    tags = {"forex/triggers": "drift", "forex/trigger_reasons": '{"drift": "severity HIGH: KS p=0.0004"}'}
+
+    result = _recalibrate(instance, resources, tags)
+
+    assert result.success
+    deployed = workspace.config_store().current_version("7d")
+    assert deployed.commit != seed.commit
+    report = result.output_for_node("validation_report")
+    m = report["metrics"]
+    assert inbox.subjects() == [
+        "[forex][7d] optimization triggered: drift",
+        f"[forex][7d] validation passed (RMSE {m['rmse_improvement']:+.2f} %)",
+        f"[forex][7d] deployed v{deployed.id}",
+    ]
+    triggered, validated, deploy = (inbox.text(message) for message in inbox.messages)
+    assert "severity HIGH: KS p=0.0004" in triggered and result.run_id in triggered
+    for criterion in report["criteria"]:
+        assert f"PASS {criterion['name']}" in validated and criterion["description"] in validated
+    assert f"{m['rmse_new']:.3f} CLP candidate vs {m['rmse_current']:.3f} CLP deployed" in validated
+    change = (m["rmse_new"] - m["rmse_current"]) / m["rmse_current"] * 100
+    assert "RMSE" in deploy and f"{m['rmse_current']:.3f} -> {m['rmse_new']:.3f} CLP ({change:+.2f} %)" in deploy
+    assert re.search(rf"previous version +v{seed.id}\n", deploy)
+    assert f"{m['rmse_current']:.3f} -&gt; {m['rmse_new']:.3f}" in inbox.html(inbox.messages[2])
+    assert all(message["To"] == "ops@example.org" for message in inbox.messages)
+
+    rollback = _rollback(instance, resources, reason="forecasts failed three times")
+    assert rollback.success
+    restored = workspace.config_store().current_version("7d")
+    assert len(inbox.messages) == 4
+    assert inbox.subjects()[3] == f"[forex][7d] ROLLBACK v{deployed.id} -> v{seed.id}"
+    rollback_text = inbox.text(inbox.messages[3])
+    assert "forecasts failed three times" in rollback_text and f"v{restored.id}" in rollback_text
+
+    assert inbox.logins == [USER] * 4  # the password was used for each message ...
+    captured = capfd.readouterr()
+    recorded = _everything_recorded(instance, workspace)
+    for text in [recorded, captured.out, captured.err, *(m.as_string() for m in inbox.messages)]:
+        assert PASSWORD not in text  # ... and appears nowhere
+    logged = workspace.alert_log().entries("7d")
+    assert [(e.event, e.status, e.attempts) for e in logged] == [
+        ("optimization_triggered", "sent", 1),
+        ("validation_passed", "sent", 1),
+        ("deployed", "sent", 1),
+        ("rollback", "sent", 1),
+    ]
+
+
+def test_a_rejected_candidate_alert_names_the_failed_criteria_and_nothing_deploys(smtp, forex_env):
+    inbox, notifier = smtp
+    instance, resources, workspace = forex_env
+    strict = ApprovalPolicy(min_coverage_95=1.01)
+    resources = resources | {"alerts": notifier, "approval_policy": strict}
+    seed = workspace.config_store().current_version("7d")
+
+    result = _recalibrate(instance, resources)  # launched by hand: no trigger tags
+
+    assert not result.success
+    assert workspace.config_store().current_version("7d").commit == seed.commit
+    report = result.output_for_node("validation_report")
+    assert "coverage_95_sufficient" in report["failed_criteria"]
+    assert len(inbox.messages) == 2
+    assert inbox.subjects()[0] == "[forex][7d] optimization triggered: manual"
+    assert inbox.subjects()[1].startswith("[forex][7d] validation FAILED: ")
+    assert "coverage_95_sufficient" in inbox.subjects()[1]
+    text = inbox.text(inbox.messages[1])
+    coverage = report["metrics"]["ci95_coverage_new"]
+    assert re.search(rf"FAIL coverage_95_sufficient +95 % interval coverage {coverage:.3f} \(at least 1.01\)", text)
+    assert "rejected: the deployed configuration stays" in text
+    decision = workspace.decision_log().decisions("7d")[-1]
+    assert decision.fired == ("manual",) and decision.optimize  # a manual optimization is recorded as one
+
+
+def _second_version(workspace):
+    store = workspace.config_store()
+    config = store.read("7d").model_copy(update={"context_length": 90})
+    store.deploy(config, "test deploy")
+
+
+def test_a_down_server_does_not_fail_the_step_and_retries_a_bounded_number_of_times(forex_env, monkeypatch):
+    instance, resources, workspace = forex_env
+    monkeypatch.setenv("FOREX_SMTP_PASSWORD", PASSWORD)
+    port = free_port()  # nothing listens there
+    down = AlertNotifier(smtp_host="127.0.0.1", smtp_port=port, recipients=["ops@example.org"], backoff_s=0.01)
+    _second_version(workspace)
+
+    result = _rollback(instance, resources | {"alerts": down})
+
+    assert result.success  # the rollback and the forecast refresh happened
+    [logged] = workspace.alert_log().entries("7d")
+    assert (logged.event, logged.status, logged.attempts) == ("rollback", "failed", 3)
+    assert f"smtp 127.0.0.1:{port}" in logged.error and "Connection refused" in logged.error
+    warnings = [
+        e.message for e in instance.all_logs(result.run_id) if e.level == 30 and "alert not delivered" in e.message
+    ]
+    assert len(warnings) == 1 and "after 3 attempt(s)" in warnings[0] and "ROLLBACK" in warnings[0]
+    assert PASSWORD not in _everything_recorded(instance, workspace)
+
+
+def test_wrong_credentials_fail_at_once_and_the_password_is_not_in_the_error(smtp):
+    inbox, notifier = smtp
+    settings = notifier.settings()
+    wrong = SmtpSettings(**{**settings.__dict__, "password": "not-" + PASSWORD})
+    delivery = deliver(wrong, rollback_executed("30d", "test", "a", "b", "c"), sleep=lambda s: None)
+    assert (delivery.status, delivery.attempts) == ("failed", 1)  # retrying cannot fix credentials
+    assert "authentication refused for user 'forex-ops'" in delivery.error
+    assert PASSWORD not in delivery.error and "not-" not in delivery.error
+    assert PASSWORD not in repr(wrong) and inbox.messages == []
+
+
+def test_ssl_security_without_a_tls_server_fails_cleanly(smtp):
+    inbox, notifier = smtp
+    settings = SmtpSettings(**{**notifier.settings().__dict__, "security": "ssl", "max_attempts": 2})
+    delivery = deliver(settings, rollback_executed("30d", "test", "a", "b", "c"), sleep=lambda s: None)
+    assert (delivery.status, delivery.attempts) == ("failed", 2)
+    assert "(ssl)" in delivery.error and PASSWORD not in delivery.error
+
+
+def test_unconfigured_alerts_go_to_the_run_log_only(forex_env, monkeypatch):
+    for name in SMTP_ENV:
+        monkeypatch.delenv(name, raising=False)
+    instance, resources, workspace = forex_env
+    _second_version(workspace)
+    result = _rollback(instance, resources | {"alerts": AlertNotifier()}, reason="manual check")
+    assert result.success
+    messages = [e.message for e in instance.all_logs(result.run_id) if "no SMTP configured" in e.message]
+    assert len(messages) == 1 and "[forex][7d] ROLLBACK" in messages[0] and "manual check" in messages[0]
+    assert [e.status for e in workspace.alert_log().entries("7d")] == ["logged"]
+
+
+def test_the_run_failure_sensor_alerts_for_a_failed_run(smtp, forex_env, tmp_path):
+    inbox, notifier = smtp
+    instance, resources, workspace = forex_env
+    prices = random_walk_prices(400)
+    prices.loc[100, "date"] = pd.Timestamp("2020-05-23")  # a Saturday
+    csv = tmp_path / "bad.csv"
+    prices.assign(date=prices["date"].dt.strftime("%Y-%m-%d")).to_csv(csv, index=False)
+    resources = resources | {"price_source": PriceSource(source="csv", csv_path=str(csv)), "alerts": notifier}
+    failed = dg.materialize(
+        [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET
+    )
+    assert not failed.success
+
+    with dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor",
+        dagster_instance=instance,
+        dagster_run=failed.dagster_run,
+        dagster_event=failed.get_run_failure_event(),
+        resources={"alerts": notifier, "workspace": workspace},
+    ).for_run_failure() as context:
+        run_failure_alert_sensor(context)
+
+    assert len(inbox.messages) == 1
+    subject = inbox.subjects()[0]
+    assert re.fullmatch(r"\[forex\]\[all\] run FAILED: usdclp_prices \([0-9a-f]{8}\)", subject)
+    text = inbox.text(inbox.messages[0])
+    assert "rule 'no_weekends'" in text and failed.run_id in text
+    assert f"http://127.0.0.1:3000/runs/{failed.run_id}" in text
+    assert [e.event for e in workspace.alert_log().entries()] == ["run_failed"]
