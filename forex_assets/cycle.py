@@ -22,6 +22,7 @@ from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.graph import ASSETS_AND_CHECKS
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import optimization_tags, trigger_inputs
+from forex_assets.defs.monitoring.optimization_metrics import optimization_metrics
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
@@ -114,6 +115,15 @@ def run_cycle(
             if decision.optimize:
                 row["recalibration"] = recalibrate_horizon(instance, resources, horizon, optimization_tags(decision))
         rows.append(row)
+    if recalibrate:  # the operator's overview: optimizations, deploys, rollbacks per horizon
+        dg.materialize(
+            ALL_ASSETS,
+            selection=[optimization_metrics],
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            run_config=QUIET,
+        )
     return rows
 
 

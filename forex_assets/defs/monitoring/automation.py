@@ -56,6 +56,11 @@ def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, horizon: str):
     return records[0].storage_id, metadata
 
 
+def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, horizon: str) -> dict:
+    """Metadata values of the latest materialization of ``key[horizon]``; {} when it never materialized."""
+    return _latest(instance, key, horizon)[1]
+
+
 def trigger_inputs(instance: dg.DagsterInstance, log: DecisionLog, horizon: str, today: date) -> TriggerInputs:
     return inputs_from_reports(
         _latest(instance, DRIFT, horizon)[1], _latest(instance, PERFORMANCE, horizon)[1], log, horizon, today

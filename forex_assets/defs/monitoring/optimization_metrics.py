@@ -1,0 +1,95 @@
+"""optimization_metrics: the operator's month at a glance, per horizon, with trends in the UI's asset plots."""
+
+import dagster as dg
+import matplotlib.pyplot as plt
+import numpy as np
+
+from forex_assets.defs.metadata import table_metadata
+from forex_assets.defs.resources import ForexWorkspace
+from forex_assets.horizons import HORIZONS
+from forex_assets.optimization_history import (
+    TRIGGER_KINDS,
+    HorizonMetrics,
+    deploys_frame,
+    horizon_events,
+    horizon_metrics,
+    summary_frame,
+)
+from forex_assets.plots import markdown_image
+
+TIMEZONE = "America/Santiago"
+
+
+def _figure(metrics: list[HorizonMetrics]):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
+    for m in metrics:
+        if m.deploys:
+            at = [d.deployed_at for d in m.deploys]
+            line = left.plot(at, [d.rmse_after_clp for d in m.deploys], marker="o", label=f"{m.horizon} after")[0]
+            before = [d.rmse_before_clp for d in m.deploys]
+            left.scatter(at, before, facecolors="none", edgecolors=line.get_color(), label=f"{m.horizon} before")
+    left.set_title("RMSE before (hollow) and after each deploy")
+    left.set_ylabel("CLP")
+    left.grid(alpha=0.3)
+    if any(m.deploys for m in metrics):
+        left.legend(fontsize=7, ncol=2)
+        fig.autofmt_xdate()
+    else:
+        left.text(0.5, 0.5, "no deploy yet", ha="center", va="center", transform=left.transAxes)
+    x = np.arange(len(metrics))
+    bottom = np.zeros(len(metrics))
+    for kind in TRIGGER_KINDS:
+        counts = np.array([m.by_trigger[kind] for m in metrics], dtype=float)
+        right.bar(x, counts, bottom=bottom, label=kind)
+        bottom += counts
+    right.plot(x, [len(m.deploys) for m in metrics], "k^", label="deploys")
+    right.plot(x, [m.rollbacks for m in metrics], "rv", label="rollbacks")
+    right.set_xticks(x, [m.horizon for m in metrics])
+    right.set_title("optimizations by trigger")
+    right.legend(fontsize=7)
+    right.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def _trend_metadata(m: HorizonMetrics) -> dict:
+    """Flat numeric values, one key per horizon and figure, so the UI's asset plots show their trends."""
+    h = m.horizon
+    values = {
+        f"{h}_optimizations": m.optimizations,
+        f"{h}_deploys": len(m.deploys),
+        f"{h}_rollbacks": m.rollbacks,
+        f"{h}_validations": m.validations,
+        f"{h}_validation_success_rate": m.validation_success_rate,
+        f"{h}_median_hours_trigger_to_deploy": m.median_hours_trigger_to_deploy,
+        f"{h}_last_deploy_rmse_before_clp": m.deploys[-1].rmse_before_clp if m.deploys else None,
+        f"{h}_last_deploy_rmse_after_clp": m.deploys[-1].rmse_after_clp if m.deploys else None,
+    }
+    return {k: round(float(v), 4) if isinstance(v, float) else v for k, v in values.items() if v is not None}
+
+
+@dg.asset(
+    group_name="monitoring",
+    deps=[dg.AssetDep("deployed_config")],
+    automation_condition=(
+        dg.AutomationCondition.cron_tick_passed("0 21 * * *", TIMEZONE) | dg.AutomationCondition.any_deps_updated()
+    )
+    & ~dg.AutomationCondition.in_progress(),
+    description="Per horizon: optimizations by trigger kind, validation success rate, deploys with RMSE before "
+    "and after, rollbacks and time from trigger to deploy; from the config store history, the trigger decision "
+    "log and the validation reports. Refreshed daily at 21:00 America/Santiago and after every deploy.",
+)
+def optimization_metrics(context: dg.AssetExecutionContext, workspace: ForexWorkspace) -> dg.Output[dict]:
+    store, log = workspace.config_store(), workspace.decision_log()
+    metrics = [horizon_metrics(horizon_events(store, log, workspace.reports_dir(h), h), h) for h in HORIZONS]
+    summary, deploys = summary_frame(metrics), deploys_frame(metrics)
+    context.log.info(
+        "; ".join(f"{m.horizon}: {m.optimizations} optimizations, {len(m.deploys)} deploys" for m in metrics)
+    )
+    metadata: dict = {
+        "summary": table_metadata(summary),
+        "deploys": table_metadata(deploys.tail(50)) if not deploys.empty else "no deploy yet",
+        "plot": dg.MetadataValue.md(markdown_image(_figure(metrics), "optimization metrics")),
+    }
+    for m in metrics:
+        metadata |= _trend_metadata(m)
+    return dg.Output({"summary": summary.to_dict("records"), "deploys": deploys.to_dict("records")}, metadata=metadata)
