@@ -24,8 +24,8 @@ def instance_home() -> Path:
     hint = "run `make run` first, or set DAGSTER_HOME to the directory of the instance"
     if not home.is_dir():
         raise OperatorError(f"no Dagster instance at {home}: {hint}")
-    if not (home / "dagster.yaml").exists() and not (home / "storage").exists():
-        raise OperatorError(f"{home} is not a Dagster instance (no dagster.yaml, no storage/): {hint}")
+    if not any((home / name).exists() for name in ("dagster.yaml", "storage", "history")):
+        raise OperatorError(f"{home} is not a Dagster instance (no dagster.yaml, no storage): {hint}")
     os.environ["DAGSTER_HOME"] = str(home)
     area = default_working_area()
     if not (area / "config_store").is_dir():

@@ -1,0 +1,170 @@
+"""`forex-assets status` / `history` and the optimization_metrics asset on a prepared instance: a month of a
+30d horizon (a drift-triggered deploy, a rejected performance-triggered candidate, a quiet decision, an
+automatic rollback), written through the project's own stores with fixed times."""
+
+import json
+import re
+import shutil
+from dataclasses import asdict, replace
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import pytest
+
+from forex_assets import cli, operator_cli
+from forex_assets.alert_delivery import Delivery
+from forex_assets.alerts import rollback_executed
+from forex_assets.defs.monitoring.optimization_metrics import optimization_metrics
+from forex_assets.defs.resources import ForexWorkspace
+from forex_assets.deployment import deploy_from_report
+from forex_assets.operator_view import next_weekly_run
+from forex_assets.triggers import TriggerDecision
+from forex_assets.workspace import PROJECT_ROOT, SEED_CONFIGS_DIR
+from forex_assets_tests.test_validation import GOOD
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # a Thursday
+
+
+def _utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def _decision(day, fired, optimize, reasons):
+    return TriggerDecision("30d", day, optimize, tuple(fired), (), reasons, False)
+
+
+def _report_file(workspace, stamp, approved, failed, rmse_change):
+    document = {"approved": approved, "failed_criteria": failed, "metrics": {"rmse_improvement": rmse_change}}
+    (workspace.reports_dir("30d") / f"validation_30d_{stamp}.json").write_text(json.dumps(document))
+
+
+@pytest.fixture
+def prepared(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")  # as `make run` seeds it
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.delenv("FOREX_ASSETS_HOME", raising=False)
+
+    def commit_time(text):
+        monkeypatch.setenv("GIT_COMMITTER_DATE", text)
+        monkeypatch.setenv("GIT_AUTHOR_DATE", text)
+
+    commit_time("2026-11-01T00:00:00+00:00")
+    # where `forex-assets status` looks: $DAGSTER_HOME/forex_assets
+    workspace = ForexWorkspace(working_area=str(home / "forex_assets"), configs_dir=str(SEED_CONFIGS_DIR))
+    store, log = workspace.config_store(), workspace.decision_log()
+    seed = store.current_version("30d")
+
+    drift = "severity HIGH: volatility ratio 2.56 (HIGH: above 2.0 or below 0.50)"
+    log.record(_decision(date(2026, 11, 2), ["drift"], True, {"drift": drift}), at=_utc(2026, 11, 2, 8, 0))
+    _report_file(workspace, "20261102T090000Z", True, [], -10.0)
+    candidate = store.read("30d").model_copy(update={"context_length": 180})
+    report = {
+        "horizon": "30d",
+        "candidate": candidate.model_dump(mode="json", exclude_none=True),
+        "metrics": asdict(replace(GOOD, rmse_current=10.0, rmse_new=9.0, rmse_improvement=-10.0)),
+        "validation_window": ["2026-09-01", "2026-10-15"],
+        "deployed_version": seed.id,
+    }
+    commit_time("2026-11-02T10:00:00+00:00")
+    _, deployed, _ = deploy_from_report(store, report)
+
+    slow = "rmse degraded +17.5 % (threshold 15 %)"
+    log.record(_decision(date(2026, 11, 9), ["performance"], True, {"performance": slow}), at=_utc(2026, 11, 9, 8))
+    _report_file(workspace, "20261109T093000Z", False, ["coverage_95_sufficient"], -6.0)
+    quiet = {"performance": "rmse change +2.0 % within 15 %", "drift": "severity LOW below MEDIUM"}
+    log.record(_decision(date(2026, 11, 16), [], False, quiet), at=_utc(2026, 11, 16, 22))
+
+    commit_time("2026-11-20T12:00:00+00:00")
+    reason = "automatic rollback: 3 consecutive failed forecast runs"
+    rolled = store.rollback("30d", "previous", reason)
+    alert = rollback_executed("30d", reason, deployed.id, seed.id, rolled.id)
+    workspace.alert_log().record(alert, Delivery("sent", 1), at=_utc(2026, 11, 20, 12, 1))
+
+    with dg.DagsterInstance.get() as instance:
+        metadata = {"drift_report": {"severity": "MEDIUM", "as_of": "2026-11-20"}}
+        metadata["performance_report"] = {"degradation_rmse_pct": 17.5}
+        for key, values in metadata.items():
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition="30d", metadata=values))
+    return workspace, {"seed": seed, "deployed": deployed, "rolled": rolled}
+
+
+def test_status_shows_each_horizon_at_a_glance(prepared):
+    workspace, versions = prepared
+    text = operator_cli.status(now=NOW)
+    rows = {line.split()[0]: line for line in text.splitlines() if re.match(r"(7|15|30|90)d ", line)}
+    assert set(rows) == {"7d", "15d", "30d", "90d"}
+    row = rows["30d"]
+    assert versions["rolled"].id in row and "2026-11-20 12:00 UTC" in row
+    assert "MEDIUM (2026-11-20)" in row and "+17.5 % RMSE" in row
+    assert "2026-11-09 (performance)" in row
+    assert "2026-11-29 02:00" in row  # due from 11-23; the weekly run is Sunday 02:00 America/Santiago
+    assert f"ROLLBACK v{versions['deployed'].id}" in row and "[sent, 6 d ago]" in row
+    quiet = rows["7d"]
+    assert quiet.count("no report") == 2 and "never" in quiet and quiet.rstrip().endswith("none")
+
+
+def test_history_tells_what_happened_to_a_horizon_with_reasons(prepared, capsys):
+    workspace, versions = prepared
+    assert cli.main(["history", "--horizon", "30d"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if " UTC  " in line]
+    kinds = [line.split()[3] for line in lines]
+    assert kinds == ["seed", "decision", "validation", "deploy", "decision", "validation", "decision", "rollback"]
+    assert lines[1].startswith("2026-11-02 08:00 UTC") and "optimize (drift)" in lines[1] and "ratio 2.56" in lines[1]
+    assert "validation approved: RMSE change -10.00 %" in lines[2]
+    assert lines[3].startswith("2026-11-02 10:00 UTC") and versions["deployed"].id in lines[3]
+    assert "RMSE 9.000 vs 10.000 CLP" in lines[3]
+    assert "rejected (coverage_95_sufficient)" in lines[5]
+    assert "no optimization" in lines[6] and "severity LOW below MEDIUM" in lines[6]
+    assert "3 consecutive failed forecast runs" in lines[7] and f"to {versions['seed'].id}" in lines[7]
+
+    assert cli.main(["history", "--horizon", "30d", "--since", "2026-11-10", "--kind", "rollback", "decision"]) == 0
+    later = [line for line in capsys.readouterr().out.splitlines() if " UTC  " in line]
+    assert [line.split()[3] for line in later] == ["decision", "rollback"]
+
+
+def test_optimization_metrics_from_store_decisions_and_reports(prepared):
+    workspace, _ = prepared
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([optimization_metrics], instance=instance, resources={"workspace": workspace})
+        metadata = {
+            k: v.value for k, v in result.asset_materializations_for_node("optimization_metrics")[0].metadata.items()
+        }
+    assert metadata["30d_optimizations"] == 2
+    assert metadata["30d_validations"] == 2 and metadata["30d_validation_success_rate"] == 0.5
+    assert metadata["30d_deploys"] == 1 and metadata["30d_rollbacks"] == 1
+    assert metadata["30d_last_deploy_rmse_before_clp"] == 10.0 and metadata["30d_last_deploy_rmse_after_clp"] == 9.0
+    assert metadata["30d_median_hours_trigger_to_deploy"] == 2.0
+    assert metadata["7d_optimizations"] == 0 and "7d_validation_success_rate" not in metadata
+    summary = {r.data["horizon"]: r.data for r in metadata["summary"].records}
+    assert (summary["30d"]["by_drift"], summary["30d"]["by_performance"], summary["30d"]["by_schedule"]) == (1, 1, 0)
+    [deploy] = metadata["deploys"].records
+    assert deploy.data["rmse_change_pct"] == -10.0 and deploy.data["deployed_at"] == "2026-11-02 10:00 UTC"
+    assert "data:image/png;base64," in metadata["plot"]
+
+
+def test_clear_errors_for_an_unknown_horizon_or_a_missing_instance(tmp_path, monkeypatch, capsys):
+    assert cli.main(["history", "--horizon", "45d"]) == 2
+    assert "unknown horizon '45d'; horizons are 7d, 15d, 30d, 90d" in capsys.readouterr().err
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "nowhere"))
+    assert cli.main(["status"]) == 2
+    assert f"no Dagster instance at {tmp_path / 'nowhere'}: run `make run` first" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "empty"))
+    assert cli.main(["history", "--horizon", "7d"]) == 2
+    assert "is not a Dagster instance" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "now, due, expected",
+    [
+        (_utc(2026, 11, 26, 12), None, "2026-11-29 02:00"),  # Thursday -> Sunday
+        (_utc(2026, 11, 29, 4), None, "2026-11-29 02:00"),  # Sunday 01:00 Santiago (UTC-3): later today
+        (_utc(2026, 11, 29, 6), None, "2026-12-06 02:00"),  # Sunday 03:00 Santiago: next week
+        (_utc(2026, 11, 26, 12), date(2026, 12, 10), "2026-12-13 02:00"),  # not due before Dec 10
+    ],
+)
+def test_next_weekly_run(now, due, expected):
+    tick = next_weekly_run(now, "0 2 * * 0", "America/Santiago", due)
+    assert f"{tick:%Y-%m-%d %H:%M}" == expected and tick.strftime("%a") == "Sun"
