@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from forex_assets.chronos_config import ChronosConfig, ValidationBaseline
 from forex_assets.config_store import ConfigStore, Version
 
@@ -45,6 +47,14 @@ def before_after(report: dict) -> dict:
     figures |= {f"{name}_after": m[after] for name, (_, after) in pairs.items()}
     window = report["validation_window"]
     return figures | {"replaced_version": report.get("deployed_version"), "validation_window": window}
+
+
+def before_after_frame(figures: dict) -> pd.DataFrame:
+    """before_after() as rows: metric, before (replaced configuration), after (the deployed one)."""
+    names = sorted({key.rsplit("_", 1)[0] for key in figures if key.endswith(("_before", "_after"))})
+    return pd.DataFrame(
+        [{"metric": n, "before": figures[f"{n}_before"], "after": figures[f"{n}_after"]} for n in names]
+    )
 
 
 def deploy_from_report(store: ConfigStore, report: dict) -> tuple[Version, Version, ChronosConfig]:

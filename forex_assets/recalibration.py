@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forex_assets.backtest import ForecastCache, PriceSeries, run_backtest, split_windows
+from forex_assets.backtest import BacktestResult, ForecastCache, PriceSeries, run_backtest, split_windows
 from forex_assets.chronos_config import ChronosConfig
 from forex_assets.files import write_text_atomically
 from forex_assets.horizons import horizon_steps
@@ -79,6 +79,8 @@ class ValidationRun:
     report: ValidationReport
     json_path: Path
     html_path: Path
+    candidate: BacktestResult
+    deployed: BacktestResult
 
 
 def validate_candidate(
@@ -128,4 +130,4 @@ def validate_candidate(
     html_path = reports_dir / f"validation_{horizon}_{stamp}.html"
     write_text_atomically(json_path, json.dumps(report.to_dict(), indent=2, default=float) + "\n")
     write_text_atomically(html_path, render_validation_html(report, results[0], results[1]))
-    return ValidationRun(report, json_path, html_path)
+    return ValidationRun(report, json_path, html_path, results[0], results[1])

@@ -13,7 +13,7 @@ from forex_assets.plots import figure_png_base64
 from forex_assets.validation import ValidationReport
 
 
-def _error_by_step_figure(candidate: BacktestResult, deployed: BacktestResult):
+def error_by_step_figure(candidate: BacktestResult, deployed: BacktestResult):
     steps = np.arange(1, candidate.actuals.shape[1] + 1)
     fig, ax = plt.subplots(figsize=(7, 3))
     for result, name in ((candidate, "candidate"), (deployed, "deployed")):
@@ -89,7 +89,7 @@ Deployed version <code>{html.escape(report.deployed_version)}</code>.</p>
 <table><tr><th>metric</th><th>candidate</th><th>deployed</th></tr>{metric_rows}</table>
 <p>Diebold-Mariano (HLN-corrected, squared error over the path, candidate minus deployed):
 statistic {dm.statistic:.3f}, p-value {dm.p_value:.3f}, {dm.origins} origins, {dm.lags} HAC lags.</p>
-{_img(_error_by_step_figure(candidate, deployed))}
+{_img(error_by_step_figure(candidate, deployed))}
 {_img(_paths_figure(candidate, deployed))}
 <h2>Configurations</h2>
 <h3>candidate</h3><pre>{html.escape(json.dumps(report.to_dict()["candidate"], indent=2))}</pre>

@@ -59,6 +59,10 @@ def test_default_series_drift_is_found(env):
     _reports(instance, resources, ["30d"])
     event = instance.get_latest_materialization_event(dg.AssetKey("drift_report"))
     assert event.asset_materialization.metadata["severity"].value == Severity.HIGH.name
+    performance = instance.get_latest_materialization_event(dg.AssetKey("performance_report")).asset_materialization
+    rows = {r.data["metric"]: r.data for r in performance.metadata["now_vs_baseline"].value.records}
+    assert rows["RMSE (CLP)"]["now"] == performance.metadata["rmse_clp"].value
+    assert rows["RMSE (CLP)"]["baseline"] is None  # the seed configuration has no validation baseline
 
 
 def test_sensor_requests_the_horizons_that_need_it_with_reasons_in_tags(env):

@@ -72,6 +72,9 @@ def test_approved_candidate_is_deployed_with_its_baseline(setup):
     metadata = instance.get_latest_materialization_event(dg.AssetKey("deployed_config")).asset_materialization.metadata
     assert metadata["version"].value == version.id and metadata["previous_version"].value == before.id
     assert '+  "context_length": 90' in metadata["diff"].value
+    rows = {r.data["metric"]: r.data for r in metadata["before_after"].value.records}
+    assert rows["rmse_clp"] == {"metric": "rmse_clp", "before": GOOD.rmse_current, "after": GOOD.rmse_new}
+    assert rows["coverage_95"]["after"] == round(GOOD.ci95_coverage_new, 4)
 
 
 def test_failed_checks_block_the_deploy_in_the_run_and_a_manual_deploy_is_refused(setup):

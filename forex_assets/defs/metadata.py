@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import dagster as dg
 import pandas as pd
 
@@ -20,7 +22,7 @@ def _cell(value):
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d")
     if isinstance(value, float):
-        return round(value, 4)
+        return None if math.isnan(value) else round(value, 4)  # a missing number is shown empty, not "NaN"
     if hasattr(value, "item"):
         return value.item()
     return value

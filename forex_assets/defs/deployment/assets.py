@@ -4,9 +4,10 @@ from forex_assets.alerts import config_deployed
 from forex_assets.config_store import ConfigStoreError
 from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.deployment.approval import failed_approval_checks
+from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import ForexWorkspace
-from forex_assets.deployment import deploy_from_report
+from forex_assets.deployment import before_after, before_after_frame, deploy_from_report
 
 
 @dg.asset(
@@ -46,6 +47,7 @@ def deployed_config(
             "changed": changed,
             "reason": version.summary,
             "diff": dg.MetadataValue.md(f"```diff\n{diff}\n```"),
+            "before_after": table_metadata(before_after_frame(before_after(validation_report))),
             "baseline_rmse_clp": round(config.baseline.rmse_clp, 4),
             "baseline_inference_seconds": round(config.baseline.inference_seconds, 5),
             "baseline_coverage_95": round(config.baseline.coverage_95 or 0.0, 4),

@@ -3,6 +3,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import ForexWorkspace, MonitoringPolicy
 from forex_assets.drift import InsufficientDataError, detect_drift
@@ -105,6 +106,24 @@ def performance_report(
         "coverage_95": round(m["coverage_95"], 4),
         "skill_vs_random_walk": round(m["skill_vs_random_walk"], 4),
     }
+    baseline = deployed.baseline
+    comparison = pd.DataFrame(
+        [
+            {"metric": "RMSE (CLP)", "now": m["rmse_clp"], "baseline": baseline.rmse_clp if baseline else None},
+            {"metric": "MAPE (%)", "now": m["mape_pct"], "baseline": baseline.mape_pct if baseline else None},
+            {
+                "metric": "95 % coverage",
+                "now": m["coverage_95"],
+                "baseline": baseline.coverage_95 if baseline else None,
+            },
+            {
+                "metric": "RMSE / random walk",
+                "now": m["skill_vs_random_walk"],
+                "baseline": baseline.skill_vs_random_walk if baseline else None,
+            },
+        ]
+    )
+    metadata["now_vs_baseline"] = table_metadata(comparison)
     for key, value in snapshot.degradation_pct.items():
         metadata[f"degradation_{key}_pct"] = round(value, 3)
     if not snapshot.degradation_pct:

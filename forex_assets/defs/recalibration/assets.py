@@ -19,6 +19,7 @@ from forex_assets.recalibration import (
     find_candidate,
     validate_candidate,
 )
+from forex_assets.report_html import error_by_step_figure
 from forex_assets.search import SearchError
 from forex_assets.search_space import candidate_label, load_search_space, search_space_path
 from forex_assets.triggers import manual_decision
@@ -143,6 +144,9 @@ def validation_report(
             "validation_window": " .. ".join(report.validation_window),
             "deployed_version": version,
             "criteria": table_metadata(rows),
+            "error_by_step": dg.MetadataValue.md(
+                markdown_image(error_by_step_figure(run.candidate, run.deployed), "RMSE by forecast step")
+            ),
             "html_report": dg.MetadataValue.url(run.html_path.as_uri()),
             "html_report_path": dg.MetadataValue.path(str(run.html_path)),
         },
