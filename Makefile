@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv home run dev test lint model bench clean
+.PHONY: venv home run dev test lint model bench clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,3 +50,10 @@ clean:
 bench: venv
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_sensor_tick.py
+
+## make screenshots: pictures of the Dagster UI for the README (Debian's chromium driven by Playwright)
+screenshots: venv home
+	command -v chromium >/dev/null || ($$([ "$$(id -u)" = 0 ] || echo sudo) apt-get install -y chromium)
+	$(BIN)/python -m pip install --quiet -e '.[dev,screenshots]'
+	test -d $(DAGSTER_HOME)/forex_assets || $(BIN)/python -m forex_assets.cycle
+	$(BIN)/python scripts/ui_screenshots.py --size 1600,1000
