@@ -8,13 +8,13 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv home run dev test lint model bench clean screenshots
+.PHONY: venv home run dev test lint model bench clean screenshots system-packages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,production]'
 	touch $@
 
 venv: $(STAMP)
@@ -31,8 +31,14 @@ run: venv home
 dev: venv home
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
+# Debian packages the tests use: PostgreSQL (a throwaway cluster), openssl (a throwaway certificate), git
+system-packages:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v openssl >/dev/null && command -v git >/dev/null \
+	  || ($$([ "$$(id -u)" = 0 ] || echo sudo) apt-get update -qq \
+	      && $$([ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql openssl git)
+
 ## make test: the test suite
-test: venv
+test: venv system-packages
 	$(BIN)/python -m pytest
 
 lint: venv
@@ -54,6 +60,6 @@ bench: venv
 ## make screenshots: pictures of the Dagster UI for the README (Debian's chromium driven by Playwright)
 screenshots: venv home
 	command -v chromium >/dev/null || ($$([ "$$(id -u)" = 0 ] || echo sudo) apt-get install -y chromium)
-	$(BIN)/python -m pip install --quiet -e '.[dev,screenshots]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,production,screenshots]'
 	test -d $(DAGSTER_HOME)/forex_assets || $(BIN)/python -m forex_assets.cycle
 	$(BIN)/python scripts/ui_screenshots.py --size 1600,1000

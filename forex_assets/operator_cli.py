@@ -28,8 +28,9 @@ def instance_home() -> Path:
         raise OperatorError(f"{home} is not a Dagster instance (no dagster.yaml, no storage): {hint}")
     os.environ["DAGSTER_HOME"] = str(home)
     area = default_working_area()
-    if not (area / "config_store").is_dir():
-        raise OperatorError(f"no forex_assets working area at {area} (nothing has run on {home}): {hint}")
+    store = Path(os.environ.get("FOREX_CONFIG_STORE_DIR") or area / "config_store")
+    if not store.is_dir():
+        raise OperatorError(f"no forex_assets config store at {store} (nothing has run on {home}): {hint}")
     return home
 
 

@@ -24,6 +24,20 @@ def random_walk_prices(n: int = 600, seed: int = 0, daily_vol: float = 0.006, le
     return price_frame(pd.bdate_range("2020-01-01", periods=n), np.round(values, 2))
 
 
+def lenient_approval():
+    """An approval policy every candidate passes: for tests that need a deploy to happen."""
+    from forex_assets.defs.resources import ApprovalPolicy
+
+    return ApprovalPolicy(
+        min_rmse_improvement_pct=-1000.0,
+        min_mape_improvement_pct=-1000.0,
+        max_error_std_growth_pct=1000.0,
+        max_inference_time_ratio=1000.0,
+        min_coverage_95=0.0,
+        max_abs_bias_clp=1000.0,
+    )
+
+
 @pytest.fixture
 def forex_env(tmp_path):
     """(instance, resources, workspace): an ephemeral Dagster instance and every resource of the code

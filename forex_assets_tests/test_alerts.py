@@ -16,18 +16,10 @@ from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.resources import ApprovalPolicy, PriceSource
-from forex_assets_tests.conftest import random_walk_prices
+from forex_assets_tests.conftest import lenient_approval, random_walk_prices
 from forex_assets_tests.smtp_server import PASSWORD, USER, free_port, start_server
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-LENIENT = ApprovalPolicy(
-    min_rmse_improvement_pct=-1000.0,
-    min_mape_improvement_pct=-1000.0,
-    max_error_std_growth_pct=1000.0,
-    max_inference_time_ratio=1000.0,
-    min_coverage_95=0.0,
-    max_abs_bias_clp=1000.0,
-)
 SMTP_ENV = ("FOREX_SMTP_HOST", "FOREX_SMTP_PORT", "FOREX_SMTP_SECURITY", "FOREX_ALERT_TO", "FOREX_ALERT_FROM")
 
 
@@ -88,7 +80,7 @@ def _everything_recorded(instance, workspace) -> str:
 def test_a_deploy_and_a_rollback_send_one_alert_per_event_with_their_numbers(smtp, forex_env, capfd):
     inbox, notifier = smtp
     instance, resources, workspace = forex_env
-    resources = resources | {"alerts": notifier, "approval_policy": LENIENT}
+    resources = resources | {"alerts": notifier, "approval_policy": lenient_approval()}
     seed = workspace.config_store().current_version("7d")
     tags = {"forex/triggers": "drift", "forex/trigger_reasons": '{"drift": "severity HIGH: KS p=0.0004"}'}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -37,7 +38,13 @@ class ForexWorkspace(dg.ConfigurableResource):
     )
     configs_dir: str | None = Field(default=None, description="seed configurations; default the repo's configs/")
     config_store_dir: str | None = Field(
-        default=None, description="the versioned config store (a git repository); default <working area>/config_store"
+        default=None,
+        description="the versioned config store (a git repository); default $FOREX_CONFIG_STORE_DIR, "
+        "else <working area>/config_store",
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="backtest forecast cache and Optuna journal; default $FOREX_CACHE_DIR, else the working area",
     )
 
     @property
@@ -55,7 +62,8 @@ class ForexWorkspace(dg.ConfigurableResource):
 
     def config_store(self) -> ConfigStore:
         """The versioned configuration store (a git repository), seeded from configs/ when new."""
-        path = Path(self.config_store_dir).expanduser() if self.config_store_dir else self.root / "config_store"
+        configured = self.config_store_dir or os.environ.get("FOREX_CONFIG_STORE_DIR")
+        path = Path(configured).expanduser() if configured else self.root / "config_store"
         store = ConfigStore(path, seed_dir=self.configs)
         for repair in store.repairs:
             dg.get_dagster_logger().warning(f"config store {path}: {repair}")
@@ -72,12 +80,19 @@ class ForexWorkspace(dg.ConfigurableResource):
     def alert_log(self) -> AlertLog:
         return AlertLog(self.root / "alerts.sqlite")
 
+    @property
+    def cache(self) -> Path:
+        configured = self.cache_dir or os.environ.get("FOREX_CACHE_DIR")
+        path = Path(configured).expanduser() if configured else self.root
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def backtest_cache(self) -> ForecastCache:
-        return ForecastCache(self.root / "backtest_cache.sqlite")
+        return ForecastCache(self.cache / "backtest_cache.sqlite")
 
     @property
     def optuna_storage(self) -> Path:
-        return self.root / "optuna_studies.journal"
+        return self.cache / "optuna_studies.journal"
 
     def reports_dir(self, horizon: str) -> Path:
         path = self.root / "reports" / horizon
