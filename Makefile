@@ -52,9 +52,10 @@ model: venv
 clean:
 	rm -rf .dagster_home .forex_assets .pytest_cache
 
-## make bench: search engine vs the plain ADR grid loop; writes bench/results.md
+## make bench: search engine vs the plain ADR grid loop, peak RSS of optimization runs; writes bench/results.md
 bench: venv
 	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_sensor_tick.py
 
 ## make screenshots: pictures of the Dagster UI for the README (Debian's chromium driven by Playwright)

@@ -296,7 +296,10 @@ cache can hold. The whole-grid row isolates the cache.
 | bundled Chronos-2, 30d grid | {rss["quantile"]:.0f} | 1024 |
 | tiny Chronos-T5, 3x3x3 grid | {rss["t5"]:.0f} | 1024 |
 """
-    RESULTS.write_text(text)
+    # keep the sections other benchmarks write (bench_memory.py's, between its markers)
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    kept = old[old.index("<!-- memory:start -->") :] if "<!-- memory:start -->" in old else ""
+    RESULTS.write_text(text + ("\n" + kept if kept else ""))
     print(text)
 
 

@@ -146,3 +146,32 @@ def test_subset_of_the_largest_draw_has_the_distribution_of_a_direct_draw(tiny_t
         assert stats.ks_2samp(subset[:, step], direct[:, step]).pvalue > 0.01
     # and the subset is not a copy of the direct draw (different seeds really differ)
     assert not np.allclose(np.sort(subset[:, 0]), np.sort(direct[:, 0]))
+
+
+def test_activation_budget_shrinks_to_the_headroom_under_a_memory_limit(monkeypatch):
+    from forex_assets.backtest import activation_budget_mb, memory_limit_mb
+
+    assert activation_budget_mb(256, None, 900) == 256  # no limit: the requested budget
+    assert activation_budget_mb(256, 4096, 500) == 256  # plenty of headroom
+    assert activation_budget_mb(256, 1024, 700) == pytest.approx((1024 * 0.9 - 700) / 2)  # 110.8 MB
+    assert activation_budget_mb(256, 1024, 1000) == 16  # no headroom left: the floor
+    monkeypatch.setenv("FOREX_MEMORY_LIMIT_MB", "1024")
+    assert memory_limit_mb() == 1024
+
+
+def test_batches_get_smaller_when_the_limit_is_near(monkeypatch):
+    from forex_assets.backtest import batch_size_for
+    from forex_assets.chronos_config import ChronosConfig
+    from forex_assets.models.loading import load_pipeline
+
+    pipeline = load_pipeline("bundled:usdclp-chronos2-mini")
+    config = ChronosConfig(horizon="30d", checkpoint="bundled:usdclp-chronos2-mini", family="chronos2",
+                           context_length=540)  # fmt: skip
+    monkeypatch.delenv("FOREX_MEMORY_LIMIT_MB", raising=False)
+    monkeypatch.setattr("forex_assets.backtest.memory_limit_mb", lambda: None)
+    free = batch_size_for(pipeline, config)
+    monkeypatch.setattr("forex_assets.backtest.memory_limit_mb", lambda: 1024.0)
+    monkeypatch.setattr("forex_assets.backtest.resident_mb", lambda: 880.0)
+    tight = batch_size_for(pipeline, config)
+    budget = (1024 * 0.9 - 880.0) / 2  # 20.8 MB of the 256 MB that the free batch may use
+    assert tight < free and tight <= max(1, free * budget / 256 + 1)

@@ -127,3 +127,23 @@ def test_the_image_requirements_install_together_here(requirement):
     """`make test` installs `.[dev,production]`: the image's `.[production]` resolved on this machine."""
     installed = importlib.metadata.version(requirement.name)
     assert requirement.specifier.contains(installed, prereleases=True), f"{requirement}: {installed} installed"
+
+
+def test_helm_values_run_the_same_image_and_code_location_with_the_same_limits():
+    values = yaml.safe_load((PROJECT_ROOT / "deploy" / "helm-values.yaml").read_text())
+    [deployment] = values["dagster-user-deployments"]["deployments"]
+    assert deployment["dagsterApiGrpcArgs"] == ["-m", "forex_assets.definitions"]
+    [location] = WORKSPACE["load_from"]
+    assert deployment["port"] == location["grpc_server"]["port"]
+    assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True
+    environment = {e["name"]: e["value"] for e in deployment["env"]}
+    mounts = [m["mountPath"] for m in deployment["volumeMounts"]]
+    for name in ("FOREX_ASSETS_HOME", "FOREX_CONFIG_STORE_DIR", "FOREX_CACHE_DIR", "HF_HOME"):
+        assert any(environment[name].startswith(m) for m in mounts), name  # all state on the claim
+    launcher = values["runLauncher"]
+    assert launcher["type"] == "K8sRunLauncher"
+    limits = launcher["config"]["k8sRunLauncher"]["runK8sConfig"]["containerConfig"]["resources"]["limits"]
+    assert limits["memory"] == "1Gi"
+    queue = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert queue["tagConcurrencyLimits"] == INSTANCE["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert values["generatePostgresqlPasswordSecret"] is False and "postgresqlPassword" not in values["postgresql"]
