@@ -56,6 +56,7 @@ clean:
 bench: venv
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_memory.py
+	$(BIN)/python bench/bench_replay.py
 	$(BIN)/python bench/bench_sensor_tick.py
 
 ## make screenshots: pictures of the Dagster UI for the README (Debian's chromium driven by Playwright)

@@ -11,6 +11,8 @@ commands:
   status                   per horizon: deployed version, drift, performance, optimizations, alerts
   history --horizon H      deploys, rollbacks, trigger decisions and validations of one horizon
                            [--since YYYY-MM-DD] [--kind deploy rollback decision validation seed]
+  replay                   the whole policy over a range of history, day by day, without look-ahead;
+                           report against the ADR's success metrics (table, JSON, HTML)
 
 Each command takes --help."""
 
@@ -25,11 +27,15 @@ def main(argv: list[str] | None = None) -> int:
         from forex_assets.cycle import main as run_main
 
         return run_main(rest)
+    if command == "replay":
+        from forex_assets.replay_cli import main as replay_main
+
+        return replay_main(rest)
     if command in {"status", "history"}:
         from forex_assets.operator_cli import main as operator_main
 
         return operator_main(command, rest)
-    print(f"forex-assets: unknown command {command!r}; commands: run, status, history", file=sys.stderr)
+    print(f"forex-assets: unknown command {command!r}; commands: run, status, history, replay", file=sys.stderr)
     return 2
 
 

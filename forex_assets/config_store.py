@@ -227,7 +227,12 @@ class ConfigStore:
     # ------------------------------------------------------------------------------ writing
 
     def deploy(
-        self, config: ChronosConfig, reason: str, metrics: dict | None = None, validation: dict | None = None
+        self,
+        config: ChronosConfig,
+        reason: str,
+        metrics: dict | None = None,
+        validation: dict | None = None,
+        action: str = "deploy",
     ) -> Version:
         """Write ``config`` as its horizon's configuration and commit it; returns the new version.
 
@@ -236,7 +241,7 @@ class ConfigStore:
         horizon = config.horizon
         text = config.to_json()
         parse_config(json.loads(text), "candidate")  # never write what could not be read back
-        message = self._message(horizon, "deploy", reason, config, metrics, validation)
+        message = self._message(horizon, action, reason, config, metrics, validation)
         with self._horizon_lock(horizon), self._git_lock():
             if self.path(horizon).exists() and self.path(horizon).read_text() == text:
                 return self.current_version(horizon)  # already deployed: nothing to write or commit

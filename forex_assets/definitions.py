@@ -16,12 +16,13 @@ from forex_assets.defs.monitoring.automation import (
 )
 from forex_assets.defs.recalibration.checks import approval_checks
 from forex_assets.defs.recalibration.jobs import optimization_job
+from forex_assets.defs.replay.jobs import replay_job
 from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
 
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=approval_checks,
-    jobs=[rollback_job, optimization_job, prices_job],
+    jobs=[rollback_job, optimization_job, prices_job, replay_job],
     schedules=[daily_monitoring_schedule, weekly_optimization_schedule],
     sensors=[rollback_sensor, optimization_sensor, forex_automation_sensor, run_failure_alert_sensor],
     resources={

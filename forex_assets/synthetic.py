@@ -158,3 +158,28 @@ def training_corpus(seed: int, n_series: int, length: int) -> list[np.ndarray]:
         series = GENERATORS[names[i % len(names)]](rng, length, level, vol)
         corpus.append(series.astype(np.float32))
     return corpus
+
+
+@dataclass(frozen=True)
+class InjectedDrift:
+    """A known change of regime placed into a series, for measuring detection latency."""
+
+    onset: pd.Timestamp  # first business day of the new regime
+    vol_multiplier: float = 3.0  # daily log-return volatility times this from the onset
+    duration_days: int = 60  # business days the regime lasts
+    daily_drift: float = 0.0  # added log-return per business day (a trend)
+
+
+def inject_drifts(prices: pd.DataFrame, drifts: list[InjectedDrift]) -> pd.DataFrame:
+    """``prices`` with each drift's regime applied to its log returns (the levels before each onset are
+    unchanged; after it the path follows the modified returns)."""
+    returns = np.diff(np.log(prices["usdclp"].to_numpy()))
+    dates = pd.DatetimeIndex(prices["date"])
+    for drift in drifts:
+        start = int(dates.searchsorted(pd.Timestamp(drift.onset)))
+        if start == 0 or start >= len(dates):
+            raise ValueError(f"drift onset {pd.Timestamp(drift.onset).date()} is not inside the series")
+        window = slice(start - 1, min(start - 1 + drift.duration_days, len(returns)))
+        returns[window] = returns[window] * drift.vol_multiplier + drift.daily_drift
+    log_price = np.log(prices["usdclp"].iloc[0]) + np.concatenate([[0.0], np.cumsum(returns)])
+    return pd.DataFrame({"date": prices["date"].to_numpy(), "usdclp": np.round(np.exp(log_price), 2)})

@@ -1,0 +1,195 @@
+"""Replay of history: a short synthetic replay with one injected drift, no look-ahead, bad input, a source
+failing mid-replay, the CLI and the Dagster job."""
+
+from collections import Counter
+from dataclasses import replace
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from forex_assets import cli
+from forex_assets.config_store import ConfigStore
+from forex_assets.defs.replay.jobs import replay_job
+from forex_assets.defs.resources import ForexWorkspace, PriceSource
+from forex_assets.forecast_history import ForecastHistory
+from forex_assets.prices.sources import PriceSourceError
+from forex_assets.replay import PriceProvider, ReplayError, ReplaySettings, run_replay
+from forex_assets.replay_report import build_report, format_table, render_html
+from forex_assets.synthetic import InjectedDrift, inject_drifts, usdclp_like_series
+from forex_assets.triggers import DecisionLog, TriggerPolicy
+from forex_assets.workspace import SEED_CONFIGS_DIR
+from forex_assets_tests.conftest import lenient_approval
+
+BASE = usdclp_like_series(regime_change=None, end="2025-12-31")
+DAYS = pd.DatetimeIndex(BASE["date"])
+START, ONSET, END = DAYS[-40], DAYS[-32], DAYS[-15]  # 26 replay days, the drift on the 9th
+PRICES = inject_drifts(BASE, [InjectedDrift(ONSET, vol_multiplier=4.0)])
+# a short replay needs a shorter guard than 14 days to show a drift-triggered optimization
+POLICY = TriggerPolicy(min_days_between_optimizations=5, schedule_days=60)
+
+
+def _settings(**changes) -> ReplaySettings:
+    settings = ReplaySettings(
+        start=START.date(), end=END.date(), horizons=("7d",), trigger_policy=POLICY, injected_drifts=(ONSET,)
+    )
+    return replace(settings, **changes)
+
+
+@pytest.fixture(scope="module")
+def short_replay(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("replay")
+    settings = _settings(approval=lenient_approval().thresholds())  # approvals, so deploys happen too
+    seen = []
+    result = run_replay(PriceProvider(PRICES, "synthetic test"), settings, workdir, lambda i, n, d: seen.append(d))
+    return result, build_report(result, PRICES[PRICES["date"] <= END]), seen
+
+
+def test_the_drift_is_detected_and_an_optimization_runs(short_replay):
+    result, report, seen = short_replay
+    assert not result.partial and len(result.days) == 26 and seen == result.days
+    r = report["horizons"]["7d"]
+    [latency] = r["drift_latencies"]
+    assert latency["onset"] == str(ONSET.date())
+    assert latency["detection_latency_days"] is not None and latency["detection_latency_days"] <= 7
+    assert latency["optimization_latency_days"] is not None
+    drift_optimizations = [e for e in r["events"] if "drift" in e["fired"]]
+    assert drift_optimizations and pd.Timestamp(drift_optimizations[0]["day"]) >= ONSET
+    assert r["optimizations"] >= 1 and r["automation_rate"] == 1.0
+    assert r["deploys"] >= 1  # lenient approval in this replay
+    assert r["zero_downtime_share"] == 1.0  # every deployed configuration forecast the next day
+
+
+def test_the_report_agrees_with_the_config_store_and_the_decision_log(short_replay):
+    result, report, _ = short_replay
+    r = report["horizons"]["7d"]
+    log = DecisionLog(result.workdir / "trigger_decisions.sqlite").decisions("7d")
+    assert r["decisions"] == len(log) == 26  # one decision per replay day
+    assert r["optimizations"] == sum(d.optimize for d in log)
+    fired = Counter(kind for d in log for kind in d.fired)
+    assert r["triggers"] == {kind: fired.get(kind, 0) for kind in ("performance", "drift", "schedule")}
+    assert [str(d.decided_on) for d in log] == [str(day.date()) for day in result.days]
+    summaries = [v.summary for v in ConfigStore(result.workdir / "config_store").history("7d")]
+    assert r["deploys"] == sum(s.startswith("[7d] deploy") for s in summaries)
+    assert r["rollbacks"] == sum(s.startswith("[7d] rollback") for s in summaries)
+    assert sum(s.startswith("[7d] baseline") for s in summaries) == 1  # the seed's measured baseline
+    assert r["approvals"] == r["deploys"]
+    # versions carry the replay day, not the wall clock
+    deploy_days = {v.committed_at.date() for v in ConfigStore(result.workdir / "config_store").history("7d")[:-1]}
+    assert deploy_days <= {day.date() for day in result.days}
+
+
+def test_accuracy_of_live_static_and_random_walk_on_the_same_matured_origins(short_replay):
+    result, report, _ = short_replay
+    accuracy = report["horizons"]["7d"]["accuracy"]
+    assert accuracy["origins"] == 26 - 7  # origins whose 7 targets are all known by the last replay day
+    for key in ("live", "static", "random_walk"):
+        assert accuracy[key]["rmse_clp"] > 0 and 0 < accuracy[key]["mape_pct"] < 20
+    history = ForecastHistory(result.workdir / "forecast_history.sqlite")
+    runs = history.runs("7d")
+    assert [pd.Timestamp(d) for d in runs["origin_date"]] == result.days  # one forecast per day, on that day
+    steps = history.steps("7d")
+    first = steps[steps["origin_date"] == runs["origin_date"].iloc[0]].sort_values("step")
+    actual = PRICES.set_index("date")["usdclp"][pd.DatetimeIndex(first["target_date"])].to_numpy()
+    assert np.isfinite(actual).all()
+
+
+def test_no_look_ahead(tmp_path):
+    """The same range replayed on prices that end on its last day and on prices that go on for 60 wild
+    business days after it: any step that read a price after its replay day would make them differ."""
+    end = DAYS[-50]
+    short = PRICES[PRICES["date"] <= end]
+    future = PRICES[PRICES["date"] > end].head(60).assign(usdclp=lambda f: f["usdclp"] * 1.5)
+    longer = pd.concat([short, future], ignore_index=True)
+    settings = _settings(start=DAYS[-62].date(), end=end.date(), injected_drifts=())
+    a = run_replay(PriceProvider(short, "ends on the last replay day"), settings, tmp_path / "a")
+    b = run_replay(PriceProvider(longer, "goes on after it"), settings, tmp_path / "b")
+    assert a.days == b.days and len(a.days) == 13
+    log_a = DecisionLog(tmp_path / "a" / "trigger_decisions.sqlite").decisions("7d")
+    log_b = DecisionLog(tmp_path / "b" / "trigger_decisions.sqlite").decisions("7d")
+    assert log_a == log_b
+    steps_a = ForecastHistory(tmp_path / "a" / "forecast_history.sqlite").steps("7d")
+    steps_b = ForecastHistory(tmp_path / "b" / "forecast_history.sqlite").steps("7d")
+    quantiles = [c for c in steps_a.columns if c.startswith("q")]
+    np.testing.assert_allclose(steps_a[quantiles].to_numpy(), steps_b[quantiles].to_numpy())
+    store_a = [v.summary for v in ConfigStore(tmp_path / "a" / "config_store").history("7d")]
+    store_b = [v.summary for v in ConfigStore(tmp_path / "b" / "config_store").history("7d")]
+    assert store_a == store_b
+    assert [o.verdict for o in a.traces["7d"].optimizations] == [o.verdict for o in b.traces["7d"].optimizations]
+
+
+@pytest.mark.parametrize(
+    "start, end, message",
+    [
+        ("2030-01-01", "2030-02-01", "is outside the prices of synthetic test (2014-01-01..2025-12-31)"),
+        ("2025-12-01", "2026-02-01", "is not inside the prices of synthetic test"),
+        ("2025-12-10", "2025-12-01", "is empty: the start is after the end"),
+        (
+            "2014-03-03",
+            "2014-04-01",
+            "too little history before 2014-03-03: 43 business days of prices, the configurations need 344",
+        ),
+    ],
+)
+def test_bad_ranges_are_refused_before_anything_runs(tmp_path, start, end, message):
+    settings = _settings(start=pd.Timestamp(start).date(), end=pd.Timestamp(end).date())
+    with pytest.raises(ReplayError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run_replay(PriceProvider(BASE, "synthetic test"), settings, tmp_path / "w")
+    assert not (tmp_path / "w").exists()  # nothing was created
+
+
+class FailingOnDay(PriceProvider):
+    """A source that stops answering part-way (a network outage mid-replay)."""
+
+    def __init__(self, prices, fail_on):
+        super().__init__(prices, "flaky source")
+        self.fail_on = fail_on
+
+    def visible(self, day):
+        if day >= self.fail_on:
+            raise PriceSourceError(f"mindicador.cl answered 503 for {day.date()}")
+        return super().visible(day)
+
+
+def test_a_source_failing_mid_replay_gives_a_clearly_marked_partial_report(tmp_path):
+    settings = _settings(start=DAYS[-20].date(), end=DAYS[-15].date(), injected_drifts=())
+    result = run_replay(FailingOnDay(PRICES, DAYS[-17]), settings, tmp_path)
+    assert result.partial and len(result.days) == 3 and result.planned_days == 6
+    assert f"stopped on {DAYS[-17].date()} (3 of 6 days replayed)" in result.partial_reason
+    assert "PriceSourceError: mindicador.cl answered 503" in result.partial_reason
+    report = build_report(result, PRICES[PRICES["date"] <= DAYS[-18]])
+    assert report["partial"] and report["days_replayed"] == 3
+    table = format_table(report)
+    assert table.startswith("PARTIAL REPORT: stopped on") and "3 of 6 business days" in table
+    assert "<b>PARTIAL REPORT</b>" in render_html(report, PRICES)
+
+
+def test_cli_replay_writes_the_report_and_refuses_a_bad_range(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FOREX_ASSETS_HOME", str(tmp_path / "area"))
+    args = ["replay", "--start", "2026-10-29", "--end", "2026-10-30", "--horizons", "7d", "--no-progress"]
+    assert cli.main([*args, "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 2 business days" in out and (tmp_path / "out" / "replay_report.html").exists()
+    assert '"days_replayed": 2' in (tmp_path / "out" / "replay_report.json").read_text()
+    assert cli.main(["replay", "--start", "2030-01-01", "--end", "2030-02-01", "--no-progress"]) == 2
+    assert "is outside the prices of synthetic" in capsys.readouterr().err
+
+
+def test_replay_job_logs_progress_and_records_the_report(tmp_path):
+    workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
+    config = {"ops": {"replay_history": {"config": {"start": "2026-10-27", "end": "2026-10-30",
+                                                      "horizons": ["7d"], "log_every_days": 2}}}}  # fmt: skip
+    with dg.instance_for_test() as instance:
+        result = replay_job.execute_in_process(
+            run_config=config, instance=instance, resources={"price_source": PriceSource(), "workspace": workspace}
+        )
+        assert result.success
+        messages = [e.message for e in instance.all_logs(result.run_id)]
+        event = instance.get_latest_materialization_event(dg.AssetKey("replay_report")).asset_materialization
+    assert any("replay: 2/4 days (2026-10-28)" in m for m in messages)
+    assert any("replay: 4/4 days (2026-10-30)" in m for m in messages)
+    assert event.metadata["days_replayed"].value == 4 and event.metadata["partial"].value is False
+    [row] = event.metadata["summary"].value.records
+    assert row.data["horizon"] == "7d"
+    assert (tmp_path / "area" / "replays").exists()
