@@ -17,7 +17,8 @@ Definitions (per horizon, over the replayed days):
   severity MEDIUM or HIGH, and to the first drift-triggered optimization;
 * accuracy: every live forecast whose whole path matured by the last replay day, against the static
   initial configuration and the random walk on the same origins: RMSE, MAPE, 95 % coverage, and
-  Diebold-Mariano (HLN) on the squared error over the path.
+  Diebold-Mariano (HLN) on the squared error over the path. A target business day without a price
+  (a holiday in real data: no fixing that day) is scored against the previous day's price.
 """
 
 from __future__ import annotations
@@ -53,12 +54,14 @@ def _share(numerator: int, denominator: int) -> float | None:
 
 
 def _paths(history: ForecastHistory, horizon: str, days: list[pd.Timestamp], prices: pd.DataFrame, static: dict):
-    """Arrays over the origins whose every target has a price: (live quantiles, static quantiles, last
-    prices, actuals)."""
+    """Arrays over the origins whose every target is on or before the last known day: (live quantiles,
+    static quantiles, last prices, actuals)."""
     steps = history.steps(horizon)
     if steps.empty:
         return None
-    by_date = prices.set_index("date")["usdclp"]
+    observed = prices.set_index("date")["usdclp"]
+    # a target business day without a price (a holiday: no fixing) takes the previous day's price
+    by_date = observed.reindex(pd.bdate_range(observed.index[0], observed.index[-1])).ffill()
     columns = [c for c in steps.columns if c.startswith("q")]
     live, stat, lasts, actuals = [], [], [], []
     wanted = set(days)
@@ -68,10 +71,10 @@ def _paths(history: ForecastHistory, horizon: str, days: list[pd.Timestamp], pri
             continue
         targets = pd.DatetimeIndex(group.sort_values("step")["target_date"])
         if not targets.isin(by_date.index).all():
-            continue  # not matured by the last replay day (or a target without a price)
+            continue  # not matured by the last replay day
         live.append(group.sort_values("step")[columns].to_numpy())
         stat.append(static[origin])
-        lasts.append(float(by_date[origin]))
+        lasts.append(float(observed[origin]))
         actuals.append(by_date[targets].to_numpy())
     if not live:
         return None

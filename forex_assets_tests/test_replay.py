@@ -193,3 +193,18 @@ def test_replay_job_logs_progress_and_records_the_report(tmp_path):
     [row] = event.metadata["summary"].value.records
     assert row.data["horizon"] == "7d"
     assert (tmp_path / "area" / "replays").exists()
+
+
+def test_holidays_in_real_data_do_not_hide_the_accuracy(tmp_path):
+    """Business days without a price (holidays) inside forecast paths: scored against the previous price,
+    not dropped (dropping every path that crosses a holiday left 90d with no score at all)."""
+    holidays = DAYS[-31:-15:4]  # four weekdays without a fixing inside the replay's paths
+    prices = PRICES[~PRICES["date"].isin(holidays)].reset_index(drop=True)
+    settings = _settings(start=DAYS[-34].date(), end=DAYS[-15].date(), injected_drifts=())
+    result = run_replay(PriceProvider(prices, "with holidays"), settings, tmp_path)
+    accuracy = build_report(result, prices[prices["date"] <= DAYS[-15]])["horizons"]["7d"]["accuracy"]
+    matured = [d for d in result.days if d + pd.offsets.BDay(7) <= DAYS[-15]]
+    assert len(result.days) == 20 - 4 and accuracy["origins"] == len(matured) == 13 - 3
+    crossing = [d for d in matured if any(d < h <= d + pd.offsets.BDay(7) for h in holidays)]
+    assert crossing  # these paths cross a holiday and are scored all the same
+    assert accuracy["live"]["rmse_clp"] > 0
