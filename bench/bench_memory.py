@@ -55,16 +55,12 @@ CHILD = """
 import json, sys
 import dagster as dg
 from forex_assets.cycle import ALL_ASSETS, QUIET
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
+from forex_assets.defs.resources import ForexWorkspace, code_location_resources
 configs, area, horizon = sys.argv[1:4]
-resources = {
-    "price_source": PriceSource(), "workspace": ForexWorkspace(working_area=area, configs_dir=configs),
-    "approval_policy": ApprovalPolicy(), "monitoring_policy": MonitoringPolicy(), "alerts": AlertNotifier(),
-}
+resources = code_location_resources(ForexWorkspace(working_area=area, configs_dir=configs))
 with dg.instance_for_test() as instance:
     dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
     result = dg.materialize(ALL_ASSETS, selection=[candidate_config, validation_report, deployed_config],

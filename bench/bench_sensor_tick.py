@@ -9,23 +9,19 @@ import dagster as dg
 
 from forex_assets.cycle import materialize_selection
 from forex_assets.definitions import defs
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import optimization_sensor
 from forex_assets.defs.prices.assets import usdclp_prices
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
+from forex_assets.defs.resources import (
+    ForexWorkspace,
+    code_location_resources,
+)
 from forex_assets.horizons import HORIZONS
 from forex_assets.workspace import SEED_CONFIGS_DIR
 
 tmp = tempfile.mkdtemp()
 ws = ForexWorkspace(working_area=tmp, configs_dir=str(SEED_CONFIGS_DIR))
-res = {
-    "price_source": PriceSource(),
-    "workspace": ws,
-    "approval_policy": ApprovalPolicy(),
-    "monitoring_policy": MonitoringPolicy(),
-    "alerts": AlertNotifier(),
-}
+res = code_location_resources(ws)
 q = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 d = dg.Definitions(
     assets=defs.assets,

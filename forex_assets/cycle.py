@@ -16,7 +16,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.graph import ASSETS_AND_CHECKS
@@ -25,7 +24,11 @@ from forex_assets.defs.monitoring.automation import optimization_tags, trigger_i
 from forex_assets.defs.monitoring.optimization_metrics import optimization_metrics
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
+from forex_assets.defs.resources import (
+    ForexWorkspace,
+    PriceSource,
+    code_location_resources,
+)
 from forex_assets.horizons import HORIZONS
 from forex_assets.triggers import TriggerDecision, decide
 from forex_assets.workspace import PROJECT_ROOT
@@ -85,13 +88,7 @@ def run_cycle(
     horizons=HORIZONS,
     recalibrate: bool = True,
 ) -> list[dict]:
-    resources = {
-        "price_source": price_source,
-        "workspace": workspace,
-        "approval_policy": ApprovalPolicy(),
-        "monitoring_policy": MonitoringPolicy(),
-        "alerts": AlertNotifier(),
-    }
+    resources = code_location_resources(workspace, price_source)
     prices_run = dg.materialize(
         [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET
     )

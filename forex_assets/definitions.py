@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.alerting.sensors import run_failure_alert_sensor
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.deployment.sensors import rollback_sensor
@@ -17,7 +16,9 @@ from forex_assets.defs.monitoring.automation import (
 from forex_assets.defs.recalibration.checks import approval_checks
 from forex_assets.defs.recalibration.jobs import optimization_job
 from forex_assets.defs.replay.jobs import replay_job
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
+from forex_assets.defs.resources import (
+    code_location_resources,
+)
 
 defs = dg.Definitions(
     assets=ASSETS,
@@ -25,11 +26,5 @@ defs = dg.Definitions(
     jobs=[rollback_job, optimization_job, prices_job, replay_job],
     schedules=[daily_monitoring_schedule, weekly_optimization_schedule],
     sensors=[rollback_sensor, optimization_sensor, forex_automation_sensor, run_failure_alert_sensor],
-    resources={
-        "price_source": PriceSource(),
-        "workspace": ForexWorkspace(),
-        "approval_policy": ApprovalPolicy(),
-        "monitoring_policy": MonitoringPolicy(),
-        "alerts": AlertNotifier(),
-    },
+    resources=code_location_resources(),
 )

@@ -15,7 +15,6 @@ No look-ahead: the only prices any step receives are ``provider.visible(day)``, 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -43,7 +42,7 @@ from forex_assets.rollback_rules import PostDeployHealth, RollbackThresholds, ro
 from forex_assets.search import SearchError
 from forex_assets.search_space import load_search_space, search_space_path
 from forex_assets.triggers import DecisionLog, TriggerDecision, TriggerInputs, TriggerPolicy, decide
-from forex_assets.validation import single_forecast_seconds
+from forex_assets.validation import ApprovalThresholds, single_forecast_seconds
 from forex_assets.workspace import SEED_CONFIGS_DIR
 
 
@@ -80,7 +79,7 @@ class ReplaySettings:
     drift_thresholds: DriftThresholds = DriftThresholds()
     performance_policy: PerformancePolicy = PerformancePolicy()
     rollback_thresholds: RollbackThresholds = RollbackThresholds()
-    approval: object = None  # ApprovalThresholds; None = the defaults
+    approval: ApprovalThresholds = ApprovalThresholds()
     # the seed configuration counts as freshly optimized on the first replay day (no schedule trigger
     # on day one just because the temporary log is empty)
     seed_counts_as_optimized: bool = True
@@ -202,10 +201,7 @@ class Replay:
     """One replay in ``workdir`` (a temporary working area)."""
 
     def __init__(self, provider: PriceProvider, settings: ReplaySettings, workdir: Path):
-        from forex_assets.validation import ApprovalThresholds
-
         self.provider, self.settings, self.workdir = provider, settings, Path(workdir)
-        self.approval = settings.approval or ApprovalThresholds()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.store = ConfigStore(self.workdir / "config_store", seed_dir=settings.configs_dir)
         self.log = DecisionLog(self.workdir / "trigger_decisions.sqlite")
@@ -349,7 +345,7 @@ class Replay:
             document = candidate_document(outcome, space)
             reports = self.workdir / "reports" / horizon
             reports.mkdir(parents=True, exist_ok=True)
-            run = validate_candidate(document, deployed, version, prices, self.cache, reports, self.approval)
+            run = validate_candidate(document, deployed, version, prices, self.cache, reports, self.settings.approval)
             report = run.report
             record.rmse_improvement_pct = report.metrics.rmse_improvement
             record.mape_improvement_pct = report.metrics.mape_improvement
@@ -398,8 +394,5 @@ def run_replay(
         Path(workdir),
         time.perf_counter() - started,
         partial,
-    )
-    (Path(workdir) / "replay_state.json").write_text(
-        json.dumps({"days": len(done), "planned": len(days), "partial": partial}, indent=2)
     )
     return result

@@ -181,7 +181,7 @@ def horizon_report(result: ReplayResult, trace: HorizonTrace, prices: pd.DataFra
         "false_positive_rate_rmse": false_positive["rmse"]["rate"],
         "false_positive_rate_skill": false_positive["skill"]["rate"],
         "false_positive_detail": false_positive,
-        "trigger_to_deploy_days": [0 for _ in deployed],  # decided and deployed on the same replay day
+        "trigger_to_deploy_days": 0 if deployed else None,  # decided and deployed on the same replay day
         "median_optimization_seconds": statistics.median([o.seconds for o in optimizations]) if optimizations else None,
         "drift_latencies": latencies,
         "median_detection_latency_days": statistics.median(detection) if detection else None,

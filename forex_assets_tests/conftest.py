@@ -44,17 +44,10 @@ def forex_env(tmp_path):
     location, with the working area (forecast history, config store, caches) under tmp_path."""
     import dagster as dg
 
-    from forex_assets.defs.alerting.resources import AlertNotifier
-    from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
+    from forex_assets.defs.resources import ForexWorkspace, code_location_resources
     from forex_assets.workspace import SEED_CONFIGS_DIR
 
     workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
-    resources = {
-        "price_source": PriceSource(),
-        "workspace": workspace,
-        "approval_policy": ApprovalPolicy(),
-        "monitoring_policy": MonitoringPolicy(),
-        "alerts": AlertNotifier(),
-    }
+    resources = code_location_resources(workspace)
     with dg.instance_for_test() as instance:
         yield instance, resources, workspace

@@ -5,10 +5,13 @@ import pandas as pd
 import pytest
 
 from forex_assets.cycle import ALL_ASSETS, materialize_selection
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.prices.assets import usdclp_prices
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, MonitoringPolicy, PriceSource
+from forex_assets.defs.resources import (
+    ForexWorkspace,
+    PriceSource,
+    code_location_resources,
+)
 from forex_assets.forecast_history import ForecastHistory
 from forex_assets.workspace import SEED_CONFIGS_DIR
 from forex_assets_tests.conftest import random_walk_prices
@@ -20,11 +23,7 @@ def workspace(tmp_path):
 
 
 def _materialize(instance, resources, partition):
-    resources = resources | {
-        "approval_policy": ApprovalPolicy(),
-        "monitoring_policy": MonitoringPolicy(),
-        "alerts": AlertNotifier(),
-    }
+    resources = code_location_resources(**resources)
     first = dg.materialize([usdclp_prices], instance=instance, resources=resources, raise_on_error=False)
     if not first.success:
         return first, None
@@ -59,13 +58,7 @@ def test_bad_prices_fail_the_run_and_nothing_downstream_materializes(workspace, 
     prices.loc[100, "date"] = pd.Timestamp("2020-05-23")  # a Saturday
     csv = tmp_path / "bad.csv"
     prices.assign(date=prices["date"].dt.strftime("%Y-%m-%d")).to_csv(csv, index=False)
-    resources = {
-        "price_source": PriceSource(source="csv", csv_path=str(csv)),
-        "workspace": workspace,
-        "approval_policy": ApprovalPolicy(),
-        "monitoring_policy": MonitoringPolicy(),
-        "alerts": AlertNotifier(),
-    }
+    resources = code_location_resources(workspace, PriceSource(source="csv", csv_path=str(csv)))
     with dg.instance_for_test() as instance:
         prices_run, forecast_run = _materialize(instance, resources, "7d")
         assert not prices_run.success and forecast_run is None

@@ -6,14 +6,13 @@ import pytest
 import yaml
 
 from forex_assets.cycle import ALL_ASSETS, QUIET, materialize_selection
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.optimization_metrics import optimization_metrics
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
-from forex_assets.defs.resources import ForexWorkspace, MonitoringPolicy, PriceSource
+from forex_assets.defs.resources import ForexWorkspace, code_location_resources
 from forex_assets.validation import CRITERIA_NAMES
 from forex_assets.workspace import PROJECT_ROOT, SEED_CONFIGS_DIR
 from forex_assets_tests.conftest import lenient_approval
@@ -85,13 +84,10 @@ def test_full_graph_of_one_partition_is_stored_in_postgres_and_again_after_a_res
     for name, value in postgres.environment().items():
         monkeypatch.setenv(name, value)
     home = production_home(tmp_path)
-    resources = {
-        "price_source": PriceSource(),
-        "workspace": ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR)),
-        "approval_policy": lenient_approval(),  # the deploy happens, so the whole graph materializes
-        "monitoring_policy": MonitoringPolicy(),
-        "alerts": AlertNotifier(),
-    }
+    resources = code_location_resources(
+        ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR)),
+        approval_policy=lenient_approval(),  # the deploy happens, so the whole graph materializes
+    )
     all_runs: set[str] = set()
     for attempt in (1, 2):  # the second instance stands for a restart of every service
         with dg.DagsterInstance.from_config(str(home)) as instance:

@@ -4,12 +4,11 @@ from dataclasses import asdict, replace
 import dagster as dg
 import pytest
 
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.recalibration.checks import approval_checks
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, PriceSource
+from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, code_location_resources
 from forex_assets.validation import CRITERIA_NAMES
 from forex_assets.workspace import SEED_CONFIGS_DIR
 from forex_assets_tests.test_validation import GOOD
@@ -80,12 +79,7 @@ def test_check_thresholds_come_from_the_policy_resource():
 
 def test_candidate_and_validation_end_to_end(tmp_path):
     workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
-    resources = {
-        "price_source": PriceSource(),
-        "workspace": workspace,
-        "approval_policy": ApprovalPolicy(),
-        "alerts": AlertNotifier(),
-    }
+    resources = code_location_resources(workspace)
     with dg.instance_for_test() as instance:
         dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
         result = dg.materialize(

@@ -192,3 +192,19 @@ class PriceSource(dg.ConfigurableResource):
         """Fetch and validate; raises PriceValidationError / PriceSourceError on bad data."""
         rules = PriceRules(self.max_daily_move, self.max_gap_business_days)
         return validate_prices(self.fetch(), rules, source=self.describe())
+
+
+def code_location_resources(
+    workspace: ForexWorkspace | None = None, price_source: PriceSource | None = None, **overrides
+) -> dict:
+    """Every resource of the code location, each at its defaults unless given: one list for the
+    definitions, `make run`, the tests and the benchmarks."""
+    from forex_assets.defs.alerting.resources import AlertNotifier
+
+    return {
+        "price_source": price_source or PriceSource(),
+        "workspace": workspace or ForexWorkspace(),
+        "approval_policy": ApprovalPolicy(),
+        "monitoring_policy": MonitoringPolicy(),
+        "alerts": AlertNotifier(),
+    } | overrides
