@@ -25,7 +25,7 @@ home:
 
 ## make run: one full cycle on the embedded default (synthetic prices, bundled model, SQLite instance)
 run: venv home
-	$(BIN)/python -m forex_assets.cycle
+	$(BIN)/python -m forex_assets.cli.run
 
 ## make dev: the Dagster UI (and daemon) on http://127.0.0.1:3000
 dev: venv home
@@ -63,5 +63,5 @@ bench: venv
 screenshots: venv home
 	command -v chromium >/dev/null || ($$([ "$$(id -u)" = 0 ] || echo sudo) apt-get install -y chromium)
 	$(BIN)/python -m pip install --quiet -e '.[dev,production,screenshots]'
-	test -d $(DAGSTER_HOME)/forex_assets || $(BIN)/python -m forex_assets.cycle
+	test -d $(DAGSTER_HOME)/forex_assets || $(BIN)/python -m forex_assets.cli.run
 	$(BIN)/python scripts/ui_screenshots.py --size 1600,1000

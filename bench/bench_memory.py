@@ -33,7 +33,7 @@ sys.path.insert(0, str(BENCH))
 
 from bench_search import RESULTS, machine  # noqa: E402
 
-from forex_assets.workspace import SEED_CONFIGS_DIR  # noqa: E402
+from forex_assets.core.working_area import SEED_CONFIGS_DIR  # noqa: E402
 
 LIMIT_MB = 1024
 START, END = "<!-- memory:start -->", "<!-- memory:end -->"
@@ -54,7 +54,7 @@ def prepare_configs(directory: Path, bolt_dir: Path | None) -> Path:
 CHILD = """
 import json, sys
 import dagster as dg
-from forex_assets.cycle import ALL_ASSETS, QUIET
+from forex_assets.cli.run import ALL_ASSETS, QUIET
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
@@ -123,7 +123,7 @@ def write_section(rows: list[tuple[str, str, str, dict]], command: str) -> str:
 
 
 def main() -> None:
-    from forex_assets.models.random_bolt import build_random_bolt_checkpoint, parameter_count
+    from forex_assets.core.models.random_bolt import build_random_bolt_checkpoint, parameter_count
 
     rows = []
     with tempfile.TemporaryDirectory() as work:

@@ -23,10 +23,10 @@ sys.path.insert(0, str(BENCH))
 
 from bench_search import RESULTS, machine  # noqa: E402
 
-from forex_assets.prices.sources import synthetic_prices  # noqa: E402
-from forex_assets.replay import PriceProvider, ReplaySettings, run_replay  # noqa: E402
-from forex_assets.replay_report import build_report, format_table, write_report  # noqa: E402
-from forex_assets.synthetic import RegimeChange  # noqa: E402
+from forex_assets.core.prices.sources import synthetic_prices  # noqa: E402
+from forex_assets.core.prices.synthetic import RegimeChange  # noqa: E402
+from forex_assets.core.replay.engine import PriceProvider, ReplaySettings, run_replay  # noqa: E402
+from forex_assets.core.replay.report import build_report, format_table, write_report  # noqa: E402
 
 START, END = "<!-- replay:start -->", "<!-- replay:end -->"
 TARGET_S = 30 * 60

@@ -4,7 +4,7 @@ In one process, on the same synthetic prices and the same checkpoints:
 
 * plain loop: for every configuration of the grid, one predict call per origin, no cache (what the
   ADR's ``grid_search_optimization`` does);
-* engine: ``forex_assets.search.run_search`` from a cold cache (batched calls, single-context
+* engine: ``forex_assets.core.recalibration.search.run_search`` from a cold cache (batched calls, single-context
   members shared between configurations, sample subsets and screening for Chronos-T5).
 
 Grids: the bundled Chronos-2 model over the shipped 30d search space (8 configurations), and the
@@ -38,14 +38,20 @@ import numpy as np
 import optuna
 import torch
 
-from forex_assets.backtest import ForecastCache, PriceSeries, split_windows
-from forex_assets.forecasting import forecast_quantiles
-from forex_assets.models.loading import checkpoint_identity, load_pipeline
-from forex_assets.models.random_t5 import build_random_t5_checkpoint
-from forex_assets.prices.sources import synthetic_prices
-from forex_assets.search import open_storage, run_search
-from forex_assets.search_space import SearchSpace, enumerate_candidates, load_search_space, search_space_path
-from forex_assets.workspace import PROJECT_ROOT, SEED_CONFIGS_DIR
+from forex_assets.core.backtest.cache import ForecastCache
+from forex_assets.core.backtest.windows import PriceSeries, split_windows
+from forex_assets.core.forecasting.quantiles import forecast_quantiles
+from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
+from forex_assets.core.models.random_t5 import build_random_t5_checkpoint
+from forex_assets.core.prices.sources import synthetic_prices
+from forex_assets.core.recalibration.search import open_storage, run_search
+from forex_assets.core.recalibration.search_space import (
+    SearchSpace,
+    enumerate_candidates,
+    load_search_space,
+    search_space_path,
+)
+from forex_assets.core.working_area import PROJECT_ROOT, SEED_CONFIGS_DIR
 
 STEPS = 30
 ORIGINS = 30
@@ -197,8 +203,8 @@ import json, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, {bench!r})
 import bench_search as b
-from forex_assets.prices.sources import synthetic_prices
-from forex_assets.backtest import PriceSeries
+from forex_assets.core.prices.sources import synthetic_prices
+from forex_assets.core.backtest.windows import PriceSeries
 series = PriceSeries.from_frame(synthetic_prices())
 space = b.t5_space(sys.argv[2]) if sys.argv[1] == "t5" else b.load_search_space(
     b.search_space_path(b.SEED_CONFIGS_DIR, "30d"), "30d")

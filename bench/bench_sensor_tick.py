@@ -7,7 +7,9 @@ import time
 
 import dagster as dg
 
-from forex_assets.cycle import materialize_selection
+from forex_assets.cli.run import materialize_selection
+from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.definitions import defs
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import optimization_sensor
@@ -16,8 +18,6 @@ from forex_assets.defs.resources import (
     ForexWorkspace,
     code_location_resources,
 )
-from forex_assets.horizons import HORIZONS
-from forex_assets.workspace import SEED_CONFIGS_DIR
 
 tmp = tempfile.mkdtemp()
 ws = ForexWorkspace(working_area=tmp, configs_dir=str(SEED_CONFIGS_DIR))

@@ -9,8 +9,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from forex_assets.models.random_t5 import build_random_t5_checkpoint  # noqa: E402
-from forex_assets.prices.sources import price_frame  # noqa: E402
+from forex_assets.core.models.random_t5 import build_random_t5_checkpoint  # noqa: E402
+from forex_assets.core.prices.sources import price_frame  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +44,8 @@ def forex_env(tmp_path):
     location, with the working area (forecast history, config store, caches) under tmp_path."""
     import dagster as dg
 
+    from forex_assets.core.working_area import SEED_CONFIGS_DIR
     from forex_assets.defs.resources import ForexWorkspace, code_location_resources
-    from forex_assets.workspace import SEED_CONFIGS_DIR
 
     workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
     resources = code_location_resources(workspace)

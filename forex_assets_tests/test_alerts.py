@@ -6,9 +6,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from forex_assets.alert_delivery import SmtpSettings, deliver
-from forex_assets.alerts import rollback_executed
-from forex_assets.cycle import ALL_ASSETS
+from forex_assets.cli.run import ALL_ASSETS
+from forex_assets.core.alerting.delivery import SmtpSettings, deliver
+from forex_assets.core.alerting.messages import rollback_executed
 from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.alerting.sensors import run_failure_alert_sensor
 from forex_assets.defs.deployment.assets import deployed_config

@@ -4,7 +4,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from forex_assets.cycle import ALL_ASSETS, materialize_selection
+from forex_assets.cli.run import ALL_ASSETS, materialize_selection
+from forex_assets.core.forecasting.history import ForecastHistory
+from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.resources import (
@@ -12,8 +14,6 @@ from forex_assets.defs.resources import (
     PriceSource,
     code_location_resources,
 )
-from forex_assets.forecast_history import ForecastHistory
-from forex_assets.workspace import SEED_CONFIGS_DIR
 from forex_assets_tests.conftest import random_walk_prices
 
 

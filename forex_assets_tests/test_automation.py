@@ -3,14 +3,14 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 import pytest
 
-from forex_assets.chronos_config import ValidationBaseline
-from forex_assets.cycle import materialize_selection
+from forex_assets.cli.run import materialize_selection
+from forex_assets.core.forecasting.config import ValidationBaseline
+from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.monitoring.drift import Severity
+from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import optimization_sensor, weekly_optimization_schedule
 from forex_assets.defs.prices.assets import usdclp_prices
-from forex_assets.drift import Severity
-from forex_assets.horizons import HORIZONS
-from forex_assets.triggers import TriggerDecision
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 

@@ -5,17 +5,18 @@ import pytest
 from safetensors.torch import load_file, save_file
 from scipy import stats
 
-from forex_assets.backtest import (
-    ForecastCache,
-    PriceSeries,
-    backtest_sampling_group,
-    latest_origins,
-    run_backtest,
-    split_windows,
+from forex_assets.core.backtest.cache import ForecastCache
+from forex_assets.core.backtest.engine import run_backtest
+from forex_assets.core.backtest.sample_bank import backtest_sampling_group
+from forex_assets.core.backtest.windows import PriceSeries, latest_origins, split_windows
+from forex_assets.core.forecasting.config import parse_config
+from forex_assets.core.forecasting.quantiles import (
+    InsufficientHistoryError,
+    forecast_quantiles,
+    sample_paths,
+    to_model_space,
 )
-from forex_assets.chronos_config import parse_config
-from forex_assets.forecasting import InsufficientHistoryError, forecast_quantiles, sample_paths, to_model_space
-from forex_assets.models.loading import checkpoint_identity, load_pipeline, resolve_checkpoint
+from forex_assets.core.models.loading import checkpoint_identity, load_pipeline, resolve_checkpoint
 from forex_assets_tests.conftest import random_walk_prices
 
 BUNDLED = "bundled:usdclp-chronos2-mini"
@@ -149,7 +150,7 @@ def test_subset_of_the_largest_draw_has_the_distribution_of_a_direct_draw(tiny_t
 
 
 def test_activation_budget_shrinks_to_the_headroom_under_a_memory_limit(monkeypatch):
-    from forex_assets.backtest import activation_budget_mb, memory_limit_mb
+    from forex_assets.core.backtest.memory import activation_budget_mb, memory_limit_mb
 
     assert activation_budget_mb(256, None, 900) == 256  # no limit: the requested budget
     assert activation_budget_mb(256, 4096, 500) == 256  # plenty of headroom
@@ -160,18 +161,18 @@ def test_activation_budget_shrinks_to_the_headroom_under_a_memory_limit(monkeypa
 
 
 def test_batches_get_smaller_when_the_limit_is_near(monkeypatch):
-    from forex_assets.backtest import batch_size_for
-    from forex_assets.chronos_config import ChronosConfig
-    from forex_assets.models.loading import load_pipeline
+    from forex_assets.core.backtest.memory import batch_size_for
+    from forex_assets.core.forecasting.config import ChronosConfig
+    from forex_assets.core.models.loading import load_pipeline
 
     pipeline = load_pipeline("bundled:usdclp-chronos2-mini")
     config = ChronosConfig(horizon="30d", checkpoint="bundled:usdclp-chronos2-mini", family="chronos2",
                            context_length=540)  # fmt: skip
     monkeypatch.delenv("FOREX_MEMORY_LIMIT_MB", raising=False)
-    monkeypatch.setattr("forex_assets.backtest.memory_limit_mb", lambda: None)
+    monkeypatch.setattr("forex_assets.core.backtest.memory.memory_limit_mb", lambda: None)
     free = batch_size_for(pipeline, config)
-    monkeypatch.setattr("forex_assets.backtest.memory_limit_mb", lambda: 1024.0)
-    monkeypatch.setattr("forex_assets.backtest.resident_mb", lambda: 880.0)
+    monkeypatch.setattr("forex_assets.core.backtest.memory.memory_limit_mb", lambda: 1024.0)
+    monkeypatch.setattr("forex_assets.core.backtest.memory.resident_mb", lambda: 880.0)
     tight = batch_size_for(pipeline, config)
     budget = (1024 * 0.9 - 880.0) / 2  # 20.8 MB of the 256 MB that the free batch may use
     assert tight < free and tight <= max(1, free * budget / 256 + 1)

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from forex_assets.chronos_config import ConfigError, config_path, load_config, parse_config
-from forex_assets.horizons import HORIZONS
-from forex_assets.workspace import SEED_CONFIGS_DIR
+from forex_assets.core.forecasting.config import ConfigError, config_path, load_config, parse_config
+from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.working_area import SEED_CONFIGS_DIR
 
 
 @pytest.mark.parametrize("horizon", HORIZONS)

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from forex_assets.chronos_config import ConfigError, parse_config
-from forex_assets.config_store import ConfigStore, ConfigStoreError
-from forex_assets.workspace import SEED_CONFIGS_DIR
+from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreError
+from forex_assets.core.forecasting.config import ConfigError, parse_config
+from forex_assets.core.working_area import SEED_CONFIGS_DIR
 
 
 def _config(context_length: int, horizon: str = "7d"):
@@ -104,8 +104,8 @@ def test_opening_repairs_what_a_crash_left(tmp_path):
 
 DEPLOY_FOREVER = """
 import sys
-from forex_assets.chronos_config import parse_config
-from forex_assets.config_store import ConfigStore
+from forex_assets.core.forecasting.config import parse_config
+from forex_assets.core.deployment.config_store import ConfigStore
 store = ConfigStore(sys.argv[1])
 base = {"horizon": "7d", "checkpoint": "bundled:usdclp-chronos2-mini", "family": "chronos2"}
 print("ready", flush=True)
@@ -144,8 +144,8 @@ def test_kill_9_in_the_middle_of_deploys_never_leaves_a_broken_store(tmp_path):
 
 DEPLOY_N = """
 import sys
-from forex_assets.chronos_config import parse_config
-from forex_assets.config_store import ConfigStore
+from forex_assets.core.forecasting.config import parse_config
+from forex_assets.core.deployment.config_store import ConfigStore
 store = ConfigStore(sys.argv[1])
 base = {"horizon": "7d", "checkpoint": "bundled:usdclp-chronos2-mini", "family": "chronos2"}
 offset = int(sys.argv[2])

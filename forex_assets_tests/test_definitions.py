@@ -1,7 +1,7 @@
 import dagster as dg
 
+from forex_assets.core.horizons import HORIZONS, horizon_steps
 from forex_assets.definitions import defs
-from forex_assets.horizons import HORIZONS, horizon_steps
 
 
 def test_code_location_loads():

@@ -3,7 +3,7 @@ from dataclasses import asdict, replace
 import dagster as dg
 import pytest
 
-from forex_assets.cycle import materialize_selection
+from forex_assets.cli.run import materialize_selection
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.forecasting.assets import forecast
@@ -152,7 +152,7 @@ def test_rollback_job_refuses_bad_requests_and_changes_nothing(setup, config, me
 
 
 def _deploy_directly(workspace, **fields):
-    from forex_assets.chronos_config import ValidationBaseline, parse_config
+    from forex_assets.core.forecasting.config import ValidationBaseline, parse_config
 
     seconds = fields.pop("baseline_s", 0.05)
     config = parse_config(CANDIDATE | fields).model_copy(

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from forex_assets.workspace import PROJECT_ROOT
+from forex_assets.core.working_area import PROJECT_ROOT
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 INSTANCE = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())

@@ -5,8 +5,8 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from forex_assets.drift import DriftThresholds, InsufficientDataError, Severity, detect_drift
-from forex_assets.triggers import TriggerInputs, TriggerPolicy, decide
+from forex_assets.core.monitoring.drift import DriftThresholds, InsufficientDataError, Severity, detect_drift
+from forex_assets.core.monitoring.triggers import TriggerInputs, TriggerPolicy, decide
 
 DAILY_VOL = 0.006
 

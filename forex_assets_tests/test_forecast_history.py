@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from forex_assets.forecast_history import QUANTILE_COLUMNS, ForecastHistory, ForecastRecord
+from forex_assets.core.forecasting.history import QUANTILE_COLUMNS, ForecastHistory, ForecastRecord
 
 
 def _record(origin="2024-03-01", median=900.0, version="v1"):

@@ -1,15 +1,15 @@
 import numpy as np
 import pytest
 
-from forex_assets.chronos_config import parse_config
-from forex_assets.forecasting import (
+from forex_assets.core.forecasting.config import parse_config
+from forex_assets.core.forecasting.quantiles import (
     FORECAST_QUANTILES,
     ForecastError,
     InsufficientHistoryError,
     forecast_quantiles,
 )
-from forex_assets.models.loading import load_pipeline
-from forex_assets.synthetic import random_walk
+from forex_assets.core.models.loading import load_pipeline
+from forex_assets.core.prices.synthetic import random_walk
 
 BUNDLED = {"checkpoint": "bundled:usdclp-chronos2-mini", "family": "chronos2"}
 

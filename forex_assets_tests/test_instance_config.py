@@ -4,7 +4,7 @@ import dagster as dg
 import yaml
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
-from forex_assets.workspace import PROJECT_ROOT
+from forex_assets.core.working_area import PROJECT_ROOT
 
 
 def test_embedded_instance_limits_optimizer_concurrency(tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from forex_assets.metrics import diebold_mariano, mase_scales, weighted_quantile_loss, window_metrics
+from forex_assets.core.metrics import diebold_mariano, mase_scales, weighted_quantile_loss, window_metrics
 
 LEVELS = (0.025, 0.1, 0.5, 0.9, 0.975)
 

@@ -1,7 +1,7 @@
 import pytest
 from chronos import Chronos2Pipeline, ChronosPipeline
 
-from forex_assets.models.loading import ModelLoadError, checkpoint_identity, load_pipeline, resolve_checkpoint
+from forex_assets.core.models.loading import ModelLoadError, checkpoint_identity, load_pipeline, resolve_checkpoint
 
 BUNDLED = "bundled:usdclp-chronos2-mini"
 
@@ -49,7 +49,7 @@ def test_nonsense_reference_is_rejected():
 
 
 def test_checkpoint_identity_follows_the_weights(tiny_t5_dir, tmp_path):
-    from forex_assets.models.random_t5 import build_random_t5_checkpoint
+    from forex_assets.core.models.random_t5 import build_random_t5_checkpoint
 
     same = checkpoint_identity(str(tiny_t5_dir))
     assert same == checkpoint_identity(str(tiny_t5_dir))

@@ -11,15 +11,16 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pytest
 
-from forex_assets import cli, operator_cli
-from forex_assets.alert_delivery import Delivery
-from forex_assets.alerts import rollback_executed
+from forex_assets.cli import main as cli
+from forex_assets.cli import operator as operator_cli
+from forex_assets.cli.views import next_weekly_run
+from forex_assets.core.alerting.delivery import Delivery
+from forex_assets.core.alerting.messages import rollback_executed
+from forex_assets.core.deployment.deploy import deploy_from_report
+from forex_assets.core.monitoring.triggers import TriggerDecision
+from forex_assets.core.working_area import PROJECT_ROOT, SEED_CONFIGS_DIR
 from forex_assets.defs.monitoring.optimization_metrics import optimization_metrics
 from forex_assets.defs.resources import ForexWorkspace
-from forex_assets.deployment import deploy_from_report
-from forex_assets.operator_view import next_weekly_run
-from forex_assets.triggers import TriggerDecision
-from forex_assets.workspace import PROJECT_ROOT, SEED_CONFIGS_DIR
 from forex_assets_tests.test_validation import GOOD
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # a Thursday

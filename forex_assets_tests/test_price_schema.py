@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forex_assets.prices.schema import PriceRules, PriceValidationError, validate_prices
+from forex_assets.core.prices.schema import PriceRules, PriceValidationError, validate_prices
 from forex_assets_tests.conftest import random_walk_prices
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forex_assets.prices.schema import validate_prices
-from forex_assets.prices.sources import MindicadorClient, PriceSourceError, read_price_csv, synthetic_prices
+from forex_assets.core.prices.schema import validate_prices
+from forex_assets.core.prices.sources import MindicadorClient, PriceSourceError, read_price_csv, synthetic_prices
 
 # ---------------------------------------------------------------- synthetic
 

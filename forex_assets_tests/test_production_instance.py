@@ -5,7 +5,9 @@ import dagster as dg
 import pytest
 import yaml
 
-from forex_assets.cycle import ALL_ASSETS, QUIET, materialize_selection
+from forex_assets.cli.run import ALL_ASSETS, QUIET, materialize_selection
+from forex_assets.core.recalibration.validation import CRITERIA_NAMES
+from forex_assets.core.working_area import PROJECT_ROOT, SEED_CONFIGS_DIR
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
@@ -13,8 +15,6 @@ from forex_assets.defs.monitoring.optimization_metrics import optimization_metri
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.resources import ForexWorkspace, code_location_resources
-from forex_assets.validation import CRITERIA_NAMES
-from forex_assets.workspace import PROJECT_ROOT, SEED_CONFIGS_DIR
 from forex_assets_tests.conftest import lenient_approval
 from forex_assets_tests.postgres_cluster import PostgresCluster
 

@@ -4,13 +4,13 @@ from dataclasses import asdict, replace
 import dagster as dg
 import pytest
 
+from forex_assets.core.recalibration.validation import CRITERIA_NAMES
+from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.recalibration.checks import approval_checks
 from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, code_location_resources
-from forex_assets.validation import CRITERIA_NAMES
-from forex_assets.workspace import SEED_CONFIGS_DIR
 from forex_assets_tests.test_validation import GOOD
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}

@@ -9,17 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forex_assets import cli
-from forex_assets.config_store import ConfigStore
+from forex_assets.cli import main as cli
+from forex_assets.core.deployment.config_store import ConfigStore
+from forex_assets.core.forecasting.history import ForecastHistory
+from forex_assets.core.monitoring.decision_log import DecisionLog
+from forex_assets.core.monitoring.triggers import TriggerPolicy
+from forex_assets.core.prices.sources import PriceSourceError
+from forex_assets.core.prices.synthetic import InjectedDrift, inject_drifts, usdclp_like_series
+from forex_assets.core.replay.engine import PriceProvider, ReplayError, ReplaySettings, run_replay
+from forex_assets.core.replay.report import build_report, format_table, render_html
+from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.replay.jobs import replay_job
 from forex_assets.defs.resources import ForexWorkspace, PriceSource
-from forex_assets.forecast_history import ForecastHistory
-from forex_assets.prices.sources import PriceSourceError
-from forex_assets.replay import PriceProvider, ReplayError, ReplaySettings, run_replay
-from forex_assets.replay_report import build_report, format_table, render_html
-from forex_assets.synthetic import InjectedDrift, inject_drifts, usdclp_like_series
-from forex_assets.triggers import DecisionLog, TriggerPolicy
-from forex_assets.workspace import SEED_CONFIGS_DIR
 from forex_assets_tests.conftest import lenient_approval
 
 BASE = usdclp_like_series(regime_change=None, end="2025-12-31")

@@ -1,6 +1,6 @@
-from forex_assets.chronos_config import ValidationBaseline
-from forex_assets.performance import score_matured
-from forex_assets.rollback_rules import PostDeployHealth, rollback_reason
+from forex_assets.core.deployment.rollback_rules import PostDeployHealth, rollback_reason
+from forex_assets.core.forecasting.config import ValidationBaseline
+from forex_assets.core.monitoring.live_scoring import score_matured
 from forex_assets_tests.conftest import random_walk_prices
 
 BASELINE = ValidationBaseline(rmse_clp=10.0, inference_seconds=0.02)

@@ -8,17 +8,18 @@ import time
 import optuna
 import pytest
 
-from forex_assets.backtest import ForecastCache, PriceSeries, split_windows
-from forex_assets.models.loading import checkpoint_identity, load_pipeline
-from forex_assets.search import _leaderboard, grid_plan, open_storage, run_search
-from forex_assets.search_space import (
+from forex_assets.core.backtest.cache import ForecastCache
+from forex_assets.core.backtest.windows import PriceSeries, split_windows
+from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
+from forex_assets.core.recalibration.search import _leaderboard, grid_plan, open_storage, run_search
+from forex_assets.core.recalibration.search_space import (
     SearchSpace,
     SearchSpaceError,
     enumerate_candidates,
     load_search_space,
     search_space_path,
 )
-from forex_assets.workspace import SEED_CONFIGS_DIR
+from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets_tests.conftest import random_walk_prices
 
 BUNDLED = {"checkpoint": "bundled:usdclp-chronos2-mini", "family": "chronos2"}
@@ -180,9 +181,9 @@ def test_search_space_horizon_must_match_and_json_must_parse(tmp_path):
 KILLED_SEARCH = """
 import sys, time
 from pathlib import Path
-from forex_assets.models.loading import load_pipeline
+from forex_assets.core.models.loading import load_pipeline
 from forex_assets_tests.test_search import _space, _search
-from forex_assets.backtest import PriceSeries
+from forex_assets.core.backtest.windows import PriceSeries
 from forex_assets_tests.conftest import random_walk_prices
 calls = {"n": 0}
 def hangs_on_the_third_trial(reference):

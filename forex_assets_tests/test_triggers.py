@@ -1,7 +1,8 @@
 from datetime import date
 
-from forex_assets.drift import Severity
-from forex_assets.triggers import DecisionLog, TriggerInputs, TriggerPolicy, decide
+from forex_assets.core.monitoring.decision_log import DecisionLog
+from forex_assets.core.monitoring.drift import Severity
+from forex_assets.core.monitoring.triggers import TriggerInputs, TriggerPolicy, decide
 
 TODAY = date(2026, 11, 26)
 

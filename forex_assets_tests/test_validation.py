@@ -2,9 +2,14 @@ from dataclasses import replace
 
 import pytest
 
-from forex_assets.backtest import PriceSeries
-from forex_assets.recalibration import WindowOverlapError, check_disjoint
-from forex_assets.validation import CRITERIA_NAMES, ApprovalThresholds, ValidationMetrics, approval_criteria
+from forex_assets.core.backtest.windows import PriceSeries
+from forex_assets.core.recalibration.validation import (
+    CRITERIA_NAMES,
+    ApprovalThresholds,
+    ValidationMetrics,
+    approval_criteria,
+)
+from forex_assets.core.recalibration.workflow import WindowOverlapError, check_disjoint
 from forex_assets_tests.conftest import random_walk_prices
 
 GOOD = ValidationMetrics(

@@ -2,7 +2,7 @@
 
 Held-out sets (never seen in training; the training corpus uses seed 17):
 
-* ``usdclp_like``: 20 USD/CLP-like series (``forex_assets.synthetic.usdclp_like_series``, seeds
+* ``usdclp_like``: 20 USD/CLP-like series (``forex_assets.core.prices.synthetic.usdclp_like_series``, seeds
   1000-1019, no end-of-series regime change), a generator the model was not trained on;
 * ``training_generators``: 200 series of the four training generators with an unseen seed.
 
@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from forex_assets.chronos_config import ChronosConfig
-from forex_assets.forecasting import forecast_quantiles
-from forex_assets.models.bundled_recipe import BUNDLED_MODEL_DIR
-from forex_assets.models.loading import load_pipeline
-from forex_assets.synthetic import training_corpus, usdclp_like_series
+from forex_assets.core.forecasting.config import ChronosConfig
+from forex_assets.core.forecasting.quantiles import forecast_quantiles
+from forex_assets.core.models.bundled_recipe import BUNDLED_MODEL_DIR
+from forex_assets.core.models.loading import load_pipeline
+from forex_assets.core.prices.synthetic import training_corpus, usdclp_like_series
 
 EVALUATED = {7: 180, 30: 365}  # horizon (business days) -> context length of its default config
 LEVELS = (0.025, 0.5, 0.975)

@@ -11,7 +11,7 @@ Usage (the recipe of the model card)::
 
     .venv/bin/python scripts/train_bundled_model.py
 
-Nothing here reads real prices: the corpus comes from ``forex_assets.synthetic.training_corpus``.
+Nothing here reads real prices: the corpus comes from ``forex_assets.core.prices.synthetic.training_corpus``.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from forex_assets.models.bundled_recipe import (
+from forex_assets.core.models.bundled_recipe import (
     BUNDLED_MODEL_DIR,
     TRAINING_CONTEXT_LENGTH,
     TRAINING_PREDICTION_LENGTH,
     new_chronos2_pipeline,
 )
-from forex_assets.synthetic import training_corpus
+from forex_assets.core.prices.synthetic import training_corpus
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 import dagster as dg
 
-from forex_assets.horizons import HORIZONS
+from forex_assets.core.horizons import HORIZONS
 
 horizon_partitions = dg.StaticPartitionsDefinition(list(HORIZONS))

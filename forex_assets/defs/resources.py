@@ -11,23 +11,24 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from forex_assets.alert_delivery import AlertLog
-from forex_assets.backtest import ForecastCache
-from forex_assets.chronos_config import ChronosConfig
-from forex_assets.config_store import ConfigStore
-from forex_assets.drift import DriftThresholds
-from forex_assets.forecast_history import ForecastHistory
-from forex_assets.monitoring import PerformancePolicy
-from forex_assets.prices.schema import (
+from forex_assets.core.alerting.delivery import AlertLog
+from forex_assets.core.backtest.cache import ForecastCache
+from forex_assets.core.deployment.config_store import ConfigStore
+from forex_assets.core.forecasting.config import ChronosConfig
+from forex_assets.core.forecasting.history import ForecastHistory
+from forex_assets.core.monitoring.decision_log import DecisionLog
+from forex_assets.core.monitoring.drift import DriftThresholds
+from forex_assets.core.monitoring.performance import PerformancePolicy
+from forex_assets.core.monitoring.triggers import TriggerPolicy
+from forex_assets.core.prices.schema import (
     DEFAULT_MAX_DAILY_MOVE,
     DEFAULT_MAX_GAP_BUSINESS_DAYS,
     PriceRules,
     validate_prices,
 )
-from forex_assets.prices.sources import MindicadorClient, read_price_csv, synthetic_prices
-from forex_assets.triggers import DecisionLog, TriggerPolicy
-from forex_assets.validation import ApprovalThresholds
-from forex_assets.workspace import SEED_CONFIGS_DIR, default_working_area
+from forex_assets.core.prices.sources import MindicadorClient, read_price_csv, synthetic_prices
+from forex_assets.core.recalibration.validation import ApprovalThresholds
+from forex_assets.core.working_area import SEED_CONFIGS_DIR, default_working_area
 
 
 class ForexWorkspace(dg.ConfigurableResource):

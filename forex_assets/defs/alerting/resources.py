@@ -7,8 +7,8 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from forex_assets.alert_delivery import AlertLog, Delivery, SmtpSettings, deliver
-from forex_assets.alerts import Alert
+from forex_assets.core.alerting.delivery import AlertLog, Delivery, SmtpSettings, deliver
+from forex_assets.core.alerting.messages import Alert
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from forex_assets.alerts import run_failed
+from forex_assets.core.alerting.messages import run_failed
 from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.resources import ForexWorkspace
 from forex_assets.defs.runs import run_assets

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.event_api import PartitionKeyFilter
 
-from forex_assets.validation import CRITERIA_NAMES
+from forex_assets.core.recalibration.validation import CRITERIA_NAMES
 
 VALIDATION_REPORT = dg.AssetKey("validation_report")
 

@@ -3,13 +3,13 @@
 import dagster as dg
 from pydantic import Field
 
-from forex_assets.alerts import rollback_executed
-from forex_assets.config_store import ConfigStoreError, rollback_target
+from forex_assets.core.alerting.messages import rollback_executed
+from forex_assets.core.deployment.config_store import ConfigStoreError, rollback_target
+from forex_assets.core.prices.schema import PriceValidationError
+from forex_assets.core.prices.sources import PriceSourceError
 from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.forecasting.assets import produce_forecast
 from forex_assets.defs.resources import ForexWorkspace, PriceSource
-from forex_assets.prices.schema import PriceValidationError
-from forex_assets.prices.sources import PriceSourceError
 
 
 class RollbackConfig(dg.Config):

@@ -6,13 +6,13 @@ import json
 
 import dagster as dg
 
-from forex_assets.config_store import Version
+from forex_assets.core.deployment.config_store import Version
+from forex_assets.core.deployment.rollback_rules import PostDeployHealth, rollback_reason
+from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.monitoring.live_scoring import score_matured
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.resources import ForexWorkspace, PriceSource
 from forex_assets.defs.runs import run_assets
-from forex_assets.horizons import HORIZONS
-from forex_assets.performance import score_matured
-from forex_assets.rollback_rules import PostDeployHealth, rollback_reason
 
 FORECAST = dg.AssetKey("forecast")
 

@@ -1,15 +1,15 @@
 import dagster as dg
 import pandas as pd
 
-from forex_assets.chronos_config import ConfigError
-from forex_assets.config_store import ConfigStoreError
+from forex_assets.core.deployment.config_store import ConfigStoreError
+from forex_assets.core.forecasting.config import ConfigError
+from forex_assets.core.forecasting.production import make_forecast
+from forex_assets.core.forecasting.quantiles import ForecastError
+from forex_assets.core.models.loading import ModelLoadError
+from forex_assets.core.plots import forecast_fan_figure, markdown_image
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import ForexWorkspace
-from forex_assets.forecasting import ForecastError
-from forex_assets.forecasting_run import make_forecast
-from forex_assets.models.loading import ModelLoadError
-from forex_assets.plots import forecast_fan_figure, markdown_image
 
 
 def produce_forecast(prices: pd.DataFrame, workspace: ForexWorkspace, horizon: str, log) -> tuple[pd.DataFrame, dict]:

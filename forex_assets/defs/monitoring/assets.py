@@ -3,12 +3,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from forex_assets.core.monitoring.drift import InsufficientDataError, detect_drift
+from forex_assets.core.monitoring.performance import performance_snapshot
+from forex_assets.core.plots import markdown_image
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import ForexWorkspace, MonitoringPolicy
-from forex_assets.drift import InsufficientDataError, detect_drift
-from forex_assets.monitoring import performance_snapshot
-from forex_assets.plots import markdown_image
 
 EAGER = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
 

@@ -16,11 +16,12 @@ from datetime import date
 
 import dagster as dg
 
+from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.monitoring.decision_log import DecisionLog
+from forex_assets.core.monitoring.drift import Severity
+from forex_assets.core.monitoring.triggers import TriggerDecision, TriggerInputs, decide
 from forex_assets.defs.recalibration.jobs import optimization_job
 from forex_assets.defs.resources import ForexWorkspace, MonitoringPolicy
-from forex_assets.drift import Severity
-from forex_assets.horizons import HORIZONS
-from forex_assets.triggers import DecisionLog, TriggerDecision, TriggerInputs, decide
 
 TIMEZONE = "America/Santiago"
 DRIFT, PERFORMANCE = dg.AssetKey("drift_report"), dg.AssetKey("performance_report")

@@ -4,10 +4,8 @@ import dagster as dg
 import matplotlib.pyplot as plt
 import numpy as np
 
-from forex_assets.defs.metadata import table_metadata
-from forex_assets.defs.resources import ForexWorkspace
-from forex_assets.horizons import HORIZONS
-from forex_assets.optimization_history import (
+from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.monitoring.optimization_history import (
     TRIGGER_KINDS,
     HorizonMetrics,
     deploys_frame,
@@ -15,7 +13,9 @@ from forex_assets.optimization_history import (
     horizon_metrics,
     summary_frame,
 )
-from forex_assets.plots import markdown_image
+from forex_assets.core.plots import markdown_image
+from forex_assets.defs.metadata import table_metadata
+from forex_assets.defs.resources import ForexWorkspace
 
 TIMEZONE = "America/Santiago"
 

@@ -1,10 +1,10 @@
 import dagster as dg
 import pandas as pd
 
+from forex_assets.core.plots import markdown_image, price_history_figure
+from forex_assets.core.prices.schema import PriceValidationError
+from forex_assets.core.prices.sources import PriceSourceError
 from forex_assets.defs.resources import PriceSource
-from forex_assets.plots import markdown_image, price_history_figure
-from forex_assets.prices.schema import PriceValidationError
-from forex_assets.prices.sources import PriceSourceError
 
 
 @dg.asset(

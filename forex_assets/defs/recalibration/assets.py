@@ -4,25 +4,25 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from forex_assets.alerts import optimization_triggered, validation_result
-from forex_assets.chronos_config import ConfigError
-from forex_assets.defs.alerting.resources import AlertNotifier
-from forex_assets.defs.metadata import table_metadata
-from forex_assets.defs.partitions import horizon_partitions
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace
-from forex_assets.files import write_text_atomically
-from forex_assets.models.loading import ModelLoadError
-from forex_assets.plots import markdown_image
-from forex_assets.recalibration import (
+from forex_assets.core.alerting.messages import optimization_triggered, validation_result
+from forex_assets.core.files import write_text_atomically
+from forex_assets.core.forecasting.config import ConfigError
+from forex_assets.core.models.loading import ModelLoadError
+from forex_assets.core.monitoring.triggers import manual_decision
+from forex_assets.core.plots import markdown_image
+from forex_assets.core.recalibration.report_html import error_by_step_figure
+from forex_assets.core.recalibration.search import SearchError
+from forex_assets.core.recalibration.search_space import candidate_label, load_search_space, search_space_path
+from forex_assets.core.recalibration.workflow import (
     WindowOverlapError,
     candidate_document,
     find_candidate,
     validate_candidate,
 )
-from forex_assets.report_html import error_by_step_figure
-from forex_assets.search import SearchError
-from forex_assets.search_space import candidate_label, load_search_space, search_space_path
-from forex_assets.triggers import manual_decision
+from forex_assets.defs.alerting.resources import AlertNotifier
+from forex_assets.defs.metadata import table_metadata
+from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace
 
 from .plots import leaderboard_figure
 

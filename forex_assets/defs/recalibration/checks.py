@@ -8,9 +8,9 @@ import warnings
 
 import dagster as dg
 
+from forex_assets.core.recalibration.validation import CRITERIA_NAMES, ValidationMetrics, approval_criteria
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import ApprovalPolicy
-from forex_assets.validation import CRITERIA_NAMES, ValidationMetrics, approval_criteria
 
 DESCRIPTIONS = {
     "accuracy_improves": "RMSE at least 5 % lower or MAPE at least 3 % lower than the deployed config",

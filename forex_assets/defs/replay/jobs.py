@@ -8,14 +8,14 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.prices.schema import PriceValidationError
+from forex_assets.core.prices.sources import PriceSourceError
+from forex_assets.core.prices.synthetic import RegimeChange
+from forex_assets.core.replay.engine import PriceProvider, ReplayError, ReplaySettings, run_replay
+from forex_assets.core.replay.report import build_report, format_table, write_report
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.resources import ForexWorkspace, PriceSource
-from forex_assets.horizons import HORIZONS
-from forex_assets.prices.schema import PriceValidationError
-from forex_assets.prices.sources import PriceSourceError
-from forex_assets.replay import PriceProvider, ReplayError, ReplaySettings, run_replay
-from forex_assets.replay_report import build_report, format_table, write_report
-from forex_assets.synthetic import RegimeChange
 
 
 class ReplayConfig(dg.Config):

@@ -1,0 +1,109 @@
+"""`forex-assets status` and `forex-assets history --horizon H`: the operator's questions, answered from the
+instance ($DAGSTER_HOME, else the project's .dagster_home that `make run` uses) without opening the UI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.working_area import PROJECT_ROOT, default_working_area
+
+HISTORY_KINDS = ("deploy", "rollback", "decision", "validation", "seed")
+
+
+class OperatorError(RuntimeError):
+    """Said to the operator in one line, exit status 2."""
+
+
+def instance_home() -> Path:
+    """The instance directory; a clear error when nothing has run there."""
+    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home").expanduser()
+    hint = "run `make run` first, or set DAGSTER_HOME to the directory of the instance"
+    if not home.is_dir():
+        raise OperatorError(f"no Dagster instance at {home}: {hint}")
+    if not any((home / name).exists() for name in ("dagster.yaml", "storage", "history")):
+        raise OperatorError(f"{home} is not a Dagster instance (no dagster.yaml, no storage): {hint}")
+    os.environ["DAGSTER_HOME"] = str(home)
+    area = default_working_area()
+    store = Path(os.environ.get("FOREX_CONFIG_STORE_DIR") or area / "config_store")
+    if not store.is_dir():
+        raise OperatorError(f"no forex_assets config store at {store} (nothing has run on {home}): {hint}")
+    return home
+
+
+def _workspace():
+    from forex_assets.defs.resources import ForexWorkspace
+
+    return ForexWorkspace()
+
+
+def status(now: datetime | None = None) -> str:
+    import dagster as dg
+
+    from forex_assets.cli.views import format_table, status_row
+    from forex_assets.defs.monitoring.automation import DRIFT, PERFORMANCE, TIMEZONE, latest_metadata
+    from forex_assets.defs.monitoring.automation import weekly_optimization_schedule as weekly
+    from forex_assets.defs.resources import MonitoringPolicy
+
+    home = instance_home()
+    workspace = _workspace()
+    store, log, alerts = workspace.config_store(), workspace.decision_log(), workspace.alert_log()
+    schedule = (weekly.cron_schedule, TIMEZONE, MonitoringPolicy().schedule_days)
+    now = now or datetime.now(UTC)
+    with dg.DagsterInstance.get() as instance:
+        rows = [
+            status_row(
+                h,
+                store,
+                log,
+                alerts,
+                latest_metadata(instance, DRIFT, h),
+                latest_metadata(instance, PERFORMANCE, h),
+                now,
+                schedule,
+            )
+            for h in HORIZONS
+        ]
+    return f"forex_assets status ({home}, {now:%Y-%m-%d %H:%M} UTC)\n\n{format_table(rows)}"
+
+
+def history(horizon: str, since: date | None = None, kinds: list[str] | None = None) -> str:
+    from forex_assets.cli.views import format_history
+    from forex_assets.core.monitoring.optimization_history import horizon_events
+
+    if horizon not in HORIZONS:
+        raise OperatorError(f"unknown horizon {horizon!r}; horizons are {', '.join(HORIZONS)}")
+    instance_home()
+    workspace = _workspace()
+    events = horizon_events(workspace.config_store(), workspace.decision_log(), workspace.reports_dir(horizon), horizon)
+    if since is not None:
+        events = [e for e in events if e.at.date() >= since]
+    title = f"{horizon} history" + (f" since {since}" if since else "")
+    return f"{title}\n\n{format_history(events, set(kinds) if kinds else None)}"
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def main(command: str, argv: list[str]) -> int:
+    import sys
+
+    parser = argparse.ArgumentParser(prog=f"forex-assets {command}")
+    if command == "history":
+        parser.add_argument("--horizon", required=True, help=", ".join(HORIZONS))
+        parser.add_argument("--since", type=_date, help="only events on or after this date (YYYY-MM-DD)")
+        parser.add_argument("--kind", nargs="+", choices=HISTORY_KINDS, help="only these kinds of event")
+    args = parser.parse_args(argv)
+    try:
+        print(status() if command == "status" else history(args.horizon, args.since, args.kind))
+    except OperatorError as error:
+        print(f"forex-assets {command}: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,246 @@
+"""`make run`: one cycle on the embedded default instance, then a per-horizon summary.
+
+Materializes ``usdclp_prices`` and the four ``forecast`` partitions in the Dagster instance of
+``$DAGSTER_HOME`` (a project-local SQLite instance when unset), exactly as the UI would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.monitoring.triggers import TriggerDecision, decide
+from forex_assets.core.working_area import PROJECT_ROOT
+from forex_assets.defs.deployment.assets import deployed_config
+from forex_assets.defs.forecasting.assets import forecast
+from forex_assets.defs.graph import ASSETS_AND_CHECKS
+from forex_assets.defs.monitoring.assets import drift_report, performance_report
+from forex_assets.defs.monitoring.automation import optimization_tags, trigger_inputs
+from forex_assets.defs.monitoring.optimization_metrics import optimization_metrics
+from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.recalibration.assets import candidate_config, validation_report
+from forex_assets.defs.resources import (
+    ForexWorkspace,
+    PriceSource,
+    code_location_resources,
+)
+
+
+def ensure_dagster_home() -> Path:
+    """Use $DAGSTER_HOME, or the project-local .dagster_home seeded with the repo's dagster.yaml."""
+    if not os.environ.get("DAGSTER_HOME"):
+        os.environ["DAGSTER_HOME"] = str(PROJECT_ROOT / ".dagster_home")
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists() and (PROJECT_ROOT / "dagster.yaml").exists():
+        shutil.copy2(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def _materialization_metadata(result: dg.ExecuteInProcessResult, asset_name: str) -> dict:
+    for event in result.get_asset_materialization_events():
+        if event.asset_key == dg.AssetKey(asset_name):
+            return {k: v.value for k, v in event.materialization.metadata.items()}
+    return {}
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error is not None:
+            return event.step_failure_data.error.message.strip().splitlines()[0]
+    return "failed"
+
+
+ALL_ASSETS = ASSETS_AND_CHECKS
+
+# The summary reports failures itself; Dagster's console log would repeat them as tracebacks.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def materialize_selection(
+    instance: dg.DagsterInstance, resources: dict, selection: list, horizon: str, tags: dict | None = None
+) -> dg.ExecuteInProcessResult:
+    """Materialize ``selection`` for one horizon partition, with every asset and check of the graph."""
+    return dg.materialize(
+        ALL_ASSETS,
+        selection=selection,
+        partition_key=horizon,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET,
+        tags=tags,
+    )
+
+
+def run_cycle(
+    instance: dg.DagsterInstance,
+    price_source: PriceSource,
+    workspace: ForexWorkspace,
+    horizons=HORIZONS,
+    recalibrate: bool = True,
+) -> list[dict]:
+    resources = code_location_resources(workspace, price_source)
+    prices_run = dg.materialize(
+        [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET
+    )
+    if not prices_run.success:
+        raise SystemExit(f"usdclp_prices failed: {_failure_message(prices_run)}")
+    rows = []
+    for horizon in horizons:
+        started = time.perf_counter()
+        result = materialize_selection(instance, resources, [forecast], horizon)
+        row = {
+            "horizon": horizon,
+            "status": "ok" if result.success else "FAILED",
+            "run_seconds": time.perf_counter() - started,
+        }
+        row.update(
+            _materialization_metadata(result, "forecast") if result.success else {"error": _failure_message(result)}
+        )
+        if recalibrate:
+            decision = monitor_and_decide(instance, resources, horizon)
+            row["decision"] = decision
+            if decision.optimize:
+                row["recalibration"] = recalibrate_horizon(instance, resources, horizon, optimization_tags(decision))
+        rows.append(row)
+    if recalibrate:  # the operator's overview: optimizations, deploys, rollbacks per horizon
+        dg.materialize(
+            ALL_ASSETS,
+            selection=[optimization_metrics],
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            run_config=QUIET,
+        )
+    return rows
+
+
+def monitor_and_decide(instance: dg.DagsterInstance, resources: dict, horizon: str) -> TriggerDecision:
+    """Drift and performance reports for the horizon, then the trigger manager's (recorded) decision."""
+    materialize_selection(instance, resources, [drift_report, performance_report], horizon)
+    workspace, policy = resources["workspace"], resources["monitoring_policy"].trigger_policy()
+    log = workspace.decision_log()
+    decision = decide(trigger_inputs(instance, log, horizon, date.today()), policy)
+    log.record(decision)
+    return decision
+
+
+def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: str, tags: dict | None = None) -> dict:
+    """candidate_config -> validation_report (blocking checks) -> deployed_config, for one horizon; when a
+    new configuration was deployed, the horizon's forecast is made again with it."""
+    started = time.perf_counter()
+    selection = [candidate_config, validation_report, deployed_config]
+    result = materialize_selection(instance, resources, selection, horizon, tags)
+    report = _materialization_metadata(result, "validation_report")
+    candidate = _materialization_metadata(result, "candidate_config")
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    if not report:
+        return {"verdict": "ERROR", "detail": _failure_message(result), "seconds": time.perf_counter() - started}
+    failed = [name for name, passed in checks.items() if not passed]
+    deployed = _materialization_metadata(result, "deployed_config")
+    version = resources["workspace"].config_store().current_version(horizon).id
+    refreshed = None
+    if deployed.get("changed"):
+        refresh = materialize_selection(instance, resources, [forecast], horizon)
+        refreshed = _materialization_metadata(refresh, "forecast").get("median_at_horizon_clp")
+    return {
+        "deployed": bool(deployed.get("changed")),
+        "version": version,
+        "refreshed_median": refreshed,
+        "verdict": "approved" if not failed else "rejected",
+        "failed_checks": failed,
+        "candidate": candidate.get("label", ""),
+        "rmse_improvement_pct": report.get("rmse_improvement_pct"),
+        "html_report": report.get("html_report_path"),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def format_summary(rows: list[dict]) -> str:
+    header = (
+        f"{'horizon':<8}{'origin':<12}{'last CLP':>10}{'median CLP':>12}{'95% interval CLP':>22}"
+        f"{'infer s':>9}  {'config version':<26}status"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        if r["status"] != "ok":
+            lines.append(f"{r['horizon']:<8}{'':<12}{'':>10}{'':>12}{'':>22}{'':>9}  {'':<26}FAILED: {r['error']}")
+            continue
+        median = r["median_at_horizon_clp"]
+        interval = f"[{r['interval_95_low_clp']:.1f}, {r['interval_95_high_clp']:.1f}]"
+        lines.append(
+            f"{r['horizon']:<8}{r['origin_date']:<12}{r['last_price_clp']:>10.2f}{median:>12.2f}"
+            f"{interval:>22}{r['inference_seconds']:>9.3f}  "
+            f"{r['config_version']:<26}ok"
+        )
+    decisions = [r for r in rows if "decision" in r]
+    if decisions:
+        lines += ["", "monitoring and trigger decisions:"]
+        for r in decisions:
+            d = r["decision"]
+            verdict = f"OPTIMIZE ({', '.join(d.fired)})" if d.optimize else "no optimization"
+            lines.append(f"  {r['horizon']:<5} {verdict}")
+            for kind, reason in d.reasons.items():
+                lines.append(f"        {kind:<11} {reason}")
+    recalibrations = [r for r in rows if "recalibration" in r]
+    if recalibrations:
+        lines += ["", "recalibration (candidate search -> validation on the later, disjoint window):"]
+        for r in recalibrations:
+            rec = r["recalibration"]
+            if rec["verdict"] == "ERROR":
+                lines.append(f"  {r['horizon']:<5} ERROR: {rec['detail']}")
+                continue
+            label = rec["verdict"].upper() if rec["verdict"] == "approved" else "rejected"
+            failed = f"  failed: {', '.join(rec['failed_checks'])}" if rec["failed_checks"] else ""
+            lines.append(
+                f"  {r['horizon']:<5} {label:<9} RMSE change {rec['rmse_improvement_pct']:+.2f} %  "
+                f"({rec['seconds']:.1f} s){failed}"
+            )
+            lines.append(f"        candidate {rec['candidate']}")
+            if rec["deployed"]:
+                lines.append(f"        DEPLOYED  {rec['version']}; new forecast median {rec['refreshed_median']} CLP")
+            else:
+                lines.append(f"        kept      {rec['version']}")
+            lines.append(f"        report    {rec['html_report']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="forex-assets run", description=__doc__)
+    parser.add_argument("--source", choices=["synthetic", "csv", "mindicador"], default="synthetic")
+    parser.add_argument("--csv-path")
+    parser.add_argument("--csv-date-column", default="date")
+    parser.add_argument("--csv-value-column", default="usdclp")
+    parser.add_argument("--horizons", nargs="+", default=list(HORIZONS), choices=list(HORIZONS))
+    parser.add_argument("--no-recalibration", action="store_true", help="forecasts only")
+    args = parser.parse_args(argv)
+
+    home = ensure_dagster_home()
+    started = time.perf_counter()
+    price_source = PriceSource(
+        source=args.source,
+        csv_path=args.csv_path,
+        csv_date_column=args.csv_date_column,
+        csv_value_column=args.csv_value_column,
+    )
+    with dg.DagsterInstance.get() as instance:
+        rows = run_cycle(instance, price_source, ForexWorkspace(), args.horizons, not args.no_recalibration)
+    print()
+    print(f"forex_assets cycle on {price_source.describe()} (DAGSTER_HOME={home})")
+    print(format_summary(rows))
+    print(f"\ncycle finished in {time.perf_counter() - started:.1f} s")
+    errors = [r for r in rows if r["status"] != "ok" or r.get("recalibration", {}).get("verdict") == "ERROR"]
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

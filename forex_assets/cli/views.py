@@ -1,0 +1,124 @@
+"""What `forex-assets status` and `forex-assets history` print (pure, no Dagster): one status row per horizon
+and a horizon's timeline, from the working area's stores and the latest report metadata handed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from forex_assets.core.alerting.delivery import AlertLog
+from forex_assets.core.deployment.config_store import ConfigStore
+from forex_assets.core.monitoring.decision_log import DecisionLog
+from forex_assets.core.monitoring.optimization_history import HistoryEvent
+
+
+def next_weekly_run(now: datetime, cron: str, timezone: str, due_from: date | None) -> datetime:
+    """The first tick of a weekly cron ``"M H * * D"`` (D: 0 = Sunday) after ``now`` on or after ``due_from``."""
+    minute, hour, _, _, weekday = cron.split()
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    cron_weekday = int(weekday) % 7  # cron: 0 = Sunday; Python: 6 = Sunday
+    python_weekday = (cron_weekday - 1) % 7
+    candidate = local.replace(hour=int(hour), minute=int(minute), second=0, microsecond=0)
+    candidate += timedelta(days=(python_weekday - candidate.weekday()) % 7)
+    while candidate <= local or (due_from is not None and candidate.date() < due_from):
+        candidate += timedelta(days=7)
+    return candidate
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    horizon: str
+    version: str
+    deployed_at: str
+    drift: str
+    degradation: str
+    last_optimization: str
+    next_scheduled: str
+    last_alert: str
+
+
+def _age(then: datetime, now: datetime) -> str:
+    seconds = (now - then).total_seconds()
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} d ago"
+
+
+def status_row(
+    horizon: str,
+    store: ConfigStore,
+    log: DecisionLog,
+    alerts: AlertLog,
+    drift: dict,
+    performance: dict,
+    now: datetime,
+    schedule: tuple[str, str, int],
+) -> StatusRow:
+    """``drift`` and ``performance``: metadata of the latest reports ({} when none); ``schedule``: (cron,
+    timezone, days between scheduled optimizations)."""
+    version = store.current_version(horizon)
+    drift_text = f"{drift['severity']} ({drift.get('as_of', '?')})" if "severity" in drift else "no report"
+    if "degradation_rmse_pct" in performance:
+        degradation = f"{performance['degradation_rmse_pct']:+.1f} % RMSE"
+    elif performance:
+        degradation = "no baseline yet"
+    else:
+        degradation = "no report"
+    optimizations = [(at, d) for at, d in log.entries(horizon) if d.optimize]
+    if optimizations:
+        at, decision = optimizations[-1]
+        last_optimization = f"{decision.decided_on} ({', '.join(decision.fired)})"
+        last_day = decision.decided_on
+    else:
+        last_optimization, last_day = "never", None
+    cron, timezone, days = schedule
+    due = last_day + timedelta(days=days) if last_day else None
+    next_run = next_weekly_run(now, cron, timezone, due)
+    last = alerts.last(horizon)
+    if last:
+        subject = last.subject.removeprefix(f"[forex][{last.horizon}] ")
+        subject = subject if len(subject) <= 60 else subject[:57] + "..."
+        last_alert = f"{subject} [{last.status}, {_age(last.sent_at, now)}]"
+    else:
+        last_alert = "none"
+    return StatusRow(
+        horizon,
+        version.id,
+        f"{version.committed_at:%Y-%m-%d %H:%M} UTC",
+        drift_text,
+        degradation,
+        last_optimization,
+        f"{next_run:%Y-%m-%d %H:%M %Z}",
+        last_alert,
+    )
+
+
+STATUS_COLUMNS = (
+    ("horizon", "horizon"),
+    ("version", "deployed version"),
+    ("deployed_at", "deployed at"),
+    ("drift", "last drift"),
+    ("degradation", "performance"),
+    ("last_optimization", "last optimization"),
+    ("next_scheduled", "next scheduled"),
+    ("last_alert", "last alert"),
+)
+
+
+def format_table(rows: list[StatusRow]) -> str:
+    cells = [[label for _, label in STATUS_COLUMNS]] + [[getattr(r, f) for f, _ in STATUS_COLUMNS] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(STATUS_COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_history(events: list[HistoryEvent], kinds: set[str] | None = None) -> str:
+    shown = [e for e in events if kinds is None or e.kind in kinds]
+    if not shown:
+        return "(nothing recorded)"
+    return "\n".join(f"{e.at:%Y-%m-%d %H:%M} UTC  {e.kind:<10}  {e.summary}" for e in shown)

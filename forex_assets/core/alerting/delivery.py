@@ -1,0 +1,166 @@
+"""Delivering alerts by SMTP, with bounded retries, and a log of every alert (pure, no Dagster).
+
+Delivery never raises: a failing server is reported in the returned :class:`Delivery` (and by the
+caller in its log), never as an exception that could fail the pipeline step that sent the alert.
+The password is read from the environment at send time, is never stored in an object that gets
+logged, and is masked out of every error text.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import smtplib
+import sqlite3
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Literal
+
+from forex_assets.core.alerting.messages import Alert
+
+Security = Literal["starttls", "ssl", "none"]
+# Subjects carry two version ids; folding them at 78 characters makes some clients show a leading blank.
+HEADER_POLICY = email.policy.SMTP.clone(max_line_length=200)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    recipients: tuple[str, ...]
+    security: Security = "starttls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in repr, logs or errors
+    ca_file: str | None = None  # a private CA for the server's certificate; default the system's
+    timeout_s: float = 10.0
+    max_attempts: int = 3
+    backoff_s: float = 1.0
+
+    def describe(self) -> str:
+        return f"smtp {self.host}:{self.port} ({self.security})"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    status: Literal["sent", "failed", "logged"]  # logged: no SMTP configured, the run log is the channel
+    attempts: int = 0
+    error: str = ""
+
+
+class _Permanent(Exception):
+    """Retrying cannot help (authentication refused, every recipient refused)."""
+
+
+def build_message(alert: Alert, sender: str, recipients: Sequence[str]) -> EmailMessage:
+    message = EmailMessage(policy=HEADER_POLICY)
+    message["Subject"] = alert.subject
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="forex-assets.local")
+    message["X-Forex-Event"] = alert.event
+    message["X-Forex-Horizon"] = alert.horizon
+    message.set_content(alert.text)
+    message.add_alternative(alert.html, subtype="html")
+    return message
+
+
+def _masked(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def _send_once(settings: SmtpSettings, message: EmailMessage) -> None:
+    context = ssl.create_default_context(cafile=settings.ca_file)
+    client_class = smtplib.SMTP_SSL if settings.security == "ssl" else smtplib.SMTP
+    kwargs = {"context": context} if settings.security == "ssl" else {}
+    with client_class(settings.host, settings.port, timeout=settings.timeout_s, **kwargs) as client:
+        if settings.security == "starttls":
+            client.starttls(context=context)
+        if settings.username:
+            try:
+                client.login(settings.username, settings.password or "")
+            except smtplib.SMTPAuthenticationError as error:
+                raise _Permanent(f"authentication refused for user {settings.username!r}: {error.smtp_code}") from None
+        try:
+            client.send_message(message)
+        except smtplib.SMTPRecipientsRefused as error:
+            raise _Permanent(f"every recipient refused: {', '.join(error.recipients)}") from None
+
+
+def deliver(settings: SmtpSettings, alert: Alert, sleep: Callable[[float], None] = time.sleep) -> Delivery:
+    """Send ``alert``; up to ``max_attempts`` tries with doubling back-off. Never raises."""
+    message = build_message(alert, settings.sender, settings.recipients)
+    error = ""
+    for attempt in range(1, settings.max_attempts + 1):
+        try:
+            _send_once(settings, message)
+            return Delivery("sent", attempt)
+        except _Permanent as failure:
+            return Delivery("failed", attempt, _masked(f"{settings.describe()}: {failure}", settings.password))
+        except (OSError, smtplib.SMTPException, ssl.SSLError) as failure:
+            error = _masked(f"{settings.describe()}: {type(failure).__name__}: {failure}", settings.password)
+            if attempt < settings.max_attempts:
+                sleep(settings.backoff_s * 2 ** (attempt - 1))
+    return Delivery("failed", settings.max_attempts, error)
+
+
+@dataclass(frozen=True)
+class LoggedAlert:
+    sent_at: datetime
+    event: str
+    horizon: str
+    subject: str
+    status: str
+    attempts: int
+    error: str
+
+
+class AlertLog:
+    """Every alert raised, delivered or not (SQLite), so `forex-assets status` can say what was last said."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, sent_at TEXT NOT NULL, "
+                "event TEXT NOT NULL, horizon TEXT NOT NULL, subject TEXT NOT NULL, status TEXT NOT NULL, "
+                "attempts INTEGER NOT NULL, error TEXT NOT NULL)"
+            )
+
+    def record(self, alert: Alert, delivery: Delivery, at: datetime | None = None) -> None:
+        at = at or datetime.now(UTC)
+        with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
+            db.execute(
+                "INSERT INTO alerts (sent_at, event, horizon, subject, status, attempts, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    at.isoformat(),
+                    alert.event,
+                    alert.horizon,
+                    alert.subject,
+                    delivery.status,
+                    delivery.attempts,
+                    delivery.error,
+                ),
+            )
+
+    def entries(self, horizon: str | None = None) -> list[LoggedAlert]:
+        query = "SELECT sent_at, event, horizon, subject, status, attempts, error FROM alerts"
+        params: tuple = ()
+        if horizon is not None:
+            query, params = query + " WHERE horizon IN (?, 'all')", (horizon,)
+        with closing(sqlite3.connect(self.path, timeout=30)) as db:
+            rows = db.execute(query + " ORDER BY id", params).fetchall()
+        return [LoggedAlert(datetime.fromisoformat(r[0]), *r[1:]) for r in rows]
+
+    def last(self, horizon: str) -> LoggedAlert | None:
+        entries = self.entries(horizon)
+        return entries[-1] if entries else None

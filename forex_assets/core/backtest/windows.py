@@ -1,0 +1,61 @@
+"""Rolling-origin windows over a price series: origins whose targets are all observed, and the
+disjoint search and validation windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forex_assets.core.forecasting.quantiles import (
+    InsufficientHistoryError,
+)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Origin indices of the search window and of the (later, disjoint) validation window."""
+
+    search: np.ndarray
+    validation: np.ndarray
+    steps: int
+
+
+def latest_origins(n_observations: int, steps: int, count: int, last_origin: int | None = None) -> np.ndarray:
+    """The ``count`` consecutive origins ending at ``last_origin`` (default: the latest with all targets)."""
+    last = n_observations - 1 - steps if last_origin is None else last_origin
+    first = last - count + 1
+    if count < 1 or first < 1:
+        raise InsufficientHistoryError(
+            f"{count} origins with {steps}-step targets need at least {count + steps + 1} observations "
+            f"before the window's end; only {last + steps + 1} are available"
+        )
+    return np.arange(first, last + 1)
+
+
+def split_windows(n_observations: int, steps: int, search_origins: int = 30, validation_origins: int = 30) -> Windows:
+    """Validation = the most recent origins with observed targets; search = the origins before them.
+
+    The search window ends ``steps`` business days before the first validation origin, so every
+    target the search scores is observed no later than the first validation origin: the candidate is
+    never chosen on any price the validation forecasts.
+    """
+    validation = latest_origins(n_observations, steps, validation_origins)
+    search = latest_origins(n_observations, steps, search_origins, last_origin=int(validation[0]) - steps)
+    return Windows(search=search, validation=validation, steps=steps)
+
+
+@dataclass(frozen=True)
+class PriceSeries:
+    """Business-day prices as arrays (oldest first) for the engine."""
+
+    dates: np.ndarray  # datetime64[ns]
+    values: np.ndarray  # float64 CLP
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> PriceSeries:
+        return cls(frame["date"].to_numpy(dtype="datetime64[ns]"), frame["usdclp"].to_numpy(dtype=np.float64))
+
+    def date_text(self, index: int) -> str:
+        return str(self.dates[index])[:10]

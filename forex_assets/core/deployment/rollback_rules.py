@@ -1,0 +1,58 @@
+"""When to roll a freshly deployed configuration back (ADR Appendix D, DESIGN.md). Pure logic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from forex_assets.core.forecasting.config import ValidationBaseline
+
+
+@dataclass(frozen=True)
+class RollbackThresholds:
+    consecutive_failures: int = 3  # failed forecast runs in a row since the deploy
+    inference_time_ratio: float = 3.0  # latest seconds per forecast / baseline
+    rmse_ratio: float = 1.5  # RMSE of matured forecasts / baseline RMSE
+    min_matured_forecasts: int = 5  # forecasts whose every target is observed, before RMSE counts
+
+
+@dataclass(frozen=True)
+class PostDeployHealth:
+    """What happened to one horizon's forecasts since its latest deploy."""
+
+    run_succeeded_newest_first: Sequence[bool]  # finished forecast runs since the deploy
+    latest_inference_seconds: float | None  # from the latest successful forecast
+    matured_forecasts: int
+    matured_rmse_clp: float | None
+
+
+def rollback_reason(
+    health: PostDeployHealth, baseline: ValidationBaseline | None, thresholds: RollbackThresholds = RollbackThresholds()
+) -> str | None:
+    """The reason to roll back, or None when the deploy looks healthy."""
+    failures = 0
+    for succeeded in health.run_succeeded_newest_first:
+        if succeeded:
+            break
+        failures += 1
+    if failures >= thresholds.consecutive_failures:
+        return f"{failures} consecutive failed forecast runs since the deploy"
+    if baseline is None:
+        return None
+    if health.latest_inference_seconds is not None and (
+        health.latest_inference_seconds > thresholds.inference_time_ratio * baseline.inference_seconds
+    ):
+        return (
+            f"inference time {health.latest_inference_seconds:.4f} s is above {thresholds.inference_time_ratio:g}x "
+            f"the baseline {baseline.inference_seconds:.4f} s"
+        )
+    if (
+        health.matured_rmse_clp is not None
+        and health.matured_forecasts >= thresholds.min_matured_forecasts
+        and health.matured_rmse_clp > thresholds.rmse_ratio * baseline.rmse_clp
+    ):
+        return (
+            f"RMSE {health.matured_rmse_clp:.3f} CLP over {health.matured_forecasts} matured forecasts is above "
+            f"{thresholds.rmse_ratio:g}x the baseline {baseline.rmse_clp:.3f} CLP"
+        )
+    return None

@@ -1,0 +1,138 @@
+"""The per-horizon Chronos inference configuration (``configs/chronos_{horizon}.json``) and its schema.
+
+Sampling parameters (num_samples, temperature, top_k, top_p) exist only for the sampling family
+(Chronos-T5); the quantile families (Chronos-Bolt, Chronos-2) are tuned through context length,
+preprocessing and context-length ensembles.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from forex_assets.core.horizons import HORIZONS
+
+Family = Literal["chronos2", "chronos-bolt", "chronos-t5"]
+SAMPLING_FAMILY = "chronos-t5"
+SAMPLING_FIELDS = ("num_samples", "temperature", "top_k", "top_p")
+
+
+class ConfigError(ValueError):
+    """A configuration file or document is invalid; the message names the file and the field."""
+
+
+class ValidationBaseline(BaseModel):
+    """What the deployed configuration scored when it was validated; triggers compare against it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rmse_clp: float = Field(gt=0)
+    inference_seconds: float = Field(gt=0, description="seconds per forecast")
+    mape_pct: float | None = Field(default=None, ge=0)
+    coverage_95: float | None = Field(default=None, ge=0, le=1)
+    skill_vs_random_walk: float | None = Field(default=None, gt=0, description="RMSE / random-walk RMSE")
+    validated_on: str | None = Field(default=None, description="ISO date of the last validation origin")
+
+
+class ChronosConfig(BaseModel):
+    """One horizon's inference configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    horizon: Literal["7d", "15d", "30d", "90d"]
+    checkpoint: str = Field(min_length=1, description="'bundled:<name>', a local directory or a Hub id")
+    family: Family
+    context_length: int = Field(ge=16, le=8192, description="business days of history fed to the model")
+    preprocessing: Literal["none", "log"] = "none"
+    ensemble_context_lengths: tuple[int, ...] = Field(
+        default=(), description="extra context lengths whose quantiles are averaged with the main one"
+    )
+    num_samples: int | None = Field(default=None, ge=1, le=1000)
+    temperature: float | None = Field(default=None, gt=0, le=5)
+    top_k: int | None = Field(default=None, ge=1)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    seed: int = Field(default=0, description="torch seed for the sampling family")
+    baseline: ValidationBaseline | None = None
+
+    @model_validator(mode="after")
+    def _family_parameters(self) -> ChronosConfig:
+        given = [name for name in SAMPLING_FIELDS if getattr(self, name) is not None]
+        if self.family == SAMPLING_FAMILY:
+            missing = [name for name in ("num_samples", "temperature") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"family chronos-t5 samples paths and needs {', '.join(missing)}")
+        elif given:
+            raise ValueError(f"{', '.join(given)} only apply to the sampling family chronos-t5, not to {self.family}")
+        for length in self.ensemble_context_lengths:
+            if not 16 <= length <= 8192:
+                raise ValueError(f"ensemble context length {length} is outside 16..8192")
+        return self
+
+    @property
+    def context_lengths(self) -> tuple[int, ...]:
+        """Main context length first, then the ensemble members (duplicates removed)."""
+        return tuple(dict.fromkeys((self.context_length, *self.ensemble_context_lengths)))
+
+    @property
+    def longest_context(self) -> int:
+        return max(self.context_lengths)
+
+    def sampling_kwargs(self) -> dict:
+        return {name: getattr(self, name) for name in SAMPLING_FIELDS if getattr(self, name) is not None}
+
+    def without_baseline(self) -> ChronosConfig:
+        return self.model_copy(update={"baseline": None})
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2, sort_keys=True) + "\n"
+
+
+def describe_validation_error(error: ValidationError, source: str, what: str, item_word: str = "field") -> str:
+    """``<source>: invalid <what>: <item_word> 'a.b': message; ...`` for a pydantic error."""
+    problems = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(document)"
+        problems.append(f"{item_word} '{location}': {item['msg']}")
+    return f"{source}: invalid {what}: " + "; ".join(problems)
+
+
+def parse_config(document: dict, source: str = "<config>") -> ChronosConfig:
+    """Validate a configuration document; ``source`` names it in errors."""
+    try:
+        return ChronosConfig.model_validate(document)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, source, "Chronos configuration")) from None
+
+
+def read_json_object(path: Path, error: type[ValueError], what: str) -> dict:
+    """A JSON object from ``path``; a missing file or bad JSON raises ``error`` naming the file and position."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: {what} file not found") from None
+    except json.JSONDecodeError as bad:
+        raise error(f"{path}: not valid JSON (line {bad.lineno}, column {bad.colno}: {bad.msg})") from None
+    if not isinstance(document, dict):
+        raise error(f"{path}: expected a JSON object, found {type(document).__name__}")
+    return document
+
+
+def load_config(path: Path, expected_horizon: str | None = None) -> ChronosConfig:
+    """Read and validate ``chronos_{horizon}.json``; errors name the file and the field."""
+    path = Path(path)
+    document = read_json_object(path, ConfigError, "configuration")
+    config = parse_config(document, str(path))
+    if expected_horizon is not None and config.horizon != expected_horizon:
+        raise ConfigError(
+            f"{path}: field 'horizon': is {config.horizon!r} but the file is for horizon {expected_horizon!r}"
+        )
+    return config
+
+
+def config_path(configs_dir: Path, horizon: str) -> Path:
+    if horizon not in HORIZONS:
+        raise ConfigError(f"unknown horizon {horizon!r}; horizons are {', '.join(HORIZONS)}")
+    return Path(configs_dir) / f"chronos_{horizon}.json"

@@ -1,0 +1,133 @@
+"""Persistent forecast history (SQLite in the working area).
+
+One row per (horizon, origin date) in ``forecast_runs`` and one per forecast step in
+``forecast_steps``. Recording the same origin again replaces it: re-runs never duplicate rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forex_assets.core.forecasting.quantiles import FORECAST_QUANTILES
+
+
+def quantile_column(level: float) -> str:
+    """0.025 -> 'q0_025'."""
+    return "q" + f"{level:g}".replace(".", "_")
+
+
+QUANTILE_COLUMNS = [quantile_column(q) for q in FORECAST_QUANTILES]
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS forecast_runs (
+    horizon TEXT NOT NULL,
+    origin_date TEXT NOT NULL,
+    last_price REAL NOT NULL,
+    config_version TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    inference_seconds REAL NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (horizon, origin_date)
+);
+CREATE TABLE IF NOT EXISTS forecast_steps (
+    horizon TEXT NOT NULL,
+    origin_date TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    target_date TEXT NOT NULL,
+    {", ".join(f"{c} REAL NOT NULL" for c in QUANTILE_COLUMNS)},
+    PRIMARY KEY (horizon, origin_date, step)
+);
+"""
+
+
+@dataclass(frozen=True)
+class ForecastRecord:
+    horizon: str
+    origin_date: pd.Timestamp
+    last_price: float
+    target_dates: list[pd.Timestamp]
+    quantiles: np.ndarray  # (steps, len(FORECAST_QUANTILES)), CLP
+    config_version: str
+    checkpoint: str
+    config: dict
+    inference_seconds: float
+
+    def table(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.quantiles, columns=QUANTILE_COLUMNS)
+        frame.insert(0, "target_date", pd.to_datetime(self.target_dates))
+        frame.insert(0, "step", np.arange(1, len(self.target_dates) + 1))
+        return frame
+
+
+class ForecastHistory:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as db, db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def record(self, record: ForecastRecord) -> None:
+        """Store a forecast, replacing any earlier one for the same horizon and origin."""
+        if record.quantiles.shape != (len(record.target_dates), len(FORECAST_QUANTILES)):
+            raise ValueError(
+                f"quantiles of shape {record.quantiles.shape} do not match "
+                f"{len(record.target_dates)} steps x {len(FORECAST_QUANTILES)} levels"
+            )
+        origin = record.origin_date.strftime("%Y-%m-%d")
+        key = (record.horizon, origin)
+        steps = [
+            (record.horizon, origin, i + 1, pd.Timestamp(d).strftime("%Y-%m-%d"), *map(float, row))
+            for i, (d, row) in enumerate(zip(record.target_dates, record.quantiles, strict=True))
+        ]
+        with closing(self._connect()) as db, db:  # one transaction: all or nothing
+            db.execute("DELETE FROM forecast_steps WHERE horizon = ? AND origin_date = ?", key)
+            db.execute(
+                "INSERT OR REPLACE INTO forecast_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    *key,
+                    float(record.last_price),
+                    record.config_version,
+                    record.checkpoint,
+                    json.dumps(record.config, sort_keys=True),
+                    float(record.inference_seconds),
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                ),
+            )
+            db.executemany(f"INSERT INTO forecast_steps VALUES ({', '.join('?' * (4 + len(QUANTILE_COLUMNS)))})", steps)
+
+    def runs(self, horizon: str | None = None) -> pd.DataFrame:
+        query = "SELECT * FROM forecast_runs"
+        params: tuple = ()
+        if horizon is not None:
+            query += " WHERE horizon = ?"
+            params = (horizon,)
+        with closing(self._connect()) as db:
+            frame = pd.read_sql_query(query + " ORDER BY horizon, origin_date", db, params=params)
+        frame["origin_date"] = pd.to_datetime(frame["origin_date"])
+        return frame
+
+    def steps(self, horizon: str | None = None) -> pd.DataFrame:
+        query = "SELECT * FROM forecast_steps"
+        params: tuple = ()
+        if horizon is not None:
+            query += " WHERE horizon = ?"
+            params = (horizon,)
+        with closing(self._connect()) as db:
+            frame = pd.read_sql_query(query + " ORDER BY horizon, origin_date, step", db, params=params)
+        for column in ("origin_date", "target_date"):
+            frame[column] = pd.to_datetime(frame[column])
+        return frame

@@ -1,0 +1,47 @@
+"""One production forecast: configuration + prices -> a ForecastRecord (pure, no Dagster)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from forex_assets.core.forecasting.config import ChronosConfig
+from forex_assets.core.forecasting.history import ForecastRecord
+from forex_assets.core.forecasting.quantiles import timed_forecast_quantiles
+from forex_assets.core.horizons import horizon_steps
+from forex_assets.core.models.loading import load_pipeline
+
+
+def target_business_days(origin: pd.Timestamp, steps: int) -> list[pd.Timestamp]:
+    return list(pd.bdate_range(origin + pd.offsets.BDay(1), periods=steps))
+
+
+_warmed: set[str] = set()
+
+
+def make_forecast(prices: pd.DataFrame, config: ChronosConfig, config_version: str) -> ForecastRecord:
+    """Forecast ``config.horizon`` business days ahead of the last observation.
+
+    The first forecast of a configuration in a process runs once untimed: torch's lazy initialisation
+    would otherwise inflate the recorded inference time, which the automatic rollback compares with
+    the validation baseline (measured the same way, after a warm-up).
+    """
+    steps = horizon_steps(config.horizon)
+    pipeline = load_pipeline(config.checkpoint)
+    history = prices["usdclp"].to_numpy()
+    key = config.without_baseline().to_json()
+    if key not in _warmed:
+        timed_forecast_quantiles(pipeline, config, [history], steps)
+        _warmed.add(key)
+    timed = timed_forecast_quantiles(pipeline, config, [history], steps)
+    origin = pd.Timestamp(prices["date"].iloc[-1])
+    return ForecastRecord(
+        horizon=config.horizon,
+        origin_date=origin,
+        last_price=float(history[-1]),
+        target_dates=target_business_days(origin, steps),
+        quantiles=timed.quantiles[0],
+        config_version=config_version,
+        checkpoint=config.checkpoint,
+        config=config.model_dump(mode="json", exclude_none=True),
+        inference_seconds=timed.seconds_per_forecast,
+    )

@@ -1,0 +1,133 @@
+"""Should a horizon be re-optimized now? Performance, drift and schedule triggers with DESIGN.md's guards.
+
+* performance: degradation of the matured-forecast metric (RMSE, or skill = RMSE / random-walk RMSE)
+  against the deployed configuration's validation baseline above 15 %;
+* drift: severity MEDIUM or HIGH;
+* schedule: no optimization of the horizon in the last 14 days (or never);
+* guard: drift and schedule respect 14 days between optimizations of a horizon; a performance
+  trigger may override it, at most once every 3 days.
+
+Every decision, fired or not, keeps every trigger's reason, and :class:`DecisionLog` persists them
+(SQLite in the working area), so "why did / didn't it optimize" has an answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Literal
+
+from forex_assets.core.monitoring.drift import Severity
+
+
+@dataclass(frozen=True)
+class TriggerPolicy:
+    performance_threshold_pct: float = 15.0
+    performance_metric: Literal["rmse", "skill"] = "rmse"
+    drift_min_severity: Severity = Severity.MEDIUM
+    schedule_days: int = 14
+    min_days_between_optimizations: int = 14
+    performance_override_min_days: int = 3
+    drift_enabled: bool = True
+    schedule_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class TriggerInputs:
+    horizon: str
+    today: date
+    drift_severity: Severity | None = None
+    drift_summary: str = ""
+    degradation_pct: dict[str, float] = field(default_factory=dict)  # {"rmse": .., "skill": ..}
+    last_optimization: date | None = None
+    last_performance_override: date | None = None
+
+
+@dataclass(frozen=True)
+class TriggerDecision:
+    horizon: str
+    decided_on: date
+    optimize: bool
+    fired: tuple[str, ...]  # kinds that fired and were not blocked
+    blocked: tuple[str, ...]  # kinds that fired but the guard held back
+    reasons: dict[str, str]  # every kind, fired or not
+    performance_override: bool
+
+    def summary(self) -> str:
+        verdict = f"optimize ({', '.join(self.fired)})" if self.optimize else "no optimization"
+        return f"{self.horizon} {self.decided_on}: {verdict}; " + "; ".join(
+            f"{k}: {v}" for k, v in self.reasons.items()
+        )
+
+
+def decide(inputs: TriggerInputs, policy: TriggerPolicy = TriggerPolicy()) -> TriggerDecision:
+    reasons: dict[str, str] = {}
+    fired: list[str] = []
+
+    metric = policy.performance_metric
+    degradation = inputs.degradation_pct.get(metric)
+    if degradation is None:
+        reasons["performance"] = f"no {metric} degradation measured yet"
+    elif degradation > policy.performance_threshold_pct:
+        fired.append("performance")
+        reasons["performance"] = (
+            f"{metric} degraded {degradation:+.1f} % (threshold {policy.performance_threshold_pct:g} %)"
+        )
+    else:
+        reasons["performance"] = f"{metric} change {degradation:+.1f} % within {policy.performance_threshold_pct:g} %"
+
+    if not policy.drift_enabled:
+        reasons["drift"] = "drift trigger disabled"
+    elif inputs.drift_severity is None:
+        reasons["drift"] = "no drift report"
+    elif inputs.drift_severity >= policy.drift_min_severity:
+        fired.append("drift")
+        reasons["drift"] = f"severity {inputs.drift_severity.name}: {inputs.drift_summary}".rstrip(": ")
+    else:
+        reasons["drift"] = f"severity {inputs.drift_severity.name} below {policy.drift_min_severity.name}"
+
+    since = (inputs.today - inputs.last_optimization).days if inputs.last_optimization else None
+    if not policy.schedule_enabled:
+        reasons["schedule"] = "schedule trigger disabled"
+    elif since is None:
+        fired.append("schedule")
+        reasons["schedule"] = "never optimized"
+    elif since >= policy.schedule_days:
+        fired.append("schedule")
+        reasons["schedule"] = f"{since} days since the last optimization (every {policy.schedule_days})"
+    else:
+        reasons["schedule"] = f"last optimized {since} days ago"
+
+    blocked: list[str] = []
+    override = False
+    if since is not None and since < policy.min_days_between_optimizations:
+        blocked = [k for k in fired if k in ("drift", "schedule")]
+        fired = [k for k in fired if k not in blocked]
+        guard = f"last optimization {since} days ago (minimum {policy.min_days_between_optimizations})"
+        for kind in blocked:
+            reasons[kind] += f"; held back: {guard}"
+        if "performance" in fired:
+            last = inputs.last_performance_override
+            if last is not None and (inputs.today - last).days < policy.performance_override_min_days:
+                fired.remove("performance")
+                blocked.append("performance")
+                reasons["performance"] += (
+                    f"; held back: {guard}, and the last performance override was {(inputs.today - last).days} "
+                    f"days ago (at most one every {policy.performance_override_min_days})"
+                )
+            else:
+                override = True
+                reasons["performance"] += f"; overrides the guard ({guard})"
+    return TriggerDecision(inputs.horizon, inputs.today, bool(fired), tuple(fired), tuple(blocked), reasons, override)
+
+
+def manual_decision(horizon: str, today: date, run_id: str) -> TriggerDecision:
+    """An optimization launched by hand (from the UI or a backfill): recorded like a fired trigger."""
+    reason = f"launched by hand (run {run_id[:8]})"
+    return TriggerDecision(horizon, today, True, ("manual",), (), {"manual": reason}, False)
+
+
+def as_record(decision: TriggerDecision) -> dict:
+    d = asdict(decision)
+    d["decided_on"] = decision.decided_on.isoformat()
+    return d

@@ -1,0 +1,246 @@
+"""Candidate vs deployed configuration on the validation window (shadow mode) and the approval rules.
+
+Both configurations are backtested on the same, most recent origins, disjoint from the search
+window, in the same run. Their inference time is measured the way production forecasts: one forecast
+of the latest origin, repeated and interleaved, median taken, so that load on the machine hits both
+alike.
+
+Percentage changes follow ADR Appendix C: ``(candidate - deployed) / deployed * 100``, so a negative
+``rmse_improvement`` means the candidate's RMSE is lower.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from forex_assets.core.backtest.engine import BacktestResult
+from forex_assets.core.forecasting.config import ChronosConfig
+from forex_assets.core.forecasting.quantiles import forecast_quantiles
+from forex_assets.core.metrics import DieboldMarianoResult, diebold_mariano
+
+
+@dataclass(frozen=True)
+class ApprovalThresholds:
+    """DESIGN.md's approval criteria; every value configurable."""
+
+    min_rmse_improvement_pct: float = 5.0  # criterion 1: RMSE at least 5 % lower ...
+    min_mape_improvement_pct: float = 3.0  # ... or MAPE at least 3 % lower
+    max_error_std_growth_pct: float = 10.0  # criterion 2: error std grows at most 10 %
+    max_inference_time_ratio: float = 1.5  # criterion 3: at most 1.5 x the deployed config's time
+    min_coverage_95: float = 0.90  # criterion 4
+    max_abs_bias_clp: float = 5.0  # criterion 5: |bias| below 5 CLP
+
+
+@dataclass(frozen=True)
+class ValidationMetrics:
+    """ADR Appendix C's fields, plus random-walk skill of both configurations."""
+
+    rmse_improvement: float  # % change, negative = candidate better
+    mape_improvement: float
+    mae_improvement: float
+    ci95_coverage_new: float
+    ci95_coverage_current: float
+    bias_new: float  # CLP
+    bias_current: float
+    inference_time_new: float  # seconds per forecast
+    inference_time_current: float
+    stability_score: float  # error std candidate / deployed (1.10 = 10 % more dispersion)
+    rmse_new: float
+    rmse_current: float
+    mape_new: float
+    mape_current: float
+    error_std_new: float
+    error_std_current: float
+    skill_vs_random_walk_new: float  # RMSE / random-walk RMSE
+    skill_vs_random_walk_current: float
+    rmse_random_walk: float
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str  # the asset check's name
+    passed: bool
+    observed: float
+    threshold: float
+    description: str
+
+
+CRITERIA_NAMES = (
+    "accuracy_improves",
+    "error_std_stable",
+    "inference_time_bounded",
+    "coverage_95_sufficient",
+    "bias_bounded",
+)
+
+
+def _change_pct(new: float, current: float) -> float:
+    return (new - current) / current * 100.0 if current else float("inf")
+
+
+def validation_metrics(
+    candidate: BacktestResult, deployed: BacktestResult, seconds_new: float, seconds_current: float
+) -> ValidationMetrics:
+    if [str(d) for d in candidate.origin_dates] != [str(d) for d in deployed.origin_dates]:
+        raise ValueError("candidate and deployed were not backtested on the same origins")
+    new, cur = candidate.metrics(), deployed.metrics()
+    return ValidationMetrics(
+        rmse_improvement=_change_pct(new.rmse_clp, cur.rmse_clp),
+        mape_improvement=_change_pct(new.mape_pct, cur.mape_pct),
+        mae_improvement=_change_pct(new.mae_clp, cur.mae_clp),
+        ci95_coverage_new=new.coverage_95,
+        ci95_coverage_current=cur.coverage_95,
+        bias_new=new.bias_clp,
+        bias_current=cur.bias_clp,
+        inference_time_new=seconds_new,
+        inference_time_current=seconds_current,
+        stability_score=new.error_std_clp / cur.error_std_clp if cur.error_std_clp else float("inf"),
+        rmse_new=new.rmse_clp,
+        rmse_current=cur.rmse_clp,
+        mape_new=new.mape_pct,
+        mape_current=cur.mape_pct,
+        error_std_new=new.error_std_clp,
+        error_std_current=cur.error_std_clp,
+        skill_vs_random_walk_new=new.skill_vs_random_walk,
+        skill_vs_random_walk_current=cur.skill_vs_random_walk,
+        rmse_random_walk=new.rmse_random_walk_clp,
+    )
+
+
+def approval_criteria(
+    metrics: ValidationMetrics, thresholds: ApprovalThresholds = ApprovalThresholds()
+) -> list[Criterion]:
+    t = thresholds
+    inference_ratio = (
+        metrics.inference_time_new / metrics.inference_time_current if metrics.inference_time_current else float("inf")
+    )
+    accuracy_passed = (
+        metrics.rmse_improvement <= -t.min_rmse_improvement_pct
+        or metrics.mape_improvement <= -t.min_mape_improvement_pct
+    )
+    return [
+        Criterion(
+            "accuracy_improves",
+            accuracy_passed,
+            metrics.rmse_improvement,
+            -t.min_rmse_improvement_pct,
+            f"RMSE change {metrics.rmse_improvement:+.2f} % (needs <= -{t.min_rmse_improvement_pct:g} %) or "
+            f"MAPE change {metrics.mape_improvement:+.2f} % (needs <= -{t.min_mape_improvement_pct:g} %)",
+        ),
+        Criterion(
+            "error_std_stable",
+            metrics.stability_score <= 1.0 + t.max_error_std_growth_pct / 100.0,
+            metrics.stability_score,
+            1.0 + t.max_error_std_growth_pct / 100.0,
+            f"error std {metrics.error_std_new:.2f} vs {metrics.error_std_current:.2f} CLP: ratio "
+            f"{metrics.stability_score:.3f} (at most {1 + t.max_error_std_growth_pct / 100:.2f})",
+        ),
+        Criterion(
+            "inference_time_bounded",
+            inference_ratio <= t.max_inference_time_ratio,
+            inference_ratio,
+            t.max_inference_time_ratio,
+            f"inference {metrics.inference_time_new * 1000:.1f} ms vs {metrics.inference_time_current * 1000:.1f} ms "
+            f"per forecast: {inference_ratio:.2f}x (at most {t.max_inference_time_ratio:g}x)",
+        ),
+        Criterion(
+            "coverage_95_sufficient",
+            metrics.ci95_coverage_new >= t.min_coverage_95,
+            metrics.ci95_coverage_new,
+            t.min_coverage_95,
+            f"95 % interval coverage {metrics.ci95_coverage_new:.3f} (at least {t.min_coverage_95:.2f})",
+        ),
+        Criterion(
+            "bias_bounded",
+            abs(metrics.bias_new) < t.max_abs_bias_clp,
+            metrics.bias_new,
+            t.max_abs_bias_clp,
+            f"bias {metrics.bias_new:+.2f} CLP (|bias| below {t.max_abs_bias_clp:g} CLP)",
+        ),
+    ]
+
+
+def single_forecast_seconds(
+    pipeline_for, configs: list[ChronosConfig], history: np.ndarray, steps: int, repeats: int = 5
+) -> list[float]:
+    """Median wall time of one production-style forecast per configuration, runs interleaved."""
+    timings: list[list[float]] = [[] for _ in configs]
+    for config in configs:  # warm-up: first calls pay for lazy initialisation
+        forecast_quantiles(pipeline_for(config.checkpoint), config, [history], steps)
+    for _ in range(repeats):
+        for i, config in enumerate(configs):
+            started = time.perf_counter()
+            forecast_quantiles(pipeline_for(config.checkpoint), config, [history], steps)
+            timings[i].append(time.perf_counter() - started)
+    return [statistics.median(t) for t in timings]
+
+
+@dataclass
+class ValidationReport:
+    horizon: str
+    candidate: ChronosConfig
+    deployed: ChronosConfig
+    deployed_version: str
+    search_window: tuple[str, str]
+    validation_window: tuple[str, str]
+    metrics: ValidationMetrics
+    diebold_mariano: DieboldMarianoResult
+    criteria: list[Criterion]
+    candidate_window: dict = field(default_factory=dict)  # WindowMetrics of the candidate
+    deployed_window: dict = field(default_factory=dict)
+
+    @property
+    def approved(self) -> bool:
+        return all(c.passed for c in self.criteria)
+
+    @property
+    def failed_criteria(self) -> list[str]:
+        return [c.name for c in self.criteria if not c.passed]
+
+    def to_dict(self) -> dict:
+        return {
+            "horizon": self.horizon,
+            "approved": self.approved,
+            "failed_criteria": self.failed_criteria,
+            "candidate": self.candidate.model_dump(mode="json", exclude_none=True),
+            "deployed": self.deployed.model_dump(mode="json", exclude_none=True),
+            "deployed_version": self.deployed_version,
+            "search_window": list(self.search_window),
+            "validation_window": list(self.validation_window),
+            "metrics": asdict(self.metrics),
+            "diebold_mariano": self.diebold_mariano.as_dict(),
+            "criteria": [asdict(c) for c in self.criteria],
+            "candidate_window_metrics": self.candidate_window,
+            "deployed_window_metrics": self.deployed_window,
+        }
+
+
+def build_report(
+    horizon: str,
+    candidate: BacktestResult,
+    deployed: BacktestResult,
+    deployed_version: str,
+    search_window: tuple[str, str],
+    seconds_new: float,
+    seconds_current: float,
+    thresholds: ApprovalThresholds = ApprovalThresholds(),
+) -> ValidationReport:
+    metrics = validation_metrics(candidate, deployed, seconds_new, seconds_current)
+    steps = candidate.actuals.shape[1]
+    return ValidationReport(
+        horizon=horizon,
+        candidate=candidate.config,
+        deployed=deployed.config,
+        deployed_version=deployed_version,
+        search_window=search_window,
+        validation_window=(str(candidate.origin_dates[0].date()), str(candidate.origin_dates[-1].date())),
+        metrics=metrics,
+        diebold_mariano=diebold_mariano(candidate.actuals, candidate.median, deployed.median, steps),
+        criteria=approval_criteria(metrics, thresholds),
+        candidate_window=candidate.metrics().as_dict(),
+        deployed_window=deployed.metrics().as_dict(),
+    )

@@ -1,0 +1,140 @@
+"""Search and validation of one horizon, end to end, without Dagster (the assets call these)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from forex_assets.core.backtest.cache import ForecastCache
+from forex_assets.core.backtest.engine import BacktestResult, run_backtest
+from forex_assets.core.backtest.windows import PriceSeries, split_windows
+from forex_assets.core.files import write_text_atomically
+from forex_assets.core.forecasting.config import ChronosConfig
+from forex_assets.core.horizons import horizon_steps
+from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
+from forex_assets.core.recalibration.report_html import render_validation_html
+from forex_assets.core.recalibration.search import SearchOutcome, run_search
+from forex_assets.core.recalibration.search_space import SearchSpace
+from forex_assets.core.recalibration.validation import (
+    ApprovalThresholds,
+    ValidationReport,
+    build_report,
+    single_forecast_seconds,
+)
+
+
+def find_candidate(
+    space: SearchSpace,
+    prices: pd.DataFrame,
+    cache: ForecastCache,
+    storage_path: Path,
+    progress: Callable[[str], None] = print,
+) -> SearchOutcome:
+    series = PriceSeries.from_frame(prices)
+    windows = split_windows(
+        len(series.values), horizon_steps(space.horizon), space.search_origins, space.validation_origins
+    )
+    checkpoint_ids = {c.checkpoint: checkpoint_identity(c.checkpoint) for c in space.checkpoints}
+    return run_search(space, series, windows.search, load_pipeline, checkpoint_ids, cache, storage_path, progress)
+
+
+def candidate_document(outcome: SearchOutcome, space: SearchSpace) -> dict:
+    """What candidate_config stores: the best configuration, how it was found, and the windows."""
+    return {
+        "horizon": outcome.horizon,
+        "config": outcome.best.model_dump(mode="json", exclude_none=True),
+        "search_metrics": outcome.best_metrics,
+        "search_window": list(outcome.search_origin_dates),
+        "search_origins": space.search_origins,
+        "validation_origins": space.validation_origins,
+        "study": outcome.study_name,
+        "sampler": outcome.sampler,
+        "trials_complete": outcome.trials_complete,
+        "trials_failed": outcome.trials_failed,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+class WindowOverlapError(ValueError):
+    """The validation window would score prices the candidate's search already saw."""
+
+
+def check_disjoint(series: PriceSeries, search_end: str, first_validation_origin: int, steps: int) -> None:
+    """The candidate's search targets must all lie at or before the first validation origin.
+
+    When prices have moved on since the search, the validation window moves later too and stays
+    out-of-sample; when they have not (or went back), this refuses to validate.
+    """
+    dates = [series.date_text(i) for i in range(len(series.dates))]
+    if search_end not in dates:
+        raise WindowOverlapError(f"the candidate's search window ends on {search_end}, a date not in the prices")
+    gap = first_validation_origin - dates.index(search_end)
+    if gap < steps:
+        raise WindowOverlapError(
+            f"validation would start {gap} business days after the search window's last origin {search_end}; "
+            f"at least {steps} are needed so that no searched target is validated on"
+        )
+
+
+@dataclass
+class ValidationRun:
+    report: ValidationReport
+    json_path: Path
+    html_path: Path
+    candidate: BacktestResult
+    deployed: BacktestResult
+
+
+def validate_candidate(
+    candidate_doc: dict,
+    deployed: ChronosConfig,
+    deployed_version: str,
+    prices: pd.DataFrame,
+    cache: ForecastCache,
+    reports_dir: Path,
+    thresholds: ApprovalThresholds,
+) -> ValidationRun:
+    """Backtest candidate and deployed on the validation window and write the JSON and HTML reports."""
+    horizon = candidate_doc["horizon"]
+    steps = horizon_steps(horizon)
+    candidate = ChronosConfig.model_validate(candidate_doc["config"])
+    series = PriceSeries.from_frame(prices)
+    windows = split_windows(
+        len(series.values), steps, candidate_doc["search_origins"], candidate_doc["validation_origins"]
+    )
+    check_disjoint(series, candidate_doc["search_window"][1], int(windows.validation[0]), steps)
+    results = []
+    for config in (candidate, deployed):
+        results.append(
+            run_backtest(
+                load_pipeline(config.checkpoint),
+                config,
+                series,
+                windows.validation,
+                steps,
+                cache,
+                checkpoint_identity(config.checkpoint),
+            )
+        )
+    seconds_new, seconds_current = single_forecast_seconds(load_pipeline, [candidate, deployed], series.values, steps)
+    report = build_report(
+        horizon,
+        results[0],
+        results[1],
+        deployed_version,
+        tuple(candidate_doc["search_window"]),
+        seconds_new,
+        seconds_current,
+        thresholds,
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    json_path = reports_dir / f"validation_{horizon}_{stamp}.json"
+    html_path = reports_dir / f"validation_{horizon}_{stamp}.html"
+    write_text_atomically(json_path, json.dumps(report.to_dict(), indent=2, default=float) + "\n")
+    write_text_atomically(html_path, render_validation_html(report, results[0], results[1]))
+    return ValidationRun(report, json_path, html_path, results[0], results[1])

@@ -1,0 +1,406 @@
+"""Replay of history: the whole recalibration policy, business day by business day, with only the prices
+known on each day (pure, no Dagster).
+
+Each replay day, for every horizon, does what production does on that day, with production's code:
+forecast with the deployed configuration (``make_forecast``, recorded in a forecast history), watch the
+latest deploy (``rollback_reason``, restore with ``ConfigStore.rollback``), drift (``detect_drift``) and
+performance (``performance_snapshot``) reports, the trigger decision (``decide``, recorded in a decision
+log), and when it says so: search (``find_candidate``), validation on the later disjoint window
+(``validate_candidate``) and deploy (``deploy_from_report``). State lives in a temporary working area
+(config store, decision log, forecast history, backtest cache); git commits and decisions carry the
+replay day, not the wall clock.
+
+No look-ahead: the only prices any step receives are ``provider.visible(day)``, which ends on ``day``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forex_assets.core.backtest.cache import ForecastCache
+from forex_assets.core.backtest.engine import run_backtest
+from forex_assets.core.backtest.windows import PriceSeries, latest_origins
+from forex_assets.core.deployment.config_store import ConfigStore
+from forex_assets.core.deployment.deploy import deploy_from_report
+from forex_assets.core.deployment.rollback_rules import PostDeployHealth, RollbackThresholds, rollback_reason
+from forex_assets.core.forecasting.config import ChronosConfig, ConfigError, ValidationBaseline, load_config
+from forex_assets.core.forecasting.history import ForecastHistory
+from forex_assets.core.forecasting.production import make_forecast
+from forex_assets.core.horizons import HORIZONS, horizon_steps
+from forex_assets.core.models.loading import ModelLoadError, checkpoint_identity, load_pipeline
+from forex_assets.core.monitoring.decision_log import DecisionLog
+from forex_assets.core.monitoring.drift import DriftThresholds, InsufficientDataError, detect_drift
+from forex_assets.core.monitoring.live_scoring import score_matured
+from forex_assets.core.monitoring.performance import PerformancePolicy, performance_snapshot
+from forex_assets.core.monitoring.triggers import TriggerDecision, TriggerInputs, TriggerPolicy, decide
+from forex_assets.core.recalibration.search import SearchError
+from forex_assets.core.recalibration.search_space import load_search_space, search_space_path
+from forex_assets.core.recalibration.validation import ApprovalThresholds, single_forecast_seconds
+from forex_assets.core.recalibration.workflow import (
+    WindowOverlapError,
+    candidate_document,
+    find_candidate,
+    validate_candidate,
+)
+from forex_assets.core.working_area import SEED_CONFIGS_DIR
+
+
+class ReplayError(ValueError):
+    """The replay cannot start: the message names what is wrong (range, history, configuration)."""
+
+
+class PriceProvider:
+    """The prices known on a day. The base class slices one validated frame; subclasses may fetch."""
+
+    def __init__(self, prices: pd.DataFrame, description: str):
+        self.prices = prices.sort_values("date").reset_index(drop=True)
+        self.description = description
+
+    def span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        return pd.Timestamp(self.prices["date"].iloc[0]), pd.Timestamp(self.prices["date"].iloc[-1])
+
+    def trading_days(self, start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
+        dates = pd.DatetimeIndex(self.prices["date"])
+        return list(dates[(dates >= start) & (dates <= end)])
+
+    def visible(self, day: pd.Timestamp) -> pd.DataFrame:
+        """Every price dated on or before ``day``, and nothing after it."""
+        return self.prices[self.prices["date"] <= day].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    start: date
+    end: date
+    horizons: tuple[str, ...] = HORIZONS
+    configs_dir: Path = SEED_CONFIGS_DIR  # seed configurations and search spaces
+    trigger_policy: TriggerPolicy = TriggerPolicy()
+    drift_thresholds: DriftThresholds = DriftThresholds()
+    performance_policy: PerformancePolicy = PerformancePolicy()
+    rollback_thresholds: RollbackThresholds = RollbackThresholds()
+    approval: ApprovalThresholds = ApprovalThresholds()
+    # the seed configuration counts as freshly optimized on the first replay day (no schedule trigger
+    # on day one just because the temporary log is empty)
+    seed_counts_as_optimized: bool = True
+    # measure the seed configuration's validation baseline on the origins before the first replay day, so
+    # that the performance trigger (and the false-positive rate) work from the start, as after a deploy
+    measure_seed_baseline: bool = True
+    injected_drifts: tuple[pd.Timestamp, ...] = ()  # onsets, for detection latency (synthetic data)
+
+
+@dataclass
+class Optimization:
+    horizon: str
+    day: pd.Timestamp
+    fired: tuple[str, ...]
+    degradation_pct: dict[str, float]  # at the trigger, against the deployed baseline ({} = none yet)
+    verdict: str = "error"  # approved, rejected, error
+    error: str = ""
+    rmse_improvement_pct: float | None = None
+    mape_improvement_pct: float | None = None
+    failed_criteria: tuple[str, ...] = ()
+    deployed_version: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class HorizonTrace:
+    """What happened to one horizon during the replay, day by day."""
+
+    horizon: str
+    drift_severity: dict[pd.Timestamp, str] = field(default_factory=dict)
+    decisions: list[TriggerDecision] = field(default_factory=list)
+    optimizations: list[Optimization] = field(default_factory=list)
+    rollbacks: list[tuple[pd.Timestamp, str, str]] = field(default_factory=list)  # day, from, reason
+    forecast_failures: list[tuple[pd.Timestamp, str]] = field(default_factory=list)
+    static_forecasts: dict[pd.Timestamp, np.ndarray] = field(default_factory=dict)  # origin -> (steps, q)
+    forecast_ok: dict[str, list[bool]] = field(default_factory=dict)  # version -> outcomes, oldest first
+    handled_deploys: set[str] = field(default_factory=set)
+
+
+@dataclass
+class ReplayResult:
+    settings: ReplaySettings
+    source: str
+    days: list[pd.Timestamp]  # replayed days (all of them unless partial)
+    planned_days: int
+    traces: dict[str, HorizonTrace]
+    workdir: Path
+    seconds: float
+    partial_reason: str | None = None  # set when the replay stopped early
+
+    @property
+    def partial(self) -> bool:
+        return self.partial_reason is not None
+
+
+@contextmanager
+def _commit_time(day: pd.Timestamp) -> Iterator[None]:
+    """Git commits of the config store dated on the replay day (so versions read as replay history)."""
+    stamp = f"{pd.Timestamp(day).date()}T18:00:00+00:00"
+    saved = {k: os.environ.get(k) for k in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE")}
+    os.environ["GIT_AUTHOR_DATE"] = os.environ["GIT_COMMITTER_DATE"] = stamp
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _at(day: pd.Timestamp, hour: int) -> datetime:
+    return datetime.combine(pd.Timestamp(day).date(), datetime.min.time(), tzinfo=UTC).replace(hour=hour)
+
+
+def required_history(settings: ReplaySettings) -> int:
+    """Business days of prices needed before the first replay day: the longest context plus the search
+    and validation windows of every horizon's search space (and a year for the drift baseline)."""
+    needed = 0
+    for horizon in settings.horizons:
+        steps = horizon_steps(horizon)
+        config = load_config(settings.configs_dir / f"chronos_{horizon}.json", expected_horizon=horizon)
+        space = load_search_space(search_space_path(settings.configs_dir, horizon), expected_horizon=horizon)
+        longest = max([config.longest_context, *space.context_length, *(max(e) for e in space.context_ensembles)])
+        needed = max(needed, longest + space.search_origins + space.validation_origins + 2 * steps)
+    return needed
+
+
+def check_range(provider: PriceProvider, settings: ReplaySettings) -> list[pd.Timestamp]:
+    """The replay days, or a ReplayError naming what is wrong with the range or the history."""
+    first, last = provider.span()
+    start, end = pd.Timestamp(settings.start), pd.Timestamp(settings.end)
+    if start > end:
+        raise ReplayError(f"replay range {start.date()}..{end.date()} is empty: the start is after the end")
+    if end < first or start > last:
+        raise ReplayError(
+            f"replay range {start.date()}..{end.date()} is outside the prices of {provider.description} "
+            f"({first.date()}..{last.date()})"
+        )
+    if start < first or end > last:
+        raise ReplayError(
+            f"replay range {start.date()}..{end.date()} is not inside the prices of {provider.description} "
+            f"({first.date()}..{last.date()}); choose dates within it"
+        )
+    days = provider.trading_days(start, end)
+    if not days:
+        raise ReplayError(f"no business day with a price in {start.date()}..{end.date()}")
+    needed = required_history(settings)
+    before = len(provider.visible(days[0])) - 1
+    if before < needed:
+        raise ReplayError(
+            f"too little history before {days[0].date()}: {before} business days of prices, the configurations "
+            f"need {needed} (longest context + search and validation windows); start later or give more history"
+        )
+    return days
+
+
+class Replay:
+    """One replay in ``workdir`` (a temporary working area)."""
+
+    def __init__(self, provider: PriceProvider, settings: ReplaySettings, workdir: Path):
+        self.provider, self.settings, self.workdir = provider, settings, Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.store = ConfigStore(self.workdir / "config_store", seed_dir=settings.configs_dir)
+        self.log = DecisionLog(self.workdir / "trigger_decisions.sqlite")
+        self.history = ForecastHistory(self.workdir / "forecast_history.sqlite")
+        self.cache = ForecastCache(self.workdir / "backtest_cache.sqlite")
+        self.journal = self.workdir / "optuna_studies.journal"
+        self.seeds = {h: self.store.read(h) for h in settings.horizons}
+        self.seed_versions = {h: self.store.current_version(h).id for h in settings.horizons}
+        self.traces = {h: HorizonTrace(h) for h in settings.horizons}
+
+    def measure_seed_baselines(self, first_day: pd.Timestamp) -> None:
+        """Backtest each seed configuration on the latest validation-window origins known on the first
+        replay day and record the result as its baseline (a "[h] baseline" commit, not a deploy)."""
+        prices = self.provider.visible(first_day)
+        series = PriceSeries.from_frame(prices)
+        for horizon in self.settings.horizons:
+            seed = self.seeds[horizon]
+            if seed.baseline is not None:
+                continue
+            steps = horizon_steps(horizon)
+            space = load_search_space(search_space_path(self.settings.configs_dir, horizon), expected_horizon=horizon)
+            origins = latest_origins(len(series.values), steps, space.validation_origins)
+            pipeline = load_pipeline(seed.checkpoint)
+            result = run_backtest(
+                pipeline, seed, series, origins, steps, self.cache, checkpoint_identity(seed.checkpoint)
+            )
+            m = result.metrics()
+            [seconds] = single_forecast_seconds(load_pipeline, [seed], series.values, steps)
+            baseline = ValidationBaseline(
+                rmse_clp=m.rmse_clp,
+                inference_seconds=seconds,
+                mape_pct=m.mape_pct,
+                coverage_95=m.coverage_95,
+                skill_vs_random_walk=m.skill_vs_random_walk,
+                validated_on=series.date_text(int(origins[-1])),
+            )
+            measured = seed.model_copy(update={"baseline": baseline})
+            with _commit_time(first_day):
+                self.store.deploy(
+                    measured,
+                    f"replay: baseline of the seed configuration, {len(origins)} origins up to {baseline.validated_on}",
+                    action="baseline",
+                )
+            self.seeds[horizon] = measured
+            self.seed_versions[horizon] = self.store.current_version(horizon).id
+
+    # ----------------------------------------------------------------------------- one day
+
+    def run_day(self, day: pd.Timestamp) -> None:
+        prices = self.provider.visible(day)
+        if pd.Timestamp(prices["date"].iloc[-1]) != day:
+            raise ReplayError(f"the price source has no price for {day.date()} although it listed the day")
+        for horizon in self.settings.horizons:
+            self._horizon_day(horizon, day, prices)
+
+    def _horizon_day(self, horizon: str, day: pd.Timestamp, prices: pd.DataFrame) -> None:
+        trace = self.traces[horizon]
+        deployed, version = self.store.read(horizon), self.store.current_version(horizon)
+        self._forecast(trace, day, prices, deployed, version.id)
+        if self._rollback_if_unhealthy(trace, day, prices, deployed, version):
+            deployed, version = self.store.read(horizon), self.store.current_version(horizon)
+        inputs = self._monitor(trace, day, prices, deployed)
+        decision = decide(inputs, self.settings.trigger_policy)
+        self.log.record(decision, at=_at(day, 17))
+        trace.decisions.append(decision)
+        if decision.optimize:
+            self._optimize(trace, day, prices, deployed, version.id, decision, inputs.degradation_pct)
+
+    def _forecast(self, trace, day, prices, deployed: ChronosConfig, version: str) -> None:
+        try:
+            record = make_forecast(prices, deployed, version)
+            self.history.record(record)
+            ok = True
+        except Exception as error:  # noqa: BLE001 - a failed forecast is data for the rollback rules
+            trace.forecast_failures.append((day, f"{type(error).__name__}: {error}"))
+            ok = False
+        trace.forecast_ok.setdefault(version, []).append(ok)
+        seed = self.seeds[trace.horizon]
+        if ok and deployed.without_baseline() == seed.without_baseline():
+            trace.static_forecasts[day] = record.quantiles
+        else:
+            try:
+                trace.static_forecasts[day] = make_forecast(prices, seed, "static").quantiles
+            except Exception:  # noqa: BLE001 - the static reference simply has no forecast that day
+                pass
+
+    def _rollback_if_unhealthy(self, trace, day, prices, deployed: ChronosConfig, version) -> bool:
+        horizon = trace.horizon
+        if not version.summary.startswith(f"[{horizon}] deploy") or version.id in trace.handled_deploys:
+            return False
+        runs = self.history.runs(horizon)
+        mine = runs[runs["config_version"] == version.id]
+        matured, rmse = 0, None
+        if not mine.empty:
+            steps = self.history.steps(horizon)
+            score = score_matured(steps[steps["origin_date"].isin(mine["origin_date"])], prices)
+            matured, rmse = score.forecasts, score.rmse_clp
+        latest_seconds = float(mine["inference_seconds"].iloc[-1]) if not mine.empty else None
+        health = PostDeployHealth(list(reversed(trace.forecast_ok.get(version.id, []))), latest_seconds, matured, rmse)
+        reason = rollback_reason(health, deployed.baseline, self.settings.rollback_thresholds)
+        if reason is None:
+            return False
+        trace.handled_deploys.add(version.id)
+        with _commit_time(day):
+            self.store.rollback(horizon, "previous", f"automatic rollback: {reason}")
+        trace.rollbacks.append((day, version.id, reason))
+        return True
+
+    def _monitor(self, trace, day, prices, deployed: ChronosConfig) -> TriggerInputs:
+        horizon = trace.horizon
+        severity, summary = None, ""
+        try:
+            report = detect_drift(prices["usdclp"].to_numpy(), self.settings.drift_thresholds)
+            severity, summary = report.severity, "; ".join(report.reasons)
+            trace.drift_severity[day] = report.severity.name
+        except InsufficientDataError:
+            pass
+        snapshot = performance_snapshot(
+            horizon, prices, self.history, deployed, self.cache, self.settings.performance_policy
+        )
+        last_optimization = self.log.last_optimization(horizon)
+        if last_optimization is None and self.settings.seed_counts_as_optimized:
+            last_optimization = pd.Timestamp(self.settings.start).date()
+        return TriggerInputs(
+            horizon=horizon,
+            today=day.date(),
+            drift_severity=severity,
+            drift_summary=summary,
+            degradation_pct=snapshot.degradation_pct,
+            last_optimization=last_optimization,
+            last_performance_override=self.log.last_performance_override(horizon),
+        )
+
+    def _optimize(self, trace, day, prices, deployed, version: str, decision, degradation) -> None:
+        horizon = trace.horizon
+        record = Optimization(horizon, day, decision.fired, dict(degradation))
+        started = time.perf_counter()
+        try:
+            space = load_search_space(search_space_path(self.settings.configs_dir, horizon), expected_horizon=horizon)
+            outcome = find_candidate(space, prices, self.cache, self.journal, lambda message: None)
+            document = candidate_document(outcome, space)
+            reports = self.workdir / "reports" / horizon
+            reports.mkdir(parents=True, exist_ok=True)
+            run = validate_candidate(document, deployed, version, prices, self.cache, reports, self.settings.approval)
+            report = run.report
+            record.rmse_improvement_pct = report.metrics.rmse_improvement
+            record.mape_improvement_pct = report.metrics.mape_improvement
+            record.failed_criteria = tuple(report.failed_criteria)
+            record.verdict = "approved" if report.approved else "rejected"
+            if report.approved:
+                with _commit_time(day):
+                    _, new_version, _ = deploy_from_report(self.store, report.to_dict())
+                record.deployed_version = new_version.id
+        except (ConfigError, SearchError, ModelLoadError, WindowOverlapError, ValueError) as error:
+            record.verdict, record.error = "error", f"{type(error).__name__}: {error}"
+        record.seconds = time.perf_counter() - started
+        trace.optimizations.append(record)
+
+
+def run_replay(
+    provider: PriceProvider,
+    settings: ReplaySettings,
+    workdir: Path,
+    progress: Callable[[int, int, pd.Timestamp], None] | None = None,
+) -> ReplayResult:
+    """Replay every business day of ``settings``' range. A range or history problem raises ReplayError
+    before anything runs; a price source that fails mid-replay ends it early with a partial result."""
+    days = check_range(provider, settings)
+    replay = Replay(provider, settings, workdir)
+    if settings.measure_seed_baseline:
+        replay.measure_seed_baselines(days[0])
+    done: list[pd.Timestamp] = []
+    partial = None
+    started = time.perf_counter()
+    for i, day in enumerate(days):
+        try:
+            replay.run_day(day)
+        except Exception as error:  # noqa: BLE001 - whatever stopped the day, the report says so
+            partial = f"stopped on {day.date()} ({i} of {len(days)} days replayed): {type(error).__name__}: {error}"
+            break
+        done.append(day)
+        if progress is not None:
+            progress(i + 1, len(days), day)
+    result = ReplayResult(
+        settings,
+        provider.description,
+        done,
+        len(days),
+        replay.traces,
+        Path(workdir),
+        time.perf_counter() - started,
+        partial,
+    )
+    return result
