@@ -58,9 +58,9 @@ from forex_assets.cli.run import ALL_ASSETS, QUIET
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
-from forex_assets.defs.resources import ForexWorkspace, code_location_resources
+from forex_assets.defs.resources import WorkingArea, code_location_resources
 configs, area, horizon = sys.argv[1:4]
-resources = code_location_resources(ForexWorkspace(working_area=area, configs_dir=configs))
+resources = code_location_resources(WorkingArea(path=area, configs_dir=configs))
 with dg.instance_for_test() as instance:
     dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
     result = dg.materialize(ALL_ASSETS, selection=[candidate_config, validation_report, deployed_config],

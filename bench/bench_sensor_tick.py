@@ -15,12 +15,12 @@ from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import optimization_sensor
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.resources import (
-    ForexWorkspace,
+    WorkingArea,
     code_location_resources,
 )
 
 tmp = tempfile.mkdtemp()
-ws = ForexWorkspace(working_area=tmp, configs_dir=str(SEED_CONFIGS_DIR))
+ws = WorkingArea(path=tmp, configs_dir=str(SEED_CONFIGS_DIR))
 res = code_location_resources(ws)
 q = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 d = dg.Definitions(

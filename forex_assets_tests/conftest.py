@@ -40,14 +40,14 @@ def lenient_approval():
 
 @pytest.fixture
 def forex_env(tmp_path):
-    """(instance, resources, workspace): an ephemeral Dagster instance and every resource of the code
+    """(instance, resources, working_area): an ephemeral Dagster instance and every resource of the code
     location, with the working area (forecast history, config store, caches) under tmp_path."""
     import dagster as dg
 
     from forex_assets.core.working_area import SEED_CONFIGS_DIR
-    from forex_assets.defs.resources import ForexWorkspace, code_location_resources
+    from forex_assets.defs.resources import WorkingArea, code_location_resources
 
-    workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
-    resources = code_location_resources(workspace)
+    working_area = WorkingArea(path=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
+    resources = code_location_resources(working_area)
     with dg.instance_for_test() as instance:
-        yield instance, resources, workspace
+        yield instance, resources, working_area

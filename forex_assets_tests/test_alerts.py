@@ -67,27 +67,27 @@ def _rollback(instance, resources, reason="operator test"):
     )
 
 
-def _everything_recorded(instance, workspace) -> str:
+def _everything_recorded(instance, working_area) -> str:
     """Every event of every run (messages, metadata, errors) and the alert log, as one text."""
     texts = []
     for run in instance.get_runs():
         for entry in instance.all_logs(run.run_id):
             texts.append(repr(entry))
-    texts.append((workspace.root / "alerts.sqlite").read_bytes().decode("utf-8", "replace"))
+    texts.append((working_area.root / "alerts.sqlite").read_bytes().decode("utf-8", "replace"))
     return "\n".join(texts)
 
 
 def test_a_deploy_and_a_rollback_send_one_alert_per_event_with_their_numbers(smtp, forex_env, capfd):
     inbox, notifier = smtp
-    instance, resources, workspace = forex_env
+    instance, resources, working_area = forex_env
     resources = resources | {"alerts": notifier, "approval_policy": lenient_approval()}
-    seed = workspace.config_store().current_version("7d")
+    seed = working_area.config_store().current_version("7d")
     tags = {"forex/triggers": "drift", "forex/trigger_reasons": '{"drift": "severity HIGH: KS p=0.0004"}'}
 
     result = _recalibrate(instance, resources, tags)
 
     assert result.success
-    deployed = workspace.config_store().current_version("7d")
+    deployed = working_area.config_store().current_version("7d")
     assert deployed.commit != seed.commit
     report = result.output_for_node("validation_report")
     m = report["metrics"]
@@ -109,7 +109,7 @@ def test_a_deploy_and_a_rollback_send_one_alert_per_event_with_their_numbers(smt
 
     rollback = _rollback(instance, resources, reason="forecasts failed three times")
     assert rollback.success
-    restored = workspace.config_store().current_version("7d")
+    restored = working_area.config_store().current_version("7d")
     assert len(inbox.messages) == 4
     assert inbox.subjects()[3] == f"[forex][7d] ROLLBACK v{deployed.id} -> v{seed.id}"
     rollback_text = inbox.text(inbox.messages[3])
@@ -117,10 +117,10 @@ def test_a_deploy_and_a_rollback_send_one_alert_per_event_with_their_numbers(smt
 
     assert inbox.logins == [USER] * 4  # the password was used for each message ...
     captured = capfd.readouterr()
-    recorded = _everything_recorded(instance, workspace)
+    recorded = _everything_recorded(instance, working_area)
     for text in [recorded, captured.out, captured.err, *(m.as_string() for m in inbox.messages)]:
         assert PASSWORD not in text  # ... and appears nowhere
-    logged = workspace.alert_log().entries("7d")
+    logged = working_area.alert_log().entries("7d")
     assert [(e.event, e.status, e.attempts) for e in logged] == [
         ("optimization_triggered", "sent", 1),
         ("validation_passed", "sent", 1),
@@ -131,15 +131,15 @@ def test_a_deploy_and_a_rollback_send_one_alert_per_event_with_their_numbers(smt
 
 def test_a_rejected_candidate_alert_names_the_failed_criteria_and_nothing_deploys(smtp, forex_env):
     inbox, notifier = smtp
-    instance, resources, workspace = forex_env
+    instance, resources, working_area = forex_env
     strict = ApprovalPolicy(min_coverage_95=1.01)
     resources = resources | {"alerts": notifier, "approval_policy": strict}
-    seed = workspace.config_store().current_version("7d")
+    seed = working_area.config_store().current_version("7d")
 
     result = _recalibrate(instance, resources)  # launched by hand: no trigger tags
 
     assert not result.success
-    assert workspace.config_store().current_version("7d").commit == seed.commit
+    assert working_area.config_store().current_version("7d").commit == seed.commit
     report = result.output_for_node("validation_report")
     assert "coverage_95_sufficient" in report["failed_criteria"]
     assert len(inbox.messages) == 2
@@ -150,34 +150,34 @@ def test_a_rejected_candidate_alert_names_the_failed_criteria_and_nothing_deploy
     coverage = report["metrics"]["ci95_coverage_new"]
     assert re.search(rf"FAIL coverage_95_sufficient +95 % interval coverage {coverage:.3f} \(at least 1.01\)", text)
     assert "rejected: the deployed configuration stays" in text
-    decision = workspace.decision_log().decisions("7d")[-1]
+    decision = working_area.decision_log().decisions("7d")[-1]
     assert decision.fired == ("manual",) and decision.optimize  # a manual optimization is recorded as one
 
 
-def _second_version(workspace):
-    store = workspace.config_store()
+def _second_version(working_area):
+    store = working_area.config_store()
     config = store.read("7d").model_copy(update={"context_length": 90})
     store.deploy(config, "test deploy")
 
 
 def test_a_down_server_does_not_fail_the_step_and_retries_a_bounded_number_of_times(forex_env, monkeypatch):
-    instance, resources, workspace = forex_env
+    instance, resources, working_area = forex_env
     monkeypatch.setenv("FOREX_SMTP_PASSWORD", PASSWORD)
     port = free_port()  # nothing listens there
     down = AlertNotifier(smtp_host="127.0.0.1", smtp_port=port, recipients=["ops@example.org"], backoff_s=0.01)
-    _second_version(workspace)
+    _second_version(working_area)
 
     result = _rollback(instance, resources | {"alerts": down})
 
     assert result.success  # the rollback and the forecast refresh happened
-    [logged] = workspace.alert_log().entries("7d")
+    [logged] = working_area.alert_log().entries("7d")
     assert (logged.event, logged.status, logged.attempts) == ("rollback", "failed", 3)
     assert f"smtp 127.0.0.1:{port}" in logged.error and "Connection refused" in logged.error
     warnings = [
         e.message for e in instance.all_logs(result.run_id) if e.level == 30 and "alert not delivered" in e.message
     ]
     assert len(warnings) == 1 and "after 3 attempt(s)" in warnings[0] and "ROLLBACK" in warnings[0]
-    assert PASSWORD not in _everything_recorded(instance, workspace)
+    assert PASSWORD not in _everything_recorded(instance, working_area)
 
 
 def test_wrong_credentials_fail_at_once_and_the_password_is_not_in_the_error(smtp):
@@ -202,18 +202,18 @@ def test_ssl_security_without_a_tls_server_fails_cleanly(smtp):
 def test_unconfigured_alerts_go_to_the_run_log_only(forex_env, monkeypatch):
     for name in SMTP_ENV:
         monkeypatch.delenv(name, raising=False)
-    instance, resources, workspace = forex_env
-    _second_version(workspace)
+    instance, resources, working_area = forex_env
+    _second_version(working_area)
     result = _rollback(instance, resources | {"alerts": AlertNotifier()}, reason="manual check")
     assert result.success
     messages = [e.message for e in instance.all_logs(result.run_id) if "no SMTP configured" in e.message]
     assert len(messages) == 1 and "[forex][7d] ROLLBACK" in messages[0] and "manual check" in messages[0]
-    assert [e.status for e in workspace.alert_log().entries("7d")] == ["logged"]
+    assert [e.status for e in working_area.alert_log().entries("7d")] == ["logged"]
 
 
 def test_the_run_failure_sensor_alerts_for_a_failed_run(smtp, forex_env, tmp_path):
     inbox, notifier = smtp
-    instance, resources, workspace = forex_env
+    instance, resources, working_area = forex_env
     prices = random_walk_prices(400)
     prices.loc[100, "date"] = pd.Timestamp("2020-05-23")  # a Saturday
     csv = tmp_path / "bad.csv"
@@ -229,7 +229,7 @@ def test_the_run_failure_sensor_alerts_for_a_failed_run(smtp, forex_env, tmp_pat
         dagster_instance=instance,
         dagster_run=failed.dagster_run,
         dagster_event=failed.get_run_failure_event(),
-        resources={"alerts": notifier, "workspace": workspace},
+        resources={"alerts": notifier, "working_area": working_area},
     ).for_run_failure() as context:
         run_failure_alert_sensor(context)
 
@@ -239,4 +239,4 @@ def test_the_run_failure_sensor_alerts_for_a_failed_run(smtp, forex_env, tmp_pat
     text = inbox.text(inbox.messages[0])
     assert "rule 'no_weekends'" in text and failed.run_id in text
     assert f"http://127.0.0.1:3000/runs/{failed.run_id}" in text
-    assert [e.event for e in workspace.alert_log().entries()] == ["run_failed"]
+    assert [e.event for e in working_area.alert_log().entries()] == ["run_failed"]

@@ -10,16 +10,16 @@ from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.resources import (
-    ForexWorkspace,
     PriceSource,
+    WorkingArea,
     code_location_resources,
 )
 from forex_assets_tests.conftest import random_walk_prices
 
 
 @pytest.fixture
-def workspace(tmp_path):
-    return ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
+def working_area(tmp_path):
+    return WorkingArea(path=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
 
 
 def _materialize(instance, resources, partition):
@@ -30,8 +30,8 @@ def _materialize(instance, resources, partition):
     return first, materialize_selection(instance, resources, [forecast], partition)
 
 
-def test_prices_and_one_forecast_partition(workspace, tmp_path):
-    resources = {"price_source": PriceSource(), "workspace": workspace}
+def test_prices_and_one_forecast_partition(working_area, tmp_path):
+    resources = {"price_source": PriceSource(), "working_area": working_area}
     with dg.instance_for_test() as instance:
         prices_run, forecast_run = _materialize(instance, resources, "30d")
         assert prices_run.success and forecast_run.success
@@ -53,12 +53,12 @@ def test_prices_and_one_forecast_partition(workspace, tmp_path):
     assert history.steps("30d")["target_date"].iloc[0] == pd.Timestamp("2026-11-02")  # next business day
 
 
-def test_bad_prices_fail_the_run_and_nothing_downstream_materializes(workspace, tmp_path):
+def test_bad_prices_fail_the_run_and_nothing_downstream_materializes(working_area, tmp_path):
     prices = random_walk_prices(400)
     prices.loc[100, "date"] = pd.Timestamp("2020-05-23")  # a Saturday
     csv = tmp_path / "bad.csv"
     prices.assign(date=prices["date"].dt.strftime("%Y-%m-%d")).to_csv(csv, index=False)
-    resources = code_location_resources(workspace, PriceSource(source="csv", csv_path=str(csv)))
+    resources = code_location_resources(working_area, PriceSource(source="csv", csv_path=str(csv)))
     with dg.instance_for_test() as instance:
         prices_run, forecast_run = _materialize(instance, resources, "7d")
         assert not prices_run.success and forecast_run is None
@@ -82,13 +82,13 @@ def test_bad_prices_fail_the_run_and_nothing_downstream_materializes(workspace, 
     )
 
 
-def test_csv_source_forecasts_from_its_last_date(workspace, tmp_path):
+def test_csv_source_forecasts_from_its_last_date(working_area, tmp_path):
     prices = random_walk_prices(700)
     csv = tmp_path / "prices.csv"
     prices.rename(columns={"date": "fecha", "usdclp": "valor"}).to_csv(csv, index=False)
     source = PriceSource(source="csv", csv_path=str(csv), csv_date_column="fecha", csv_value_column="valor")
     with dg.instance_for_test() as instance:
-        _, run = _materialize(instance, {"price_source": source, "workspace": workspace}, "7d")
+        _, run = _materialize(instance, {"price_source": source, "working_area": working_area}, "7d")
         assert run.success
     runs = ForecastHistory(tmp_path / "area" / "forecast_history.sqlite").runs("7d")
     assert runs["origin_date"].iloc[0] == prices["date"].iloc[-1]

@@ -48,8 +48,8 @@ def _tick(instance, resources, cursor=None):
     return {r.partition_key: r for r in result.run_requests}, result.cursor
 
 
-def _optimized(workspace, horizon, on, override=False):
-    workspace.decision_log().record(
+def _optimized(working_area, horizon, on, override=False):
+    working_area.decision_log().record(
         TriggerDecision(horizon, on, True, ("performance",) if override else ("schedule",), (), {}, override)
     )
 
@@ -66,42 +66,42 @@ def test_default_series_drift_is_found(env):
 
 
 def test_sensor_requests_the_horizons_that_need_it_with_reasons_in_tags(env):
-    instance, resources, workspace = env
+    instance, resources, working_area = env
     _reports(instance, resources)
-    _optimized(workspace, "15d", date.today() - timedelta(days=2))  # in its cooldown
+    _optimized(working_area, "15d", date.today() - timedelta(days=2))  # in its cooldown
     requests, cursor = _tick(instance, resources)
     assert set(requests) == {"7d", "30d", "90d"}  # 15d: drift fired but the guard holds it back
     tags = requests["30d"].tags
     assert tags["forex/optimizer"] == "30d"
     assert set(tags["forex/triggers"].split(",")) == {"drift", "schedule"}
     assert "severity HIGH" in tags["forex/trigger_reasons"]
-    decisions = workspace.decision_log().decisions("15d")
+    decisions = working_area.decision_log().decisions("15d")
     assert not decisions[-1].optimize and "held back" in decisions[-1].reasons["drift"]
     assert _tick(instance, resources, cursor)[0] == {}  # no new reports, no new decision
 
 
 def test_performance_trigger_overrides_the_cooldown_once_every_three_days(env):
-    instance, resources, workspace = env
-    store = workspace.config_store()
+    instance, resources, working_area = env
+    store = working_area.config_store()
     tight = store.read("7d").model_copy(update={"baseline": ValidationBaseline(rmse_clp=1.0, inference_seconds=0.5)})
     store.deploy(tight, reason="a baseline no forecast can meet")
-    _optimized(workspace, "7d", date.today() - timedelta(days=2))
+    _optimized(working_area, "7d", date.today() - timedelta(days=2))
     _reports(instance, resources, ["7d"])
     requests, cursor = _tick(instance, resources)
     assert "performance" in requests["7d"].tags["forex/triggers"].split(",")
-    assert workspace.decision_log().decisions("7d")[-1].performance_override
-    _optimized(workspace, "7d", date.today(), override=True)  # the optimization it launched
+    assert working_area.decision_log().decisions("7d")[-1].performance_override
+    _optimized(working_area, "7d", date.today(), override=True)  # the optimization it launched
     _reports(instance, resources, ["7d"])
     requests, _ = _tick(instance, resources, cursor)
     assert "7d" not in requests
-    assert "at most one every 3" in workspace.decision_log().decisions("7d")[-1].reasons["performance"]
+    assert "at most one every 3" in working_area.decision_log().decisions("7d")[-1].reasons["performance"]
 
 
 def test_weekly_fallback_schedule_requests_only_the_horizons_that_are_due(env):
-    instance, resources, workspace = env
+    instance, resources, working_area = env
     sunday = datetime(2026, 11, 29, 2, 0)
-    _optimized(workspace, "7d", sunday.date() - timedelta(days=3))
-    _optimized(workspace, "90d", sunday.date() - timedelta(days=20))
+    _optimized(working_area, "7d", sunday.date() - timedelta(days=3))
+    _optimized(working_area, "90d", sunday.date() - timedelta(days=20))
     context = dg.build_schedule_context(
         instance=instance,
         resources=resources,

@@ -58,11 +58,11 @@ def _forecast(instance, resources, horizon="7d"):
 
 
 def test_approved_candidate_is_deployed_with_its_baseline(setup):
-    instance, resources, workspace = setup
-    before = workspace.config_store().current_version("7d")
+    instance, resources, working_area = setup
+    before = working_area.config_store().current_version("7d")
     result = _validate_and_deploy(instance, resources, GOOD)
     assert result.success
-    store = workspace.config_store()
+    store = working_area.config_store()
     deployed = store.read("7d")
     assert (deployed.context_length, deployed.preprocessing) == (90, "log")
     assert deployed.baseline.rmse_clp == GOOD.rmse_new
@@ -78,8 +78,8 @@ def test_approved_candidate_is_deployed_with_its_baseline(setup):
 
 
 def test_failed_checks_block_the_deploy_in_the_run_and_a_manual_deploy_is_refused(setup):
-    instance, resources, workspace = setup
-    before = workspace.config_store().current_version("7d")
+    instance, resources, working_area = setup
+    before = working_area.config_store().current_version("7d")
     bad = replace(GOOD, bias_new=7.5)
     result = _validate_and_deploy(instance, resources, bad)
     assert not result.success
@@ -98,17 +98,17 @@ def test_failed_checks_block_the_deploy_in_the_run_and_a_manual_deploy_is_refuse
     failure = next(e for e in manual.all_events if e.is_step_failure)
     message = failure.step_failure_data.user_failure_data.description
     assert "refused" in message and "bias_bounded" in message and before.id in message
-    assert workspace.config_store().current_version("7d").commit == before.commit
+    assert working_area.config_store().current_version("7d").commit == before.commit
 
 
 def test_forecasts_follow_the_store_and_rollback_job_restores_and_refreshes(setup):
-    instance, resources, workspace = setup
+    instance, resources, working_area = setup
     dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
-    seeded = workspace.config_store().current_version("7d")
+    seeded = working_area.config_store().current_version("7d")
     assert _validate_and_deploy(instance, resources, GOOD).success
-    deployed = workspace.config_store().current_version("7d")
+    deployed = working_area.config_store().current_version("7d")
     assert _forecast(instance, resources).success
-    assert workspace.forecast_history().runs("7d")["config_version"].tolist() == [deployed.id]
+    assert working_area.forecast_history().runs("7d")["config_version"].tolist() == [deployed.id]
 
     result = rollback_job.execute_in_process(
         run_config={"ops": {"restore_config": {"config": {"horizon": "7d", "reason": "inference time 4x"}}}},
@@ -116,11 +116,11 @@ def test_forecasts_follow_the_store_and_rollback_job_restores_and_refreshes(setu
         resources=resources,
     )
     assert result.success
-    store = workspace.config_store()
+    store = working_area.config_store()
     restored = store.current_version("7d")
     assert restored.summary.startswith(f"[7d] rollback: inference time 4x (from {deployed.id} to {seeded.id})")
     assert store.read("7d") == store.read("7d", seeded.id)
-    runs = workspace.forecast_history().runs("7d")
+    runs = working_area.forecast_history().runs("7d")
     assert runs["config_version"].tolist() == [restored.id]  # same origin, refreshed with the restored version
     event = instance.get_latest_materialization_event(dg.AssetKey("forecast"))
     assert event.asset_materialization.partition == "7d"
@@ -136,8 +136,8 @@ def test_forecasts_follow_the_store_and_rollback_job_restores_and_refreshes(setu
     ],
 )
 def test_rollback_job_refuses_bad_requests_and_changes_nothing(setup, config, message):
-    instance, resources, workspace = setup
-    head = workspace.config_store().repo.head.commit.hexsha
+    instance, resources, working_area = setup
+    head = working_area.config_store().repo.head.commit.hexsha
     result = rollback_job.execute_in_process(
         run_config={"ops": {"restore_config": {"config": config}}},
         instance=instance,
@@ -148,17 +148,17 @@ def test_rollback_job_refuses_bad_requests_and_changes_nothing(setup, config, me
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert message in failure.step_failure_data.user_failure_data.description
     assert "nothing was changed" in failure.step_failure_data.user_failure_data.description
-    assert workspace.config_store().repo.head.commit.hexsha == head
+    assert working_area.config_store().repo.head.commit.hexsha == head
 
 
-def _deploy_directly(workspace, **fields):
+def _deploy_directly(working_area, **fields):
     from forex_assets.core.forecasting.config import ValidationBaseline, parse_config
 
     seconds = fields.pop("baseline_s", 0.05)
     config = parse_config(CANDIDATE | fields).model_copy(
         update={"baseline": ValidationBaseline(rmse_clp=20.0, inference_seconds=seconds)}
     )
-    return workspace.config_store().deploy(config, reason="test deploy")
+    return working_area.config_store().deploy(config, reason="test deploy")
 
 
 def _sensor_requests(instance, resources, cursor=None):
@@ -170,9 +170,9 @@ def _sensor_requests(instance, resources, cursor=None):
 
 
 def test_three_failed_forecast_runs_lead_to_exactly_one_rollback_request(setup):
-    instance, resources, workspace = setup
+    instance, resources, working_area = setup
     dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
-    broken = _deploy_directly(workspace, family="chronos-bolt")  # loads, but fails at forecast time
+    broken = _deploy_directly(working_area, family="chronos-bolt")  # loads, but fails at forecast time
     for _ in range(2):
         assert not _forecast(instance, resources).success
     assert _sensor_requests(instance, resources)[0] == []  # two failures: not yet
@@ -188,18 +188,18 @@ def test_three_failed_forecast_runs_lead_to_exactly_one_rollback_request(setup):
 
 
 def test_a_healthy_deploy_is_left_alone(setup):
-    instance, resources, workspace = setup
+    instance, resources, working_area = setup
     dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
-    _deploy_directly(workspace, baseline_s=0.5)
+    _deploy_directly(working_area, baseline_s=0.5)
     for _ in range(3):
         assert _forecast(instance, resources).success
     assert _sensor_requests(instance, resources)[0] == []
 
 
 def test_slow_inference_after_a_deploy_triggers_a_rollback(setup):
-    instance, resources, workspace = setup
+    instance, resources, working_area = setup
     dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
-    _deploy_directly(workspace, baseline_s=0.000001)  # any real forecast is far above 3x this baseline
+    _deploy_directly(working_area, baseline_s=0.000001)  # any real forecast is far above 3x this baseline
     assert _forecast(instance, resources).success
     requests, _ = _sensor_requests(instance, resources)
     assert len(requests) == 1 and requests[0].tags["forex/rollback_reason"].startswith("inference time")

@@ -20,7 +20,7 @@ from forex_assets.core.deployment.deploy import deploy_from_report
 from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.working_area import PROJECT_ROOT, SEED_CONFIGS_DIR
 from forex_assets.defs.monitoring.optimization_metrics import optimization_metrics
-from forex_assets.defs.resources import ForexWorkspace
+from forex_assets.defs.resources import WorkingArea
 from forex_assets_tests.test_validation import GOOD
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # a Thursday
@@ -34,9 +34,9 @@ def _decision(day, fired, optimize, reasons):
     return TriggerDecision("30d", day, optimize, tuple(fired), (), reasons, False)
 
 
-def _report_file(workspace, stamp, approved, failed, rmse_change):
+def _report_file(working_area, stamp, approved, failed, rmse_change):
     document = {"approved": approved, "failed_criteria": failed, "metrics": {"rmse_improvement": rmse_change}}
-    (workspace.reports_dir("30d") / f"validation_30d_{stamp}.json").write_text(json.dumps(document))
+    (working_area.reports_dir("30d") / f"validation_30d_{stamp}.json").write_text(json.dumps(document))
 
 
 @pytest.fixture
@@ -53,13 +53,13 @@ def prepared(tmp_path, monkeypatch):
 
     commit_time("2026-11-01T00:00:00+00:00")
     # where `forex-assets status` looks: $DAGSTER_HOME/forex_assets
-    workspace = ForexWorkspace(working_area=str(home / "forex_assets"), configs_dir=str(SEED_CONFIGS_DIR))
-    store, log = workspace.config_store(), workspace.decision_log()
+    working_area = WorkingArea(path=str(home / "forex_assets"), configs_dir=str(SEED_CONFIGS_DIR))
+    store, log = working_area.config_store(), working_area.decision_log()
     seed = store.current_version("30d")
 
     drift = "severity HIGH: volatility ratio 2.56 (HIGH: above 2.0 or below 0.50)"
     log.record(_decision(date(2026, 11, 2), ["drift"], True, {"drift": drift}), at=_utc(2026, 11, 2, 8, 0))
-    _report_file(workspace, "20261102T090000Z", True, [], -10.0)
+    _report_file(working_area, "20261102T090000Z", True, [], -10.0)
     candidate = store.read("30d").model_copy(update={"context_length": 180})
     report = {
         "horizon": "30d",
@@ -73,7 +73,7 @@ def prepared(tmp_path, monkeypatch):
 
     slow = "rmse degraded +17.5 % (threshold 15 %)"
     log.record(_decision(date(2026, 11, 9), ["performance"], True, {"performance": slow}), at=_utc(2026, 11, 9, 8))
-    _report_file(workspace, "20261109T093000Z", False, ["coverage_95_sufficient"], -6.0)
+    _report_file(working_area, "20261109T093000Z", False, ["coverage_95_sufficient"], -6.0)
     quiet = {"performance": "rmse change +2.0 % within 15 %", "drift": "severity LOW below MEDIUM"}
     log.record(_decision(date(2026, 11, 16), [], False, quiet), at=_utc(2026, 11, 16, 22))
 
@@ -81,18 +81,18 @@ def prepared(tmp_path, monkeypatch):
     reason = "automatic rollback: 3 consecutive failed forecast runs"
     rolled = store.rollback("30d", "previous", reason)
     alert = rollback_executed("30d", reason, deployed.id, seed.id, rolled.id)
-    workspace.alert_log().record(alert, Delivery("sent", 1), at=_utc(2026, 11, 20, 12, 1))
+    working_area.alert_log().record(alert, Delivery("sent", 1), at=_utc(2026, 11, 20, 12, 1))
 
     with dg.DagsterInstance.get() as instance:
         metadata = {"drift_report": {"severity": "MEDIUM", "as_of": "2026-11-20"}}
         metadata["performance_report"] = {"degradation_rmse_pct": 17.5}
         for key, values in metadata.items():
             instance.report_runless_asset_event(dg.AssetMaterialization(key, partition="30d", metadata=values))
-    return workspace, {"seed": seed, "deployed": deployed, "rolled": rolled}
+    return working_area, {"seed": seed, "deployed": deployed, "rolled": rolled}
 
 
 def test_status_shows_each_horizon_at_a_glance(prepared):
-    workspace, versions = prepared
+    working_area, versions = prepared
     text = operator_cli.status(now=NOW)
     rows = {line.split()[0]: line for line in text.splitlines() if re.match(r"(7|15|30|90)d ", line)}
     assert set(rows) == {"7d", "15d", "30d", "90d"}
@@ -107,7 +107,7 @@ def test_status_shows_each_horizon_at_a_glance(prepared):
 
 
 def test_history_tells_what_happened_to_a_horizon_with_reasons(prepared, capsys):
-    workspace, versions = prepared
+    working_area, versions = prepared
     assert cli.main(["history", "--horizon", "30d"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if " UTC  " in line]
     kinds = [line.split()[3] for line in lines]
@@ -126,9 +126,9 @@ def test_history_tells_what_happened_to_a_horizon_with_reasons(prepared, capsys)
 
 
 def test_optimization_metrics_from_store_decisions_and_reports(prepared):
-    workspace, _ = prepared
+    working_area, _ = prepared
     with dg.instance_for_test() as instance:
-        result = dg.materialize([optimization_metrics], instance=instance, resources={"workspace": workspace})
+        result = dg.materialize([optimization_metrics], instance=instance, resources={"working_area": working_area})
         metadata = {
             k: v.value for k, v in result.asset_materializations_for_node("optimization_metrics")[0].metadata.items()
         }

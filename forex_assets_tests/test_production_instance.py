@@ -14,7 +14,7 @@ from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.optimization_metrics import optimization_metrics
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
-from forex_assets.defs.resources import ForexWorkspace, code_location_resources
+from forex_assets.defs.resources import WorkingArea, code_location_resources
 from forex_assets_tests.conftest import lenient_approval
 from forex_assets_tests.postgres_cluster import PostgresCluster
 
@@ -85,7 +85,7 @@ def test_full_graph_of_one_partition_is_stored_in_postgres_and_again_after_a_res
         monkeypatch.setenv(name, value)
     home = production_home(tmp_path)
     resources = code_location_resources(
-        ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR)),
+        WorkingArea(path=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR)),
         approval_policy=lenient_approval(),  # the deploy happens, so the whole graph materializes
     )
     all_runs: set[str] = set()

@@ -10,7 +10,7 @@ from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.recalibration.checks import approval_checks
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace, code_location_resources
+from forex_assets.defs.resources import ApprovalPolicy, WorkingArea, code_location_resources
 from forex_assets_tests.test_validation import GOOD
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -78,8 +78,8 @@ def test_check_thresholds_come_from_the_policy_resource():
 
 
 def test_candidate_and_validation_end_to_end(tmp_path):
-    workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
-    resources = code_location_resources(workspace)
+    working_area = WorkingArea(path=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
+    resources = code_location_resources(working_area)
     with dg.instance_for_test() as instance:
         dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
         result = dg.materialize(

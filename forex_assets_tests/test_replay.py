@@ -20,7 +20,7 @@ from forex_assets.core.replay.engine import PriceProvider, ReplayError, ReplaySe
 from forex_assets.core.replay.report import build_report, format_table, render_html
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.replay.jobs import replay_job
-from forex_assets.defs.resources import ForexWorkspace, PriceSource
+from forex_assets.defs.resources import PriceSource, WorkingArea
 from forex_assets_tests.conftest import lenient_approval
 
 BASE = usdclp_like_series(regime_change=None, end="2025-12-31")
@@ -178,12 +178,14 @@ def test_cli_replay_writes_the_report_and_refuses_a_bad_range(tmp_path, capsys, 
 
 
 def test_replay_job_logs_progress_and_records_the_report(tmp_path):
-    workspace = ForexWorkspace(working_area=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
+    working_area = WorkingArea(path=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
     config = {"ops": {"replay_history": {"config": {"start": "2026-10-27", "end": "2026-10-30",
                                                       "horizons": ["7d"], "log_every_days": 2}}}}  # fmt: skip
     with dg.instance_for_test() as instance:
         result = replay_job.execute_in_process(
-            run_config=config, instance=instance, resources={"price_source": PriceSource(), "workspace": workspace}
+            run_config=config,
+            instance=instance,
+            resources={"price_source": PriceSource(), "working_area": working_area},
         )
         assert result.success
         messages = [e.message for e in instance.all_logs(result.run_id)]

@@ -34,10 +34,10 @@ def instance_home() -> Path:
     return home
 
 
-def _workspace():
-    from forex_assets.defs.resources import ForexWorkspace
+def _working_area():
+    from forex_assets.defs.resources import WorkingArea
 
-    return ForexWorkspace()
+    return WorkingArea()
 
 
 def status(now: datetime | None = None) -> str:
@@ -49,8 +49,8 @@ def status(now: datetime | None = None) -> str:
     from forex_assets.defs.resources import MonitoringPolicy
 
     home = instance_home()
-    workspace = _workspace()
-    store, log, alerts = workspace.config_store(), workspace.decision_log(), workspace.alert_log()
+    working_area = _working_area()
+    store, log, alerts = working_area.config_store(), working_area.decision_log(), working_area.alert_log()
     schedule = (weekly.cron_schedule, TIMEZONE, MonitoringPolicy().schedule_days)
     now = now or datetime.now(UTC)
     with dg.DagsterInstance.get() as instance:
@@ -77,8 +77,10 @@ def history(horizon: str, since: date | None = None, kinds: list[str] | None = N
     if horizon not in HORIZONS:
         raise OperatorError(f"unknown horizon {horizon!r}; horizons are {', '.join(HORIZONS)}")
     instance_home()
-    workspace = _workspace()
-    events = horizon_events(workspace.config_store(), workspace.decision_log(), workspace.reports_dir(horizon), horizon)
+    working_area = _working_area()
+    events = horizon_events(
+        working_area.config_store(), working_area.decision_log(), working_area.reports_dir(horizon), horizon
+    )
     if since is not None:
         events = [e for e in events if e.at.date() >= since]
     title = f"{horizon} history" + (f" since {since}" if since else "")

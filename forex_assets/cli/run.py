@@ -28,8 +28,8 @@ from forex_assets.defs.monitoring.optimization_metrics import optimization_metri
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.resources import (
-    ForexWorkspace,
     PriceSource,
+    WorkingArea,
     code_location_resources,
 )
 
@@ -84,11 +84,11 @@ def materialize_selection(
 def run_cycle(
     instance: dg.DagsterInstance,
     price_source: PriceSource,
-    workspace: ForexWorkspace,
+    working_area: WorkingArea,
     horizons=HORIZONS,
     recalibrate: bool = True,
 ) -> list[dict]:
-    resources = code_location_resources(workspace, price_source)
+    resources = code_location_resources(working_area, price_source)
     prices_run = dg.materialize(
         [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET
     )
@@ -127,8 +127,8 @@ def run_cycle(
 def monitor_and_decide(instance: dg.DagsterInstance, resources: dict, horizon: str) -> TriggerDecision:
     """Drift and performance reports for the horizon, then the trigger manager's (recorded) decision."""
     materialize_selection(instance, resources, [drift_report, performance_report], horizon)
-    workspace, policy = resources["workspace"], resources["monitoring_policy"].trigger_policy()
-    log = workspace.decision_log()
+    working_area, policy = resources["working_area"], resources["monitoring_policy"].trigger_policy()
+    log = working_area.decision_log()
     decision = decide(trigger_inputs(instance, log, horizon, date.today()), policy)
     log.record(decision)
     return decision
@@ -147,7 +147,7 @@ def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: 
         return {"verdict": "ERROR", "detail": _failure_message(result), "seconds": time.perf_counter() - started}
     failed = [name for name, passed in checks.items() if not passed]
     deployed = _materialization_metadata(result, "deployed_config")
-    version = resources["workspace"].config_store().current_version(horizon).id
+    version = resources["working_area"].config_store().current_version(horizon).id
     refreshed = None
     if deployed.get("changed"):
         refresh = materialize_selection(instance, resources, [forecast], horizon)
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         csv_value_column=args.csv_value_column,
     )
     with dg.DagsterInstance.get() as instance:
-        rows = run_cycle(instance, price_source, ForexWorkspace(), args.horizons, not args.no_recalibration)
+        rows = run_cycle(instance, price_source, WorkingArea(), args.horizons, not args.no_recalibration)
     print()
     print(f"forex_assets cycle on {price_source.describe()} (DAGSTER_HOME={home})")
     print(format_summary(rows))

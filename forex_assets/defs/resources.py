@@ -31,10 +31,10 @@ from forex_assets.core.recalibration.validation import ApprovalThresholds
 from forex_assets.core.working_area import SEED_CONFIGS_DIR, default_working_area
 
 
-class ForexWorkspace(dg.ConfigurableResource):
+class WorkingArea(dg.ConfigurableResource):
     """The instance's working area (forecast history, caches, later the config store and reports)."""
 
-    working_area: str | None = Field(
+    path: str | None = Field(
         default=None, description="directory for the project's state; default $DAGSTER_HOME/forex_assets"
     )
     configs_dir: str | None = Field(default=None, description="seed configurations; default the repo's configs/")
@@ -50,7 +50,7 @@ class ForexWorkspace(dg.ConfigurableResource):
 
     @property
     def root(self) -> Path:
-        path = Path(self.working_area).expanduser() if self.working_area else default_working_area()
+        path = Path(self.path).expanduser() if self.path else default_working_area()
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -196,7 +196,7 @@ class PriceSource(dg.ConfigurableResource):
 
 
 def code_location_resources(
-    workspace: ForexWorkspace | None = None, price_source: PriceSource | None = None, **overrides
+    working_area: WorkingArea | None = None, price_source: PriceSource | None = None, **overrides
 ) -> dict:
     """Every resource of the code location, each at its defaults unless given: one list for the
     definitions, `make run`, the tests and the benchmarks."""
@@ -204,7 +204,7 @@ def code_location_resources(
 
     return {
         "price_source": price_source or PriceSource(),
-        "workspace": workspace or ForexWorkspace(),
+        "working_area": working_area or WorkingArea(),
         "approval_policy": ApprovalPolicy(),
         "monitoring_policy": MonitoringPolicy(),
         "alerts": AlertNotifier(),

@@ -6,7 +6,7 @@ import dagster as dg
 
 from forex_assets.core.alerting.messages import run_failed
 from forex_assets.defs.alerting.resources import AlertNotifier
-from forex_assets.defs.resources import ForexWorkspace
+from forex_assets.defs.resources import WorkingArea
 from forex_assets.defs.runs import run_assets
 
 
@@ -39,7 +39,7 @@ def _selection(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Sends one alert (email, or the sensor log when SMTP is not configured) for every failed run.",
 )
-def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertNotifier, workspace: ForexWorkspace):
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertNotifier, working_area: WorkingArea):
     run = context.dagster_run
     horizon = run.tags.get("dagster/partition") or run.tags.get("forex/horizon")
     alert = run_failed(
@@ -50,4 +50,4 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertN
         _selection(context.instance, run),
         f"{alerts.ui_base_url.rstrip('/')}/runs/{run.run_id}",
     )
-    alerts.send(alert, context.log, workspace.alert_log())
+    alerts.send(alert, context.log, working_area.alert_log())

@@ -7,7 +7,7 @@ from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.deployment.approval import failed_approval_checks
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
-from forex_assets.defs.resources import ForexWorkspace
+from forex_assets.defs.resources import WorkingArea
 
 
 @dg.asset(
@@ -19,11 +19,11 @@ from forex_assets.defs.resources import ForexWorkspace
     "otherwise, naming the failed criteria.",
 )
 def deployed_config(
-    context: dg.AssetExecutionContext, validation_report: dict, workspace: ForexWorkspace, alerts: AlertNotifier
+    context: dg.AssetExecutionContext, validation_report: dict, working_area: WorkingArea, alerts: AlertNotifier
 ) -> dg.MaterializeResult:
     horizon = context.partition_key
     failed = failed_approval_checks(context.instance, horizon)
-    store = workspace.config_store()
+    store = working_area.config_store()
     if failed:
         raise dg.Failure(
             description=f"deployed_config {horizon}: refused, the latest validation_report did not pass "
@@ -39,7 +39,7 @@ def deployed_config(
     diff = store.diff(horizon, previous.id, version.id) if changed else "(no change)"
     if changed:
         alert = config_deployed(horizon, version.id, previous.id, validation_report, version.summary)
-        alerts.send(alert, context.log, workspace.alert_log())
+        alerts.send(alert, context.log, working_area.alert_log())
     return dg.MaterializeResult(
         metadata={
             "version": version.id,

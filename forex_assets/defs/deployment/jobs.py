@@ -9,7 +9,7 @@ from forex_assets.core.prices.schema import PriceValidationError
 from forex_assets.core.prices.sources import PriceSourceError
 from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.forecasting.assets import produce_forecast
-from forex_assets.defs.resources import ForexWorkspace, PriceSource
+from forex_assets.defs.resources import PriceSource, WorkingArea
 
 
 class RollbackConfig(dg.Config):
@@ -20,9 +20,9 @@ class RollbackConfig(dg.Config):
 
 @dg.op(description="Restore the configuration version as a new commit in the config store.")
 def restore_config(
-    context: dg.OpExecutionContext, config: RollbackConfig, workspace: ForexWorkspace, alerts: AlertNotifier
+    context: dg.OpExecutionContext, config: RollbackConfig, working_area: WorkingArea, alerts: AlertNotifier
 ) -> str:
-    store = workspace.config_store()
+    store = working_area.config_store()
     try:
         before = store.current_version(config.horizon)
         version = store.rollback(config.horizon, config.to_version, config.reason)
@@ -31,7 +31,7 @@ def restore_config(
     restored = rollback_target(version.summary) or config.to_version
     context.log.info(f"{config.horizon}: rolled back from {before.id} to {restored} as {version.id}")
     alert = rollback_executed(config.horizon, config.reason, before.id, restored, version.id)
-    alerts.send(alert, context.log, workspace.alert_log())
+    alerts.send(alert, context.log, working_area.alert_log())
     context.log_event(
         dg.AssetMaterialization(
             asset_key="deployed_config",
@@ -51,13 +51,13 @@ def restore_config(
 
 @dg.op(description="Forecast the horizon again with the restored configuration (prices from the price source).")
 def refresh_forecast(
-    context: dg.OpExecutionContext, horizon: str, price_source: PriceSource, workspace: ForexWorkspace
+    context: dg.OpExecutionContext, horizon: str, price_source: PriceSource, working_area: WorkingArea
 ) -> None:
     try:
         prices = price_source.load()
     except (PriceValidationError, PriceSourceError) as error:
         raise dg.Failure(description=f"forecast refresh {horizon}: {error}") from None
-    _, metadata = produce_forecast(prices, workspace, horizon, context.log)
+    _, metadata = produce_forecast(prices, working_area, horizon, context.log)
     context.log_event(dg.AssetMaterialization(asset_key="forecast", partition=horizon, metadata=metadata))
 
 

@@ -11,7 +11,7 @@ from forex_assets.core.deployment.rollback_rules import PostDeployHealth, rollba
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.live_scoring import score_matured
 from forex_assets.defs.deployment.jobs import rollback_job
-from forex_assets.defs.resources import ForexWorkspace, PriceSource
+from forex_assets.defs.resources import PriceSource, WorkingArea
 from forex_assets.defs.runs import run_assets
 
 FORECAST = dg.AssetKey("forecast")
@@ -22,7 +22,7 @@ def _targets_forecast(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
 
 
 def post_deploy_health(
-    instance: dg.DagsterInstance, workspace: ForexWorkspace, price_source: PriceSource, horizon: str, deploy: Version
+    instance: dg.DagsterInstance, working_area: WorkingArea, price_source: PriceSource, horizon: str, deploy: Version
 ) -> PostDeployHealth:
     records = instance.get_run_records(
         filters=dg.RunsFilter(
@@ -45,7 +45,7 @@ def post_deploy_health(
         metadata = latest[0].asset_materialization.metadata
         if metadata.get("config_version") and metadata["config_version"].value == deploy.id:
             seconds = float(metadata["inference_seconds"].value)
-    history = workspace.forecast_history()
+    history = working_area.forecast_history()
     runs = history.runs(horizon)
     mine = runs[runs["config_version"] == deploy.id]["origin_date"]
     matured_count, matured_rmse = 0, None
@@ -64,14 +64,14 @@ def post_deploy_health(
     "time above 3x the validation baseline, or RMSE above 1.5x the baseline once 5 forecasts have matured "
     "launch rollback_job. Never twice for the same deploy.",
 )
-def rollback_sensor(context: dg.SensorEvaluationContext, workspace: ForexWorkspace, price_source: PriceSource):
+def rollback_sensor(context: dg.SensorEvaluationContext, working_area: WorkingArea, price_source: PriceSource):
     handled: set[str] = set(json.loads(context.cursor)) if context.cursor else set()
-    store = workspace.config_store()
+    store = working_area.config_store()
     for horizon in HORIZONS:
         deploy = store.current_version(horizon)
         if not deploy.summary.startswith(f"[{horizon}] deploy") or deploy.id in handled:
             continue  # seeds and rollbacks are not watched; a deploy is rolled back at most once
-        health = post_deploy_health(context.instance, workspace, price_source, horizon, deploy)
+        health = post_deploy_health(context.instance, working_area, price_source, horizon, deploy)
         reason = rollback_reason(health, store.read(horizon).baseline)
         if reason is None:
             continue

@@ -9,20 +9,20 @@ from forex_assets.core.models.loading import ModelLoadError
 from forex_assets.core.plots import forecast_fan_figure, markdown_image
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
-from forex_assets.defs.resources import ForexWorkspace
+from forex_assets.defs.resources import WorkingArea
 
 
-def produce_forecast(prices: pd.DataFrame, workspace: ForexWorkspace, horizon: str, log) -> tuple[pd.DataFrame, dict]:
+def produce_forecast(prices: pd.DataFrame, working_area: WorkingArea, horizon: str, log) -> tuple[pd.DataFrame, dict]:
     """Forecast with the deployed configuration, record it in the history; the table and its metadata.
 
     Shared by the ``forecast`` asset and the rollback job's forecast refresh.
     """
     try:
-        config, version = workspace.deployed_config(horizon)
+        config, version = working_area.deployed_config(horizon)
         record = make_forecast(prices, config, version)
     except (ConfigError, ConfigStoreError, ModelLoadError, ForecastError) as error:
         raise dg.Failure(description=f"forecast {horizon}: {error}") from None
-    workspace.forecast_history().record(record)
+    working_area.forecast_history().record(record)
     table = record.table()
     last = table.iloc[-1]
     log.info(
@@ -60,7 +60,7 @@ def produce_forecast(prices: pd.DataFrame, workspace: ForexWorkspace, horizon: s
     "Re-materialized automatically after new prices, a deploy or a rollback.",
 )
 def forecast(
-    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, workspace: ForexWorkspace
+    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, working_area: WorkingArea
 ) -> dg.Output[pd.DataFrame]:
-    table, metadata = produce_forecast(usdclp_prices, workspace, context.partition_key, context.log)
+    table, metadata = produce_forecast(usdclp_prices, working_area, context.partition_key, context.log)
     return dg.Output(table, metadata=metadata)

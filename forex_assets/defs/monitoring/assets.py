@@ -8,7 +8,7 @@ from forex_assets.core.monitoring.performance import performance_snapshot
 from forex_assets.core.plots import markdown_image
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
-from forex_assets.defs.resources import ForexWorkspace, MonitoringPolicy
+from forex_assets.defs.resources import MonitoringPolicy, WorkingArea
 
 EAGER = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
 
@@ -78,17 +78,17 @@ def drift_report(
 def performance_report(
     context: dg.AssetExecutionContext,
     usdclp_prices: pd.DataFrame,
-    workspace: ForexWorkspace,
+    working_area: WorkingArea,
     monitoring_policy: MonitoringPolicy,
 ) -> dg.Output[dict]:
     horizon = context.partition_key
-    deployed, version = workspace.deployed_config(horizon)
+    deployed, version = working_area.deployed_config(horizon)
     snapshot = performance_snapshot(
         horizon,
         usdclp_prices,
-        workspace.forecast_history(),
+        working_area.forecast_history(),
         deployed,
-        workspace.backtest_cache(),
+        working_area.backtest_cache(),
         monitoring_policy.performance_policy(),
     )
     m = snapshot.metrics

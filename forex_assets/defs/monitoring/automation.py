@@ -21,7 +21,7 @@ from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.drift import Severity
 from forex_assets.core.monitoring.triggers import TriggerDecision, TriggerInputs, decide
 from forex_assets.defs.recalibration.jobs import optimization_job
-from forex_assets.defs.resources import ForexWorkspace, MonitoringPolicy
+from forex_assets.defs.resources import MonitoringPolicy, WorkingArea
 
 TIMEZONE = "America/Santiago"
 DRIFT, PERFORMANCE = dg.AssetKey("drift_report"), dg.AssetKey("performance_report")
@@ -107,10 +107,10 @@ def optimization_request(decision: TriggerDecision, key: str) -> dg.RunRequest:
     "to optimize; requests optimization_job with the reasons in the run tags.",
 )
 def optimization_sensor(
-    context: dg.SensorEvaluationContext, workspace: ForexWorkspace, monitoring_policy: MonitoringPolicy
+    context: dg.SensorEvaluationContext, working_area: WorkingArea, monitoring_policy: MonitoringPolicy
 ):
     seen = json.loads(context.cursor) if context.cursor else {}
-    log = workspace.decision_log()
+    log = working_area.decision_log()
     policy = monitoring_policy.trigger_policy()
     today = date.today()
     for horizon in HORIZONS:
@@ -137,9 +137,9 @@ def optimization_sensor(
     description="Weekly fallback: optimizes every horizon not optimized in the last 14 days.",
 )
 def weekly_optimization_schedule(
-    context: dg.ScheduleEvaluationContext, workspace: ForexWorkspace, monitoring_policy: MonitoringPolicy
+    context: dg.ScheduleEvaluationContext, working_area: WorkingArea, monitoring_policy: MonitoringPolicy
 ):
-    log = workspace.decision_log()
+    log = working_area.decision_log()
     policy = monitoring_policy.trigger_policy(drift=False, performance=False)
     today = context.scheduled_execution_time.date() if context.scheduled_execution_time else date.today()
     requests = []

@@ -15,7 +15,7 @@ from forex_assets.core.monitoring.optimization_history import (
 )
 from forex_assets.core.plots import markdown_image
 from forex_assets.defs.metadata import table_metadata
-from forex_assets.defs.resources import ForexWorkspace
+from forex_assets.defs.resources import WorkingArea
 
 TIMEZONE = "America/Santiago"
 
@@ -78,9 +78,9 @@ def _trend_metadata(m: HorizonMetrics) -> dict:
     "and after, rollbacks and time from trigger to deploy; from the config store history, the trigger decision "
     "log and the validation reports. Refreshed daily at 21:00 America/Santiago and after every deploy.",
 )
-def optimization_metrics(context: dg.AssetExecutionContext, workspace: ForexWorkspace) -> dg.Output[dict]:
-    store, log = workspace.config_store(), workspace.decision_log()
-    metrics = [horizon_metrics(horizon_events(store, log, workspace.reports_dir(h), h), h) for h in HORIZONS]
+def optimization_metrics(context: dg.AssetExecutionContext, working_area: WorkingArea) -> dg.Output[dict]:
+    store, log = working_area.config_store(), working_area.decision_log()
+    metrics = [horizon_metrics(horizon_events(store, log, working_area.reports_dir(h), h), h) for h in HORIZONS]
     summary, deploys = summary_frame(metrics), deploys_frame(metrics)
     context.log.info(
         "; ".join(f"{m.horizon}: {m.optimizations} optimizations, {len(m.deploys)} deploys" for m in metrics)

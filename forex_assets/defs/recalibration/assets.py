@@ -22,12 +22,12 @@ from forex_assets.core.recalibration.workflow import (
 from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
-from forex_assets.defs.resources import ApprovalPolicy, ForexWorkspace
+from forex_assets.defs.resources import ApprovalPolicy, WorkingArea
 
 from .plots import leaderboard_figure
 
 
-def announce_optimization(context: dg.AssetExecutionContext, workspace: ForexWorkspace, alerts: AlertNotifier):
+def announce_optimization(context: dg.AssetExecutionContext, working_area: WorkingArea, alerts: AlertNotifier):
     """Alert that the horizon's optimization started, with the triggers from the run's tags. A run without
     them was launched by hand: it is recorded in the decision log as a manual trigger."""
     horizon, tags = context.partition_key, context.run.tags
@@ -38,9 +38,9 @@ def announce_optimization(context: dg.AssetExecutionContext, workspace: ForexWor
         reasons = {}
     if not fired:
         decision = manual_decision(horizon, date.today(), context.run_id)
-        workspace.decision_log().record(decision)
+        working_area.decision_log().record(decision)
         fired, reasons = list(decision.fired), decision.reasons
-    alerts.send(optimization_triggered(horizon, fired, reasons, context.run_id), context.log, workspace.alert_log())
+    alerts.send(optimization_triggered(horizon, fired, reasons, context.run_id), context.log, working_area.alert_log())
 
 
 @dg.asset(
@@ -52,19 +52,19 @@ def announce_optimization(context: dg.AssetExecutionContext, workspace: ForexWor
     "(Optuna study, rolling-origin backtests), with the full leaderboard.",
 )
 def candidate_config(
-    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, workspace: ForexWorkspace, alerts: AlertNotifier
+    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, working_area: WorkingArea, alerts: AlertNotifier
 ) -> dg.Output[dict]:
     horizon = context.partition_key
-    announce_optimization(context, workspace, alerts)
+    announce_optimization(context, working_area, alerts)
     try:
-        space = load_search_space(search_space_path(workspace.configs, horizon), expected_horizon=horizon)
+        space = load_search_space(search_space_path(working_area.configs, horizon), expected_horizon=horizon)
         outcome = find_candidate(
-            space, usdclp_prices, workspace.backtest_cache(), workspace.optuna_storage, context.log.info
+            space, usdclp_prices, working_area.backtest_cache(), working_area.optuna_storage, context.log.info
         )
     except (ConfigError, SearchError, ModelLoadError) as error:
         raise dg.Failure(description=f"candidate_config {horizon}: {error}") from None
     document = candidate_document(outcome, space)
-    artifact = workspace.root / "candidates" / f"candidate_{horizon}.json"
+    artifact = working_area.root / "candidates" / f"candidate_{horizon}.json"
     write_text_atomically(
         artifact,
         json.dumps(document | {"leaderboard": outcome.leaderboard.to_dict("records")}, indent=2, default=str) + "\n",
@@ -103,20 +103,20 @@ def validation_report(
     context: dg.AssetExecutionContext,
     usdclp_prices: pd.DataFrame,
     candidate_config: dict,
-    workspace: ForexWorkspace,
+    working_area: WorkingArea,
     approval_policy: ApprovalPolicy,
     alerts: AlertNotifier,
 ) -> dg.Output[dict]:
     horizon = context.partition_key
     try:
-        deployed, version = workspace.deployed_config(horizon)
+        deployed, version = working_area.deployed_config(horizon)
         run = validate_candidate(
             candidate_config,
             deployed,
             version,
             usdclp_prices,
-            workspace.backtest_cache(),
-            workspace.reports_dir(horizon),
+            working_area.backtest_cache(),
+            working_area.reports_dir(horizon),
             approval_policy.thresholds(),
         )
     except (ConfigError, ModelLoadError, WindowOverlapError) as error:
@@ -125,7 +125,7 @@ def validation_report(
     m = report.metrics
     verdict = "approved" if report.approved else f"rejected: {', '.join(report.failed_criteria)}"
     context.log.info(f"{horizon}: {verdict}")
-    alerts.send(validation_result(report.to_dict()), context.log, workspace.alert_log())
+    alerts.send(validation_result(report.to_dict()), context.log, working_area.alert_log())
     rows = pd.DataFrame([{"criterion": c.name, "passed": c.passed, "detail": c.description} for c in report.criteria])
     return dg.Output(
         report.to_dict() | {"html_report": str(run.html_path), "json_report": str(run.json_path)},

@@ -15,7 +15,7 @@ from forex_assets.core.prices.synthetic import RegimeChange
 from forex_assets.core.replay.engine import PriceProvider, ReplayError, ReplaySettings, run_replay
 from forex_assets.core.replay.report import build_report, format_table, write_report
 from forex_assets.defs.metadata import table_metadata
-from forex_assets.defs.resources import ForexWorkspace, PriceSource
+from forex_assets.defs.resources import PriceSource, WorkingArea
 
 
 class ReplayConfig(dg.Config):
@@ -49,7 +49,7 @@ def _summary_rows(report: dict) -> pd.DataFrame:
 @dg.op(description="Replays the recalibration policy over the configured range, day by day without look-ahead, "
        "in a temporary working area; writes the report (JSON, HTML) and records it as replay_report.")  # fmt: skip
 def replay_history(
-    context: dg.OpExecutionContext, config: ReplayConfig, price_source: PriceSource, workspace: ForexWorkspace
+    context: dg.OpExecutionContext, config: ReplayConfig, price_source: PriceSource, working_area: WorkingArea
 ) -> None:
     try:
         prices = price_source.load()
@@ -74,7 +74,7 @@ def replay_history(
             raise dg.Failure(description=f"replay: {error}") from None
         known = provider.visible(result.days[-1]) if result.days else prices.iloc[:0]
         report = build_report(result, known)
-    out = workspace.root / "replays" / context.run_id[:8]
+    out = working_area.root / "replays" / context.run_id[:8]
     json_path, html_path = write_report(report, known, out)
     table = format_table(report)
     context.log.info(table)
