@@ -4,17 +4,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# every version the tests passed with (make lock writes it); torch is the CPU build, installed first
+LOCK := requirements.lock
+TORCH := torch==2.13.0
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv home run dev test lint model bench clean screenshots system-packages
+.PHONY: venv home run dev test lint lock model bench clean screenshots system-packages
 
-$(STAMP): pyproject.toml
+# Installs the project with the exact versions of $(LOCK) (a constraints file: -c), again whenever
+# pyproject.toml or the lock changes.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,production]'
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,production]'
 	touch $@
 
 venv: $(STAMP)
@@ -37,12 +42,35 @@ system-packages:
 	  || ($$([ "$$(id -u)" = 0 ] || echo sudo) apt-get update -qq \
 	      && $$([ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql openssl git)
 
-## make test: the test suite
+## make test: the import-layering contracts (pyproject.toml [tool.importlinter]), then the test suite
 test: venv system-packages
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
+## make lint: ruff, and the import-layering contracts (core never imports Dagster; cli > defs > core)
 lint: venv
 	$(BIN)/ruff check forex_assets forex_assets_tests scripts
+	$(BIN)/lint-imports
+
+## make lock: re-resolve $(LOCK) after a dependency change in pyproject.toml (make lock UPGRADE=1: also
+## move every pin to the newest allowed version). uv, in a throwaway venv, resolves the dev and production
+## extras for CPython 3.11 on x86_64 Linux (the dev machine, CI and the Dockerfile), keeping the pins of
+## the current lock where they still fit. torch is pinned to $(TORCH) without its CUDA-only dependencies
+## (nvidia-*, cuda-*, triton): a first pass finds them, the second excludes them, and the result is checked.
+LOCK_TOOLS ?= /tmp/forex_assets-lock-tools
+lock:
+	test -x $(LOCK_TOOLS)/bin/uv || ($(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/python -m pip install --quiet uv)
+	echo '$(TORCH)' > $(LOCK_TOOLS)/torch.txt
+	cp $(LOCK) $(LOCK_TOOLS)/with-cuda.txt 2>/dev/null || true
+	$(LOCK_TOOLS)/bin/uv pip compile --quiet pyproject.toml --extra dev --extra production --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --overrides $(LOCK_TOOLS)/torch.txt $(if $(UPGRADE),--upgrade) \
+	  --no-header -o $(LOCK_TOOLS)/with-cuda.txt
+	grep -oiE '^(nvidia-[a-z0-9_.-]+|cuda-[a-z0-9_.-]+|triton)==' $(LOCK_TOOLS)/with-cuda.txt | tr -d '=' > $(LOCK_TOOLS)/cuda-only.txt
+	$(LOCK_TOOLS)/bin/uv pip compile --quiet pyproject.toml --extra dev --extra production --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --overrides $(LOCK_TOOLS)/torch.txt $(if $(UPGRADE),--upgrade) \
+	  --excludes $(LOCK_TOOLS)/cuda-only.txt --custom-compile-command 'make lock' -o $(LOCK)
+	! grep -iE '^(nvidia-|cuda-|triton)' $(LOCK)
+	grep -qx '$(TORCH)' $(LOCK)
 
 ## make model: retrain the bundled checkpoint and re-measure its model card scores
 model: venv

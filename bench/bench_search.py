@@ -1,4 +1,4 @@
-"""Benchmark: the search engine against a plain implementation of ADR Appendix B's grid loop.
+"""Benchmark: the search engine against a plain implementation of the decision record's grid loop (docs/decisions.md, Search).
 
 In one process, on the same synthetic prices and the same checkpoints:
 
@@ -97,7 +97,7 @@ def plain_rmse(config, series: PriceSeries, origins: np.ndarray, seed_offset: in
 
 
 def plain_grid_loop(space: SearchSpace, series: PriceSeries, origins: np.ndarray) -> dict:
-    """ADR Appendix B: for each configuration, for each origin, one forecast; pick the lowest RMSE."""
+    """The decision record's loop: for each configuration, for each origin, one forecast; pick the lowest RMSE."""
     started = time.perf_counter()
     table = {c.label: plain_rmse(c.config, series, origins) for c in enumerate_candidates(space)}
     best = min(table, key=lambda label: (table[label][0], table[label][1]))

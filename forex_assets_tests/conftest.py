@@ -35,6 +35,7 @@ def lenient_approval():
         max_inference_time_ratio=1000.0,
         min_coverage_95=0.0,
         max_abs_bias_clp=1000.0,
+        max_improvement_p_value=1.0,
     )
 
 

@@ -4,12 +4,16 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreError
-from forex_assets.core.forecasting.config import ConfigError, parse_config
+from forex_assets.core.deployment.history import CommitRecord, message_fields, rollback_target, trailers
+from forex_assets.core.deployment.repair import Damage
+from forex_assets.core.forecasting.config import ConfigError, ValidationBaseline, parse_config
+from forex_assets.core.monitoring.optimization_history import store_events
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
 
 
@@ -167,4 +171,154 @@ def test_two_processes_deploying_at_once_lose_nothing(tmp_path):
         assert mine == [f"[7d] deploy: writer {offset} deploy {i}" for i in range(10)]  # in order
     last = store.history("7d")[0]
     assert store.read("7d").context_length == store.read("7d", last.id).context_length
+    assert not store.repo.is_dirty(untracked_files=True)
+
+
+BASELINE = ValidationBaseline(rmse_clp=8.1, inference_seconds=0.02, mape_pct=0.7, validated_on="2026-11-20")
+
+
+def _git(root, *args):
+    identity = ["-c", "user.name=an earlier version", "-c", "user.email=old@localhost"]
+    return subprocess.run(["git", *identity, *args], cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+def test_deploy_and_rollback_keep_the_history_as_git_trailers(store):
+    seed = store.current_version("7d")
+    config = _config(90).model_copy(update={"baseline": BASELINE})
+    validation = {"rmse_clp_before": 9.0, "rmse_clp_after": 8.1, "validation_window": ["2026-10-01", "2026-11-20"]}
+    deployed = store.deploy(config, reason="validation passed", metrics={"rmse_clp": 8.25}, validation=validation)
+    record = deployed.record
+    assert record.structured and (record.action, record.horizon) == ("deploy", "7d")
+    assert record.candidate_metrics == {"rmse_clp": 8.25} and record.validation == validation
+    assert record.baseline == json.loads(BASELINE.model_dump_json(exclude_none=True))
+    assert message_fields(deployed.message) == {
+        "candidate metrics": {"rmse_clp": 8.25},
+        "validation metrics": validation,
+        "validation baseline": record.baseline,
+    }
+    # ordinary git trailers: git's own parser reads what history.trailers reads
+    parsed = subprocess.run(
+        ["git", "interpret-trailers", "--parse"], input=deployed.message, capture_output=True, text=True, check=True
+    ).stdout
+    assert dict(line.split(": ", 1) for line in parsed.splitlines()) == trailers(deployed.message)
+    logged = _git(store.root, "log", "-1", "--format=%(trailers:key=Forex-Action,valueonly)", deployed.commit)
+    assert logged.strip() == "deploy"
+
+    back = store.rollback("7d", reason="inference time 4x baseline")
+    assert back.summary == f"[7d] rollback: inference time 4x baseline (from {deployed.id} to {seed.id})"
+    assert (back.record.action, back.record.rolled_back_from, back.record.restored) == (
+        "rollback",
+        deployed.id,
+        seed.id,
+    )
+    assert rollback_target(back.message) == rollback_target(back.summary) == seed.id
+    assert rollback_target(deployed.message) is None
+    assert [e.kind for e in store_events(store, "7d")] == ["seed", "deploy", "rollback"]
+
+
+def _old_message(horizon, action, reason, config, metrics, validation=None):
+    """The commit message as the store wrote it before the trailers (a copy of the old ConfigStore._message)."""
+    lines = [f"[{horizon}] {action}: {reason}", ""]
+    if metrics:
+        lines.append("candidate metrics: " + json.dumps(metrics, sort_keys=True, default=float))
+    if validation:
+        lines.append("validation metrics: " + json.dumps(validation, sort_keys=True, default=float))
+    if config.baseline is not None:
+        lines.append("validation baseline: " + config.baseline.model_dump_json(exclude_none=True))
+    return "\n".join(lines).strip() + "\n"
+
+
+def test_a_store_written_in_the_earlier_message_format_still_parses(tmp_path):
+    # a store made, deployed to and rolled back by an earlier version of forex_assets: free-text messages
+    root = tmp_path / "store"
+    root.mkdir()
+    _git(root, "init", "--quiet")
+    (root / ".gitignore").write_text("backups/\n.locks/\n.*.tmp\n")
+    seeds = [f"chronos_{h}.json" for h in ("7d", "15d", "30d", "90d")]
+    for name in seeds:
+        (root / name).write_text((SEED_CONFIGS_DIR / name).read_text())
+    _git(root, "add", "--", ".gitignore", *seeds)
+    _git(root, "commit", "--quiet", "-m", f"initialise configuration store from {SEED_CONFIGS_DIR}")
+    seed = ConfigStore(root).current_version("7d")
+    assert seed.record == CommitRecord(action="initialise", horizon=None)
+    config = _config(90).model_copy(update={"baseline": BASELINE})
+    (root / "chronos_7d.json").write_text(config.to_json())
+    message = _old_message("7d", "deploy", "validation passed", config, {"rmse_clp": 8.25}, {"rmse_clp_after": 8.1})
+    _git(root, "commit", "--quiet", "-m", message, "--", "chronos_7d.json")
+    store = ConfigStore(root)
+    deployed = store.current_version("7d")
+    assert not trailers(deployed.message)
+    record = deployed.record
+    assert not record.structured and (record.action, record.horizon) == ("deploy", "7d")
+    assert record.candidate_metrics == {"rmse_clp": 8.25} and record.validation == {"rmse_clp_after": 8.1}
+    assert record.baseline["rmse_clp"] == 8.1
+    assert set(message_fields(deployed.message)) == {"candidate metrics", "validation metrics", "validation baseline"}
+
+    (root / "chronos_7d.json").write_text(store.read("7d", seed.id).to_json())
+    old_rollback = _old_message("7d", "rollback", f"operator (from {deployed.id} to {seed.id})", _config(180), None)
+    _git(root, "commit", "--quiet", "-m", old_rollback, "--", "chronos_7d.json")
+    store = ConfigStore(root)
+    assert store.repairs == []
+    rolled = store.current_version("7d")
+    assert (rolled.record.action, rolled.record.rolled_back_from, rolled.record.restored) == (
+        "rollback",
+        deployed.id,
+        seed.id,
+    )
+    assert rollback_target(rolled.summary) == rollback_target(rolled.message) == seed.id
+    events = store_events(store, "7d")
+    assert [e.kind for e in events] == ["seed", "deploy", "rollback"]
+    assert events[1].details["validation"] == {"rmse_clp_after": 8.1} and events[2].details["restored"] == seed.id
+
+    # the new format goes on on top of the old one
+    again = store.rollback("7d", reason="back to the old deploy")
+    assert again.record.structured and again.record.restored == deployed.id
+    assert store.read("7d").context_length == 90
+    assert [v.record.structured for v in store.history("7d")] == [True, False, False, False]
+
+
+def test_a_read_only_open_writes_nothing_and_a_writers_open_repairs(tmp_path):
+    with pytest.raises(ConfigStoreError, match="no configuration store here"):
+        ConfigStore(tmp_path / "none", read_only=True)
+    assert not (tmp_path / "none").exists()
+    root = tmp_path / "s"
+    ConfigStore(root, seed_dir=SEED_CONFIGS_DIR)
+    (root / ".chronos_7d.json.abc.tmp").write_text("{partial")
+    (root / "chronos_15d.json").write_text(_config(365, "15d").to_json())
+    (root / "chronos_30d.json").write_text("garbage")
+    (root / ".git" / "index.lock").write_text("")
+
+    def snapshot():
+        return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    reader = ConfigStore(root, read_only=True)
+    assert [(f.damage, f.path) for f in reader.damage] == [
+        (Damage.STRAY_TEMP_FILE, ".chronos_7d.json.abc.tmp"),
+        (Damage.STALE_GIT_LOCK, ".git/index.lock"),
+        (Damage.UNCOMMITTED, "chronos_15d.json"),
+        (Damage.INVALID, "chronos_30d.json"),
+    ]
+    assert reader.repairs == [] and reader.read("7d").context_length == 180
+    with pytest.raises(ConfigStoreError, match="opened read-only"):
+        reader.deploy(_config(90), reason="refused")
+    with pytest.raises(ConfigStoreError, match="opened read-only"):
+        reader.rollback("7d")
+    assert snapshot() == before
+    writer = ConfigStore(root)
+    assert len(writer.repairs) == 4 and ConfigStore(root, read_only=True).damage == []
+
+
+def test_threads_sharing_a_store_deploy_one_at_a_time(store):
+    def deploy(offset):
+        for i in range(5):
+            store.deploy(_config(offset + i), reason=f"thread {offset} deploy {i}")
+
+    threads = [threading.Thread(target=deploy, args=(o,)) for o in (100, 200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(store.history("7d")) == 11
+    assert store.read("7d").context_length == store.read("7d", store.current_version("7d").id).context_length
     assert not store.repo.is_dirty(untracked_files=True)

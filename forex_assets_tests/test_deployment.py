@@ -10,6 +10,7 @@ from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.checks import approval_checks
+from forex_assets.defs.resources import MonitoringPolicy
 from forex_assets_tests.test_validation import GOOD
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -202,4 +203,7 @@ def test_slow_inference_after_a_deploy_triggers_a_rollback(setup):
     _deploy_directly(working_area, baseline_s=0.000001)  # any real forecast is far above 3x this baseline
     assert _forecast(instance, resources).success
     requests, _ = _sensor_requests(instance, resources)
+    assert requests == []  # ... but not 1 s above it: milliseconds are load, not a fault
+    no_floor = resources | {"monitoring_policy": MonitoringPolicy(rollback_min_inference_excess_seconds=0.0)}
+    requests, _ = _sensor_requests(instance, no_floor)
     assert len(requests) == 1 and requests[0].tags["forex/rollback_reason"].startswith("inference time")

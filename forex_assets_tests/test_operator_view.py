@@ -5,14 +5,17 @@ automatic rollback), written through the project's own stores with fixed times."
 import json
 import re
 import shutil
+import subprocess
+import sys
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
 
-from forex_assets.cli import main as cli
 from forex_assets.cli import operator as operator_cli
+from forex_assets.cli.main import cli
 from forex_assets.cli.views import next_weekly_run
 from forex_assets.core.alerting.delivery import Delivery
 from forex_assets.core.alerting.messages import rollback_executed
@@ -28,6 +31,18 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # a Thursday
 
 def _utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
+
+
+def invoke(*args: str):
+    """`forex-assets ARGS` in process; an exception other than an exit fails the test with its traceback."""
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def one_line_error(result) -> str:
+    """The error a command refused with: exit status 2, nothing on stdout, one line on stderr (no traceback)."""
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    [line] = result.stderr.splitlines()
+    return line
 
 
 def _decision(day, fired, optimize, reasons):
@@ -106,10 +121,11 @@ def test_status_shows_each_horizon_at_a_glance(prepared):
     assert quiet.count("no report") == 2 and "never" in quiet and quiet.rstrip().endswith("none")
 
 
-def test_history_tells_what_happened_to_a_horizon_with_reasons(prepared, capsys):
+def test_history_tells_what_happened_to_a_horizon_with_reasons(prepared):
     working_area, versions = prepared
-    assert cli.main(["history", "--horizon", "30d"]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if " UTC  " in line]
+    result = invoke("history", "--horizon", "30d")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if " UTC  " in line]
     kinds = [line.split()[3] for line in lines]
     assert kinds == ["seed", "decision", "validation", "deploy", "decision", "validation", "decision", "rollback"]
     assert lines[1].startswith("2026-11-02 08:00 UTC") and "optimize (drift)" in lines[1] and "ratio 2.56" in lines[1]
@@ -120,8 +136,9 @@ def test_history_tells_what_happened_to_a_horizon_with_reasons(prepared, capsys)
     assert "no optimization" in lines[6] and "severity LOW below MEDIUM" in lines[6]
     assert "3 consecutive failed forecast runs" in lines[7] and f"to {versions['seed'].id}" in lines[7]
 
-    assert cli.main(["history", "--horizon", "30d", "--since", "2026-11-10", "--kind", "rollback", "decision"]) == 0
-    later = [line for line in capsys.readouterr().out.splitlines() if " UTC  " in line]
+    result = invoke("history", "--horizon", "30d", "--since", "2026-11-10", "--kind", "rollback", "decision")
+    assert result.exit_code == 0, result.output
+    later = [line for line in result.stdout.splitlines() if " UTC  " in line]
     assert [line.split()[3] for line in later] == ["decision", "rollback"]
 
 
@@ -145,16 +162,74 @@ def test_optimization_metrics_from_store_decisions_and_reports(prepared):
     assert "data:image/png;base64," in metadata["plot"]
 
 
-def test_clear_errors_for_an_unknown_horizon_or_a_missing_instance(tmp_path, monkeypatch, capsys):
-    assert cli.main(["history", "--horizon", "45d"]) == 2
-    assert "unknown horizon '45d'; horizons are 7d, 15d, 30d, 90d" in capsys.readouterr().err
+def test_clear_errors_for_an_unknown_horizon_or_a_missing_instance(tmp_path, monkeypatch):
+    line = one_line_error(invoke("history", "--horizon", "45d"))
+    assert line == "forex-assets history: unknown horizon '45d'; horizons are 7d, 15d, 30d, 90d"
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "nowhere"))
-    assert cli.main(["status"]) == 2
-    assert f"no Dagster instance at {tmp_path / 'nowhere'}: run `make run` first" in capsys.readouterr().err
+    line = one_line_error(invoke("status"))
+    assert line.startswith(f"forex-assets status: no Dagster instance at {tmp_path / 'nowhere'}: run `make run` first")
     (tmp_path / "empty").mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "empty"))
-    assert cli.main(["history", "--horizon", "7d"]) == 2
-    assert "is not a Dagster instance" in capsys.readouterr().err
+    line = one_line_error(invoke("history", "--horizon", "7d"))
+    assert line.startswith("forex-assets history: ") and "is not a Dagster instance" in line
+
+
+def test_clear_error_for_an_instance_without_a_config_store(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.delenv("FOREX_ASSETS_HOME", raising=False)
+    monkeypatch.delenv("FOREX_CONFIG_STORE_DIR", raising=False)
+    line = one_line_error(invoke("status"))
+    assert line.startswith("forex-assets status: no forex_assets config store at ") and "nothing has run" in line
+
+
+OPTIONS = {
+    "run": ["--source", "--csv-path", "--csv-date-column", "--csv-value-column", "--horizons", "--no-recalibration"],
+    "status": [],
+    "history": ["--horizon", "--since", "--kind"],
+    "replay": ["--source", "--csv-path", "--csv-date-column", "--csv-value-column", "--start", "--end",
+               "--horizons", "--inject-drift", "--out", "--keep-state", "--no-progress"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", list(OPTIONS))
+def test_each_command_has_help_that_lists_its_options(command):
+    for flag in ("--help", "-h"):
+        result = invoke(command, flag)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith(f"Usage: forex-assets {command} [OPTIONS]")
+        listed = re.findall(r"^  (?:-h, )?(--[a-z-]+)", result.stdout, re.MULTILINE)
+        assert listed == [*OPTIONS[command], "--help"]
+
+
+def test_one_group_usage_without_a_command_and_exit_2_for_an_unknown_one():
+    usage = invoke()
+    assert usage.exit_code == 2 and "Usage: forex-assets [OPTIONS] COMMAND" in usage.output
+    commands = usage.output.partition("\nCommands:\n")[2]
+    assert re.findall(r"^  (\w+) ", commands, re.MULTILINE) == ["run", "status", "history", "replay"]
+    assert invoke("--help").exit_code == 0 and invoke("--help").stdout == usage.output
+    unknown = invoke("forecast")
+    assert unknown.exit_code == 2 and unknown.stdout == ""
+    assert "No such command 'forecast'" in unknown.stderr and "Traceback" not in unknown.stderr
+    missing = invoke("history")  # click's usage errors: exit 2 too
+    assert missing.exit_code == 2 and "Missing option '--horizon'" in missing.stderr
+    bad = invoke("history", "--horizon", "7d", "--since", "2026-13-01")
+    assert bad.exit_code == 2 and "'2026-13-01' is not a date (YYYY-MM-DD)" in bad.stderr
+
+
+def test_the_commands_are_imported_when_used():
+    """`forex-assets --help` answers at once: it does not load Dagster and the asset graph."""
+    code = (
+        "import sys\n"
+        "from forex_assets.cli.main import cli\n"
+        "cli(['--help'], standalone_mode=False)\n"
+        "assert not {'dagster', 'pandas', 'forex_assets.cli.run'} & set(sys.modules), 'imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "replay" in done.stdout
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,15 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
-from forex_assets.cli import main as cli
+from forex_assets.cli.main import cli
+from forex_assets.cli.replay import replay_command
 from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.triggers import TriggerPolicy
+from forex_assets.core.policy import PolicySettings
 from forex_assets.core.prices.sources import PriceSourceError
 from forex_assets.core.prices.synthetic import InjectedDrift, inject_drifts, usdclp_like_series
 from forex_assets.core.replay.engine import PriceProvider, ReplayError, ReplaySettings, run_replay
@@ -33,7 +36,11 @@ POLICY = TriggerPolicy(min_days_between_optimizations=5, schedule_days=60)
 
 def _settings(**changes) -> ReplaySettings:
     settings = ReplaySettings(
-        start=START.date(), end=END.date(), horizons=("7d",), trigger_policy=POLICY, injected_drifts=(ONSET,)
+        start=START.date(),
+        end=END.date(),
+        horizons=("7d",),
+        policy=PolicySettings(triggers=POLICY),
+        injected_drifts=(ONSET,),
     )
     return replace(settings, **changes)
 
@@ -41,7 +48,9 @@ def _settings(**changes) -> ReplaySettings:
 @pytest.fixture(scope="module")
 def short_replay(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("replay")
-    settings = _settings(approval=lenient_approval().thresholds())  # approvals, so deploys happen too
+    settings = _settings(
+        policy=PolicySettings(triggers=POLICY, approval=lenient_approval().thresholds())
+    )  # approvals, so deploys happen too
     seen = []
     result = run_replay(PriceProvider(PRICES, "synthetic test"), settings, workdir, lambda i, n, d: seen.append(d))
     return result, build_report(result, PRICES[PRICES["date"] <= END]), seen
@@ -166,15 +175,53 @@ def test_a_source_failing_mid_replay_gives_a_clearly_marked_partial_report(tmp_p
     assert "<b>PARTIAL REPORT</b>" in render_html(report, PRICES)
 
 
-def test_cli_replay_writes_the_report_and_refuses_a_bad_range(tmp_path, capsys, monkeypatch):
+def _replay(*args: str):
+    """`forex-assets replay ARGS` in process; an exception other than an exit fails the test with its traceback."""
+    return CliRunner().invoke(cli, ["replay", *args], catch_exceptions=False)
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    [line] = result.stderr.splitlines()
+    return line
+
+
+def test_cli_replay_writes_the_report_and_refuses_a_bad_range(tmp_path, monkeypatch):
     monkeypatch.setenv("FOREX_ASSETS_HOME", str(tmp_path / "area"))
-    args = ["replay", "--start", "2026-10-29", "--end", "2026-10-30", "--horizons", "7d", "--no-progress"]
-    assert cli.main([*args, "--out", str(tmp_path / "out")]) == 0
-    out = capsys.readouterr().out
-    assert "2 of 2 business days" in out and (tmp_path / "out" / "replay_report.html").exists()
+    args = ["--start", "2026-10-29", "--end", "2026-10-30", "--horizons", "7d", "--no-progress"]
+    result = _replay(*args, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "2 of 2 business days" in result.stdout and (tmp_path / "out" / "replay_report.html").exists()
     assert '"days_replayed": 2' in (tmp_path / "out" / "replay_report.json").read_text()
-    assert cli.main(["replay", "--start", "2030-01-01", "--end", "2030-02-01", "--no-progress"]) == 2
-    assert "is outside the prices of synthetic" in capsys.readouterr().err
+    line = _one_line_error(_replay("--start", "2030-01-01", "--end", "2030-02-01", "--no-progress"))
+    assert line.startswith("forex-assets replay: ") and "is outside the prices of synthetic" in line
+
+
+def test_cli_replay_refuses_bad_sources_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("FOREX_ASSETS_HOME", str(tmp_path / "area"))
+    line = _one_line_error(_replay("--source", "csv", "--no-progress"))
+    assert line.startswith("forex-assets replay: --source csv needs --csv-path")
+    line = _one_line_error(_replay("--source", "csv", "--csv-path", str(tmp_path / "missing.csv"), "--no-progress"))
+    assert line.startswith("forex-assets replay: the price source failed: ") and "missing.csv" in line
+    line = _one_line_error(_replay("--source", "csv", "--csv-path", "usdclp.csv", "--inject-drift", "2026-03-02"))
+    assert line == "forex-assets replay: --inject-drift is for the synthetic source only"
+    bad = _replay("--inject-drift", "2026-03-02:x")
+    assert bad.exit_code == 2 and "'2026-03-02:x': expected DATE[:VOLATILITY_MULTIPLIER]" in bad.stderr
+    assert not (tmp_path / "area").exists()  # refused before anything ran
+
+
+def test_cli_replay_options_take_several_values_as_before():
+    def parsed(*args: str) -> dict:
+        return replay_command.make_context("replay", list(args)).params
+
+    assert parsed()["horizons"] == ("7d", "15d", "30d", "90d") and parsed()["source"] == "synthetic"
+    params = parsed("--horizons", "7d", "30d", "--inject-drift", "2026-03-02:2.5", "--no-progress")
+    assert params["horizons"] == ("7d", "30d") and params["no_progress"]
+    [drift] = params["inject_drift"]
+    assert drift.onset == pd.Timestamp("2026-03-02") and drift.vol_multiplier == 2.5
+    assert parsed("--horizons=15d", "90d", "--start", "2026-01-05")["horizons"] == ("15d", "90d")
+    assert parsed("--horizons", "7d", "--horizons", "90d")["horizons"] == ("7d", "90d")
+    assert str(parsed("--start", "2026-01-05")["start"]) == "2026-01-05"
 
 
 def test_replay_job_logs_progress_and_records_the_report(tmp_path):

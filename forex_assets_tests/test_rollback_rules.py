@@ -1,4 +1,4 @@
-from forex_assets.core.deployment.rollback_rules import PostDeployHealth, rollback_reason
+from forex_assets.core.deployment.rollback_rules import PostDeployHealth, RollbackThresholds, rollback_reason
 from forex_assets.core.forecasting.config import ValidationBaseline
 from forex_assets.core.monitoring.live_scoring import score_matured
 from forex_assets_tests.conftest import random_walk_prices
@@ -15,9 +15,21 @@ def test_consecutive_failures_count_from_the_newest_run():
     assert rollback_reason(_health([False, False, True, False]), BASELINE) is None
 
 
-def test_inference_time_above_three_times_the_baseline():
-    assert rollback_reason(_health(seconds=0.059), BASELINE) is None
-    assert "above 3x the baseline" in rollback_reason(_health(seconds=0.061), BASELINE)
+def test_inference_time_above_three_times_the_baseline_and_the_floor():
+    no_floor = RollbackThresholds(min_inference_excess_seconds=0.0)
+    assert rollback_reason(_health(seconds=0.059), BASELINE, no_floor) is None
+    assert "above 3x the baseline" in rollback_reason(_health(seconds=0.061), BASELINE, no_floor)
+
+
+def test_a_busy_machine_alone_never_rolls_back():
+    # 0.2115 s against a 0.0037 s baseline (57x) was load on a shared machine, not a fault
+    load = ValidationBaseline(rmse_clp=10.0, inference_seconds=0.0037)
+    assert rollback_reason(_health(seconds=0.2115), load) is None
+    assert rollback_reason(_health(seconds=1.0036), load) is None  # within the 1 s floor
+    assert "more than 1 s above it" in rollback_reason(_health(seconds=1.0038), load)
+    slow = ValidationBaseline(rmse_clp=10.0, inference_seconds=2.0)  # seconds-scale: the ratio decides
+    assert rollback_reason(_health(seconds=5.9), slow) is None
+    assert rollback_reason(_health(seconds=6.1), slow) is not None
 
 
 def test_rmse_counts_only_once_enough_forecasts_matured():

@@ -32,6 +32,7 @@ GOOD = ValidationMetrics(
     skill_vs_random_walk_new=0.98,
     skill_vs_random_walk_current=1.06,
     rmse_random_walk=9.4,
+    improvement_p_value=0.02,
 )
 
 
@@ -48,9 +49,11 @@ def test_good_candidate_passes_every_criterion():
     [
         ({"rmse_improvement": -4.9, "mape_improvement": -2.9}, "accuracy_improves"),
         ({"stability_score": 1.11}, "error_std_stable"),
-        ({"inference_time_new": 0.0151}, "inference_time_bounded"),
+        ({"inference_time_new": 0.0601, "inference_time_current": 0.010}, "inference_time_bounded"),
         ({"ci95_coverage_new": 0.89}, "coverage_95_sufficient"),
         ({"bias_new": -5.0}, "bias_bounded"),
+        ({"improvement_p_value": 0.051}, "improvement_significant"),
+        ({"improvement_p_value": None}, "improvement_significant"),  # a report from before the criterion
     ],
 )
 def test_each_criterion_fails_alone(change, failing):
@@ -64,12 +67,28 @@ def test_either_rmse_or_mape_is_enough():
 
 
 def test_thresholds_are_configurable():
-    strict = ApprovalThresholds(min_rmse_improvement_pct=10.0, min_mape_improvement_pct=10.0, max_abs_bias_clp=1.0)
+    strict = ApprovalThresholds(
+        min_rmse_improvement_pct=10.0, min_mape_improvement_pct=10.0, max_abs_bias_clp=1.0, max_bias_growth_pct=-70.0
+    )
     verdicts = _verdicts(GOOD, strict)
     assert not verdicts["accuracy_improves"] and not verdicts["bias_bounded"]
     assert _verdicts(replace(GOOD, ci95_coverage_new=0.85), ApprovalThresholds(min_coverage_95=0.8))[
         "coverage_95_sufficient"
     ]
+
+
+def test_inference_time_needs_both_the_ratio_and_the_excess_to_fail():
+    # 1.51x but 5 ms slower: millisecond timings are noise on a shared machine
+    assert _verdicts(replace(GOOD, inference_time_new=0.0151))["inference_time_bounded"]
+    # 1.51x and 0.51 s slower: a real cost
+    assert not _verdicts(replace(GOOD, inference_time_new=1.51, inference_time_current=1.0))["inference_time_bounded"]
+
+
+def test_bias_is_judged_against_the_deployed_configuration_on_the_same_window():
+    trending = replace(GOOD, bias_current=-30.0)  # a trend every forecast misses alike (e.g. at 90d)
+    assert _verdicts(replace(trending, bias_new=-32.9))["bias_bounded"]  # within 1.10 x 30 CLP
+    assert not _verdicts(replace(trending, bias_new=-33.1))["bias_bounded"]
+    assert not _verdicts(replace(GOOD, bias_current=0.0, bias_new=5.0))["bias_bounded"]  # the 5 CLP floor
 
 
 def test_validation_refuses_a_window_that_overlaps_the_search():
@@ -80,3 +99,21 @@ def test_validation_refuses_a_window_that_overlaps_the_search():
         check_disjoint(series, search_end, first_validation_origin=155, steps=7)
     with pytest.raises(WindowOverlapError, match="not in the prices"):
         check_disjoint(series, "1999-01-01", first_validation_origin=157, steps=7)
+
+
+def test_the_significance_is_one_sided_and_needs_a_consistent_gain():
+    import numpy as np
+
+    from forex_assets.core.recalibration.validation import one_sided_improvement_p
+    from forex_assets_tests.test_levers import _result
+
+    rng = np.random.default_rng(3)
+    actuals = 100.0 + rng.normal(0, 1, (60, 7))
+    lasts = np.full(60, 100.0)
+    close = _result(actuals + rng.normal(0, 0.5, (60, 7)), actuals, lasts)
+    far = _result(actuals + rng.normal(0, 2.0, (60, 7)), actuals, lasts)
+    assert one_sided_improvement_p(close, far) < 0.01  # clearly better
+    assert one_sided_improvement_p(far, close) > 0.99  # clearly worse: never "significant"
+    slightly = _result(actuals + rng.normal(0, 0.98, (60, 7)), actuals, lasts)
+    same = _result(actuals + rng.normal(0, 1.0, (60, 7)), actuals, lasts)
+    assert one_sided_improvement_p(slightly, same) > 0.05  # a 2 % gap on noise is not a gain

@@ -1,43 +1,159 @@
-"""`forex-assets` command line: run, status, history."""
+"""`forex-assets`: the operator's command line, one click group like Dagster's own `dagster` CLI.
+
+    forex-assets run | status | history --horizon H | replay      (each takes --help)
+
+The subcommands live next to what they do (`cli/run.py`, `cli/operator.py`, `cli/replay.py`) and are imported
+when used: `run` loads Dagster and the whole asset graph (seconds), which `forex-assets --help` need not wait for.
+Also here, the pieces the subcommands share: the option parsing (options that take several values, as
+`--horizons 7d 30d`), dates, the price source's options and the one-line error with exit status 2.
+"""
 
 from __future__ import annotations
 
-import sys
+import importlib
+from datetime import date
 
-USAGE = """usage: forex-assets COMMAND [options]
+import click
 
-commands:
-  run                      one cycle on the embedded instance (what `make run` does)
-  status                   per horizon: deployed version, drift, performance, optimizations, alerts
-  history --horizon H      deploys, rollbacks, trigger decisions and validations of one horizon
-                           [--since YYYY-MM-DD] [--kind deploy rollback decision validation seed]
-  replay                   the whole policy over a range of history, day by day, without look-ahead;
-                           report against the ADR's success metrics (table, JSON, HTML)
+from forex_assets.core.horizons import HORIZONS
 
-Each command takes --help."""
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+# name -> (module:command, the line `forex-assets --help` shows without importing the module)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("forex_assets.cli.run:run_command", "One cycle on the embedded instance (what `make run` does)."),
+    "status": (
+        "forex_assets.cli.operator:status_command",
+        "Per horizon: deployed version, drift, performance, optimizations, alerts.",
+    ),
+    "history": (
+        "forex_assets.cli.operator:history_command",
+        "Deploys, rollbacks, trigger decisions and validations of one horizon.",
+    ),
+    "replay": (
+        "forex_assets.cli.replay:replay_command",
+        "The whole policy over a range of history, day by day, without look-ahead.",
+    ),
+}
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in {"-h", "--help"}:
-        print(USAGE)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if command == "run":
-        from forex_assets.cli.run import main as run_main
+class CliError(click.ClickException):
+    """Said in one line on stderr, ``forex-assets COMMAND: message``, exit status 2: no usage, no traceback."""
 
-        return run_main(rest)
-    if command == "replay":
-        from forex_assets.cli.replay import main as replay_main
+    exit_code = 2
 
-        return replay_main(rest)
-    if command in {"status", "history"}:
-        from forex_assets.cli.operator import main as operator_main
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        ctx = click.get_current_context(silent=True)
+        self.command_path = ctx.command_path if ctx is not None else "forex-assets"
 
-        return operator_main(command, rest)
-    print(f"forex-assets: unknown command {command!r}; commands: run, status, history, replay", file=sys.stderr)
-    return 2
+    def show(self, file=None) -> None:
+        click.echo(f"{self.command_path}: {self.format_message()}", file=file, err=file is None)
+
+
+class GreedyOption(click.Option):
+    """One or more values up to the next option, as argparse's ``nargs="+"`` (``--horizons 7d 30d``); repeating
+    the option (``--horizons 7d --horizons 30d``) works too. Only for commands of class GreedyCommand."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["multiple"] = True
+        super().__init__(*args, **kwargs)
+
+
+class GreedyCommand(click.Command):
+    """A command whose GreedyOptions take every value that follows them (these commands have no arguments)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        greedy = {name for p in self.params if isinstance(p, GreedyOption) for name in p.opts}
+        rewritten: list[str] = []
+        taking, first = None, False  # the greedy option whose values follow; still waiting for its first value
+        for i, arg in enumerate(args):
+            if arg == "--":
+                rewritten += args[i:]
+                break
+            if arg.startswith("-") and len(arg) > 1:
+                name, equals, _ = arg.partition("=")
+                taking, first = (name, not equals) if name in greedy else (None, False)
+                rewritten.append(arg)
+            elif taking is not None and not first:
+                rewritten += [taking, arg]
+            else:
+                rewritten.append(arg)
+                first = False
+        return super().parse_args(ctx, rewritten)
+
+
+class ISODate(click.ParamType):
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date (YYYY-MM-DD)", param, ctx)
+
+
+def horizons_option(function):
+    return click.option(
+        "--horizons",
+        cls=GreedyOption,
+        type=click.Choice(HORIZONS),
+        default=HORIZONS,
+        show_default=True,
+        help="one or more horizons (--horizons 7d 30d)",
+    )(function)
+
+
+def price_source_options(function):
+    """--source, --csv-path, --csv-date-column, --csv-value-column (PriceSource's settings)."""
+    options = [
+        click.option(
+            "--source",
+            type=click.Choice(["synthetic", "csv", "mindicador"]),
+            default="synthetic",
+            show_default=True,
+            help="where the prices come from",
+        ),
+        click.option("--csv-path", metavar="FILE", help="the CSV file of --source csv"),
+        click.option("--csv-date-column", default="date", show_default=True, help="the CSV's date column"),
+        click.option("--csv-value-column", default="usdclp", show_default=True, help="the CSV's price column"),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def check_price_source(source: str, csv_path: str | None) -> None:
+    if source == "csv" and not csv_path:
+        raise CliError("--source csv needs --csv-path FILE (a CSV file of dates and prices)")
+
+
+class LazyGroup(click.Group):
+    """The group of COMMANDS, each imported when it is run or asked for its help."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, _, attribute = COMMANDS[name][0].partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, short) in COMMANDS.items()])
+
+
+@click.group(name="forex-assets", cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
+def cli() -> None:
+    """USD/CLP forecasts with Chronos that keep themselves calibrated: run a cycle, ask the instance how each
+    horizon stands and what happened to it, replay the policy over history.
+
+    Each command takes --help."""
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli(prog_name="forex-assets")

@@ -3,11 +3,13 @@ instance ($DAGSTER_HOME, else the project's .dagster_home that `make run` uses) 
 
 from __future__ import annotations
 
-import argparse
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import click
+
+from forex_assets.cli.main import CONTEXT_SETTINGS, CliError, GreedyCommand, GreedyOption, ISODate
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.working_area import PROJECT_ROOT, default_working_area
 
@@ -87,25 +89,33 @@ def history(horizon: str, since: date | None = None, kinds: list[str] | None = N
     return f"{title}\n\n{format_history(events, set(kinds) if kinds else None)}"
 
 
-def _date(text: str) -> date:
+def _say(answer) -> None:
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def main(command: str, argv: list[str]) -> int:
-    import sys
-
-    parser = argparse.ArgumentParser(prog=f"forex-assets {command}")
-    if command == "history":
-        parser.add_argument("--horizon", required=True, help=", ".join(HORIZONS))
-        parser.add_argument("--since", type=_date, help="only events on or after this date (YYYY-MM-DD)")
-        parser.add_argument("--kind", nargs="+", choices=HISTORY_KINDS, help="only these kinds of event")
-    args = parser.parse_args(argv)
-    try:
-        print(status() if command == "status" else history(args.horizon, args.since, args.kind))
+        click.echo(answer())
     except OperatorError as error:
-        print(f"forex-assets {command}: {error}", file=sys.stderr)
-        return 2
-    return 0
+        raise CliError(str(error)) from None
+
+
+@click.command(name="status", cls=GreedyCommand, context_settings=CONTEXT_SETTINGS)
+def status_command() -> None:
+    """Per horizon: deployed version and when, last drift severity, performance degradation, last
+    optimization, next scheduled optimization, last alert.
+
+    Reads the instance of $DAGSTER_HOME (default: the project's .dagster_home, what `make run` uses)."""
+    _say(status)
+
+
+@click.command(name="history", cls=GreedyCommand, context_settings=CONTEXT_SETTINGS)
+@click.option("--horizon", required=True, metavar="H", help=", ".join(HORIZONS))
+@click.option("--since", type=ISODate(), help="only events on or after this date")
+@click.option(
+    "--kind",
+    cls=GreedyOption,
+    type=click.Choice(HISTORY_KINDS),
+    help="only these kinds of event (one or more)",
+)
+def history_command(horizon: str, since: date | None, kind: tuple[str, ...]) -> None:
+    """Deploys, rollbacks, trigger decisions and validations of one horizon, with their reasons.
+
+    Reads the instance of $DAGSTER_HOME (default: the project's .dagster_home, what `make run` uses)."""
+    _say(lambda: history(horizon, since, list(kind)))

@@ -6,24 +6,31 @@ Materializes ``usdclp_prices`` and the four ``forecast`` partitions in the Dagst
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
 import time
-from datetime import date
 from pathlib import Path
 
+import click
 import dagster as dg
 
+from forex_assets.cli.main import (
+    CONTEXT_SETTINGS,
+    GreedyCommand,
+    check_price_source,
+    horizons_option,
+    price_source_options,
+)
 from forex_assets.core.horizons import HORIZONS
-from forex_assets.core.monitoring.triggers import TriggerDecision, decide
+from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.working_area import PROJECT_ROOT
 from forex_assets.defs.deployment.assets import deployed_config
+from forex_assets.defs.deployment.jobs import rollback_job
+from forex_assets.defs.deployment.sensors import rollback_request
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.graph import ASSETS_AND_CHECKS
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
-from forex_assets.defs.monitoring.automation import optimization_tags, trigger_inputs
+from forex_assets.defs.monitoring.automation import decide_from_instance, optimization_tags
 from forex_assets.defs.monitoring.optimization_metrics import optimization_metrics
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
@@ -107,6 +114,7 @@ def run_cycle(
             _materialization_metadata(result, "forecast") if result.success else {"error": _failure_message(result)}
         )
         if recalibrate:
+            row["rollback"] = watch_deploy(instance, resources, horizon)
             decision = monitor_and_decide(instance, resources, horizon)
             row["decision"] = decision
             if decision.optimize:
@@ -124,12 +132,29 @@ def run_cycle(
     return rows
 
 
+def watch_deploy(instance: dg.DagsterInstance, resources: dict, horizon: str) -> str | None:
+    """The rollback sensor's rule for the horizon's latest deploy; runs rollback_job when it fires and returns
+    the reason (None when the deploy is healthy or the version is not a deploy)."""
+    settings = resources["monitoring_policy"].policy_settings(resources["approval_policy"])
+    request = rollback_request(instance, resources["working_area"], resources["price_source"], settings, horizon)
+    if request is None:
+        return None
+    rollback_job.execute_in_process(
+        run_config=request.run_config | QUIET,
+        instance=instance,
+        resources=resources,
+        tags=request.tags,
+        raise_on_error=False,
+    )
+    return request.tags["forex/rollback_reason"]
+
+
 def monitor_and_decide(instance: dg.DagsterInstance, resources: dict, horizon: str) -> TriggerDecision:
     """Drift and performance reports for the horizon, then the trigger manager's (recorded) decision."""
     materialize_selection(instance, resources, [drift_report, performance_report], horizon)
-    working_area, policy = resources["working_area"], resources["monitoring_policy"].trigger_policy()
-    log = working_area.decision_log()
-    decision = decide(trigger_inputs(instance, log, horizon, date.today()), policy)
+    settings = resources["monitoring_policy"].policy_settings(resources["approval_policy"])
+    log = resources["working_area"].decision_log()
+    decision = decide_from_instance(instance, log, horizon, settings)  # what optimization_sensor decides
     log.record(decision)
     return decision
 
@@ -189,6 +214,8 @@ def format_summary(rows: list[dict]) -> str:
             d = r["decision"]
             verdict = f"OPTIMIZE ({', '.join(d.fired)})" if d.optimize else "no optimization"
             lines.append(f"  {r['horizon']:<5} {verdict}")
+            if r.get("rollback"):
+                lines.append(f"        {'ROLLBACK':<11} {r['rollback']}")
             for kind, reason in d.reasons.items():
                 lines.append(f"        {kind:<11} {reason}")
     recalibrations = [r for r in rows if "recalibration" in r]
@@ -214,33 +241,41 @@ def format_summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="forex-assets run", description=__doc__)
-    parser.add_argument("--source", choices=["synthetic", "csv", "mindicador"], default="synthetic")
-    parser.add_argument("--csv-path")
-    parser.add_argument("--csv-date-column", default="date")
-    parser.add_argument("--csv-value-column", default="usdclp")
-    parser.add_argument("--horizons", nargs="+", default=list(HORIZONS), choices=list(HORIZONS))
-    parser.add_argument("--no-recalibration", action="store_true", help="forecasts only")
-    args = parser.parse_args(argv)
+@click.command(name="run", cls=GreedyCommand, context_settings=CONTEXT_SETTINGS)
+@price_source_options
+@horizons_option
+@click.option("--no-recalibration", is_flag=True, help="forecasts only")
+@click.pass_context
+def run_command(
+    ctx: click.Context,
+    source: str,
+    csv_path: str | None,
+    csv_date_column: str,
+    csv_value_column: str,
+    horizons: tuple[str, ...],
+    no_recalibration: bool,
+) -> None:
+    """One cycle on the embedded instance, then a per-horizon summary (what `make run` does).
 
+    Materializes usdclp_prices and the forecast partitions in the Dagster instance of $DAGSTER_HOME (a
+    project-local SQLite instance when unset), exactly as the UI would; then, per horizon, the drift and
+    performance reports, the trigger decision and, when it says so, search, validation and deploy. Exit
+    status 1 when a forecast or a recalibration failed."""
+    check_price_source(source, csv_path)
     home = ensure_dagster_home()
     started = time.perf_counter()
     price_source = PriceSource(
-        source=args.source,
-        csv_path=args.csv_path,
-        csv_date_column=args.csv_date_column,
-        csv_value_column=args.csv_value_column,
+        source=source, csv_path=csv_path, csv_date_column=csv_date_column, csv_value_column=csv_value_column
     )
     with dg.DagsterInstance.get() as instance:
-        rows = run_cycle(instance, price_source, WorkingArea(), args.horizons, not args.no_recalibration)
-    print()
-    print(f"forex_assets cycle on {price_source.describe()} (DAGSTER_HOME={home})")
-    print(format_summary(rows))
-    print(f"\ncycle finished in {time.perf_counter() - started:.1f} s")
+        rows = run_cycle(instance, price_source, WorkingArea(), horizons, not no_recalibration)
+    click.echo()
+    click.echo(f"forex_assets cycle on {price_source.describe()} (DAGSTER_HOME={home})")
+    click.echo(format_summary(rows))
+    click.echo(f"\ncycle finished in {time.perf_counter() - started:.1f} s")
     errors = [r for r in rows if r["status"] != "ok" or r.get("recalibration", {}).get("verdict") == "ERROR"]
-    return 1 if errors else 0
+    ctx.exit(1 if errors else 0)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `make run`: python -m forex_assets.cli.run [options]
+    run_command(prog_name="forex-assets run")

@@ -1,14 +1,16 @@
 """Alert messages for the events an operator must learn of without watching a screen (pure, no Dagster).
 
 Every alert has a subject that sorts well in an inbox (``[forex][30d] deployed v20261126T071502Z-3fa2c1d0``),
-a plain-text body and an HTML body carrying the same facts and numbers.
+a plain-text body and an HTML body (``templates/alert.html.j2``, autoescaped) carrying the same facts
+and numbers.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from forex_assets.core.templates import render
 
 ALL_HORIZONS = "all"
 
@@ -32,16 +34,9 @@ def _render(event: str, horizon: str, title: str, intro: str, rows: Sequence[tup
     text_lines = [intro, ""] + [f"{k.ljust(width)}  {v}" for k, v in rows]
     if notes:
         text_lines += [""] + list(notes)
-    cells = "".join(
-        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-        for k, v in rows
-    )
-    notes_html = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
-    body = (
-        f"<html><body><h3>{html.escape(_subject(horizon, title))}</h3><p>{html.escape(intro)}</p>"
-        f"<table>{cells}</table>{notes_html}</body></html>"
-    )
-    return Alert(event, horizon, _subject(horizon, title), "\n".join(text_lines) + "\n", body)
+    subject = _subject(horizon, title)
+    body = render("alert.html.j2", subject=subject, intro=intro, rows=rows, notes=list(notes))
+    return Alert(event, horizon, subject, "\n".join(text_lines) + "\n", body)
 
 
 def optimization_triggered(horizon: str, fired: Sequence[str], reasons: Mapping[str, str], run_id: str = "") -> Alert:

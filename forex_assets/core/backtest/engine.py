@@ -33,6 +33,7 @@ from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.forecasting.quantiles import (
     FORECAST_QUANTILES,
     InsufficientHistoryError,
+    adjust_quantiles,
     check_family,
     combine_members,
     forecast_quantiles,
@@ -121,7 +122,12 @@ def assemble_result(
     return BacktestResult(
         config=config,
         origin_dates=[pd.Timestamp(d) for d in plans[0].dates],
-        quantiles=combine_members([p.quantiles for p in plans]),
+        quantiles=adjust_quantiles(
+            combine_members([p.quantiles for p in plans]),
+            series.values[origins],
+            config.shrinkage,
+            config.interval_scale,
+        ),
         actuals=np.stack([series.values[o + 1 : o + 1 + steps] for o in origins]),
         last_prices=series.values[origins],
         scales=mase_scales(histories, MASE_LOOKBACK),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from forex_assets.core.deployment.config_store import ConfigStore, Version
+from forex_assets.core.deployment.config_store import ConfigStore
+from forex_assets.core.deployment.history import Version
 from forex_assets.core.forecasting.config import ChronosConfig, ValidationBaseline
 
 

@@ -1,4 +1,4 @@
-"""When to roll a freshly deployed configuration back (ADR Appendix D, DESIGN.md). Pure logic."""
+"""When to roll a freshly deployed configuration back (docs/decisions.md, Rollback). Pure logic."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from forex_assets.core.forecasting.config import ValidationBaseline
 @dataclass(frozen=True)
 class RollbackThresholds:
     consecutive_failures: int = 3  # failed forecast runs in a row since the deploy
-    inference_time_ratio: float = 3.0  # latest seconds per forecast / baseline
+    inference_time_ratio: float = 3.0  # latest seconds per forecast / baseline ...
+    # ... and at least this many seconds above it: wall time at millisecond scale is noise on a shared
+    # machine (one busy neighbour makes a 4 ms forecast take 200 ms), and must never roll back alone
+    min_inference_excess_seconds: float = 1.0
     rmse_ratio: float = 1.5  # RMSE of matured forecasts / baseline RMSE
     min_matured_forecasts: int = 5  # forecasts whose every target is observed, before RMSE counts
 
@@ -39,12 +42,14 @@ def rollback_reason(
         return f"{failures} consecutive failed forecast runs since the deploy"
     if baseline is None:
         return None
-    if health.latest_inference_seconds is not None and (
-        health.latest_inference_seconds > thresholds.inference_time_ratio * baseline.inference_seconds
+    if health.latest_inference_seconds is not None and health.latest_inference_seconds > max(
+        thresholds.inference_time_ratio * baseline.inference_seconds,
+        baseline.inference_seconds + thresholds.min_inference_excess_seconds,
     ):
         return (
             f"inference time {health.latest_inference_seconds:.4f} s is above {thresholds.inference_time_ratio:g}x "
-            f"the baseline {baseline.inference_seconds:.4f} s"
+            f"the baseline {baseline.inference_seconds:.4f} s and more than "
+            f"{thresholds.min_inference_excess_seconds:g} s above it"
         )
     if (
         health.matured_rmse_clp is not None

@@ -2,7 +2,10 @@
 
 Sampling parameters (num_samples, temperature, top_k, top_p) exist only for the sampling family
 (Chronos-T5); the quantile families (Chronos-Bolt, Chronos-2) are tuned through context length,
-preprocessing and context-length ensembles.
+preprocessing and context-length ensembles. Every family has two levers applied to the model's
+quantiles afterwards (``forecasting.quantiles.adjust_quantiles``): ``shrinkage`` of the median path
+towards the last observed price (FX's random walk is hard to beat) and ``interval_scale``, fitted on
+the search window for 95 % coverage (``recalibration.levers``).
 """
 
 from __future__ import annotations
@@ -55,6 +58,16 @@ class ChronosConfig(BaseModel):
     top_k: int | None = Field(default=None, ge=1)
     top_p: float | None = Field(default=None, gt=0, le=1)
     seed: int = Field(default=0, description="torch seed for the sampling family")
+    shrinkage: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="pulls the median path towards the last observed price: 0 = the model as is, 1 = the random "
+        "walk's median; the quantiles keep their offsets from the median",
+    )
+    interval_scale: float = Field(
+        default=1.0, gt=0, le=10, description="multiplies every quantile's offset from the median (1 = as is)"
+    )
     baseline: ValidationBaseline | None = None
 
     @model_validator(mode="after")

@@ -109,25 +109,37 @@ class ForecastHistory:
             )
             db.executemany(f"INSERT INTO forecast_steps VALUES ({', '.join('?' * (4 + len(QUANTILE_COLUMNS)))})", steps)
 
-    def runs(self, horizon: str | None = None) -> pd.DataFrame:
-        query = "SELECT * FROM forecast_runs"
-        params: tuple = ()
+    def runs(self, horizon: str | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Rows of ``horizon`` (all horizons when None) with an origin on or after ``since`` (a windowed
+        query: what a day's monitoring reads does not grow with the length of the history)."""
+        query, conditions, params = "SELECT * FROM forecast_runs", [], []
         if horizon is not None:
-            query += " WHERE horizon = ?"
-            params = (horizon,)
+            conditions.append("horizon = ?")
+            params.append(horizon)
+        if since is not None:
+            conditions.append("origin_date >= ?")
+            params.append(pd.Timestamp(since).strftime("%Y-%m-%d"))
+        if conditions:
+            query += " WHERE " + " AND ".join(conditions)
         with closing(self._connect()) as db:
-            frame = pd.read_sql_query(query + " ORDER BY horizon, origin_date", db, params=params)
+            frame = pd.read_sql_query(query + " ORDER BY horizon, origin_date", db, params=tuple(params))
         frame["origin_date"] = pd.to_datetime(frame["origin_date"])
         return frame
 
-    def steps(self, horizon: str | None = None) -> pd.DataFrame:
-        query = "SELECT * FROM forecast_steps"
-        params: tuple = ()
+    def steps(self, horizon: str | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Rows of ``horizon`` (all horizons when None) with an origin on or after ``since`` (a windowed
+        query: what a day's monitoring reads does not grow with the length of the history)."""
+        query, conditions, params = "SELECT * FROM forecast_steps", [], []
         if horizon is not None:
-            query += " WHERE horizon = ?"
-            params = (horizon,)
+            conditions.append("horizon = ?")
+            params.append(horizon)
+        if since is not None:
+            conditions.append("origin_date >= ?")
+            params.append(pd.Timestamp(since).strftime("%Y-%m-%d"))
+        if conditions:
+            query += " WHERE " + " AND ".join(conditions)
         with closing(self._connect()) as db:
-            frame = pd.read_sql_query(query + " ORDER BY horizon, origin_date, step", db, params=params)
+            frame = pd.read_sql_query(query + " ORDER BY horizon, origin_date, step", db, params=tuple(params))
         for column in ("origin_date", "target_date"):
             frame[column] = pd.to_datetime(frame[column])
         return frame

@@ -108,11 +108,27 @@ def _quantiles_one_context_length(
 
 
 def single_context_members(config: ChronosConfig) -> list[ChronosConfig]:
-    """One configuration per context length of ``config``: the model calls its forecast is made of."""
-    return [
-        config.model_copy(update={"context_length": length, "ensemble_context_lengths": ()})
-        for length in config.context_lengths
-    ]
+    """One configuration per context length of ``config``: the model calls its forecast is made of (the
+    levers apply to the combined forecast, not to the members)."""
+    raw = {"ensemble_context_lengths": (), "shrinkage": 0.0, "interval_scale": 1.0}
+    return [config.model_copy(update={"context_length": length} | raw) for length in config.context_lengths]
+
+
+def adjust_quantiles(
+    quantiles: np.ndarray,
+    last_prices: np.ndarray,
+    shrinkage: float,
+    interval_scale: float,
+    quantile_levels: Sequence[float] = FORECAST_QUANTILES,
+) -> np.ndarray:
+    """The configuration's levers on ``(n, steps, q)`` quantiles (CLP): the median path moves
+    ``shrinkage`` of the way to the last observed price of each series (``(n,)``), and every quantile
+    keeps its offset from the median, multiplied by ``interval_scale``. Order is preserved."""
+    if shrinkage == 0.0 and interval_scale == 1.0:
+        return quantiles
+    median = quantiles[..., list(quantile_levels).index(0.5)]
+    moved = median + shrinkage * (np.asarray(last_prices, dtype=np.float64)[:, None] - median)
+    return moved[..., None] + interval_scale * (quantiles - median[..., None])
 
 
 def combine_members(member_quantiles: Sequence[np.ndarray]) -> np.ndarray:
@@ -153,7 +169,8 @@ def forecast_quantiles(
             out = _quantiles_one_context_length(pipeline, member, model_input, steps, levels)
             batches.append(from_model_space(out, config.preprocessing))
         members.append(np.sort(np.concatenate(batches), axis=-1))
-    result = combine_members(members)
+    lasts = np.array([h[-1] for h in histories])
+    result = adjust_quantiles(combine_members(members), lasts, config.shrinkage, config.interval_scale, levels)
     if not np.all(np.isfinite(result)):
         raise ForecastError(f"the model returned non-finite forecasts for {config.horizon}")
     return result

@@ -16,12 +16,12 @@ test = the latest 30):
 Severity rule (every threshold a field of :class:`DriftThresholds`):
 
 * HIGH: KS p < 0.01 and KS statistic > 0.3; or volatility ratio > 2.0 or < 0.5;
-* MEDIUM: KS p < 0.05 and KS statistic > 0.2 (ADR Appendix A); or corrected PSI > 0.25; or volatility
+* MEDIUM: KS p < 0.05 and KS statistic > 0.2 (the decision record's rule); or corrected PSI > 0.25; or volatility
   ratio > 1.5 or < 0.67; or a fast-detector alarm;
 * LOW: KS p < 0.10; or corrected PSI > 0.10; or volatility ratio > 1.25 or < 0.8;
 * NONE otherwise.
 
-MEDIUM and HIGH trigger a recalibration (DESIGN.md).
+MEDIUM and HIGH trigger a recalibration (docs/decisions.md, Drift).
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ class PerformanceSnapshot:
     metrics: dict  # WindowMetrics fields
     degradation_pct: dict[str, float]  # {"rmse": .., "skill": ..} against the baseline; empty without one
     note: str
+    random_walk_test: dict | None = None  # the deployed version against the random walk (random_walk_test())
 
     def as_dict(self) -> dict:
         return {
@@ -55,6 +56,7 @@ class PerformanceSnapshot:
             "metrics": self.metrics,
             "degradation_pct": self.degradation_pct,
             "note": self.note,
+            "random_walk_test": self.random_walk_test,
         }
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from forex_assets.core.deployment.config_store import ConfigStore, message_fields, rollback_target
+from forex_assets.core.deployment.config_store import ConfigStore
+from forex_assets.core.deployment.history import message_fields, rollback_target
 from forex_assets.core.monitoring.decision_log import DecisionLog
 
 TRIGGER_KINDS = ("performance", "drift", "schedule", "manual")

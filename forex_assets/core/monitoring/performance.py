@@ -14,7 +14,7 @@ from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.forecasting.quantiles import FORECAST_QUANTILES
 from forex_assets.core.horizons import horizon_steps
-from forex_assets.core.metrics import window_metrics
+from forex_assets.core.metrics import diebold_mariano, window_metrics
 from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
 from forex_assets.core.monitoring.live_scoring import PerformanceSnapshot, degradation, live_window_arrays
 
@@ -24,6 +24,50 @@ class PerformancePolicy:
     window_days: int = 14  # forecasts that matured in the last 14 calendar days (ADR)
     min_live_forecasts: int = 5  # below this, score a backtest of the deployed configuration instead
     backtest_origins: int = 10
+    # the random-walk test: the latest matured forecasts of the deployed version against the random walk's
+    random_walk_test_origins: int = 40
+    random_walk_test_min_origins: int = 20  # fewer matured forecasts of the deployed version: no test yet
+
+
+def _since(prices: pd.DataFrame, business_days: int) -> pd.Timestamp:
+    """An origin date early enough for the last ``business_days`` origins (holidays and weekends padded)."""
+    return pd.Timestamp(prices["date"].max()) - pd.Timedelta(days=int(business_days * 1.6) + 14)
+
+
+def random_walk_test(
+    horizon: str, prices: pd.DataFrame, history: ForecastHistory, version: str | None, policy: PerformancePolicy
+) -> dict | None:
+    """Is the deployed version's median forecast worse than the random walk's (the last price), on its latest
+    matured forecasts? One-sided Diebold-Mariano (HLN, HAC lags h - 1 capped at n // 3) on the per-origin
+    path loss; None while fewer than ``random_walk_test_min_origins`` have matured."""
+    if version is None:
+        return None
+    steps_ahead = horizon_steps(horizon)
+    since = _since(prices, policy.random_walk_test_origins + steps_ahead)
+    runs = history.runs(horizon, since)
+    mine = runs[runs["config_version"] == version]
+    if mine.empty:
+        return None
+    steps = history.steps(horizon, since)
+    steps = steps[steps["origin_date"].isin(mine["origin_date"])]
+    origins, quantiles, actuals, lasts = live_window_arrays(steps, mine, prices, days=100_000)
+    origins, quantiles, actuals, lasts = (
+        x[-policy.random_walk_test_origins :] if x is not None else x for x in (origins, quantiles, actuals, lasts)
+    )
+    if len(origins) < policy.random_walk_test_min_origins:
+        return None
+    median = quantiles[..., FORECAST_QUANTILES.index(0.5)]
+    random_walk = np.repeat(lasts[:, None], median.shape[1], axis=1)
+    test = diebold_mariano(actuals, median, random_walk, median.shape[1])
+    p_worse = test.p_value / 2 if test.statistic > 0 else 1.0 - test.p_value / 2
+    model_rmse = float(np.sqrt(np.mean((median - actuals) ** 2)))
+    walk_rmse = float(np.sqrt(np.mean((random_walk - actuals) ** 2)))
+    return {
+        "origins": len(origins),
+        "skill_vs_random_walk": model_rmse / walk_rmse if walk_rmse else float("inf"),
+        "p_worse_than_random_walk": float(p_worse),
+        "window": [str(pd.Timestamp(origins[0]).date()), str(pd.Timestamp(origins[-1]).date())],
+    }
 
 
 def performance_snapshot(
@@ -33,9 +77,14 @@ def performance_snapshot(
     deployed: ChronosConfig,
     cache: ForecastCache | None,
     policy: PerformancePolicy = PerformancePolicy(),
+    version: str | None = None,
 ) -> PerformanceSnapshot:
-    runs, steps = history.runs(horizon), history.steps(horizon)
+    """Accuracy of the matured live forecasts of the last ``window_days`` (or a backtest while too few have
+    matured), the degradation against the deployed baseline, and the random-walk test of ``version``."""
+    since = _since(prices, horizon_steps(horizon) + policy.window_days)
+    runs, steps = history.runs(horizon, since), history.steps(horizon, since)
     origins, quantiles, actuals, lasts = live_window_arrays(steps, runs, prices, policy.window_days)
+    walk_test = random_walk_test(horizon, prices, history, version, policy)
     if len(origins) >= policy.min_live_forecasts:
         seconds = float(runs[runs["origin_date"].isin(origins)]["inference_seconds"].mean())
         metrics = window_metrics(quantiles, actuals, lasts, np.ones(len(origins)), FORECAST_QUANTILES, seconds)
@@ -47,6 +96,7 @@ def performance_snapshot(
             metrics.as_dict(),
             degradation(metrics.as_dict(), deployed.baseline),
             f"{len(origins)} live forecasts matured in the last {policy.window_days} days",
+            walk_test,
         )
     steps_ahead = horizon_steps(horizon)
     series = PriceSeries.from_frame(prices)
@@ -67,4 +117,6 @@ def performance_snapshot(
         f"{policy.min_live_forecasts}): scored a rolling-origin backtest of the deployed configuration over "
         f"the latest {policy.backtest_origins} origins instead"
     )
-    return PerformanceSnapshot("backtest", len(indices), window, metrics, degradation(metrics, deployed.baseline), note)
+    return PerformanceSnapshot(
+        "backtest", len(indices), window, metrics, degradation(metrics, deployed.baseline), note, walk_test
+    )

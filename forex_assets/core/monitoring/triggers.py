@@ -1,7 +1,11 @@
-"""Should a horizon be re-optimized now? Performance, drift and schedule triggers with DESIGN.md's guards.
+"""Should a horizon be re-optimized now? Performance, drift and schedule triggers with their guards
+(docs/decisions.md, Triggers).
 
-* performance: degradation of the matured-forecast metric (RMSE, or skill = RMSE / random-walk RMSE)
-  against the deployed configuration's validation baseline above 15 %;
+* performance, one of three rules (``performance_metric``):
+  - ``rmse`` (the decision record's rule) or ``skill`` (RMSE / random-walk RMSE): degradation of the
+    matured-forecast metric against the deployed configuration's validation baseline above 15 %;
+  - ``random_walk``: the deployed version's latest matured forecasts are significantly worse than the
+    random walk's (one-sided Diebold-Mariano p below ``performance_p_value``; at least 20 of them);
 * drift: severity MEDIUM or HIGH;
 * schedule: no optimization of the horizon in the last 14 days (or never);
 * guard: drift and schedule respect 14 days between optimizations of a horizon; a performance
@@ -23,7 +27,8 @@ from forex_assets.core.monitoring.drift import Severity
 @dataclass(frozen=True)
 class TriggerPolicy:
     performance_threshold_pct: float = 15.0
-    performance_metric: Literal["rmse", "skill"] = "rmse"
+    performance_metric: Literal["rmse", "skill", "random_walk"] = "rmse"
+    performance_p_value: float = 0.05  # the random_walk rule's significance level
     drift_min_severity: Severity = Severity.MEDIUM
     schedule_days: int = 14
     min_days_between_optimizations: int = 14
@@ -39,6 +44,7 @@ class TriggerInputs:
     drift_severity: Severity | None = None
     drift_summary: str = ""
     degradation_pct: dict[str, float] = field(default_factory=dict)  # {"rmse": .., "skill": ..}
+    random_walk_test: dict | None = None  # PerformanceSnapshot.random_walk_test
     last_optimization: date | None = None
     last_performance_override: date | None = None
 
@@ -64,17 +70,9 @@ def decide(inputs: TriggerInputs, policy: TriggerPolicy = TriggerPolicy()) -> Tr
     reasons: dict[str, str] = {}
     fired: list[str] = []
 
-    metric = policy.performance_metric
-    degradation = inputs.degradation_pct.get(metric)
-    if degradation is None:
-        reasons["performance"] = f"no {metric} degradation measured yet"
-    elif degradation > policy.performance_threshold_pct:
+    performance_fired, reasons["performance"] = _performance(inputs, policy)
+    if performance_fired:
         fired.append("performance")
-        reasons["performance"] = (
-            f"{metric} degraded {degradation:+.1f} % (threshold {policy.performance_threshold_pct:g} %)"
-        )
-    else:
-        reasons["performance"] = f"{metric} change {degradation:+.1f} % within {policy.performance_threshold_pct:g} %"
 
     if not policy.drift_enabled:
         reasons["drift"] = "drift trigger disabled"
@@ -119,6 +117,28 @@ def decide(inputs: TriggerInputs, policy: TriggerPolicy = TriggerPolicy()) -> Tr
                 override = True
                 reasons["performance"] += f"; overrides the guard ({guard})"
     return TriggerDecision(inputs.horizon, inputs.today, bool(fired), tuple(fired), tuple(blocked), reasons, override)
+
+
+def _performance(inputs: TriggerInputs, policy: TriggerPolicy) -> tuple[bool, str]:
+    """Whether the performance rule fires, and why (or why not)."""
+    metric = policy.performance_metric
+    if metric == "random_walk":
+        test = inputs.random_walk_test
+        if policy.performance_threshold_pct == float("inf"):
+            return False, "performance trigger disabled"
+        if not test:
+            return False, "too few matured forecasts of the deployed configuration for the random-walk test"
+        verdict = (
+            f"RMSE {test['skill_vs_random_walk']:.3f} x the random walk's over {test['origins']} matured forecasts, "
+            f"p {test['p_worse_than_random_walk']:.4f} that it is worse (fires below {policy.performance_p_value:g})"
+        )
+        return test["p_worse_than_random_walk"] < policy.performance_p_value, verdict
+    degradation = inputs.degradation_pct.get(metric)
+    if degradation is None:
+        return False, f"no {metric} degradation measured yet"
+    if degradation > policy.performance_threshold_pct:
+        return True, f"{metric} degraded {degradation:+.1f} % (threshold {policy.performance_threshold_pct:g} %)"
+    return False, f"{metric} change {degradation:+.1f} % within {policy.performance_threshold_pct:g} %"
 
 
 def manual_decision(horizon: str, today: date, run_id: str) -> TriggerDecision:

@@ -74,7 +74,7 @@ def price_schema(rules: PriceRules = PriceRules()) -> pa.DataFrameSchema:
                     pa.Check(
                         lambda s: s.diff().isna() | (s.diff() > pd.Timedelta(0)), name="strictly_increasing_dates"
                     ),
-                    pa.Check(lambda s: s.dt.dayofweek < 5, name="no_weekends"),
+                    pa.Check(lambda s: s.dt.day_of_week < 5, name="no_weekends"),
                     pa.Check(lambda s: missing_business_days(s) <= max_gap, name="max_gap_business_days"),
                 ],
             ),

@@ -1,8 +1,8 @@
-"""Self-contained HTML validation report (inline CSS and base64 PNG plots; no external files)."""
+"""Self-contained HTML validation report (inline CSS and base64 PNG plots; no external files), rendered from
+``templates/validation_report.html.j2``."""
 
 from __future__ import annotations
 
-import html
 import json
 
 import matplotlib.pyplot as plt
@@ -11,6 +11,7 @@ import numpy as np
 from forex_assets.core.backtest.engine import BacktestResult
 from forex_assets.core.plots import figure_png_base64
 from forex_assets.core.recalibration.validation import ValidationReport
+from forex_assets.core.templates import render
 
 
 def error_by_step_figure(candidate: BacktestResult, deployed: BacktestResult):
@@ -44,55 +45,32 @@ def _paths_figure(candidate: BacktestResult, deployed: BacktestResult):
     return fig
 
 
-def _img(fig) -> str:
-    return f'<img alt="plot" src="data:image/png;base64,{figure_png_base64(fig)}">'
+METRIC_KEYS = (
+    "rmse_clp",
+    "mae_clp",
+    "mape_pct",
+    "bias_clp",
+    "error_std_clp",
+    "coverage_95",
+    "interval_width_95_clp",
+    "weighted_quantile_loss",
+    "mase",
+    "skill_vs_random_walk",
+    "seconds_per_forecast",
+)
 
 
 def render_validation_html(report: ValidationReport, candidate: BacktestResult, deployed: BacktestResult) -> str:
-    verdict = "APPROVED" if report.approved else "REJECTED"
-    colour = "#1a7f37" if report.approved else "#cf222e"
-    criteria_rows = "".join(
-        f"<tr><td>{html.escape(c.name)}</td><td style='color:{'#1a7f37' if c.passed else '#cf222e'}'>"
-        f"{'pass' if c.passed else 'FAIL'}</td><td>{html.escape(c.description)}</td></tr>"
-        for c in report.criteria
+    """The page from ``templates/validation_report.html.j2`` (every value from the report autoescaped)."""
+    document = report.to_dict()
+    return render(
+        "validation_report.html.j2",
+        report=report,
+        metrics=[(k, report.candidate_window[k], report.deployed_window[k]) for k in METRIC_KEYS],
+        dm=report.diebold_mariano,
+        images=[
+            ("RMSE by forecast step", figure_png_base64(error_by_step_figure(candidate, deployed))),
+            ("latest validation origin", figure_png_base64(_paths_figure(candidate, deployed))),
+        ],
+        configs=[(name, json.dumps(document[name], indent=2)) for name in ("candidate", "deployed")],
     )
-    keys = [
-        "rmse_clp",
-        "mae_clp",
-        "mape_pct",
-        "bias_clp",
-        "error_std_clp",
-        "coverage_95",
-        "interval_width_95_clp",
-        "weighted_quantile_loss",
-        "mase",
-        "skill_vs_random_walk",
-        "seconds_per_forecast",
-    ]
-    metric_rows = "".join(
-        f"<tr><td>{k}</td><td>{report.candidate_window[k]:.4g}</td><td>{report.deployed_window[k]:.4g}</td></tr>"
-        for k in keys
-    )
-    dm = report.diebold_mariano
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Validation {report.horizon}: {verdict}</title>
-<style>body{{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}
-pre{{background:#f6f8fa;padding:8px;overflow:auto}}</style></head><body>
-<h1>Validation report, horizon {report.horizon}: <span style="color:{colour}">{verdict}</span></h1>
-<p>Search window origins {report.search_window[0]} .. {report.search_window[1]};
-validation window origins {report.validation_window[0]} .. {report.validation_window[1]} (disjoint, most recent).
-Deployed version <code>{html.escape(report.deployed_version)}</code>.</p>
-<h2>Approval criteria</h2>
-<table><tr><th>criterion</th><th>result</th><th>detail</th></tr>{criteria_rows}</table>
-<h2>Metrics on the validation window</h2>
-<table><tr><th>metric</th><th>candidate</th><th>deployed</th></tr>{metric_rows}</table>
-<p>Diebold-Mariano (HLN-corrected, squared error over the path, candidate minus deployed):
-statistic {dm.statistic:.3f}, p-value {dm.p_value:.3f}, {dm.origins} origins, {dm.lags} HAC lags.</p>
-{_img(error_by_step_figure(candidate, deployed))}
-{_img(_paths_figure(candidate, deployed))}
-<h2>Configurations</h2>
-<h3>candidate</h3><pre>{html.escape(json.dumps(report.to_dict()["candidate"], indent=2))}</pre>
-<h3>deployed</h3><pre>{html.escape(json.dumps(report.to_dict()["deployed"], indent=2))}</pre>
-</body></html>
-"""

@@ -101,15 +101,18 @@ def _suggest(trial: optuna.Trial, space: SearchSpace, sampler_kind: str, by_labe
 INTERRUPTED = "interrupted"
 
 
-def _requeue_interrupted(study: optuna.Study) -> int:
+def _requeue_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int:
     """Trials an interrupted process left behind, queued again with the same parameters.
 
     A process killed outright leaves its trial RUNNING; one stopped by an exception that is not an
     error (Ctrl-C, a Dagster run termination) leaves it FAIL with an ``interrupted`` error. Either way
-    the trial is marked failed-and-requeued so the grid point is evaluated on resume.
+    the trial is marked failed-and-requeued so the grid point is evaluated on resume. ``storage`` is
+    the one the study was opened on: its public ``BaseStorage`` API records the error on a trial this
+    process did not start (``study.tell`` then fails it).
     """
     trials = study.get_trials(deepcopy=False)
     already = {t.user_attrs.get("requeue_of") for t in trials}
+    study_id = storage.get_study_id_from_name(study.study_name)
     count = 0
     for trial in trials:
         killed = trial.state == optuna.trial.TrialState.RUNNING
@@ -119,8 +122,9 @@ def _requeue_interrupted(study: optuna.Study) -> int:
         if not (killed or stopped) or not trial.params or trial.number in already:
             continue
         if killed:
-            study._storage.set_trial_user_attr(trial._trial_id, "error", f"{INTERRUPTED} (process killed)")
-            study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            storage.set_trial_user_attr(trial_id, "error", f"{INTERRUPTED} (process killed)")
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"requeue_of": trial.number}, skip_if_exists=False)
         count += 1
     return count
@@ -145,14 +149,15 @@ def run_search(
     name = study_name(space, checkpoint_ids, window_end)
     storage_path.parent.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(storage_path)
     study = optuna.create_study(
         study_name=name,
-        storage=open_storage(storage_path),
+        storage=storage,
         sampler=sampler,
         direction="minimize",
         load_if_exists=True,
     )
-    requeued = _requeue_interrupted(study)
+    requeued = _requeue_interrupted(study, storage)
     bank = SampleBank()
 
     def objective(trial: optuna.Trial) -> float:

@@ -1,6 +1,6 @@
 """The per-horizon search space (``configs/search_space_{horizon}.json``) and its candidates.
 
-Dimensions (ADR Appendix B):
+Dimensions (docs/decisions.md, Search):
 
 * every family: ``checkpoints`` (the checkpoint is itself a dimension), ``context_length``,
   ``preprocessing`` (none / log) and ``context_ensembles`` (sets of context lengths whose quantiles
@@ -52,6 +52,12 @@ class SearchSpace(BaseModel):
     search_origins: int = Field(default=30, ge=3, description="rolling origins in the search window")
     validation_origins: int = Field(default=30, ge=3, description="rolling origins in the validation window")
     seed: int = 0
+    fit_shrinkage: bool = Field(
+        default=True, description="fit the best candidate's shrinkage towards the last price on the search window"
+    )
+    fit_interval_scale: bool = Field(
+        default=True, description="fit the best candidate's interval scale for 95 % coverage on the search window"
+    )
     sampling_screen_keep: float = Field(
         default=1 / 3,
         gt=0,
@@ -105,6 +111,8 @@ def candidate_label(config: ChronosConfig) -> str:
     parts = [config.checkpoint, f"ctx={_context_label(config.context_lengths)}", f"prep={config.preprocessing}"]
     if config.family == SAMPLING_FAMILY:
         parts += [f"ns={config.num_samples}", f"T={config.temperature:g}"]
+    if config.shrinkage or config.interval_scale != 1.0:
+        parts += [f"shrink={config.shrinkage:g}", f"iscale={config.interval_scale:g}"]
     return "|".join(parts)
 
 

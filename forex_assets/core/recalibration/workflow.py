@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from forex_assets.core.files import write_text_atomically
 from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.horizons import horizon_steps
 from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
+from forex_assets.core.recalibration.levers import LeverSettings, fit_levers
 from forex_assets.core.recalibration.report_html import render_validation_html
 from forex_assets.core.recalibration.search import SearchOutcome, run_search
 from forex_assets.core.recalibration.search_space import SearchSpace
@@ -40,7 +41,26 @@ def find_candidate(
         len(series.values), horizon_steps(space.horizon), space.search_origins, space.validation_origins
     )
     checkpoint_ids = {c.checkpoint: checkpoint_identity(c.checkpoint) for c in space.checkpoints}
-    return run_search(space, series, windows.search, load_pipeline, checkpoint_ids, cache, storage_path, progress)
+    outcome = run_search(space, series, windows.search, load_pipeline, checkpoint_ids, cache, storage_path, progress)
+    levers = LeverSettings(fit_shrinkage=space.fit_shrinkage, fit_interval_scale=space.fit_interval_scale)
+    if not (levers.fit_shrinkage or levers.fit_interval_scale):
+        return outcome
+    best = outcome.best
+    raw = run_backtest(
+        load_pipeline(best.checkpoint),
+        best,
+        series,
+        windows.search,
+        horizon_steps(space.horizon),
+        cache,
+        checkpoint_ids[best.checkpoint],
+    )  # read back from the forecast cache: the search backtested this configuration on these origins
+    fitted = fit_levers(raw, levers)
+    progress(
+        f"{space.horizon}: levers fitted on the search window: shrinkage {fitted.config.shrinkage:g}, "
+        f"interval scale {fitted.config.interval_scale:g}"
+    )
+    return replace(outcome, best=fitted.config, best_metrics=fitted.metrics().as_dict())
 
 
 def candidate_document(outcome: SearchOutcome, space: SearchSpace) -> dict:

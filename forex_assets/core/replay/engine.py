@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -30,27 +30,16 @@ from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.engine import run_backtest
 from forex_assets.core.backtest.windows import PriceSeries, latest_origins
 from forex_assets.core.deployment.config_store import ConfigStore
-from forex_assets.core.deployment.deploy import deploy_from_report
-from forex_assets.core.deployment.rollback_rules import PostDeployHealth, RollbackThresholds, rollback_reason
-from forex_assets.core.forecasting.config import ChronosConfig, ConfigError, ValidationBaseline, load_config
+from forex_assets.core.forecasting.config import ValidationBaseline, load_config
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.forecasting.production import make_forecast
 from forex_assets.core.horizons import HORIZONS, horizon_steps
-from forex_assets.core.models.loading import ModelLoadError, checkpoint_identity, load_pipeline
+from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
 from forex_assets.core.monitoring.decision_log import DecisionLog
-from forex_assets.core.monitoring.drift import DriftThresholds, InsufficientDataError, detect_drift
-from forex_assets.core.monitoring.live_scoring import score_matured
-from forex_assets.core.monitoring.performance import PerformancePolicy, performance_snapshot
-from forex_assets.core.monitoring.triggers import TriggerDecision, TriggerInputs, TriggerPolicy, decide
-from forex_assets.core.recalibration.search import SearchError
+from forex_assets.core.monitoring.triggers import TriggerDecision
+from forex_assets.core.policy import PolicyDay, PolicySettings, PolicyState, run_policy_day
 from forex_assets.core.recalibration.search_space import load_search_space, search_space_path
-from forex_assets.core.recalibration.validation import ApprovalThresholds, single_forecast_seconds
-from forex_assets.core.recalibration.workflow import (
-    WindowOverlapError,
-    candidate_document,
-    find_candidate,
-    validate_candidate,
-)
+from forex_assets.core.recalibration.validation import single_forecast_seconds
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
 
 
@@ -83,11 +72,7 @@ class ReplaySettings:
     end: date
     horizons: tuple[str, ...] = HORIZONS
     configs_dir: Path = SEED_CONFIGS_DIR  # seed configurations and search spaces
-    trigger_policy: TriggerPolicy = TriggerPolicy()
-    drift_thresholds: DriftThresholds = DriftThresholds()
-    performance_policy: PerformancePolicy = PerformancePolicy()
-    rollback_thresholds: RollbackThresholds = RollbackThresholds()
-    approval: ApprovalThresholds = ApprovalThresholds()
+    policy: PolicySettings = PolicySettings()  # triggers, drift, performance, approval and rollback rules
     # the seed configuration counts as freshly optimized on the first replay day (no schedule trigger
     # on day one just because the temporary log is empty)
     seed_counts_as_optimized: bool = True
@@ -124,7 +109,6 @@ class HorizonTrace:
     forecast_failures: list[tuple[pd.Timestamp, str]] = field(default_factory=list)
     static_forecasts: dict[pd.Timestamp, np.ndarray] = field(default_factory=dict)  # origin -> (steps, q)
     forecast_ok: dict[str, list[bool]] = field(default_factory=dict)  # version -> outcomes, oldest first
-    handled_deploys: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -157,10 +141,6 @@ def _commit_time(day: pd.Timestamp) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def _at(day: pd.Timestamp, hour: int) -> datetime:
-    return datetime.combine(pd.Timestamp(day).date(), datetime.min.time(), tzinfo=UTC).replace(hour=hour)
 
 
 def required_history(settings: ReplaySettings) -> int:
@@ -219,6 +199,23 @@ class Replay:
         self.seeds = {h: self.store.read(h) for h in settings.horizons}
         self.seed_versions = {h: self.store.current_version(h).id for h in settings.horizons}
         self.traces = {h: HorizonTrace(h) for h in settings.horizons}
+        counted = pd.Timestamp(settings.start).date() if settings.seed_counts_as_optimized else None
+        self.states = {
+            h: PolicyState(
+                store=self.store,
+                history=self.history,
+                log=self.log,
+                cache=self.cache,
+                study_journal=self.journal,
+                reports_root=self.workdir / "reports",
+                configs_dir=settings.configs_dir,
+                dated=_commit_time,
+                optimized_on_or_before=counted,
+            )
+            for h in settings.horizons
+        }
+        for h in settings.horizons:  # the report reads which deployed versions forecast successfully
+            self.traces[h].forecast_ok = self.states[h].forecast_outcomes
 
     def measure_seed_baselines(self, first_day: pd.Timestamp) -> None:
         """Backtest each seed configuration on the latest validation-window origins known on the first
@@ -266,107 +263,48 @@ class Replay:
             self._horizon_day(horizon, day, prices)
 
     def _horizon_day(self, horizon: str, day: pd.Timestamp, prices: pd.DataFrame) -> None:
-        trace = self.traces[horizon]
-        deployed, version = self.store.read(horizon), self.store.current_version(horizon)
-        self._forecast(trace, day, prices, deployed, version.id)
-        if self._rollback_if_unhealthy(trace, day, prices, deployed, version):
-            deployed, version = self.store.read(horizon), self.store.current_version(horizon)
-        inputs = self._monitor(trace, day, prices, deployed)
-        decision = decide(inputs, self.settings.trigger_policy)
-        self.log.record(decision, at=_at(day, 17))
-        trace.decisions.append(decision)
-        if decision.optimize:
-            self._optimize(trace, day, prices, deployed, version.id, decision, inputs.degradation_pct)
-
-    def _forecast(self, trace, day, prices, deployed: ChronosConfig, version: str) -> None:
-        try:
-            record = make_forecast(prices, deployed, version)
-            self.history.record(record)
-            ok = True
-        except Exception as error:  # noqa: BLE001 - a failed forecast is data for the rollback rules
-            trace.forecast_failures.append((day, f"{type(error).__name__}: {error}"))
-            ok = False
-        trace.forecast_ok.setdefault(version, []).append(ok)
-        seed = self.seeds[trace.horizon]
-        if ok and deployed.without_baseline() == seed.without_baseline():
-            trace.static_forecasts[day] = record.quantiles
+        trace, state = self.traces[horizon], self.states[horizon]
+        seed = self.seeds[horizon]
+        served = self.store.read(horizon)  # before the policy's day: what the day's first forecast uses
+        outcome = run_policy_day(state, horizon, day, prices, self.settings.policy)
+        if outcome.forecast_error is not None:
+            trace.forecast_failures.append((day, outcome.forecast_error))
+        if outcome.drift is not None:
+            trace.drift_severity[day] = outcome.drift.severity.name
+        if outcome.rollback is not None:
+            trace.rollbacks.append((day, *outcome.rollback))
+        trace.decisions.append(outcome.decision)
+        if outcome.recalibration is not None:
+            trace.optimizations.append(self._optimization(outcome))
+        # the static reference: what the seed configuration would have forecast on the day
+        if outcome.forecast is not None and served.without_baseline() == seed.without_baseline():
+            trace.static_forecasts[day] = outcome.forecast.quantiles
         else:
             try:
                 trace.static_forecasts[day] = make_forecast(prices, seed, "static").quantiles
             except Exception:  # noqa: BLE001 - the static reference simply has no forecast that day
                 pass
 
-    def _rollback_if_unhealthy(self, trace, day, prices, deployed: ChronosConfig, version) -> bool:
-        horizon = trace.horizon
-        if not version.summary.startswith(f"[{horizon}] deploy") or version.id in trace.handled_deploys:
-            return False
-        runs = self.history.runs(horizon)
-        mine = runs[runs["config_version"] == version.id]
-        matured, rmse = 0, None
-        if not mine.empty:
-            steps = self.history.steps(horizon)
-            score = score_matured(steps[steps["origin_date"].isin(mine["origin_date"])], prices)
-            matured, rmse = score.forecasts, score.rmse_clp
-        latest_seconds = float(mine["inference_seconds"].iloc[-1]) if not mine.empty else None
-        health = PostDeployHealth(list(reversed(trace.forecast_ok.get(version.id, []))), latest_seconds, matured, rmse)
-        reason = rollback_reason(health, deployed.baseline, self.settings.rollback_thresholds)
-        if reason is None:
-            return False
-        trace.handled_deploys.add(version.id)
-        with _commit_time(day):
-            self.store.rollback(horizon, "previous", f"automatic rollback: {reason}")
-        trace.rollbacks.append((day, version.id, reason))
-        return True
-
-    def _monitor(self, trace, day, prices, deployed: ChronosConfig) -> TriggerInputs:
-        horizon = trace.horizon
-        severity, summary = None, ""
-        try:
-            report = detect_drift(prices["usdclp"].to_numpy(), self.settings.drift_thresholds)
-            severity, summary = report.severity, "; ".join(report.reasons)
-            trace.drift_severity[day] = report.severity.name
-        except InsufficientDataError:
-            pass
-        snapshot = performance_snapshot(
-            horizon, prices, self.history, deployed, self.cache, self.settings.performance_policy
+    @staticmethod
+    def _optimization(outcome: PolicyDay) -> Optimization:
+        decision, recalibration = outcome.decision, outcome.recalibration
+        record = Optimization(
+            outcome.horizon,
+            outcome.day,
+            decision.fired,
+            dict(outcome.performance.degradation_pct if outcome.performance else {}),
+            verdict=recalibration.verdict,
+            error=recalibration.error,
+            seconds=recalibration.seconds,
         )
-        last_optimization = self.log.last_optimization(horizon)
-        if last_optimization is None and self.settings.seed_counts_as_optimized:
-            last_optimization = pd.Timestamp(self.settings.start).date()
-        return TriggerInputs(
-            horizon=horizon,
-            today=day.date(),
-            drift_severity=severity,
-            drift_summary=summary,
-            degradation_pct=snapshot.degradation_pct,
-            last_optimization=last_optimization,
-            last_performance_override=self.log.last_performance_override(horizon),
-        )
-
-    def _optimize(self, trace, day, prices, deployed, version: str, decision, degradation) -> None:
-        horizon = trace.horizon
-        record = Optimization(horizon, day, decision.fired, dict(degradation))
-        started = time.perf_counter()
-        try:
-            space = load_search_space(search_space_path(self.settings.configs_dir, horizon), expected_horizon=horizon)
-            outcome = find_candidate(space, prices, self.cache, self.journal, lambda message: None)
-            document = candidate_document(outcome, space)
-            reports = self.workdir / "reports" / horizon
-            reports.mkdir(parents=True, exist_ok=True)
-            run = validate_candidate(document, deployed, version, prices, self.cache, reports, self.settings.approval)
-            report = run.report
+        report = recalibration.report
+        if report is not None:
             record.rmse_improvement_pct = report.metrics.rmse_improvement
             record.mape_improvement_pct = report.metrics.mape_improvement
             record.failed_criteria = tuple(report.failed_criteria)
-            record.verdict = "approved" if report.approved else "rejected"
-            if report.approved:
-                with _commit_time(day):
-                    _, new_version, _ = deploy_from_report(self.store, report.to_dict())
-                record.deployed_version = new_version.id
-        except (ConfigError, SearchError, ModelLoadError, WindowOverlapError, ValueError) as error:
-            record.verdict, record.error = "error", f"{type(error).__name__}: {error}"
-        record.seconds = time.perf_counter() - started
-        trace.optimizations.append(record)
+        if recalibration.deployed_version is not None:
+            record.deployed_version = recalibration.deployed_version.id
+        return record
 
 
 def run_replay(

@@ -1,5 +1,6 @@
 """The replay's report against ADR-001's success metrics: a table, JSON and a self-contained HTML page
-(pure, no Dagster).
+(``templates/replay_report.html.j2``: headline figures per horizon, timeline, one section of tables per
+horizon) (pure, no Dagster).
 
 Definitions (per horizon, over the replayed days):
 
@@ -23,15 +24,18 @@ Definitions (per horizon, over the replayed days):
 
 from __future__ import annotations
 
-import html
 import json
 import statistics
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.horizons import horizon_steps
@@ -39,6 +43,7 @@ from forex_assets.core.metrics import diebold_mariano
 from forex_assets.core.monitoring.triggers import TriggerPolicy
 from forex_assets.core.plots import figure_png_base64
 from forex_assets.core.replay.engine import HorizonTrace, ReplayResult
+from forex_assets.core.templates import render
 
 KINDS = ("performance", "drift", "schedule")
 TARGETS = {
@@ -202,7 +207,7 @@ def horizon_report(result: ReplayResult, trace: HorizonTrace, prices: pd.DataFra
 def build_report(result: ReplayResult, prices: pd.DataFrame, policy: TriggerPolicy | None = None) -> dict:
     """``prices``: the prices known on the last replayed day (accuracy uses nothing later); ``policy``: the
     trigger policy of the replay (its performance threshold decides what counts as degraded)."""
-    policy = policy or result.settings.trigger_policy
+    policy = policy or result.settings.policy.triggers
     last = result.days[-1] if result.days else None
     known = prices[prices["date"] <= last] if last is not None else prices.iloc[:0]
     return {
@@ -265,27 +270,151 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _timeline_figure(prices: pd.DataFrame, report: dict, start: str):
-    shown = prices[prices["date"] >= pd.Timestamp(start) - pd.offsets.BDay(60)]
-    fig, ax = plt.subplots(figsize=(10, 3.2))
-    ax.plot(shown["date"], shown["usdclp"], lw=1, color="black")
-    markers = {"approved": ("^", "tab:green"), "rejected": ("x", "tab:orange"), "error": ("s", "tab:red")}
-    by_date = prices.set_index("date")["usdclp"]
-    for r in report["horizons"].values():
-        for event in r["events"]:
-            day = pd.Timestamp(event["day"])
-            marker, color = markers[event["verdict"]]
-            ax.scatter([day], [by_date.get(day, np.nan)], marker=marker, color=color, zorder=3)
-    for onset in report["injected_drifts"]:
-        ax.axvline(pd.Timestamp(onset), color="tab:purple", ls="--", lw=1)
-    ax.axvline(pd.Timestamp(start), color="grey", lw=0.8)
-    ax.set_title("prices; optimizations approved (^), rejected (x), errors (square); injected drifts (dashed)")
-    ax.set_ylabel("CLP per USD")
-    ax.grid(alpha=0.3)
+# --- the HTML page (templates/replay_report.html.j2) and its figures ------------------------------------
+
+EVENT_KINDS = ("approved", "rejected", "error", "rollback")
+EVENT_STYLE = {  # marker, colour
+    "approved": ("^", "tab:green"),
+    "rejected": ("x", "tab:orange"),
+    "error": ("s", "tab:red"),
+    "rollback": ("v", "tab:purple"),
+}
+DRIFT_COLOUR = "tab:blue"
+MARKERS_UP_TO_DAYS = 200  # a range up to this many calendar days shows one marker per event ...
+MONTHS_UP_TO_DAYS = 3 * 366  # ... up to this many, events counted per month; beyond, per quarter
+
+
+def timeline_frequency(start, end) -> str | None:
+    """How the timeline shows a range: ``None`` one marker per event (short ranges), ``"M"`` or ``"Q"``
+    events counted per month or per quarter (long ranges, where markers would merge into one band)."""
+    span = (pd.Timestamp(end) - pd.Timestamp(start)).days
+    if span <= MARKERS_UP_TO_DAYS:
+        return None
+    return "M" if span <= MONTHS_UP_TO_DAYS else "Q"
+
+
+def timeline_events(horizon: dict) -> pd.DataFrame:
+    """One horizon's events (columns day, kind): each optimization under its verdict, each rollback."""
+    rows = [(pd.Timestamp(e["day"]), str(e["verdict"])) for e in horizon.get("events", [])]
+    for reason in horizon.get("rollback_reasons", []):  # "YYYY-MM-DD: reason"
+        day = pd.to_datetime(str(reason).split(":", 1)[0], errors="coerce")
+        if not pd.isna(day):
+            rows.append((day, "rollback"))
+    return pd.DataFrame(rows, columns=["day", "kind"])
+
+
+def event_counts(events: pd.DataFrame, start, end, freq: str) -> pd.DataFrame:
+    """Events per period of ``freq`` over start..end: one row per period (indexed by its first day, empty
+    periods included), one column per kind."""
+    periods = pd.period_range(pd.Timestamp(start), pd.Timestamp(end), freq=freq)
+    kinds = list(EVENT_KINDS) + sorted(set(events["kind"]) - set(EVENT_KINDS))
+    period = events["day"].dt.to_period(freq) if not events.empty else pd.Series(dtype=f"period[{freq}]")
+    counts = (
+        pd.crosstab(period, events["kind"]).reindex(index=periods, columns=kinds, fill_value=0)
+        if not events.empty
+        else pd.DataFrame(0, index=periods, columns=kinds)
+    )
+    counts.index = periods.start_time
+    return counts.astype(int)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _style(kind: str) -> tuple[str, str]:
+    return EVENT_STYLE.get(kind, ("o", "tab:grey"))
+
+
+def _event_markers(ax, events: pd.DataFrame) -> None:
+    kinds = list(EVENT_KINDS) + sorted(set(events["kind"]) - set(EVENT_KINDS))
+    for lane, kind in enumerate(kinds):
+        days = events.loc[events["kind"] == kind, "day"]
+        if len(days):
+            marker, colour = _style(kind)
+            ax.scatter(days, [lane] * len(days), marker=marker, color=colour, s=28, zorder=3)
+    ax.set_yticks(range(len(kinds)), kinds, fontsize=7)
+    ax.set_ylim(len(kinds) - 0.4, -0.6)
+
+
+def _event_bars(ax, counts: pd.DataFrame, freq: str) -> None:
+    """Optimizations per period stacked above the line by verdict, rollbacks below it."""
+    width = 0.8 * (25 if freq == "M" else 80)  # days
+    bottom = np.zeros(len(counts))
+    for kind in counts.columns:
+        if kind == "rollback" or not counts[kind].any():
+            continue
+        ax.bar(counts.index, counts[kind], width=width, bottom=bottom, align="edge", color=_style(kind)[1])
+        bottom += counts[kind].to_numpy()
+    if "rollback" in counts and counts["rollback"].any():
+        ax.bar(counts.index, -counts["rollback"], width=width, align="edge", color=_style("rollback")[1])
+    ax.axhline(0, color="black", lw=0.6)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{abs(value):g}"))
+    ax.set_ylabel("per month" if freq == "M" else "per quarter", fontsize=8)
+
+
+def timeline_figure(prices: pd.DataFrame, report: dict):
+    """The prices over the replay on top, then one small panel per horizon with its optimizations (by
+    verdict) and rollbacks: one marker per event on a short range, counts per month or quarter on a long
+    one (:func:`timeline_frequency`). Axes: the price panel first, then the horizons in report order."""
+    start, end = (pd.Timestamp(d) for d in report["range"])
+    freq = timeline_frequency(start, end)
+    horizons = list(report["horizons"])
+    heights = [1.7] + [1.0] * len(horizons)
+    fig, axes = plt.subplots(
+        len(heights),
+        1,
+        figsize=(10, 0.4 + 1.15 * sum(heights)),
+        sharex=True,
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
+    axes = list(axes[:, 0])
+    first = start - pd.offsets.BDay(60) if freq is None else start
+    shown = prices[(prices["date"] >= first) & (prices["date"] <= end)]
+    axes[0].plot(shown["date"], shown["usdclp"], lw=1, color="black")
+    axes[0].set_ylabel("CLP per USD", fontsize=8)
+    title = "USD/CLP over the replay"
+    if freq is None:
+        axes[0].axvline(start, color="grey", lw=0.8)
+        title += " (grey line: first replay day); below, each horizon's optimizations by verdict and rollbacks"
+    else:
+        period = "month" if freq == "M" else "quarter"
+        title += f"; below, per horizon and {period}: optimizations by verdict above the line, rollbacks below"
+    axes[0].set_title(title, fontsize=9, loc="left")
+    for ax, h in zip(axes[1:], horizons, strict=True):
+        events = timeline_events(report["horizons"][h])
+        n = events["kind"].value_counts()
+        optimizations = int(n.drop("rollback", errors="ignore").sum())
+        ax.set_title(
+            f"{h}: {_count(optimizations, 'optimization')} ({n.get('approved', 0)} approved, "
+            f"{n.get('rejected', 0)} rejected, {_count(n.get('error', 0), 'error')}), "
+            f"{_count(n.get('rollback', 0), 'rollback')}",
+            fontsize=9,
+            loc="left",
+        )
+        if freq is None:
+            _event_markers(ax, events)
+        else:
+            _event_bars(ax, event_counts(events, start, end, freq), freq)
+    for ax in axes:
+        for onset in report["injected_drifts"]:
+            ax.axvline(pd.Timestamp(onset), color=DRIFT_COLOUR, ls="--", lw=1)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+    axes[-1].set_xlim(first - pd.Timedelta(days=2), end + pd.Timedelta(days=2 if freq is None else 20))
+    if freq is None:
+        handles = [Line2D([], [], marker=_style(k)[0], color=_style(k)[1], ls="", label=k) for k in EVENT_KINDS]
+    else:
+        handles = [Patch(color=_style(k)[1], label=k) for k in EVENT_KINDS]
+    handles.append(Line2D([], [], color=DRIFT_COLOUR, ls="--", lw=1, label="injected drift"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.035, 1, 1))
     return fig
 
 
-def _accuracy_figure(report: dict):
+def accuracy_figure(report: dict):
     horizons = [h for h, r in report["horizons"].items() if r["accuracy"]["origins"]]
     fig, ax = plt.subplots(figsize=(7, 3))
     x = np.arange(len(horizons))
@@ -296,37 +425,241 @@ def _accuracy_figure(report: dict):
         ax.bar(x + (i - 1) * 0.27, values, width=0.27, label=label)
     ax.set_xticks(x, horizons)
     ax.set_ylabel("RMSE (CLP)")
-    ax.set_title("forecast RMSE over the replay")
+    ax.set_title("forecast RMSE over the replay (matured origins)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     return fig
 
 
-def render_html(report: dict, prices: pd.DataFrame) -> str:
-    banner = ""
-    if report["partial"]:
-        banner = (
-            f"<p style='background:#fdd;border:2px solid #c00;padding:8px'><b>PARTIAL REPORT</b>: "
-            f"{html.escape(report['partial_reason'])}. Every figure covers the replayed days only.</p>"
-        )
-    timeline = figure_png_base64(_timeline_figure(prices, report, report["range"][0]))
-    images = [f"<img alt='timeline' src='data:image/png;base64,{timeline}'>"]
-    if any(r["accuracy"]["origins"] for r in report["horizons"].values()):
-        images.append(f"<img alt='accuracy' src='data:image/png;base64,{figure_png_base64(_accuracy_figure(report))}'>")
-    sections = []
+@dataclass
+class Cell:
+    """One table cell: text, a short list, or a nested table (never a serialized structure)."""
+
+    text: str = ""
+    css: str = ""
+    items: list[str] | None = None
+    table: Table | None = None
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[Cell]]
+    row_headers: bool = True  # the first cell of each row is a header
+
+
+HORIZON_KEYS_SHOWN = {  # rendered by the sections below; anything else goes to "other figures"
+    "horizon", "triggers", "held_back_by_guard", "decisions", "optimizations", "optimization_errors",
+    "approvals", "rejections", "deploys", "zero_downtime_share", "rollbacks", "rollback_reasons",
+    "forecast_failures", "automation_rate", "improvement_share", "false_positive_rate_rmse",
+    "false_positive_rate_skill", "false_positive_detail", "trigger_to_deploy_days", "median_optimization_seconds",
+    "drift_latencies", "median_detection_latency_days", "accuracy", "events",
+}  # fmt: skip
+
+
+LABELS = {
+    "rmse_clp": "RMSE (CLP)",
+    "mape_pct": "MAPE",
+    "coverage_95": "95 % coverage",
+    "p_value": "p-value",
+    "rmse": "on RMSE",
+    "skill": "on skill (RMSE / random-walk RMSE)",
+    "detection_latency_days": "detection latency (business days)",
+    "optimization_latency_days": "optimization latency (business days)",
+    "rmse_change_pct": "RMSE change",
+}
+
+
+def _label(key: str) -> str:
+    return LABELS.get(key, str(key).replace("_", " "))
+
+
+def _is_share(key: str) -> bool:
+    """Figures that are shares of a count (automation_rate, false_positive_rate_rmse, zero_downtime_share)."""
+    words = key.split("_")
+    return "rate" in words or "share" in words
+
+
+def _scalar(value, key: str = "") -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if _is_share(key):
+            return _fmt(value, pct=True)
+        if key == "coverage_95":
+            return f"{value * 100:.1f} %"
+        if key.endswith("_pct"):
+            return f"{value:+.2f} %" if "change" in key or "improvement" in key else f"{value:.3f} %"
+        return f"{value:.3f}" if key in ("statistic", "p_value") else f"{value:.2f}"
+    return str(value)
+
+
+def _meets(key: str, value) -> str:
+    """CSS class for a figure with an ADR-001 target: met (pass), missed (fail), no target or no value."""
+    if key not in TARGETS or value is None:
+        return ""
+    op, threshold = TARGETS[key]
+    return "pass" if (value >= threshold if op == ">=" else value <= threshold) else "fail"
+
+
+def _cell(value, key: str = "") -> Cell:
+    """A value of the report as a cell: mappings and lists of mappings become nested tables, lists of
+    scalars a list, scalars formatted text."""
+    if isinstance(value, dict):
+        return Cell(table=_mapping_table(value), css="nested")
+    if isinstance(value, list | tuple):
+        if value and all(isinstance(v, dict) for v in value):
+            return Cell(table=_records_table(value), css="nested")
+        if not value:
+            return Cell(text="none", css="muted")
+        return Cell(items=[_scalar(v) for v in value])
+    css = ("num " if isinstance(value, int | float) and not isinstance(value, bool) else "") + _meets(key, value)
+    return Cell(text=_scalar(value, key), css=css.strip())
+
+
+def _mapping_table(mapping: dict) -> Table:
+    """Rows of (key, value); a mapping of mappings becomes one row per key with the inner keys as columns."""
+    if mapping and all(isinstance(v, dict) for v in mapping.values()):
+        columns = list(dict.fromkeys(k for v in mapping.values() for k in v))
+        rows = [[Cell(_label(k))] + [_cell(v.get(c), c) for c in columns] for k, v in mapping.items()]
+        return Table(["", *map(_label, columns)], rows)
+    return Table([], [[Cell(_label(k)), _cell(v, k)] for k, v in mapping.items()])
+
+
+def _records_table(records: list[dict]) -> Table:
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    rows = [[_cell(r.get(c), c) for c in columns] for r in records]
+    return Table([_label(c) for c in columns], rows, row_headers=False)
+
+
+def _headline(report: dict) -> Table:
+    """One row per horizon: accuracy against the static configuration and the random walk, then what the
+    policy did, with the ADR-001 targets marked."""
+    headers = [
+        "horizon", "matured origins", "RMSE live (CLP)", "RMSE static", "RMSE random walk", "live vs static",
+        "95 % coverage (live)", "DM p vs static", "optimizations", "deploys", "rollbacks", "automation",
+        "improvement", "false positives (RMSE)", "detection latency (days)",
+    ]  # fmt: skip
+    rows = []
     for h, r in report["horizons"].items():
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td><pre>{html.escape(json.dumps(v, indent=1, default=str))}</pre></td></tr>"
-            for k, v in r.items()
-            if k not in ("events",)
+        acc = r["accuracy"]
+        rmse = [
+            (acc.get(k) or {}).get("rmse_clp") if acc["origins"] else None for k in ("live", "static", "random_walk")
+        ]
+        change = (rmse[0] - rmse[1]) / rmse[1] if None not in rmse[:2] and rmse[1] else None
+        coverage = (acc.get("live") or {}).get("coverage_95") if acc["origins"] else None
+        rows.append(
+            [
+                Cell(h),
+                _cell(acc["origins"]),
+                *(_cell(v, "rmse_clp") for v in rmse),
+                Cell("n/a" if change is None else f"{change * 100:+.1f} %", "num"),
+                _cell(coverage, "coverage_95"),
+                _cell((acc.get("diebold_mariano_vs_static") or {}).get("p_value"), "p_value"),
+                _cell(r["optimizations"]),
+                _cell(r["deploys"]),
+                _cell(r["rollbacks"]),
+                _cell(r["automation_rate"], "automation_rate"),
+                _cell(r["improvement_share"], "improvement_share"),
+                _cell(r["false_positive_rate_rmse"], "false_positive_rate_rmse"),
+                _cell(r["median_detection_latency_days"], "median_detection_latency_days"),
+            ]
         )
-        sections.append(f"<h2>{h}</h2><table border='1' cellpadding='4'>{rows}</table>")
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>forex_assets replay</title></head>"
-        "<body style='font-family:sans-serif;max-width:1100px;margin:auto'>"
-        f"<h1>Replay of {html.escape(report['source'])}, {report['range'][0]} .. {report['range'][1]}</h1>{banner}"
-        f"<pre>{html.escape(format_table(report))}</pre>{''.join(images)}{''.join(sections)}</body></html>"
+    return Table(headers, rows)
+
+
+def _activity(r: dict) -> Table:
+    facts = [
+        ("trigger decisions", "decisions"),
+        ("optimizations started", "optimizations"),
+        ("approved", "approvals"),
+        ("rejected", "rejections"),
+        ("deploys", "deploys"),
+        ("zero-downtime share of deploys", "zero_downtime_share"),
+        ("rollbacks", "rollbacks"),
+        ("forecast failures", "forecast_failures"),
+        ("automation rate", "automation_rate"),
+        ("improvement share", "improvement_share"),
+        ("false-positive rate (RMSE)", "false_positive_rate_rmse"),
+        ("false-positive rate (skill)", "false_positive_rate_skill"),
+        ("trigger to deploy (replay days)", "trigger_to_deploy_days"),
+        ("median optimization time (s)", "median_optimization_seconds"),
+        ("median detection latency (business days)", "median_detection_latency_days"),
+    ]
+    return Table([], [[Cell(label), _cell(r.get(key), key)] for label, key in facts if key in r])
+
+
+def _triggers(r: dict) -> Table:
+    fired, held = r.get("triggers", {}), r.get("held_back_by_guard", {})
+    kinds = list(dict.fromkeys([*fired, *held]))
+    return Table(
+        ["kind", "fired", "held back by the guard"], [[Cell(k), _cell(fired.get(k)), _cell(held.get(k))] for k in kinds]
+    )
+
+
+def _accuracy_tables(acc: dict) -> dict:
+    models = {"live": "live policy", "static": "static initial", "random_walk": "random walk"}
+    tests = {k: v for k, v in acc.items() if k.startswith("diebold_mariano_")}
+    shown = {"origins", "note", *models, *tests}
+    return {
+        "origins": acc["origins"],
+        "note": acc.get("note"),
+        "models": _mapping_table({label: acc[k] for k, label in models.items() if k in acc})
+        if acc["origins"]
+        else None,
+        "tests": _mapping_table({_label(k.removeprefix("diebold_mariano_")): v for k, v in tests.items()})
+        if tests
+        else None,
+        "other": _mapping_table({k: v for k, v in acc.items() if k not in shown}),
+    }
+
+
+def _events(r: dict) -> Table:
+    rows = []
+    for e in r.get("events", []):
+        verdict = str(e.get("verdict"))
+        css = {"approved": "pass", "error": "fail"}.get(verdict, "")
+        rows.append(
+            [
+                Cell(str(e.get("day"))),
+                Cell(", ".join(e.get("fired") or []) or "manual"),
+                Cell(verdict, css),
+                _cell(e.get("rmse_change_pct"), "rmse_change_pct"),
+                Cell(e.get("deployed") or "", "muted" if not e.get("deployed") else ""),
+            ]
+        )
+    return Table(["day", "triggers fired", "verdict", "RMSE change", "deployed version"], rows, row_headers=False)
+
+
+def _section(h: str, r: dict) -> dict:
+    return {
+        "horizon": h,
+        "activity": _activity(r),
+        "triggers": _triggers(r),
+        "accuracy": _accuracy_tables(r["accuracy"]),
+        "false_positives": _mapping_table(r["false_positive_detail"]) if r.get("false_positive_detail") else None,
+        "latencies": _records_table(r["drift_latencies"]) if r.get("drift_latencies") else None,
+        "errors": list(r.get("optimization_errors", [])),
+        "rollback_reasons": list(r.get("rollback_reasons", [])),
+        "events": _events(r),
+        "other": _mapping_table({k: v for k, v in r.items() if k not in HORIZON_KEYS_SHOWN}),
+    }
+
+
+def render_html(report: dict, prices: pd.DataFrame) -> str:
+    """The page from ``templates/replay_report.html.j2``: headline figures per horizon first, then the
+    timeline and accuracy plots, then one section of tables per horizon (every value autoescaped)."""
+    images = [("timeline", figure_png_base64(timeline_figure(prices, report)))]
+    if any(r["accuracy"]["origins"] for r in report["horizons"].values()):
+        images.append(("accuracy", figure_png_base64(accuracy_figure(report))))
+    return render(
+        "replay_report.html.j2",
+        report=report,
+        headline=_headline(report),
+        images=images,
+        sections=[_section(h, r) for h, r in report["horizons"].items()],
     )
 
 

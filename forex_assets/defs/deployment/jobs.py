@@ -4,7 +4,8 @@ import dagster as dg
 from pydantic import Field
 
 from forex_assets.core.alerting.messages import rollback_executed
-from forex_assets.core.deployment.config_store import ConfigStoreError, rollback_target
+from forex_assets.core.deployment.config_store import ConfigStoreError
+from forex_assets.core.deployment.history import rollback_target
 from forex_assets.core.prices.schema import PriceValidationError
 from forex_assets.core.prices.sources import PriceSourceError
 from forex_assets.defs.alerting.resources import AlertNotifier

@@ -6,12 +6,12 @@ import json
 
 import dagster as dg
 
-from forex_assets.core.deployment.config_store import Version
-from forex_assets.core.deployment.rollback_rules import PostDeployHealth, rollback_reason
+from forex_assets.core.deployment.history import Version
+from forex_assets.core.deployment.rollback_rules import PostDeployHealth
 from forex_assets.core.horizons import HORIZONS
-from forex_assets.core.monitoring.live_scoring import score_matured
-from forex_assets.defs.deployment.jobs import rollback_job
-from forex_assets.defs.resources import PriceSource, WorkingArea
+from forex_assets.core.policy import PolicySettings, is_watched_deploy, rollback_decision
+from forex_assets.core.policy import post_deploy_health as policy_health
+from forex_assets.defs.resources import MonitoringPolicy, PriceSource, WorkingArea
 from forex_assets.defs.runs import run_assets
 
 FORECAST = dg.AssetKey("forecast")
@@ -45,55 +45,55 @@ def post_deploy_health(
         metadata = latest[0].asset_materialization.metadata
         if metadata.get("config_version") and metadata["config_version"].value == deploy.id:
             seconds = float(metadata["inference_seconds"].value)
-    history = working_area.forecast_history()
-    runs = history.runs(horizon)
-    mine = runs[runs["config_version"] == deploy.id]["origin_date"]
-    matured_count, matured_rmse = 0, None
-    if not mine.empty:
-        steps = history.steps(horizon)
-        score = score_matured(steps[steps["origin_date"].isin(mine)], price_source.load())
-        matured_count, matured_rmse = score.forecasts, score.rmse_clp
-    return PostDeployHealth(succeeded, seconds, matured_count, matured_rmse)
+    return policy_health(working_area.forecast_history(), price_source.load(), horizon, deploy.id, succeeded, seconds)
+
+
+def rollback_request(
+    instance: dg.DagsterInstance,
+    working_area: WorkingArea,
+    price_source: PriceSource,
+    settings: PolicySettings,
+    horizon: str,
+    handled: set[str] | frozenset[str] = frozenset(),
+) -> dg.RunRequest | None:
+    """Step 2 of the policy for one horizon: a rollback_job request when the deployed version is a deploy
+    not yet handled and a rollback rule fires; None otherwise (the sensor and `make run` ask this)."""
+    store = working_area.config_store()
+    deploy = store.current_version(horizon)
+    if not is_watched_deploy(horizon, deploy) or deploy.id in handled:
+        return None  # seeds and rollbacks are not watched; a deploy is rolled back at most once
+    health = post_deploy_health(instance, working_area, price_source, horizon, deploy)
+    reason = rollback_decision(horizon, deploy, store.read(horizon), health, settings, handled)
+    if reason is None:
+        return None
+    restore = {"horizon": horizon, "to_version": "previous", "reason": f"automatic rollback: {reason}"}
+    return dg.RunRequest(
+        run_key=f"rollback-{horizon}-{deploy.id}",
+        run_config={"ops": {"restore_config": {"config": restore}}},
+        tags={"forex/horizon": horizon, "forex/rollback_reason": reason[:200], "forex/rolled_back_version": deploy.id},
+    )
 
 
 @dg.sensor(
-    job=rollback_job,
+    job_name="rollback_job",  # by name: Definitions binds its resources (no with_updated_jobs copy)
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After a deploy, watches the horizon's forecasts: 3 consecutive failed forecast runs, inference "
     "time above 3x the validation baseline, or RMSE above 1.5x the baseline once 5 forecasts have matured "
     "launch rollback_job. Never twice for the same deploy.",
 )
-def rollback_sensor(context: dg.SensorEvaluationContext, working_area: WorkingArea, price_source: PriceSource):
+def rollback_sensor(
+    context: dg.SensorEvaluationContext,
+    working_area: WorkingArea,
+    price_source: PriceSource,
+    monitoring_policy: MonitoringPolicy,
+):
     handled: set[str] = set(json.loads(context.cursor)) if context.cursor else set()
-    store = working_area.config_store()
+    settings = monitoring_policy.policy_settings()
     for horizon in HORIZONS:
-        deploy = store.current_version(horizon)
-        if not deploy.summary.startswith(f"[{horizon}] deploy") or deploy.id in handled:
-            continue  # seeds and rollbacks are not watched; a deploy is rolled back at most once
-        health = post_deploy_health(context.instance, working_area, price_source, horizon, deploy)
-        reason = rollback_reason(health, store.read(horizon).baseline)
-        if reason is None:
-            continue
-        handled.add(deploy.id)
-        context.log.info(f"{horizon}: rolling back {deploy.id}: {reason}")
-        yield dg.RunRequest(
-            run_key=f"rollback-{horizon}-{deploy.id}",
-            run_config={
-                "ops": {
-                    "restore_config": {
-                        "config": {
-                            "horizon": horizon,
-                            "to_version": "previous",
-                            "reason": f"automatic rollback: {reason}",
-                        }
-                    }
-                }
-            },
-            tags={
-                "forex/horizon": horizon,
-                "forex/rollback_reason": reason[:200],
-                "forex/rolled_back_version": deploy.id,
-            },
-        )
+        request = rollback_request(context.instance, working_area, price_source, settings, horizon, handled)
+        if request is not None:
+            handled.add(request.tags["forex/rolled_back_version"])
+            context.log.info(f"{horizon}: rolling back: {request.tags['forex/rollback_reason']}")
+            yield request
     context.update_cursor(json.dumps(sorted(handled)))

@@ -3,9 +3,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from forex_assets.core.monitoring.drift import InsufficientDataError, detect_drift
-from forex_assets.core.monitoring.performance import performance_snapshot
 from forex_assets.core.plots import markdown_image
+from forex_assets.core.policy import drift_check, drift_summary, performance_check
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import MonitoringPolicy, WorkingArea
@@ -37,11 +36,13 @@ def drift_report(
     context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, monitoring_policy: MonitoringPolicy
 ) -> dg.Output[dict]:
     horizon = context.partition_key
-    thresholds = monitoring_policy.drift_thresholds(horizon)
-    try:
-        report = detect_drift(usdclp_prices["usdclp"].to_numpy(), thresholds)
-    except InsufficientDataError as error:
-        raise dg.Failure(description=f"drift_report {horizon}: {error}") from None
+    thresholds = monitoring_policy.policy_settings().drift_thresholds(horizon)
+    report = drift_check(usdclp_prices, thresholds)
+    if report is None:
+        raise dg.Failure(
+            description=f"drift_report {horizon}: {len(usdclp_prices)} prices are too few for a baseline window of "
+            f"{thresholds.baseline_window} and a test window of {thresholds.test_window} log returns"
+        )
     as_of = usdclp_prices["date"].iloc[-1].strftime("%Y-%m-%d")
     context.log.info(f"{horizon}: drift {report.severity.name} ({'; '.join(report.reasons)})")
     return dg.Output(
@@ -56,6 +57,7 @@ def drift_report(
             "volatility_ratio": round(report.volatility_ratio, 3),
             "fast_alarm": report.fast_alarm,
             "rule": dg.MetadataValue.md("\n".join(f"- {r}" for r in report.reasons)),
+            "rules": drift_summary(report),  # what the optimization sensor quotes
             "distributions": dg.MetadataValue.md(
                 markdown_image(
                     _distribution_figure(usdclp_prices, thresholds.baseline_window, thresholds.test_window, horizon),
@@ -83,18 +85,20 @@ def performance_report(
 ) -> dg.Output[dict]:
     horizon = context.partition_key
     deployed, version = working_area.deployed_config(horizon)
-    snapshot = performance_snapshot(
+    snapshot = performance_check(
         horizon,
         usdclp_prices,
         working_area.forecast_history(),
         deployed,
         working_area.backtest_cache(),
-        monitoring_policy.performance_policy(),
+        monitoring_policy.policy_settings(),
+        version,
     )
     m = snapshot.metrics
     context.log.info(f"{horizon}: {snapshot.note}; degradation {snapshot.degradation_pct}")
     metadata = {
         "source": snapshot.source,
+        "as_of": usdclp_prices["date"].iloc[-1].strftime("%Y-%m-%d"),
         "note": snapshot.note,
         "forecasts_scored": snapshot.forecasts,
         "config_version": version,
@@ -124,8 +128,13 @@ def performance_report(
         ]
     )
     metadata["now_vs_baseline"] = table_metadata(comparison)
-    for key, value in snapshot.degradation_pct.items():
-        metadata[f"degradation_{key}_pct"] = round(value, 3)
+    for key, value in snapshot.degradation_pct.items():  # unrounded: the trigger compares it with its threshold
+        metadata[f"degradation_{key}_pct"] = float(value)
+    if snapshot.random_walk_test:  # what the random_walk performance rule reads (unrounded)
+        test = snapshot.random_walk_test
+        metadata["random_walk_test_origins"] = test["origins"]
+        metadata["random_walk_test_skill"] = float(test["skill_vs_random_walk"])
+        metadata["random_walk_test_p_worse"] = float(test["p_worse_than_random_walk"])
     if not snapshot.degradation_pct:
         metadata["degradation"] = "no validation baseline yet (seed configuration)"
     return dg.Output(snapshot.as_dict() | {"horizon": horizon, "config_version": version}, metadata=metadata)

@@ -18,8 +18,8 @@ import dagster as dg
 
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.decision_log import DecisionLog
-from forex_assets.core.monitoring.drift import Severity
-from forex_assets.core.monitoring.triggers import TriggerDecision, TriggerInputs, decide
+from forex_assets.core.monitoring.triggers import TriggerDecision
+from forex_assets.core.policy import PolicySettings, decide_optimization, trigger_inputs
 from forex_assets.defs.recalibration.jobs import optimization_job
 from forex_assets.defs.resources import MonitoringPolicy, WorkingArea
 
@@ -62,26 +62,42 @@ def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, horizon: str
     return _latest(instance, key, horizon)[1]
 
 
-def trigger_inputs(instance: dg.DagsterInstance, log: DecisionLog, horizon: str, today: date) -> TriggerInputs:
-    return inputs_from_reports(
-        _latest(instance, DRIFT, horizon)[1], _latest(instance, PERFORMANCE, horizon)[1], log, horizon, today
-    )
-
-
-def inputs_from_reports(drift: dict, performance: dict, log: DecisionLog, horizon: str, today: date) -> TriggerInputs:
-    """Trigger inputs from the metadata of the latest drift and performance reports."""
+def decision_from_reports(
+    drift: dict, performance: dict, log: DecisionLog, horizon: str, settings: PolicySettings
+) -> TriggerDecision:
+    """The policy's trigger decision (step 4 of ``forex_assets.core.policy``) from the metadata of the latest
+    drift and performance reports. The decision's day is the day of the prices the reports saw."""
     degradation = {
-        k: performance[f"degradation_{k}_pct"] for k in ("rmse", "skill") if f"degradation_{k}_pct" in performance
+        k: float(performance[f"degradation_{k}_pct"])
+        for k in ("rmse", "skill")
+        if f"degradation_{k}_pct" in performance
     }
-    return TriggerInputs(
-        horizon=horizon,
-        today=today,
-        drift_severity=Severity[drift["severity"]] if "severity" in drift else None,
-        drift_summary="; ".join(line.strip().removeprefix("- ") for line in str(drift.get("rule", "")).splitlines()),
-        degradation_pct=degradation,
-        last_optimization=log.last_optimization(horizon),
-        last_performance_override=log.last_performance_override(horizon),
+    walk_test = None
+    if "random_walk_test_p_worse" in performance:
+        walk_test = {
+            "origins": int(performance["random_walk_test_origins"]),
+            "skill_vs_random_walk": float(performance["random_walk_test_skill"]),
+            "p_worse_than_random_walk": float(performance["random_walk_test_p_worse"]),
+        }
+    as_of = drift.get("as_of") or performance.get("as_of")
+    inputs = trigger_inputs(
+        horizon,
+        date.fromisoformat(as_of) if as_of else date.today(),
+        drift.get("severity"),
+        str(drift.get("rules", "")),
+        degradation,
+        log,
+        random_walk_test=walk_test,
     )
+    return decide_optimization(inputs, settings)
+
+
+def decide_from_instance(
+    instance: dg.DagsterInstance, log: DecisionLog, horizon: str, settings: PolicySettings
+) -> TriggerDecision:
+    """``decision_from_reports`` on the latest drift and performance reports of ``horizon``."""
+    drift, performance = (latest_metadata(instance, key, horizon) for key in (DRIFT, PERFORMANCE))
+    return decision_from_reports(drift, performance, log, horizon, settings)
 
 
 def optimization_tags(decision: TriggerDecision) -> dict[str, str]:
@@ -111,8 +127,7 @@ def optimization_sensor(
 ):
     seen = json.loads(context.cursor) if context.cursor else {}
     log = working_area.decision_log()
-    policy = monitoring_policy.trigger_policy()
-    today = date.today()
+    settings = monitoring_policy.policy_settings()
     for horizon in HORIZONS:
         (drift_id, drift), (performance_id, performance) = (
             _latest(context.instance, key, horizon) for key in (DRIFT, PERFORMANCE)
@@ -121,8 +136,8 @@ def optimization_sensor(
         if ids == [None, None] or seen.get(horizon) == ids:
             continue  # no new report since the last decision
         seen[horizon] = ids
-        decision = decide(inputs_from_reports(drift, performance, log, horizon, today), policy)
-        log.record(decision)
+        decision = decision_from_reports(drift, performance, log, horizon, settings)
+        log.record(decision)  # the record of the decision this tick acts on
         context.log.info(decision.summary())
         if decision.optimize:
             yield optimization_request(decision, f"optimize-{horizon}-{ids[0]}-{ids[1]}")
@@ -140,15 +155,14 @@ def weekly_optimization_schedule(
     context: dg.ScheduleEvaluationContext, working_area: WorkingArea, monitoring_policy: MonitoringPolicy
 ):
     log = working_area.decision_log()
-    policy = monitoring_policy.trigger_policy(drift=False, performance=False)
+    settings = monitoring_policy.policy_settings(scheduled_only=True)
     today = context.scheduled_execution_time.date() if context.scheduled_execution_time else date.today()
     requests = []
     for horizon in HORIZONS:
-        inputs = TriggerInputs(horizon, today, last_optimization=log.last_optimization(horizon))
-        decision = decide(inputs, policy)
-        log.record(decision)
+        decision = decide_optimization(trigger_inputs(horizon, today, None, "", {}, log), settings)
+        log.record(decision)  # the record of the decision this tick acts on
         if decision.optimize:
             requests.append(optimization_request(decision, f"weekly-{horizon}-{today}"))
     return requests or dg.SkipReason(
-        f"no horizon is due on {today}: each was optimized in the last {policy.schedule_days} days"
+        f"no horizon is due on {today}: each was optimized in the last {settings.triggers.schedule_days} days"
     )

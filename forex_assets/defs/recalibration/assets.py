@@ -30,17 +30,17 @@ from .plots import leaderboard_figure
 def announce_optimization(context: dg.AssetExecutionContext, working_area: WorkingArea, alerts: AlertNotifier):
     """Alert that the horizon's optimization started, with the triggers from the run's tags. A run without
     them was launched by hand: it is recorded in the decision log as a manual trigger."""
-    horizon, tags = context.partition_key, context.run.tags
+    horizon, tags, run_id = context.partition_key, context.run.tags, context.run.run_id
     fired = [kind for kind in tags.get("forex/triggers", "").split(",") if kind]
     try:
         reasons = json.loads(tags.get("forex/trigger_reasons") or "{}")
     except json.JSONDecodeError:
         reasons = {}
     if not fired:
-        decision = manual_decision(horizon, date.today(), context.run_id)
+        decision = manual_decision(horizon, date.today(), run_id)
         working_area.decision_log().record(decision)
         fired, reasons = list(decision.fired), decision.reasons
-    alerts.send(optimization_triggered(horizon, fired, reasons, context.run_id), context.log, working_area.alert_log())
+    alerts.send(optimization_triggered(horizon, fired, reasons, run_id), context.log, working_area.alert_log())
 
 
 @dg.asset(
@@ -96,7 +96,7 @@ def candidate_config(
     group_name="recalibration",
     pool="optimizer",
     description="Candidate vs deployed configuration on the most recent validation window, disjoint from "
-    "the search window (shadow mode): ADR Appendix C metrics, random-walk skill, Diebold-Mariano. "
+    "the search window (shadow mode): the approval metrics (docs/decisions.md), random-walk skill, Diebold-Mariano. "
     "Gated by one blocking asset check per approval criterion.",
 )
 def validation_report(

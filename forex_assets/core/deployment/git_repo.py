@@ -1,0 +1,82 @@
+"""The store's git repository: gitpython to read, the real git binary to write (pure, no Dagster).
+
+Writes go through the git binary, which writes objects and refs atomically, never through gitpython's
+pure-Python object writer, which a kill can leave half-written. Callers serialise writers
+(locking.py): the index is shared by every writer of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import git
+
+IDENTITY = ("-c", "user.name=forex_assets", "-c", "user.email=forex-assets@localhost")
+
+
+class GitRepo:
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.repo = git.Repo(self.root)
+
+    @staticmethod
+    def exists(root: Path) -> bool:
+        return (Path(root) / ".git").exists()
+
+    @classmethod
+    def init(cls, root: Path) -> GitRepo:
+        """An empty repository at ``root`` (no commit yet)."""
+        git.Repo.init(root)
+        return cls(root)
+
+    # ------------------------------------------------------------------------------ reading
+
+    @property
+    def head(self) -> git.Commit:
+        return self.repo.head.commit
+
+    def commit(self, rev: str) -> git.Commit | None:
+        """The commit ``rev`` names, None when it names none."""
+        try:
+            return self.repo.commit(rev)
+        except (git.BadName, ValueError):
+            return None
+
+    def text_at(self, commit: git.Commit, name: str) -> str | None:
+        """The file ``name`` as committed in ``commit``; None when it is not tracked there."""
+        return commit.tree[name].data_stream.read().decode() if name in commit.tree else None
+
+    def commits_touching(self, name: str) -> Iterator[git.Commit]:
+        """Commits that changed ``name``, newest first."""
+        return self.repo.iter_commits(paths=name)
+
+    def diff(self, old: git.Commit, new: git.Commit, name: str) -> str:
+        return self.repo.git.diff(old.hexsha, new.hexsha, "--", name)
+
+    def index_dirty(self) -> bool:
+        """Whether the index holds changes that are not committed (staged by a writer that was killed)."""
+        return self.repo.is_dirty(index=True, working_tree=False, untracked_files=False)
+
+    def lock_files(self) -> list[Path]:
+        """git's own lock files (index.lock, refs/heads/master.lock, ...): stale once no writer runs."""
+        return sorted((self.root / ".git").rglob("*.lock"))
+
+    # ------------------------------------------------------------------------------ writing
+
+    def run(self, *args: str) -> str:
+        return git.Git(self.root).execute(["git", *IDENTITY, *args])
+
+    def commit_paths(self, message: str, *names: str) -> git.Commit:
+        """Stage and commit exactly ``names`` (whatever else is staged stays staged)."""
+        self.run("add", "--", *names)
+        self.run("commit", "--quiet", "--no-verify", "-m", message, "--", *names)
+        return self.head
+
+    def commit_staged(self, message: str) -> git.Commit:
+        self.run("commit", "--quiet", "--no-verify", "-m", message)
+        return self.head
+
+    def restore_from_head(self, name: str) -> None:
+        """Working tree and index of ``name`` back to HEAD."""
+        self.repo.git.checkout("HEAD", "--", name)

@@ -1,0 +1,79 @@
+"""The two FX levers of a configuration, fitted on the search window (never on the validation window).
+
+* ``shrinkage`` (0..1): how far the median path moves towards the last observed price. On FX the
+  random walk is hard to beat (Meese and Rogoff, 1983); the least-squares weight between the model's
+  median ``m`` and the last price ``L`` over the window's origins and steps is
+  ``s* = sum((m - L)(m - a)) / sum((m - L)^2)``, clipped to [0, 1]: 0 keeps the model, 1 is the random
+  walk's median. A model with no skill over the random walk is thus shrunk towards it by the search.
+* ``interval_scale``: the factor on the quantiles' offsets from the (shrunk) median that makes the
+  95 % interval cover ``target`` of the window's targets: for each origin and step the scale needed
+  to cover the actual value is ``|a - m| / offset`` of the side it falls on; the fitted scale is the
+  ``target`` empirical quantile of those, clipped to ``[min_scale, max_scale]``.
+
+Both are fitted on the candidate's search-window backtest (model output from the forecast cache, so
+fitting costs no model call); the validation window then judges the fitted candidate out of sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from forex_assets.core.backtest.engine import BacktestResult
+from forex_assets.core.forecasting.quantiles import adjust_quantiles
+
+
+@dataclass(frozen=True)
+class LeverSettings:
+    fit_shrinkage: bool = True
+    fit_interval_scale: bool = True
+    coverage_target: float = 0.95  # the 95 % interval should cover this share of targets
+    min_scale: float = 0.5
+    max_scale: float = 3.0
+
+
+def fitted_shrinkage(result: BacktestResult) -> float:
+    """Least-squares weight on the last price (0..1) for the median path of ``result`` (shrinkage 0)."""
+    median = result.median
+    towards = median - result.last_prices[:, None]
+    denominator = float(np.sum(towards**2))
+    if denominator <= 0:
+        return 0.0
+    weight = float(np.sum(towards * (median - result.actuals))) / denominator
+    return float(np.clip(weight, 0.0, 1.0))
+
+
+def fitted_interval_scale(
+    result: BacktestResult, target: float = 0.95, min_scale: float = 0.5, max_scale: float = 3.0
+) -> float:
+    """Scale of the 95 % interval's offsets that covers ``target`` of the window's targets."""
+    levels = list(result.levels)
+    median = result.median
+    low = median - result.quantiles[..., levels.index(0.025)]
+    high = result.quantiles[..., levels.index(0.975)] - median
+    above = result.actuals >= median
+    offset = np.where(above, high, low)
+    needed = np.abs(result.actuals - median) / np.maximum(offset, 1e-9)
+    return float(np.clip(np.quantile(needed, target), min_scale, max_scale))
+
+
+def with_levers(raw: BacktestResult, shrinkage: float, interval_scale: float) -> BacktestResult:
+    """``raw`` (a backtest of a configuration with the levers at 0 and 1) as the same configuration with
+    these levers would have forecast: same model output, no model call."""
+    if raw.config.shrinkage != 0.0 or raw.config.interval_scale != 1.0:
+        raise ValueError("levers are fitted on a backtest of the configuration with shrinkage 0 and interval_scale 1")
+    config = raw.config.model_copy(update={"shrinkage": shrinkage, "interval_scale": interval_scale})
+    quantiles = adjust_quantiles(raw.quantiles, raw.last_prices, shrinkage, interval_scale, raw.levels)
+    return replace(raw, config=config, quantiles=quantiles)
+
+
+def fit_levers(raw: BacktestResult, settings: LeverSettings = LeverSettings()) -> BacktestResult:
+    """The search-window backtest ``raw`` with the levers fitted: shrinkage first, then the interval
+    scale on the shrunk forecasts (values rounded to 3 decimals, as stored)."""
+    shrinkage = round(fitted_shrinkage(raw), 3) if settings.fit_shrinkage else 0.0
+    if not settings.fit_interval_scale:
+        return with_levers(raw, shrinkage, 1.0)
+    shrunk = with_levers(raw, shrinkage, 1.0)
+    scale = fitted_interval_scale(shrunk, settings.coverage_target, settings.min_scale, settings.max_scale)
+    return with_levers(raw, shrinkage, round(scale, 3))

@@ -1,0 +1,93 @@
+"""The FX levers: shrinkage of the median path towards the last price and the interval scale, applied to
+the model's quantiles and fitted on a search window."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forex_assets.core.backtest.engine import BacktestResult
+from forex_assets.core.forecasting.config import ChronosConfig
+from forex_assets.core.forecasting.quantiles import FORECAST_QUANTILES, adjust_quantiles, single_context_members
+from forex_assets.core.recalibration.levers import (
+    LeverSettings,
+    fit_levers,
+    fitted_interval_scale,
+    fitted_shrinkage,
+    with_levers,
+)
+
+CONFIG = ChronosConfig(horizon="7d", checkpoint="bundled:x", family="chronos2", context_length=90)
+
+
+def _result(medians, actuals, lasts, half_width=1.0):
+    """A backtest whose 95 % interval is median ± half_width and 80 % interval median ± half_width / 2."""
+    medians, actuals = np.asarray(medians, float), np.asarray(actuals, float)
+    offsets = np.array([-1.0, -0.5, 0.0, 0.5, 1.0]) * half_width
+    quantiles = medians[..., None] + offsets
+    n, steps = medians.shape
+    return BacktestResult(
+        config=CONFIG,
+        origin_dates=list(pd.bdate_range("2024-01-01", periods=n)),
+        quantiles=quantiles,
+        actuals=actuals,
+        last_prices=np.asarray(lasts, float),
+        scales=np.ones(n),
+        seconds_per_forecast=0.01,
+        computed=n,
+        cached=0,
+        model_seconds=0.0,
+    )
+
+
+def test_adjust_quantiles_moves_the_median_and_scales_the_offsets():
+    q = np.array([[[8.0, 9.0, 10.0, 11.0, 12.0]]])  # one origin, one step
+    out = adjust_quantiles(q, np.array([20.0]), shrinkage=0.25, interval_scale=2.0)
+    # median 10 -> 10 + 0.25 * (20 - 10) = 12.5; offsets -2, -1, 0, 1, 2 doubled
+    assert out[0, 0].tolist() == [8.5, 10.5, 12.5, 14.5, 16.5]
+    assert adjust_quantiles(q, np.array([20.0]), 1.0, 1.0)[0, 0, 2] == 20.0  # the random walk's median
+    assert adjust_quantiles(q, np.array([20.0]), 0.0, 1.0) is q  # levers off: untouched
+
+
+def test_members_are_raw_model_calls_whatever_the_levers():
+    config = CONFIG.model_copy(update={"ensemble_context_lengths": (180,), "shrinkage": 0.5, "interval_scale": 2.0})
+    members = single_context_members(config)
+    assert [(m.context_length, m.shrinkage, m.interval_scale) for m in members] == [(90, 0.0, 1.0), (180, 0.0, 1.0)]
+
+
+def test_shrinkage_fit_is_one_when_the_model_only_adds_noise_and_zero_when_it_is_exact():
+    rng = np.random.default_rng(0)
+    lasts = np.full(200, 100.0)
+    actuals = 100.0 + rng.normal(0, 1, (200, 7))  # a random walk around the last price
+    noisy = 100.0 + rng.normal(0, 1, (200, 7))  # a model whose median is independent noise
+    assert fitted_shrinkage(_result(noisy, actuals, lasts)) == pytest.approx(1.0, abs=0.1)
+    assert fitted_shrinkage(_result(actuals, actuals, lasts)) == 0.0
+    half = 100.0 + (actuals - 100.0) * 2  # the model doubles every move: halfway is best
+    assert fitted_shrinkage(_result(half, actuals, lasts)) == pytest.approx(0.5, abs=1e-9)
+
+
+def test_interval_scale_fit_reaches_the_coverage_target_on_the_window():
+    rng = np.random.default_rng(1)
+    medians = np.full((300, 7), 100.0)
+    actuals = 100.0 + rng.normal(0, 2.0, (300, 7))  # the model's ±1 interval is far too narrow
+    raw = _result(medians, actuals, np.full(300, 100.0))
+    assert raw.metrics().coverage_95 < 0.5
+    assert fitted_interval_scale(raw) == 3.0  # 1.96 x 2 would be needed: clipped at max_scale
+    fitted = fit_levers(raw, LeverSettings(fit_shrinkage=False, max_scale=10.0))
+    assert fitted.config.interval_scale == pytest.approx(3.92, rel=0.1)
+    assert fitted.metrics().coverage_95 == pytest.approx(0.95, abs=0.01)
+    assert fitted.config.shrinkage == 0.0
+
+
+def test_levers_are_fitted_only_on_a_raw_backtest():
+    raw = _result(np.full((5, 7), 100.0), np.full((5, 7), 100.0), np.full(5, 100.0))
+    shrunk = with_levers(raw, 0.5, 1.0)
+    with pytest.raises(ValueError, match="shrinkage 0 and interval_scale 1"):
+        with_levers(shrunk, 0.5, 1.0)
+
+
+def test_levers_round_trip_through_the_configuration_schema():
+    config = CONFIG.model_copy(update={"shrinkage": 0.4, "interval_scale": 1.3})
+    assert ChronosConfig.model_validate_json(config.to_json()) == config
+    with pytest.raises(ValueError):
+        ChronosConfig.model_validate(config.model_dump() | {"shrinkage": 1.5})
+    assert FORECAST_QUANTILES.index(0.5) == 2
