@@ -131,11 +131,11 @@ def engine_search(space: SearchSpace, series: PriceSeries, origins: np.ndarray, 
         load_pipeline,
         ids,
         ForecastCache(work / "cache.sqlite"),
-        work / "optuna.journal",
+        work / "optuna",
         progress=lambda message: None,
     )
     seconds = time.perf_counter() - started
-    study = optuna.load_study(study_name=outcome.study_name, storage=open_storage(work / "optuna.journal"))
+    study = optuna.load_study(study_name=outcome.study_name, storage=open_storage(work / "optuna", outcome.study_name))
     model_seconds = sum(t.user_attrs.get("model_seconds", 0.0) for t in study.trials)
     best = outcome.leaderboard.iloc[0]["label"]
     return {

@@ -71,11 +71,23 @@ def test_interval_scale_fit_reaches_the_coverage_target_on_the_window():
     actuals = 100.0 + rng.normal(0, 2.0, (300, 7))  # the model's ±1 interval is far too narrow
     raw = _result(medians, actuals, np.full(300, 100.0))
     assert raw.metrics().coverage_95 < 0.5
-    assert fitted_interval_scale(raw) == 3.0  # 1.96 x 2 would be needed: clipped at max_scale
-    fitted = fit_levers(raw, LeverSettings(fit_shrinkage=False, max_scale=10.0))
+    assert fitted_interval_scale(raw) == pytest.approx(3.0)  # 1.96 x 2 would be needed: clipped at max_scale
+    fitted = fit_levers(raw, LeverSettings(fit_shrinkage=False, max_scale=10.0, prior_paths=0.0))
     assert fitted.config.interval_scale == pytest.approx(3.92, rel=0.1)
     assert fitted.metrics().coverage_95 == pytest.approx(0.95, abs=0.01)
     assert fitted.config.shrinkage == 0.0
+
+
+def test_the_interval_scale_moves_only_as_far_as_the_independent_paths_allow():
+    rng = np.random.default_rng(2)
+    wide = _result(np.full((30, 7), 100.0), 100.0 + rng.normal(0, 0.2, (30, 7)), np.full(30, 100.0))
+    raw_fit = fitted_interval_scale(wide, prior_paths=0.0)  # the ±1 interval is 2.5x too wide
+    assert raw_fit < 0.5 or raw_fit == 0.5
+    # 30 origins of 7 steps: 36 / 7 = 5.1 non-overlapping paths against 10 pseudo-paths at scale 1
+    shrunk = fitted_interval_scale(wide, prior_paths=10.0)
+    assert shrunk == pytest.approx(np.exp(5.142857 / 15.142857 * np.log(raw_fit)), rel=1e-6)
+    long = _result(np.full((30, 90), 100.0), 100.0 + rng.normal(0, 0.2, (30, 90)), np.full(30, 100.0))
+    assert fitted_interval_scale(long, prior_paths=10.0) > 0.9  # 1.3 paths: barely moves
 
 
 def test_levers_are_fitted_only_on_a_raw_backtest():

@@ -190,7 +190,7 @@ OPTIONS = {
     "status": [],
     "history": ["--horizon", "--since", "--kind"],
     "replay": ["--source", "--csv-path", "--csv-date-column", "--csv-value-column", "--start", "--end",
-               "--horizons", "--inject-drift", "--out", "--keep-state", "--no-progress"],
+               "--horizons", "--inject-drift", "--policy", "--out", "--keep-state", "--no-progress"],
 }  # fmt: skip
 
 

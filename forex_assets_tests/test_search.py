@@ -11,7 +11,7 @@ import pytest
 from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.windows import PriceSeries, split_windows
 from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
-from forex_assets.core.recalibration.search import _leaderboard, grid_plan, open_storage, run_search
+from forex_assets.core.recalibration.search import _leaderboard, grid_plan, open_storage, run_search, stored_studies
 from forex_assets.core.recalibration.search_space import (
     SearchSpace,
     SearchSpaceError,
@@ -52,7 +52,7 @@ def _search(space, series, tmp_path, loader=load_pipeline):
         loader,
         ids,
         ForecastCache(tmp_path / "cache.sqlite"),
-        tmp_path / "optuna.journal",
+        tmp_path / "optuna",
         progress=lambda message: None,
     )
 
@@ -112,8 +112,8 @@ def test_an_interrupted_search_resumes_where_it_stopped(series, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         _search(space, series, tmp_path, loader=dies_on_the_fourth_trial)
-    storage = open_storage(tmp_path / "optuna.journal")
-    study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
+    [name] = stored_studies(tmp_path / "optuna")
+    study = optuna.load_study(study_name=name, storage=open_storage(tmp_path / "optuna", name))
     before = {t.number: t.user_attrs["label"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
     assert len(before) == 3
 
@@ -198,13 +198,13 @@ _search(_space(context_ensembles=[[60, 120]]), PriceSeries.from_frame(random_wal
 
 def test_a_search_killed_with_sigkill_resumes(series, tmp_path):
     process = subprocess.Popen([sys.executable, "-c", KILLED_SEARCH, str(tmp_path)])
-    storage = open_storage(tmp_path / "optuna.journal")
     deadline = time.monotonic() + 120
     running = []
     while time.monotonic() < deadline and not running:
         time.sleep(0.5)
         try:
-            study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
+            [name] = stored_studies(tmp_path / "optuna")
+            study = optuna.load_study(study_name=name, storage=open_storage(tmp_path / "optuna", name))
         except Exception:  # the child has not created the study yet
             continue
         running = [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING and t.params]

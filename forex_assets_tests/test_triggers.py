@@ -2,7 +2,17 @@ from datetime import date
 
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.drift import Severity
-from forex_assets.core.monitoring.triggers import TriggerInputs, TriggerPolicy, decide
+from forex_assets.core.monitoring.triggers import TriggerInputs, TriggerPolicy
+from forex_assets.core.monitoring.triggers import decide as _decide
+
+# these tests exercise the decision record's RMSE-degradation rule and the guards (the random-walk rule,
+# the default, has its own tests in test_random_walk_trigger.py)
+RMSE_RULE = TriggerPolicy(performance_metric="rmse")
+
+
+def decide(inputs, policy=RMSE_RULE):
+    return _decide(inputs, policy)
+
 
 TODAY = date(2026, 11, 26)
 

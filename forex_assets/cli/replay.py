@@ -3,6 +3,7 @@
     forex-assets replay                                   # synthetic default, the last 6 months
     forex-assets replay --start 2024-10-31 --end 2026-10-30 --horizons 7d 30d
     forex-assets replay --source csv --csv-path usdclp.csv --start 2017-01-02 --end 2018-12-28
+    forex-assets replay --policy policies/adr.json --policy policies/default.json   # side by side
 
 The synthetic default series carries a known regime change 30 business days before its end; it counts as
 an injected drift (detection latency). ``--inject-drift 2026-03-02:3`` adds one more (volatility x3 for 60
@@ -12,7 +13,6 @@ business days), synthetic source only.
 from __future__ import annotations
 
 import sys
-import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -86,9 +86,18 @@ def load_provider(
     "only; repeatable",
 )
 @click.option(
+    "--policy",
+    "policy_files",
+    metavar="FILE",
+    multiple=True,
+    help="a policy settings file (policies/*.json) instead of the project's defaults; repeatable: two or "
+    "more are replayed on the same days and compared",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False),
-    help="directory for replay_report.json / .html  [default: <working area>/replays/<time>]",
+    help="directory for replay_report.json / .html (with several policies: one directory per policy and "
+    "replay_comparison.json / .html)  [default: <working area>/replays/<time>]",
 )
 @click.option("--keep-state", is_flag=True, help="keep the replay's config store, logs and caches (under --out)")
 @click.option("--no-progress", is_flag=True, help="no progress bar on stderr")
@@ -103,6 +112,7 @@ def replay_command(
     end: date | None,
     horizons: tuple[str, ...],
     inject_drift: tuple,
+    policy_files: tuple[str, ...],
     out: str | None,
     keep_state: bool,
     no_progress: bool,
@@ -115,18 +125,38 @@ def replay_command(
         forex-assets replay                                   # synthetic default, the last 6 months
         forex-assets replay --start 2024-10-31 --end 2026-10-30 --horizons 7d 30d
         forex-assets replay --source csv --csv-path usdclp.csv --start 2017-01-02 --end 2018-12-28
+        forex-assets replay --policy policies/adr.json --policy policies/default.json
 
     The synthetic default series carries a known regime change 30 business days before its end; it counts
-    as an injected drift (detection latency). --inject-drift 2026-03-02:3 adds one more."""
+    as an injected drift (detection latency). --inject-drift 2026-03-02:3 adds one more.
+
+    Policies: without --policy, the project's defaults. With two or more --policy files, each is replayed
+    on the same days and prices in its own working area; each report goes to --out/<policy name>/, and the
+    comparison (per horizon, one row per policy) to stdout and --out/replay_comparison.json / .html."""
+    from forex_assets.core.policy import PolicySettings
+    from forex_assets.core.policy_file import PolicyFileError
     from forex_assets.core.prices.schema import PriceValidationError
     from forex_assets.core.prices.sources import PriceSourceError
-    from forex_assets.core.replay.engine import ReplayError, ReplaySettings, run_replay
-    from forex_assets.core.replay.report import build_report, format_table, write_report
+    from forex_assets.core.replay.compare import (
+        DEFAULT_POLICY_NAME,
+        compare_reports,
+        format_comparison,
+        load_policies,
+        replay_policies,
+        report_directories,
+        write_comparison,
+    )
+    from forex_assets.core.replay.engine import ReplayError, ReplaySettings, check_range
+    from forex_assets.core.replay.report import format_table, write_report
     from forex_assets.core.working_area import default_working_area
 
     check_price_source(source, csv_path)
     if inject_drift and source != "synthetic":
         raise CliError("--inject-drift is for the synthetic source only")
+    try:
+        policies = load_policies(policy_files) if policy_files else {DEFAULT_POLICY_NAME: PolicySettings()}
+    except PolicyFileError as error:
+        raise CliError(str(error)) from None
     try:
         provider, onsets = load_provider(source, csv_path, csv_date_column, csv_value_column, inject_drift)
     except (PriceValidationError, PriceSourceError, OSError) as error:
@@ -135,35 +165,57 @@ def replay_command(
     end = end or last.date()
     start = start or (pd.Timestamp(end) - pd.DateOffset(months=6)).date()
     settings = ReplaySettings(start=start, end=end, horizons=tuple(horizons), injected_drifts=onsets)
+    try:
+        check_range(provider, settings)  # the replay checks it too; here before --out is created
+    except ReplayError as error:
+        raise CliError(str(error)) from None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(out) if out else default_working_area() / "replays" / stamp
-    state = out_dir / "state" if keep_state else Path(tempfile.mkdtemp(prefix="forex_replay_"))
-    bar = None
-    if not no_progress:
+    try:  # one policy: its report in --out as always; several: one directory each, the comparison in --out
+        report_dirs = report_directories(out_dir, policies)
+    except OSError as error:
+        raise CliError(str(error.strerror or error)) from None
+    compared = len(policies) > 1
+    bars: list = []
+
+    def progress(name: str):
+        if no_progress:
+            return None
         from tqdm import tqdm
 
-        bar = tqdm(total=0, unit="day", file=sys.stderr, dynamic_ncols=True)
+        for bar in bars:  # one bar at a time, the previous policy's finished
+            bar.close()
+        bar = tqdm(total=0, unit="day", file=sys.stderr, dynamic_ncols=True, desc=name if compared else None)
+        bars.append(bar)
 
-    def progress(done: int, total: int, day) -> None:
-        if bar is not None:
+        def step(done: int, total: int, day) -> None:
             bar.total = total
             bar.set_postfix_str(str(day.date()))
             bar.update(1)
 
+        return step
+
+    state_dirs = {name: directory / "state" for name, directory in report_dirs.items()} if keep_state else None
     try:
-        result = run_replay(provider, settings, state, progress)
+        replays = replay_policies(provider, settings, policies, progress, state_dirs)
     except ReplayError as error:
         raise CliError(str(error)) from None
     finally:
-        if bar is not None:
+        for bar in bars:
             bar.close()
-    known = provider.visible(result.days[-1]) if result.days else provider.prices.iloc[:0]
-    report = build_report(result, known)
-    json_path, html_path = write_report(report, known, out_dir)
-    click.echo(format_table(report))
-    click.echo(f"\nreport: {html_path}\n        {json_path}")
-    if not keep_state:
-        import shutil
-
-        shutil.rmtree(state, ignore_errors=True)
-    ctx.exit(3 if result.partial else 0)
+    paths = {name: write_report(r.report, r.prices, report_dirs[name]) for name, r in replays.items()}
+    if not compared:
+        [(name, replayed)] = replays.items()
+        json_path, html_path = paths[name]
+        click.echo(format_table(replayed.report))
+        click.echo(f"\nreport: {html_path}\n        {json_path}")
+    else:
+        comparison = compare_reports({name: r.report for name, r in replays.items()})
+        links = {name: f"{name}/{html.name}" for name, (_, html) in paths.items()}
+        json_path, html_path = write_comparison(comparison, out_dir, links)
+        click.echo(format_comparison(comparison))
+        click.echo("\nreports:")
+        for name, (_, policy_html) in paths.items():
+            click.echo(f"  {name}: {policy_html}")
+        click.echo(f"comparison: {html_path}\n            {json_path}")
+    ctx.exit(3 if any(r.result.partial for r in replays.values()) else 0)

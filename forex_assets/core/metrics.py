@@ -154,3 +154,93 @@ def diebold_mariano(
         horizon=effective_horizon,
     )
     return DieboldMarianoResult(float(result.statistic), float(result.pvalue), lags, n, float(np.mean(differential)))
+
+
+@dataclass(frozen=True)
+class BootstrapInterval:
+    ratio: float  # RMSE a / RMSE b on the sample itself
+    low: float
+    high: float
+    level: float
+    block: int  # block length used (origins)
+    resamples: int
+    origins: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def block_bootstrap_ratio_ci(
+    errors_a: np.ndarray,
+    errors_b: np.ndarray,
+    block: int,
+    n: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> BootstrapInterval:
+    """Circular-block bootstrap percentile interval for the ratio RMSE(a) / RMSE(b) over the same origins.
+
+    Parameters
+    ----------
+    errors_a, errors_b : numpy.ndarray
+        Forecast errors (forecast minus actual) of two forecasts on the same origins, shape ``(origins,)``
+        or ``(origins, steps)``; the origins are consecutive (one business day apart). A cell that is not
+        finite in either array (a target without a price) is left out of both RMSEs.
+    block : int
+        Block length in origins. Consecutive origins of an ``h``-step path share ``h - 1`` targets, so
+        their errors are dependent: use ``block >= h``. Capped at the number of origins.
+    n : int, default 1000
+        Bootstrap resamples.
+    seed : int, default 0
+        Seed of the generator (``numpy.random.default_rng``): the same inputs give the same interval.
+    level : float, default 0.95
+        Confidence level of the two-sided percentile interval.
+
+    Returns
+    -------
+    BootstrapInterval
+        The ratio on the sample, the interval's ends, and the block, resamples and origins used.
+
+    Raises
+    ------
+    ValueError
+        Different shapes, fewer than two origins, a block below 1, or no finite error in ``errors_b``.
+
+    Notes
+    -----
+    Each resample draws ``ceil(origins / block)`` block starts uniformly over the origins, takes
+    ``block`` consecutive origins from each (wrapping around the end: circular blocks, so every origin is
+    equally likely to be drawn), keeps the first ``origins`` of them, and computes the ratio of the pooled
+    RMSEs over every step of the drawn origins. The interval is the ``(1 - level) / 2`` and
+    ``(1 + level) / 2`` quantiles of the resampled ratios.
+    """
+    a = np.asarray(errors_a, dtype=float)
+    b = np.asarray(errors_b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"errors_a {a.shape} and errors_b {b.shape} must have the same shape")
+    if a.ndim == 1:
+        a, b = a[:, None], b[:, None]
+    origins = a.shape[0]
+    if origins < 2:
+        raise ValueError(f"a block bootstrap needs at least two origins, got {origins}")
+    if block < 1:
+        raise ValueError(f"block length must be at least 1, got {block}")
+    block = min(int(block), origins)
+    finite = np.isfinite(a) & np.isfinite(b)
+    squares_a = np.where(finite, a, 0.0) ** 2
+    squares_b = np.where(finite, b, 0.0) ** 2
+    sum_a, sum_b = squares_a.sum(axis=1), squares_b.sum(axis=1)  # per origin; counts cancel in the ratio
+    if sum_b.sum() <= 0:
+        raise ValueError("errors_b has no non-zero finite error: the ratio is undefined")
+    ratio = float(np.sqrt(sum_a.sum() / sum_b.sum()))
+    rng = np.random.default_rng(seed)
+    blocks = -(-origins // block)
+    starts = rng.integers(0, origins, size=(n, blocks))
+    index = ((starts[:, :, None] + np.arange(block)) % origins).reshape(n, blocks * block)[:, :origins]
+    drawn_b = sum_b[index].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.sqrt(sum_a[index].sum(axis=1) / drawn_b)
+    ratios = ratios[np.isfinite(ratios)]
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(ratios, [tail, 1.0 - tail]) if len(ratios) else (float("nan"), float("nan"))
+    return BootstrapInterval(ratio, float(low), float(high), level, block, n, origins)

@@ -57,6 +57,7 @@ from forex_assets.core.monitoring.drift import (
 from forex_assets.core.monitoring.live_scoring import PerformanceSnapshot, score_matured
 from forex_assets.core.monitoring.performance import PerformancePolicy, performance_snapshot
 from forex_assets.core.monitoring.triggers import TriggerDecision, TriggerInputs, TriggerPolicy, decide
+from forex_assets.core.recalibration.levers import LeverSettings
 from forex_assets.core.recalibration.search import SearchError
 from forex_assets.core.recalibration.search_space import load_search_space, search_space_path
 from forex_assets.core.recalibration.validation import ApprovalThresholds, ValidationReport
@@ -78,6 +79,8 @@ class PolicySettings:
     performance: PerformancePolicy = PerformancePolicy()
     approval: ApprovalThresholds = ApprovalThresholds()
     rollback: RollbackThresholds = RollbackThresholds()
+    # the FX levers fitted after the search; None = what each horizon's search-space file says
+    levers: LeverSettings | None = None
 
     def drift_thresholds(self, horizon: str) -> DriftThresholds:
         return self.drift_per_horizon.get(horizon, self.drift)
@@ -234,18 +237,28 @@ def recalibrate(
     reports_dir: Path,
     settings: PolicySettings,
     progress: Callable[[str], None] = lambda message: None,
+    render_html: bool = True,
 ) -> Recalibration:
     """Search the horizon's space, validate the candidate against the deployed configuration on the later
-    disjoint window, and deploy it when every approval criterion passed. Errors are reported, not raised."""
+    disjoint window, and deploy it when every approval criterion passed. Errors are reported, not raised.
+    ``study_journal``: the Optuna study directory (one journal per study); ``render_html``: write the
+    validation report's HTML (plots) besides its JSON."""
     outcome, started = Recalibration(horizon), time.perf_counter()
     deployed, version = store.read(horizon), store.current_version(horizon).id
     outcome.previous_version = version
     try:
         space = load_search_space(search_space_path(configs_dir, horizon), expected_horizon=horizon)
-        found = find_candidate(space, prices, cache, study_journal, progress)
+        found = find_candidate(space, prices, cache, study_journal, progress, settings.levers)
         reports_dir.mkdir(parents=True, exist_ok=True)
         run = validate_candidate(
-            candidate_document(found, space), deployed, version, prices, cache, reports_dir, settings.approval
+            candidate_document(found, space),
+            deployed,
+            version,
+            prices,
+            cache,
+            reports_dir,
+            settings.approval,
+            render_html=render_html,
         )
         outcome.report = run.report
         outcome.verdict = "approved" if run.report.approved else "rejected"
@@ -268,7 +281,7 @@ class PolicyState:
     history: ForecastHistory
     log: DecisionLog
     cache: ForecastCache
-    study_journal: Path
+    study_journal: Path  # the Optuna study directory: one journal file per study
     reports_root: Path
     configs_dir: Path
     # forecast outcomes per configuration version, oldest first (production reads them from run records)
@@ -278,6 +291,8 @@ class PolicyState:
     dated: Callable[[pd.Timestamp], AbstractContextManager] = lambda day: nullcontext()
     # when the decision log has no optimization yet, count the configuration as optimized on this day
     optimized_on_or_before: date | None = None
+    # write each validation's HTML report (plots) besides its JSON; a replay nobody reads report by report skips it
+    render_reports: bool = True
 
 
 @dataclass
@@ -360,6 +375,7 @@ def run_policy_day(
                 state.study_journal,
                 state.reports_root / horizon,
                 settings,
+                render_html=state.render_reports,
             )
         if outcome.recalibration.deployed_version is not None:
             refreshed = _forecast(state, PolicyDay(horizon, day), prices)

@@ -95,7 +95,9 @@ class WorkingArea(dg.ConfigurableResource):
 
     @property
     def optuna_storage(self) -> Path:
-        return self.cache / "optuna_studies.journal"
+        """The Optuna study directory: one journal file per study, so opening a study does not re-read every
+        study run before. A single-file ``optuna_studies.journal`` left by older versions is no longer read."""
+        return self.cache / "optuna_studies"
 
     def reports_dir(self, horizon: str) -> Path:
         path = self.root / "reports" / horizon
@@ -116,7 +118,7 @@ class MonitoringPolicy(dg.ConfigurableResource):
     min_live_forecasts: int = Field(default=5, ge=1)
     performance_threshold_pct: float = Field(default=15.0, description="degradation that triggers, %")
     performance_metric: Literal["rmse", "skill", "random_walk"] = Field(
-        default="rmse",
+        default="random_walk",
         description="rmse or skill: degradation against the baseline above performance_threshold_pct; random_walk: "
         "the deployed version's matured forecasts significantly worse than the random walk's",
     )

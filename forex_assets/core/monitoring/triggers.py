@@ -27,7 +27,7 @@ from forex_assets.core.monitoring.drift import Severity
 @dataclass(frozen=True)
 class TriggerPolicy:
     performance_threshold_pct: float = 15.0
-    performance_metric: Literal["rmse", "skill", "random_walk"] = "rmse"
+    performance_metric: Literal["rmse", "skill", "random_walk"] = "random_walk"
     performance_p_value: float = 0.05  # the random_walk rule's significance level
     drift_min_severity: Severity = Severity.MEDIUM
     schedule_days: int = 14

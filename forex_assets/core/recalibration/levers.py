@@ -8,7 +8,10 @@
 * ``interval_scale``: the factor on the quantiles' offsets from the (shrunk) median that makes the
   95 % interval cover ``target`` of the window's targets: for each origin and step the scale needed
   to cover the actual value is ``|a - m| / offset`` of the side it falls on; the fitted scale is the
-  ``target`` empirical quantile of those, clipped to ``[min_scale, max_scale]``.
+  ``target`` empirical quantile of those, clipped to ``[min_scale, max_scale]``. Overlapping paths hold few
+  independent observations (about ``(origins + h - 1) / h`` non-overlapping paths), so the log of the
+  fitted scale is shrunk towards 0 (scale 1) with weight ``n_eff / (n_eff + prior_paths)``: 30 origins
+  move a 7d interval by a third of the fitted log-scale and a 90d interval by an eighth.
 
 Both are fitted on the candidate's search-window backtest (model output from the forecast cache, so
 fitting costs no model call); the validation window then judges the fitted candidate out of sample.
@@ -31,6 +34,7 @@ class LeverSettings:
     coverage_target: float = 0.95  # the 95 % interval should cover this share of targets
     min_scale: float = 0.5
     max_scale: float = 3.0
+    prior_paths: float = 10.0  # pseudo-observations of "the model's intervals are right" (scale 1)
 
 
 def fitted_shrinkage(result: BacktestResult) -> float:
@@ -45,9 +49,14 @@ def fitted_shrinkage(result: BacktestResult) -> float:
 
 
 def fitted_interval_scale(
-    result: BacktestResult, target: float = 0.95, min_scale: float = 0.5, max_scale: float = 3.0
+    result: BacktestResult,
+    target: float = 0.95,
+    min_scale: float = 0.5,
+    max_scale: float = 3.0,
+    prior_paths: float = 0.0,
 ) -> float:
-    """Scale of the 95 % interval's offsets that covers ``target`` of the window's targets."""
+    """Scale of the 95 % interval's offsets that covers ``target`` of the window's targets, its log shrunk
+    towards 0 by ``prior_paths`` pseudo-observations (0: the raw empirical fit)."""
     levels = list(result.levels)
     median = result.median
     low = median - result.quantiles[..., levels.index(0.025)]
@@ -55,7 +64,11 @@ def fitted_interval_scale(
     above = result.actuals >= median
     offset = np.where(above, high, low)
     needed = np.abs(result.actuals - median) / np.maximum(offset, 1e-9)
-    return float(np.clip(np.quantile(needed, target), min_scale, max_scale))
+    raw = float(np.clip(np.quantile(needed, target), min_scale, max_scale))
+    origins, steps = result.actuals.shape
+    paths = (origins + steps - 1) / steps  # non-overlapping paths the window holds
+    weight = paths / (paths + prior_paths)
+    return float(np.exp(weight * np.log(raw)))
 
 
 def with_levers(raw: BacktestResult, shrinkage: float, interval_scale: float) -> BacktestResult:
@@ -75,5 +88,7 @@ def fit_levers(raw: BacktestResult, settings: LeverSettings = LeverSettings()) -
     if not settings.fit_interval_scale:
         return with_levers(raw, shrinkage, 1.0)
     shrunk = with_levers(raw, shrinkage, 1.0)
-    scale = fitted_interval_scale(shrunk, settings.coverage_target, settings.min_scale, settings.max_scale)
+    scale = fitted_interval_scale(
+        shrunk, settings.coverage_target, settings.min_scale, settings.max_scale, settings.prior_paths
+    )
     return with_levers(raw, shrinkage, round(scale, 3))

@@ -3,9 +3,13 @@
 * GridSampler when the whole grid fits the trial budget, TPE (seeded) otherwise.
 * The objective is the median forecast's RMSE (CLP) on the search window; among equal RMSEs the
   faster configuration wins (inference seconds per forecast).
-* Study storage is an SQLite file in the working area and the study name pins the search space, the
-  checkpoints and the window, so a search interrupted half-way resumes where it stopped; a trial left
-  RUNNING by a killed process is marked failed and queued again.
+* Study storage is a directory in the working area with one Optuna journal file per study
+  (``<dir>/<study name>.journal``). The study name pins the horizon, the search space, the checkpoints
+  and the window, so a search interrupted half-way resumes where it stopped; a trial left RUNNING by a
+  killed process is marked failed and queued again. Opening a study replays only its own journal, so
+  the cost does not grow with the number of studies run before (one shared journal grew to tens of MB
+  over a multi-year replay and was re-read on every search). Journals of the older single-file layout
+  (``optuna_studies.journal``) are no longer read; they may be deleted.
 * A trial that raises (context longer than the history, a failing model, ...) is recorded as FAIL with
   its error in the trial's ``error`` attribute, and the search goes on.
 """
@@ -62,13 +66,33 @@ class SearchOutcome:
     trials_pruned: int = 0
 
 
-def open_storage(path: Path) -> optuna.storages.BaseStorage:
-    """Optuna's append-only journal file: persistent and resumable, and far cheaper per trial than
-    an SQLite RDB storage (which cost more than the bundled model's forecasts in the benchmark)."""
+JOURNAL_SUFFIX = ".journal"
+
+
+def study_journal_path(directory: Path, name: str) -> Path:
+    """The journal file of study ``name`` in the storage ``directory``."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"study name {name!r} cannot name a journal file")
+    return Path(directory) / f"{name}{JOURNAL_SUFFIX}"
+
+
+def open_storage(directory: Path, name: str) -> optuna.storages.BaseStorage:
+    """Study ``name``'s own append-only Optuna journal in ``directory``: persistent and resumable, far
+    cheaper per trial than an SQLite RDB storage (which cost more than the bundled model's forecasts in
+    the benchmark), and opened by replaying only this study's records, whatever else the directory holds."""
     from optuna.storages.journal import JournalFileBackend
 
+    path = study_journal_path(directory, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+def stored_studies(directory: Path) -> list[str]:
+    """Names of the studies with a journal in ``directory`` (sorted; none when it does not exist)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(p.name[: -len(JOURNAL_SUFFIX)] for p in directory.glob(f"*{JOURNAL_SUFFIX}") if p.is_file())
 
 
 def study_name(space: SearchSpace, checkpoint_ids: dict[str, str], window_end: str) -> str:
@@ -137,19 +161,20 @@ def run_search(
     load_pipeline: Callable[[str], object],
     checkpoint_ids: dict[str, str],
     cache: ForecastCache,
-    storage_path: Path,
+    storage_dir: Path,
     progress: Callable[[str], None] = log.info,
 ) -> SearchOutcome:
-    """Run (or resume) the study and return the best configuration with the full leaderboard."""
+    """Run (or resume) the study and return the best configuration with the full leaderboard.
+
+    ``storage_dir``: the study storage directory (the study's journal is ``<storage_dir>/<name>.journal``)."""
     steps = horizon_steps(space.horizon)
     candidates = enumerate_candidates(space)
     by_label = {c.label: c.config for c in candidates}
     sampler, sampler_kind = _sampler(space, len(candidates), list(by_label))
     window_end = series.date_text(int(search_origins[-1]))
     name = study_name(space, checkpoint_ids, window_end)
-    storage_path.parent.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(storage_path)
+    storage = open_storage(storage_dir, name)
     study = optuna.create_study(
         study_name=name,
         storage=storage,

@@ -33,16 +33,21 @@ def find_candidate(
     space: SearchSpace,
     prices: pd.DataFrame,
     cache: ForecastCache,
-    storage_path: Path,
+    storage_dir: Path,
     progress: Callable[[str], None] = print,
+    levers: LeverSettings | None = None,
 ) -> SearchOutcome:
+    """The best configuration of ``space`` on the search window, with its FX levers fitted there (``levers``,
+    or the search-space file's ``fit_shrinkage`` / ``fit_interval_scale`` when None). ``storage_dir``: the
+    Optuna study directory (one journal per study)."""
     series = PriceSeries.from_frame(prices)
     windows = split_windows(
         len(series.values), horizon_steps(space.horizon), space.search_origins, space.validation_origins
     )
     checkpoint_ids = {c.checkpoint: checkpoint_identity(c.checkpoint) for c in space.checkpoints}
-    outcome = run_search(space, series, windows.search, load_pipeline, checkpoint_ids, cache, storage_path, progress)
-    levers = LeverSettings(fit_shrinkage=space.fit_shrinkage, fit_interval_scale=space.fit_interval_scale)
+    outcome = run_search(space, series, windows.search, load_pipeline, checkpoint_ids, cache, storage_dir, progress)
+    if levers is None:
+        levers = LeverSettings(fit_shrinkage=space.fit_shrinkage, fit_interval_scale=space.fit_interval_scale)
     if not (levers.fit_shrinkage or levers.fit_interval_scale):
         return outcome
     best = outcome.best
@@ -105,7 +110,7 @@ def check_disjoint(series: PriceSeries, search_end: str, first_validation_origin
 class ValidationRun:
     report: ValidationReport
     json_path: Path
-    html_path: Path
+    html_path: Path | None  # None when the HTML report was not asked for
     candidate: BacktestResult
     deployed: BacktestResult
 
@@ -118,8 +123,11 @@ def validate_candidate(
     cache: ForecastCache,
     reports_dir: Path,
     thresholds: ApprovalThresholds,
+    render_html: bool = True,
 ) -> ValidationRun:
-    """Backtest candidate and deployed on the validation window and write the JSON and HTML reports."""
+    """Backtest candidate and deployed on the validation window and write the JSON report, and the HTML
+    report (with its two plots) when ``render_html``: the JSON is what deploys and metrics read; the HTML is
+    for a person, so a replay that nobody reads report by report skips its rendering."""
     horizon = candidate_doc["horizon"]
     steps = horizon_steps(horizon)
     candidate = ChronosConfig.model_validate(candidate_doc["config"])
@@ -154,7 +162,9 @@ def validate_candidate(
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     json_path = reports_dir / f"validation_{horizon}_{stamp}.json"
-    html_path = reports_dir / f"validation_{horizon}_{stamp}.html"
     write_text_atomically(json_path, json.dumps(report.to_dict(), indent=2, default=float) + "\n")
-    write_text_atomically(html_path, render_validation_html(report, results[0], results[1]))
+    html_path = None
+    if render_html:
+        html_path = reports_dir / f"validation_{horizon}_{stamp}.html"
+        write_text_atomically(html_path, render_validation_html(report, results[0], results[1]))
     return ValidationRun(report, json_path, html_path, results[0], results[1])

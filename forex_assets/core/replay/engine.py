@@ -30,7 +30,7 @@ from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.engine import run_backtest
 from forex_assets.core.backtest.windows import PriceSeries, latest_origins
 from forex_assets.core.deployment.config_store import ConfigStore
-from forex_assets.core.forecasting.config import ValidationBaseline, load_config
+from forex_assets.core.forecasting.config import ChronosConfig, ValidationBaseline, load_config
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.forecasting.production import make_forecast
 from forex_assets.core.horizons import HORIZONS, horizon_steps
@@ -97,6 +97,34 @@ class Optimization:
     seconds: float = 0.0
 
 
+JUDGED_ORIGINS = 20  # a deploy is judged on its first this many origins, against the configuration it replaced
+
+
+@dataclass
+class DeployJudgement:
+    """One deploy against the configuration it replaced, on the same origins (for the realised win rate).
+
+    From the deploy day on, every origin the deployed version forecast is kept (``live``) together with
+    the replaced configuration's forecast of that origin (``shadow``: made with ``make_forecast`` and
+    never recorded in the forecast history, or reused when the day already forecast with that
+    configuration), until :data:`JUDGED_ORIGINS` origins are collected or the version stops being the
+    deployed one (rolled back, or replaced by a later deploy). The report judges it on those origins
+    whose paths matured by the last replay day."""
+
+    version: str  # the deployed version
+    replaced_version: str
+    day: pd.Timestamp  # the deploy day (its first origin)
+    replaced: ChronosConfig = field(repr=False)  # what the shadow forecasts use
+    live: dict[pd.Timestamp, np.ndarray] = field(default_factory=dict)  # origin -> (steps, q)
+    shadow: dict[pd.Timestamp, np.ndarray] = field(default_factory=dict)  # same origins as live
+    ended: pd.Timestamp | None = None  # the day collection stopped (None: still collecting)
+    end_reason: str | None = None  # "collected", "rolled back", "replaced"; None: the replay ended first
+
+    @property
+    def collecting(self) -> bool:
+        return self.end_reason is None
+
+
 @dataclass
 class HorizonTrace:
     """What happened to one horizon during the replay, day by day."""
@@ -109,6 +137,12 @@ class HorizonTrace:
     forecast_failures: list[tuple[pd.Timestamp, str]] = field(default_factory=list)
     static_forecasts: dict[pd.Timestamp, np.ndarray] = field(default_factory=dict)  # origin -> (steps, q)
     forecast_ok: dict[str, list[bool]] = field(default_factory=dict)  # version -> outcomes, oldest first
+    deploy_judgements: dict[str, DeployJudgement] = field(default_factory=dict)  # deployed version -> judgement
+
+    @property
+    def shadow_forecasts(self) -> dict[str, dict[pd.Timestamp, np.ndarray]]:
+        """Deployed version -> origin -> the replaced configuration's forecast quantiles (steps, q)."""
+        return {version: j.shadow for version, j in self.deploy_judgements.items()}
 
 
 @dataclass
@@ -195,7 +229,7 @@ class Replay:
         self.log = DecisionLog(self.workdir / "trigger_decisions.sqlite")
         self.history = ForecastHistory(self.workdir / "forecast_history.sqlite")
         self.cache = ForecastCache(self.workdir / "backtest_cache.sqlite")
-        self.journal = self.workdir / "optuna_studies.journal"
+        self.journal = self.workdir / "optuna_studies"  # one Optuna journal per study
         self.seeds = {h: self.store.read(h) for h in settings.horizons}
         self.seed_versions = {h: self.store.current_version(h).id for h in settings.horizons}
         self.traces = {h: HorizonTrace(h) for h in settings.horizons}
@@ -211,6 +245,7 @@ class Replay:
                 configs_dir=settings.configs_dir,
                 dated=_commit_time,
                 optimized_on_or_before=counted,
+                render_reports=False,  # validation JSONs only: no HTML (plots) per optimization nobody opens
             )
             for h in settings.horizons
         }
@@ -284,6 +319,61 @@ class Replay:
                 trace.static_forecasts[day] = make_forecast(prices, seed, "static").quantiles
             except Exception:  # noqa: BLE001 - the static reference simply has no forecast that day
                 pass
+        self._judge_deploys(trace, day, prices, outcome)
+
+    # ----------------------------------------------------------------------------- deploys, judged
+
+    def _judge_deploys(self, trace: HorizonTrace, day: pd.Timestamp, prices: pd.DataFrame, outcome: PolicyDay) -> None:
+        """Open a :class:`DeployJudgement` for the day's deploy, add the day's origin to every judgement still
+        collecting (the deployed version's forecast and the replaced configuration's in shadow), and close
+        those whose version stopped being deployed or that have :data:`JUDGED_ORIGINS` origins. Shadow
+        forecasts are made only while a judgement collects: at most JUDGED_ORIGINS per deploy."""
+        horizon, recalibration = trace.horizon, outcome.recalibration
+        if recalibration is not None and recalibration.deployed_version is not None:
+            version, replaced = recalibration.deployed_version.id, recalibration.previous_version
+            if replaced is not None and version != replaced and version not in trace.deploy_judgements:
+                try:
+                    config = self.store.read(horizon, replaced)
+                except Exception:  # noqa: BLE001 - the deploy is reported as not followed; the replay goes on
+                    config = None
+                if config is not None:
+                    trace.deploy_judgements[version] = DeployJudgement(version, replaced, day, config)
+        collecting = [j for j in trace.deploy_judgements.values() if j.collecting]
+        if not collecting:
+            return
+        records = [r for r in (outcome.forecast, *outcome.refreshed_forecasts) if r is not None]
+        current = self.store.current_version(horizon).id
+        for judgement in collecting:
+            mine = [r for r in records if r.config_version == judgement.version]
+            if mine and day not in judgement.live:
+                shadow = self._shadow_forecast(trace, judgement, day, prices, records)
+                if shadow is not None:  # an origin counts only with both forecasts
+                    judgement.live[day] = mine[-1].quantiles
+                    judgement.shadow[day] = shadow
+            if outcome.rollback is not None and outcome.rollback[0] == judgement.version:
+                judgement.ended, judgement.end_reason = day, "rolled back"
+            elif judgement.version != current:
+                judgement.ended, judgement.end_reason = day, "replaced"
+            elif len(judgement.live) >= JUDGED_ORIGINS:
+                judgement.ended, judgement.end_reason = day, "collected"
+
+    def _shadow_forecast(
+        self, trace: HorizonTrace, judgement: DeployJudgement, day: pd.Timestamp, prices: pd.DataFrame, records: list
+    ) -> np.ndarray | None:
+        """The replaced configuration's forecast of ``day``: one the day already made with it (the forecast
+        before the deploy, or after a rollback to it), the static reference when it is the seed, or a fresh
+        ``make_forecast`` that is not recorded in the forecast history; None when it fails."""
+        replaced = judgement.replaced.without_baseline()
+        wanted = replaced.model_dump(mode="json", exclude_none=True)
+        for record in records:
+            if record.config_version != judgement.version and _without_baseline(record.config) == wanted:
+                return record.quantiles
+        if replaced == self.seeds[trace.horizon].without_baseline() and day in trace.static_forecasts:
+            return trace.static_forecasts[day]
+        try:
+            return make_forecast(prices, judgement.replaced, "shadow").quantiles
+        except Exception:  # noqa: BLE001 - no shadow forecast: the origin is not used for the judgement
+            return None
 
     @staticmethod
     def _optimization(outcome: PolicyDay) -> Optimization:
@@ -305,6 +395,10 @@ class Replay:
         if recalibration.deployed_version is not None:
             record.deployed_version = recalibration.deployed_version.id
         return record
+
+
+def _without_baseline(config: dict) -> dict:
+    return {key: value for key, value in config.items() if key != "baseline"}
 
 
 def run_replay(

@@ -19,7 +19,18 @@ Definitions (per horizon, over the replayed days):
 * accuracy: every live forecast whose whole path matured by the last replay day, against the static
   initial configuration and the random walk on the same origins: RMSE, MAPE, 95 % coverage, and
   Diebold-Mariano (HLN) on the squared error over the path. A target business day without a price
-  (a holiday in real data: no fixing that day) is scored against the previous day's price.
+  (a holiday in real data: no fixing that day) is scored against the previous day's price;
+* RMSE ratios live / static and live / random walk with 95 % circular-block bootstrap intervals over the
+  matured origins (blocks of h origins, as consecutive origins share h - 1 targets; 1,000 resamples,
+  seeded: :func:`forex_assets.core.metrics.block_bootstrap_ratio_ci`), when there are at least two blocks;
+* realised win rate: each deploy is followed on its first JUDGED_ORIGINS origins (fewer when it was rolled
+  back or replaced first) together with the configuration it replaced, forecast in shadow on the same
+  origins; it wins when the RMSE of its median over the origins whose paths matured by the last replay
+  day (steps 1..h, only targets with a price) is lower than the replaced configuration's (an equal RMSE is
+  a tie, not a win). Wins over the deploys judged; a deploy with no matured origin is not judged (and
+  counted as such);
+* rollbacks per deploy: automatic rollbacks over deploys; optimizations per year: optimizations over
+  horizon-years replayed (business days replayed / 252).
 """
 
 from __future__ import annotations
@@ -38,11 +49,13 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from forex_assets.core.forecasting.history import ForecastHistory
+from forex_assets.core.forecasting.production import target_business_days
+from forex_assets.core.forecasting.quantiles import MEDIAN_INDEX
 from forex_assets.core.horizons import horizon_steps
-from forex_assets.core.metrics import diebold_mariano
+from forex_assets.core.metrics import block_bootstrap_ratio_ci, diebold_mariano, rmse
 from forex_assets.core.monitoring.triggers import TriggerPolicy
 from forex_assets.core.plots import figure_png_base64
-from forex_assets.core.replay.engine import HorizonTrace, ReplayResult
+from forex_assets.core.replay.engine import JUDGED_ORIGINS, DeployJudgement, HorizonTrace, ReplayResult
 from forex_assets.core.templates import render
 
 KINDS = ("performance", "drift", "schedule")
@@ -51,7 +64,12 @@ TARGETS = {
     "improvement_share": (">=", 0.60),
     "false_positive_rate_rmse": ("<=", 0.10),
     "median_detection_latency_days": ("<=", 7),
+    "realised_win_rate": (">=", 0.60),
+    "rollbacks_per_deploy": ("<=", 0.20),
 }
+BUSINESS_DAYS_PER_YEAR = 252
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
 
 
 def _share(numerator: int, denominator: int) -> float | None:
@@ -120,7 +138,84 @@ def accuracy_comparison(result: ReplayResult, trace: HorizonTrace, prices: pd.Da
             out[f"diebold_mariano_{name}"] = {"statistic": dm.statistic, "p_value": dm.p_value}
         except (ValueError, ZeroDivisionError, np.linalg.LinAlgError, FloatingPointError) as error:
             out[f"diebold_mariano_{name}"] = {"note": f"not computable on {len(lasts)} origins ({error})"}
+    for name, other in (("vs_static", static[..., 2]), ("vs_random_walk", walk)):
+        out[f"rmse_ratio_{name}"] = rmse_ratio_interval(live[..., 2] - actuals, other - actuals, h)
     return out
+
+
+def rmse_ratio_interval(errors_live: np.ndarray, errors_other: np.ndarray, h: int) -> dict:
+    """RMSE(live) / RMSE(other) on the same origins with its 95 % circular-block bootstrap interval (blocks of
+    ``h`` origins); without an interval (a note instead) when there are fewer than two blocks of origins."""
+    origins = len(errors_live)
+    other = rmse(errors_other)
+    ratio = rmse(errors_live) / other if other > 0 else None
+    if origins < 2 * h or ratio is None:
+        reason = "the other forecast has no error" if ratio is None else f"fewer than two blocks of {h}"
+        return {"ratio": ratio, "note": f"no interval on {origins} origins: {reason}"}
+    ci = block_bootstrap_ratio_ci(errors_live, errors_other, h, n=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+    return {"ratio": ci.ratio, "ci_low": ci.low, "ci_high": ci.high, "block": ci.block, "resamples": ci.resamples}
+
+
+def judge_deploy(judgement: DeployJudgement, prices: pd.DataFrame, horizon: str) -> dict:
+    """One deploy against the configuration it replaced on its collected origins whose paths matured by the
+    last day of ``prices`` (steps 1..h, only targets with a price): a win when its median's RMSE is lower."""
+    steps = horizon_steps(horizon)
+    observed = prices.set_index("date")["usdclp"]
+    last = observed.index[-1] if len(observed) else None
+    errors_deploy, errors_replaced = [], []
+    for origin in sorted(set(judgement.live) & set(judgement.shadow)):
+        targets = pd.DatetimeIndex(target_business_days(pd.Timestamp(origin), steps))
+        if last is None or targets[-1] > last:
+            continue  # not matured
+        known = targets.isin(observed.index)
+        if not known.any():
+            continue
+        actual = observed[targets[known]].to_numpy()
+        errors_deploy.append(np.asarray(judgement.live[origin])[known, MEDIAN_INDEX] - actual)
+        errors_replaced.append(np.asarray(judgement.shadow[origin])[known, MEDIAN_INDEX] - actual)
+    matured = len(errors_deploy)
+    rmse_deploy = rmse(np.concatenate(errors_deploy)) if matured else None
+    rmse_replaced = rmse(np.concatenate(errors_replaced)) if matured else None
+    if not matured:
+        verdict = "not judged"
+    elif np.isclose(rmse_deploy, rmse_replaced, rtol=1e-12, atol=0.0):
+        verdict = "tie"  # the same medians (e.g. a deploy that changed only the intervals): not a win
+    else:
+        verdict = "win" if rmse_deploy < rmse_replaced else "loss"
+    return {
+        "version": judgement.version,
+        "deployed_on": str(pd.Timestamp(judgement.day).date()),
+        "replaced": judgement.replaced_version,
+        "origins": len(judgement.live),
+        "matured": matured,
+        "followed_until": judgement.end_reason or "replay ended",
+        "rmse_deploy_clp": rmse_deploy,
+        "rmse_replaced_clp": rmse_replaced,
+        "verdict": verdict,
+    }
+
+
+def deploy_outcomes(trace: HorizonTrace, prices: pd.DataFrame) -> dict:
+    """The realised win rate of the horizon's deploys, with one judgement per deploy (in deploy order)."""
+    rows = []
+    for o in trace.optimizations:
+        if not o.deployed_version:
+            continue
+        judgement = trace.deploy_judgements.get(o.deployed_version)
+        if judgement is None:  # not followed (e.g. the deploy wrote the configuration already deployed)
+            rows.append({"version": o.deployed_version, "deployed_on": str(o.day.date()), "origins": 0,
+                         "matured": 0, "followed_until": "not followed", "verdict": "not judged"})  # fmt: skip
+        else:
+            rows.append(judge_deploy(judgement, prices, trace.horizon))
+    judged = [r for r in rows if r["verdict"] != "not judged"]
+    wins = sum(r["verdict"] == "win" for r in judged)
+    return {
+        "realised_win_rate": _share(wins, len(judged)),
+        "deploy_wins": wins,
+        "deploys_judged": len(judged),
+        "deploys_not_judged": len(rows) - len(judged),
+        "deploy_judgements": rows,
+    }
 
 
 def _latencies(trace: HorizonTrace, days: list[pd.Timestamp], onsets) -> list[dict]:
@@ -167,6 +262,7 @@ def horizon_report(result: ReplayResult, trace: HorizonTrace, prices: pd.DataFra
     unserved_yet = [o for o in deployed if not trace.forecast_ok.get(o.deployed_version)]
     latencies = _latencies(trace, result.days, result.settings.injected_drifts)
     detection = [r["detection_latency_days"] for r in latencies if r["detection_latency_days"] is not None]
+    years = len(result.days) / BUSINESS_DAYS_PER_YEAR
     return {
         "horizon": trace.horizon,
         "triggers": {kind: fired.get(kind, 0) for kind in KINDS},
@@ -191,6 +287,9 @@ def horizon_report(result: ReplayResult, trace: HorizonTrace, prices: pd.DataFra
         "drift_latencies": latencies,
         "median_detection_latency_days": statistics.median(detection) if detection else None,
         "accuracy": accuracy_comparison(result, trace, prices),
+        **deploy_outcomes(trace, prices),
+        "rollbacks_per_deploy": _share(len(trace.rollbacks), len(deployed)),
+        "optimizations_per_year": len(optimizations) / years if years else None,
         "events": [
             {
                 "day": str(o.day.date()),
@@ -220,6 +319,7 @@ def build_report(result: ReplayResult, prices: pd.DataFrame, policy: TriggerPoli
         "seconds": result.seconds,
         "injected_drifts": [str(pd.Timestamp(d).date()) for d in result.settings.injected_drifts],
         "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
+        "judged_origins_per_deploy": JUDGED_ORIGINS,
         "horizons": {h: horizon_report(result, t, known, policy) for h, t in result.traces.items()},
     }
 
@@ -266,8 +366,36 @@ def format_table(report: dict) -> str:
             f"{_fmt(r['median_detection_latency_days']):>8}"
             f"{_fmt(rmse[0]):>10}{_fmt(rmse[1]):>8}{_fmt(rmse[2]):>8}{_fmt(dm, 3):>14}"
         )
-    lines += ["", "targets (ADR-001): " + ", ".join(f"{k} {v}" for k, v in report["targets"].items())]
+    header = (
+        f"{'horizon':<8}{'depl':>5}{'judged':>7}{'not':>5}{'win rate':>9}{'rollb/depl':>11}{'opt/yr':>8}"
+        f"{'live/static [95 % CI]':>24}{'live/RW [95 % CI]':>24}"
+    )
+    lines += ["", header, "-" * len(header)]
+    for h, r in report["horizons"].items():
+        acc = r["accuracy"]
+        lines.append(
+            f"{h:<8}{r['deploys']:>5}{_fmt(r.get('deploys_judged')):>7}{_fmt(r.get('deploys_not_judged')):>5}"
+            f"{_fmt(r.get('realised_win_rate'), pct=True):>9}{_fmt(r.get('rollbacks_per_deploy')):>11}"
+            f"{_fmt(r.get('optimizations_per_year'), 1):>8}"
+            f"{ratio_text(acc.get('rmse_ratio_vs_static')):>24}{ratio_text(acc.get('rmse_ratio_vs_random_walk')):>24}"
+        )
+    judged = report.get("judged_origins_per_deploy", JUDGED_ORIGINS)
+    lines += [
+        f"win rate: deploys whose RMSE beat the replaced configuration's on their first {judged} origins (those "
+        "matured); not: deploys with no matured origin. CI: circular-block bootstrap, blocks of h origins.",
+        "",
+        "targets (ADR-001): " + ", ".join(f"{k} {v}" for k, v in report["targets"].items()),
+    ]
     return "\n".join(lines)
+
+
+def ratio_text(ratio: dict | None) -> str:
+    """``0.970 [0.912, 1.041]``: an RMSE ratio with its 95 % interval; the ratio alone without an interval."""
+    if not ratio or ratio.get("ratio") is None:
+        return "n/a"
+    if ratio.get("ci_low") is None or ratio.get("ci_high") is None:
+        return f"{ratio['ratio']:.3f}"
+    return f"{ratio['ratio']:.3f} [{ratio['ci_low']:.3f}, {ratio['ci_high']:.3f}]"
 
 
 # --- the HTML page (templates/replay_report.html.j2) and its figures ------------------------------------
@@ -453,7 +581,8 @@ HORIZON_KEYS_SHOWN = {  # rendered by the sections below; anything else goes to 
     "approvals", "rejections", "deploys", "zero_downtime_share", "rollbacks", "rollback_reasons",
     "forecast_failures", "automation_rate", "improvement_share", "false_positive_rate_rmse",
     "false_positive_rate_skill", "false_positive_detail", "trigger_to_deploy_days", "median_optimization_seconds",
-    "drift_latencies", "median_detection_latency_days", "accuracy", "events",
+    "drift_latencies", "median_detection_latency_days", "accuracy", "events", "realised_win_rate", "deploy_wins",
+    "deploys_judged", "deploys_not_judged", "deploy_judgements", "rollbacks_per_deploy", "optimizations_per_year",
 }  # fmt: skip
 
 
@@ -467,6 +596,12 @@ LABELS = {
     "detection_latency_days": "detection latency (business days)",
     "optimization_latency_days": "optimization latency (business days)",
     "rmse_change_pct": "RMSE change",
+    "rmse_deploy_clp": "RMSE deploy (CLP)",
+    "rmse_replaced_clp": "RMSE replaced (CLP)",
+    "deployed_on": "deployed on",
+    "ci_low": "95 % CI low",
+    "ci_high": "95 % CI high",
+    "block": "block (origins)",
 }
 
 
@@ -492,7 +627,7 @@ def _scalar(value, key: str = "") -> str:
             return f"{value * 100:.1f} %"
         if key.endswith("_pct"):
             return f"{value:+.2f} %" if "change" in key or "improvement" in key else f"{value:.3f} %"
-        return f"{value:.3f}" if key in ("statistic", "p_value") else f"{value:.2f}"
+        return f"{value:.3f}" if key in ("statistic", "p_value", "ratio", "ci_low", "ci_high") else f"{value:.2f}"
     return str(value)
 
 
@@ -540,7 +675,9 @@ def _headline(report: dict) -> Table:
     headers = [
         "horizon", "matured origins", "RMSE live (CLP)", "RMSE static", "RMSE random walk", "live vs static",
         "95 % coverage (live)", "DM p vs static", "optimizations", "deploys", "rollbacks", "automation",
-        "improvement", "false positives (RMSE)", "detection latency (days)",
+        "improvement", "false positives (RMSE)", "detection latency (days)", "live / static [95 % CI]",
+        "live / random walk [95 % CI]", "deploys judged", "realised win rate", "rollbacks per deploy",
+        "optimizations per year",
     ]  # fmt: skip
     rows = []
     for h, r in report["horizons"].items():
@@ -565,6 +702,12 @@ def _headline(report: dict) -> Table:
                 _cell(r["improvement_share"], "improvement_share"),
                 _cell(r["false_positive_rate_rmse"], "false_positive_rate_rmse"),
                 _cell(r["median_detection_latency_days"], "median_detection_latency_days"),
+                Cell(ratio_text(acc.get("rmse_ratio_vs_static")), "num"),
+                Cell(ratio_text(acc.get("rmse_ratio_vs_random_walk")), "num"),
+                _cell(r.get("deploys_judged")),
+                _cell(r.get("realised_win_rate"), "realised_win_rate"),
+                _cell(r.get("rollbacks_per_deploy"), "rollbacks_per_deploy"),
+                _cell(r.get("optimizations_per_year")),
             ]
         )
     return Table(headers, rows)
@@ -579,6 +722,12 @@ def _activity(r: dict) -> Table:
         ("deploys", "deploys"),
         ("zero-downtime share of deploys", "zero_downtime_share"),
         ("rollbacks", "rollbacks"),
+        ("rollbacks per deploy", "rollbacks_per_deploy"),
+        ("optimizations per year (business days replayed / 252)", "optimizations_per_year"),
+        ("deploys judged against the configuration they replaced", "deploys_judged"),
+        ("deploys not judged (no matured origin)", "deploys_not_judged"),
+        ("deploys that beat the configuration they replaced", "deploy_wins"),
+        ("realised win rate", "realised_win_rate"),
         ("forecast failures", "forecast_failures"),
         ("automation rate", "automation_rate"),
         ("improvement share", "improvement_share"),
@@ -602,7 +751,8 @@ def _triggers(r: dict) -> Table:
 def _accuracy_tables(acc: dict) -> dict:
     models = {"live": "live policy", "static": "static initial", "random_walk": "random walk"}
     tests = {k: v for k, v in acc.items() if k.startswith("diebold_mariano_")}
-    shown = {"origins", "note", *models, *tests}
+    ratios = {k: v for k, v in acc.items() if k.startswith("rmse_ratio_")}
+    shown = {"origins", "note", *models, *tests, *ratios}
     return {
         "origins": acc["origins"],
         "note": acc.get("note"),
@@ -611,6 +761,9 @@ def _accuracy_tables(acc: dict) -> dict:
         else None,
         "tests": _mapping_table({_label(k.removeprefix("diebold_mariano_")): v for k, v in tests.items()})
         if tests
+        else None,
+        "ratios": _mapping_table({_label(k.removeprefix("rmse_ratio_")): v for k, v in ratios.items()})
+        if ratios
         else None,
         "other": _mapping_table({k: v for k, v in acc.items() if k not in shown}),
     }
@@ -643,6 +796,7 @@ def _section(h: str, r: dict) -> dict:
         "latencies": _records_table(r["drift_latencies"]) if r.get("drift_latencies") else None,
         "errors": list(r.get("optimization_errors", [])),
         "rollback_reasons": list(r.get("rollback_reasons", [])),
+        "judgements": _records_table(r["deploy_judgements"]) if r.get("deploy_judgements") else None,
         "events": _events(r),
         "other": _mapping_table({k: v for k, v in r.items() if k not in HORIZON_KEYS_SHOWN}),
     }

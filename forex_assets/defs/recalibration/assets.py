@@ -27,9 +27,12 @@ from forex_assets.defs.resources import ApprovalPolicy, WorkingArea
 from .plots import leaderboard_figure
 
 
-def announce_optimization(context: dg.AssetExecutionContext, working_area: WorkingArea, alerts: AlertNotifier):
+def announce_optimization(
+    context: dg.AssetExecutionContext, working_area: WorkingArea, alerts: AlertNotifier, as_of: date
+):
     """Alert that the horizon's optimization started, with the triggers from the run's tags. A run without
-    them was launched by hand: it is recorded in the decision log as a manual trigger."""
+    them was launched by hand: it is recorded in the decision log as a manual trigger, dated like the
+    sensors' decisions on the day of the latest price (``as_of``)."""
     horizon, tags, run_id = context.partition_key, context.run.tags, context.run.run_id
     fired = [kind for kind in tags.get("forex/triggers", "").split(",") if kind]
     try:
@@ -37,7 +40,7 @@ def announce_optimization(context: dg.AssetExecutionContext, working_area: Worki
     except json.JSONDecodeError:
         reasons = {}
     if not fired:
-        decision = manual_decision(horizon, date.today(), run_id)
+        decision = manual_decision(horizon, as_of, run_id)
         working_area.decision_log().record(decision)
         fired, reasons = list(decision.fired), decision.reasons
     alerts.send(optimization_triggered(horizon, fired, reasons, run_id), context.log, working_area.alert_log())
@@ -55,7 +58,7 @@ def candidate_config(
     context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, working_area: WorkingArea, alerts: AlertNotifier
 ) -> dg.Output[dict]:
     horizon = context.partition_key
-    announce_optimization(context, working_area, alerts)
+    announce_optimization(context, working_area, alerts, usdclp_prices["date"].iloc[-1].date())
     try:
         space = load_search_space(search_space_path(working_area.configs, horizon), expected_horizon=horizon)
         outcome = find_candidate(
