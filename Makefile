@@ -86,6 +86,8 @@ bench: venv
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_replay.py
 	$(BIN)/python bench/bench_sensor_tick.py
+	$(BIN)/python bench/bench_replay_cost.py
+	$(BIN)/python bench/bench_policy.py
 
 ## make screenshots: pictures of the Dagster UI for the README (Debian's chromium driven by Playwright)
 screenshots: venv home

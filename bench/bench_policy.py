@@ -36,7 +36,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from bench_search import RESULTS, machine  # noqa: E402
+from bench_search import machine, replace_section  # noqa: E402
 
 from forex_assets.core.horizons import HORIZONS  # noqa: E402
 from forex_assets.core.policy_file import load_policy  # noqa: E402
@@ -131,13 +131,6 @@ def table(reports: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if START in old:
-        old = old[: old.index(START)] + old[old.index(END) + len(END) :].lstrip("\n")
-    RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["real", "drifts", "stationary"])
@@ -161,7 +154,9 @@ def main() -> None:
     walls = ", ".join(
         f"{r['bench']['dataset']}/{r['bench']['policy']} {r['bench']['wall_s'] / 60:.1f} min" for r in reports
     )
-    write_section(
+    replace_section(
+        START,
+        END,
         f"""{START}
 ## Policies side by side (replays of the same days)
 
@@ -177,7 +172,7 @@ difference, live RMSE / random walk, and live 95 % coverage. Reports: `bench/pol
 {text}
 ```
 {END}
-"""
+""",
     )
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from bench_search import RESULTS, machine  # noqa: E402
+from bench_search import machine, replace_section  # noqa: E402
 
 from forex_assets.core.prices.sources import synthetic_prices  # noqa: E402
 from forex_assets.core.prices.synthetic import RegimeChange  # noqa: E402
@@ -30,13 +30,6 @@ from forex_assets.core.replay.report import build_report, format_table, write_re
 
 START, END = "<!-- replay:start -->", "<!-- replay:end -->"
 TARGET_S = 30 * 60
-
-
-def write_section(text: str) -> None:
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if START in old:
-        old = old[: old.index(START)] + old[old.index(END) + len(END) :].lstrip("\n")
-    RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
 
 
 def main() -> None:
@@ -61,7 +54,9 @@ def main() -> None:
     optimizations = sum(r["optimizations"] for r in report["horizons"].values())
     seconds = [s for r in report["horizons"].values() if (s := r["median_optimization_seconds"]) is not None]
     verdict = "within" if wall <= TARGET_S else "**OVER**"
-    write_section(
+    replace_section(
+        START,
+        END,
         f"""{START}
 ## Replay: two years, four horizons, bundled model
 
@@ -77,7 +72,7 @@ optimization {max(seconds or [0]):.1f} s at most per horizon). Report: `bench/re
 {table}
 ```
 {END}
-"""
+""",
     )
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from bench_search import RESULTS, machine  # noqa: E402
+from bench_search import machine, replace_section  # noqa: E402
 
 from forex_assets.core.horizons import HORIZONS  # noqa: E402
 from forex_assets.core.prices.sources import synthetic_prices  # noqa: E402
@@ -157,13 +157,6 @@ def storage_summary(replay: Replay) -> str:
     )
 
 
-def write_section(text: str) -> None:
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if START in old:
-        old = old[: old.index(START)] + old[old.index(END) + len(END) :].lstrip("\n")
-    RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--years", type=float, default=6.0, help="replay years, the last ones of the series")
@@ -197,7 +190,9 @@ def main() -> None:
     print(rows)
     print(f"last / first year: {verdict}")
     command = " ".join(["python", *sys.argv]) if not os.environ.get("MAKELEVEL") else "make bench"
-    write_section(
+    replace_section(
+        START,
+        END,
         f"""{START}
 ## Replay cost by replay year ({", ".join(horizons)}, bundled model)
 
@@ -215,7 +210,7 @@ is the machine's (other processes included), the CPU seconds are the replay proc
 Last full year / first year (target <= {TARGET_RATIO}): {verdict}.
 {same_note}
 {END}
-"""
+""",
     )
 
 

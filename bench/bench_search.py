@@ -58,6 +58,15 @@ ORIGINS = 30
 RESULTS = PROJECT_ROOT / "bench" / "results.md"
 
 
+def replace_section(start: str, end: str, text: str) -> None:
+    """Write ``text`` (which starts with ``start`` and ends with ``end``) into results.md in place of the
+    section between those markers, or at the end when it is not there yet."""
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if start in old:
+        old = old[: old.index(start)] + old[old.index(end) + len(end) :].lstrip("\n")
+    RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:

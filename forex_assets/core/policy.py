@@ -118,13 +118,13 @@ def post_deploy_health(
     """What happened to the horizon's forecasts since ``version`` was deployed.
 
     ``outcomes_newest_first``: forecast runs with that version, True when they succeeded. The latest
-    inference time is the history's latest forecast of the version unless the caller measured it.
+    inference time is the history's latest forecast of the version unless the caller measured it. Only
+    the version's own forecasts are read (a query on the version, then the steps from its first origin).
     """
-    runs = history.runs(horizon)
-    mine = runs[runs["config_version"] == version]
+    mine = history.runs(horizon, version=version)
     matured, rmse = 0, None
     if not mine.empty:
-        steps = history.steps(horizon)
+        steps = history.steps(horizon, since=mine["origin_date"].min())
         score = score_matured(steps[steps["origin_date"].isin(mine["origin_date"])], prices)
         matured, rmse = score.forecasts, score.rmse_clp
         if latest_inference_seconds is None:
@@ -337,7 +337,11 @@ def run_policy_day(
     version = state.store.current_version(horizon)
     if is_watched_deploy(horizon, version) and version.id not in state.handled_deploys:
         health = post_deploy_health(
-            state.history, prices, horizon, version.id, list(reversed(state.forecast_outcomes.get(version.id, [])))
+            state.history,
+            prices,
+            horizon,
+            version.id,
+            list(reversed(state.forecast_outcomes.get(version.id, []))),
         )
         reason = rollback_decision(horizon, version, state.store.read(horizon), health, settings, state.handled_deploys)
         if reason is not None:

@@ -102,7 +102,8 @@ class ConfigStore:
         return [version_of(c) for c in self._git.commits_touching(config_file_name(horizon))]
 
     def current_version(self, horizon: str) -> Version:
-        versions = self.history(horizon)
+        """The latest commit of the horizon's file (git stops at the first match: constant cost)."""
+        versions = [version_of(c) for c in self._git.commits_touching(config_file_name(horizon), max_count=1)]
         if not versions:
             raise ConfigStoreError(f"no configuration of {horizon} has ever been committed")
         return versions[0]

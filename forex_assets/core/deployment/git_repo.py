@@ -47,9 +47,11 @@ class GitRepo:
         """The file ``name`` as committed in ``commit``; None when it is not tracked there."""
         return commit.tree[name].data_stream.read().decode() if name in commit.tree else None
 
-    def commits_touching(self, name: str) -> Iterator[git.Commit]:
-        """Commits that changed ``name``, newest first."""
-        return self.repo.iter_commits(paths=name)
+    def commits_touching(self, name: str, max_count: int | None = None) -> Iterator[git.Commit]:
+        """Commits that changed ``name``, newest first (at most ``max_count``)."""
+        if max_count is None:
+            return self.repo.iter_commits(paths=name)
+        return self.repo.iter_commits(paths=name, max_count=max_count)
 
     def diff(self, old: git.Commit, new: git.Commit, name: str) -> str:
         return self.repo.git.diff(old.hexsha, new.hexsha, "--", name)

@@ -109,37 +109,35 @@ class ForecastHistory:
             )
             db.executemany(f"INSERT INTO forecast_steps VALUES ({', '.join('?' * (4 + len(QUANTILE_COLUMNS)))})", steps)
 
-    def runs(self, horizon: str | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:
+    def _read(
+        self, table: str, order: str, horizon: str | None, since: pd.Timestamp | None, version: str | None = None
+    ) -> pd.DataFrame:
         """Rows of ``horizon`` (all horizons when None) with an origin on or after ``since`` (a windowed
-        query: what a day's monitoring reads does not grow with the length of the history)."""
-        query, conditions, params = "SELECT * FROM forecast_runs", [], []
+        query on the primary key: what a day's monitoring reads does not grow with the history)."""
+        conditions, params = [], []
         if horizon is not None:
             conditions.append("horizon = ?")
             params.append(horizon)
         if since is not None:
             conditions.append("origin_date >= ?")
             params.append(pd.Timestamp(since).strftime("%Y-%m-%d"))
-        if conditions:
-            query += " WHERE " + " AND ".join(conditions)
+        if version is not None:
+            conditions.append("config_version = ?")
+            params.append(version)
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
         with closing(self._connect()) as db:
-            frame = pd.read_sql_query(query + " ORDER BY horizon, origin_date", db, params=tuple(params))
+            return pd.read_sql_query(f"SELECT * FROM {table}{where} ORDER BY {order}", db, params=tuple(params))
+
+    def runs(
+        self, horizon: str | None = None, since: pd.Timestamp | None = None, version: str | None = None
+    ) -> pd.DataFrame:
+        """Forecast runs, optionally only those from ``since`` on and made by configuration ``version``."""
+        frame = self._read("forecast_runs", "horizon, origin_date", horizon, since, version)
         frame["origin_date"] = pd.to_datetime(frame["origin_date"])
         return frame
 
     def steps(self, horizon: str | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:
-        """Rows of ``horizon`` (all horizons when None) with an origin on or after ``since`` (a windowed
-        query: what a day's monitoring reads does not grow with the length of the history)."""
-        query, conditions, params = "SELECT * FROM forecast_steps", [], []
-        if horizon is not None:
-            conditions.append("horizon = ?")
-            params.append(horizon)
-        if since is not None:
-            conditions.append("origin_date >= ?")
-            params.append(pd.Timestamp(since).strftime("%Y-%m-%d"))
-        if conditions:
-            query += " WHERE " + " AND ".join(conditions)
-        with closing(self._connect()) as db:
-            frame = pd.read_sql_query(query + " ORDER BY horizon, origin_date, step", db, params=tuple(params))
+        frame = self._read("forecast_steps", "horizon, origin_date, step", horizon, since)
         for column in ("origin_date", "target_date"):
             frame[column] = pd.to_datetime(frame[column])
         return frame

@@ -45,7 +45,14 @@ def post_deploy_health(
         metadata = latest[0].asset_materialization.metadata
         if metadata.get("config_version") and metadata["config_version"].value == deploy.id:
             seconds = float(metadata["inference_seconds"].value)
-    return policy_health(working_area.forecast_history(), price_source.load(), horizon, deploy.id, succeeded, seconds)
+    return policy_health(
+        working_area.forecast_history(),
+        price_source.load(),
+        horizon,
+        deploy.id,
+        succeeded,
+        seconds,
+    )
 
 
 def rollback_request(
