@@ -1,5 +1,6 @@
 """Email alerts against a real SMTP server on 127.0.0.1 (aiosmtpd, STARTTLS + AUTH)."""
 
+import logging
 import re
 
 import dagster as dg
@@ -7,8 +8,10 @@ import pandas as pd
 import pytest
 
 from forex_assets.cli.run import ALL_ASSETS
+from forex_assets.core.alerting import delivery as delivery_module
 from forex_assets.core.alerting.delivery import SmtpSettings, deliver
 from forex_assets.core.alerting.messages import rollback_executed
+from forex_assets.core.prices.schema import validate_prices
 from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.alerting.sensors import run_failure_alert_sensor
 from forex_assets.defs.deployment.assets import deployed_config
@@ -17,33 +20,16 @@ from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.resources import ApprovalPolicy, PriceSource
 from forex_assets_tests.conftest import lenient_approval, random_walk_prices
-from forex_assets_tests.smtp_server import PASSWORD, USER, free_port, start_server
+from forex_assets_tests.smtp_server import PASSWORD, SMTP_ENV, USER, alert_server, free_port
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-SMTP_ENV = ("FOREX_SMTP_HOST", "FOREX_SMTP_PORT", "FOREX_SMTP_SECURITY", "FOREX_ALERT_TO", "FOREX_ALERT_FROM")
 
 
 @pytest.fixture
 def smtp(tmp_path, monkeypatch):
     """(inbox, notifier): a real STARTTLS + AUTH server and the resource configured for it."""
-    for name in SMTP_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("FOREX_SMTP_USER", USER)
-    monkeypatch.setenv("FOREX_SMTP_PASSWORD", PASSWORD)
-    directory = tmp_path / "smtp"
-    directory.mkdir()
-    controller, inbox, cert = start_server(directory)
-    notifier = AlertNotifier(
-        smtp_host="127.0.0.1",
-        smtp_port=controller.port,
-        security="starttls",
-        sender="forex@example.org",
-        recipients=["ops@example.org"],
-        ca_file=str(cert),
-        backoff_s=0.01,
-    )
-    yield inbox, notifier
-    controller.stop()
+    with alert_server(tmp_path / "smtp", monkeypatch) as pair:
+        yield pair
 
 
 def _recalibrate(instance, resources, tags=None):
@@ -160,11 +146,58 @@ def _second_version(working_area):
     store.deploy(config, "test deploy")
 
 
-def test_a_down_server_does_not_fail_the_step_and_retries_a_bounded_number_of_times(forex_env, monkeypatch):
+def _record_raised(monkeypatch) -> list[str]:
+    """Every exception a delivery attempt raises, and the ones it was raised from or while handling, as
+    ``str`` and ``repr`` (the delivery catches them: this is where their messages can be read)."""
+    raised: list[str] = []
+    send_once = delivery_module._send_once
+
+    def recording(settings, message):
+        try:
+            send_once(settings, message)
+        except BaseException as error:
+            seen, chain = set(), error
+            while chain is not None and id(chain) not in seen:
+                seen.add(id(chain))
+                raised.append(f"{type(chain).__name__}: {chain} {chain!r} {getattr(chain, 'args', '')!r}")
+                chain = chain.__cause__ or chain.__context__
+            raise
+
+    monkeypatch.setattr(delivery_module, "_send_once", recording)
+    return raised
+
+
+def _assert_secret_nowhere(secret, instance, working_area, raised, capfd, caplog):
+    captured = capfd.readouterr()
+    places = {
+        "Dagster event log and alert log": _everything_recorded(instance, working_area),
+        "stdout": captured.out,
+        "stderr": captured.err,
+        "Python logs": "\n".join(  # all but the test server's own (aiosmtpd's "mail.log")
+            f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records if not r.name.startswith("mail")
+        ),
+        "exception messages": "\n".join(raised),
+        "alert log errors": "\n".join(e.error for e in working_area.alert_log().entries()),
+    }
+    for place, text in places.items():
+        assert secret not in text, place
+
+
+def test_a_down_server_does_not_fail_the_step_and_retries_a_bounded_number_of_times(
+    forex_env, monkeypatch, capfd, caplog
+):
+    """A user and a password are configured (the password would be sent after STARTTLS); nothing listens."""
+    caplog.set_level(logging.DEBUG)
     instance, resources, working_area = forex_env
+    for name in SMTP_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FOREX_SMTP_USER", USER)
     monkeypatch.setenv("FOREX_SMTP_PASSWORD", PASSWORD)
     port = free_port()  # nothing listens there
     down = AlertNotifier(smtp_host="127.0.0.1", smtp_port=port, recipients=["ops@example.org"], backoff_s=0.01)
+    settings = down.settings()
+    assert (settings.username, settings.password) == (USER, PASSWORD)  # the delivery holds the password
+    raised = _record_raised(monkeypatch)
     _second_version(working_area)
 
     result = _rollback(instance, resources | {"alerts": down})
@@ -177,7 +210,48 @@ def test_a_down_server_does_not_fail_the_step_and_retries_a_bounded_number_of_ti
         e.message for e in instance.all_logs(result.run_id) if e.level == 30 and "alert not delivered" in e.message
     ]
     assert len(warnings) == 1 and "after 3 attempt(s)" in warnings[0] and "ROLLBACK" in warnings[0]
-    assert PASSWORD not in _everything_recorded(instance, working_area)
+    assert len(raised) >= 3 and all("Connection refused" in text for text in raised)
+    _assert_secret_nowhere(PASSWORD, instance, working_area, raised, capfd, caplog)
+
+
+WRONG_PASSWORD = "wr0ng-Pa55-Kz4-not-the-server's"
+
+
+@pytest.mark.parametrize(
+    "case, password, attempts, error",
+    [
+        # the server refuses the password it was sent: no retry, the user is named, the password is not
+        ("rejects auth", WRONG_PASSWORD, 1, "authentication refused for user 'forex-ops': 535"),
+        # the password is accepted, then every message is refused: three logins, each with the password
+        ("refuses the message", PASSWORD, 3, "SMTPDataError: (554, b'5.7.1 refused by policy')"),
+    ],
+)
+def test_the_password_sent_to_a_failing_server_appears_nowhere(
+    case, password, attempts, error, tmp_path, forex_env, monkeypatch, capfd, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    instance, resources, working_area = forex_env
+    with alert_server(tmp_path / "smtp", monkeypatch) as (inbox, notifier):
+        monkeypatch.setenv("FOREX_SMTP_PASSWORD", password)
+        inbox.refuse_messages = "554 5.7.1 refused by policy" if case == "refuses the message" else None
+        raised = _record_raised(monkeypatch)
+        _second_version(working_area)
+
+        result = _rollback(instance, resources | {"alerts": notifier})
+
+    assert result.success
+    # the password really went to the server, once per attempt (smtplib tries AUTH PLAIN, then LOGIN, when
+    # the server refuses the first)
+    assert set(inbox.credentials) == {(USER, password)} and len(inbox.credentials) >= attempts
+    assert inbox.logins == ([USER] * attempts if password == PASSWORD else [])
+    assert inbox.messages == []
+    [logged] = working_area.alert_log().entries("7d")
+    assert (logged.event, logged.status, logged.attempts) == ("rollback", "failed", attempts)
+    assert error in logged.error, logged.error
+    warnings = [e.message for e in instance.all_logs(result.run_id) if "alert not delivered" in e.message]
+    assert len(warnings) == 1 and error in warnings[0]
+    assert len(raised) >= attempts
+    _assert_secret_nowhere(password, instance, working_area, raised, capfd, caplog)
 
 
 def test_wrong_credentials_fail_at_once_and_the_password_is_not_in_the_error(smtp):
@@ -238,5 +312,94 @@ def test_the_run_failure_sensor_alerts_for_a_failed_run(smtp, forex_env, tmp_pat
     assert re.fullmatch(r"\[forex\]\[all\] run FAILED: usdclp_prices \([0-9a-f]{8}\)", subject)
     text = inbox.text(inbox.messages[0])
     assert "rule 'no_weekends'" in text and failed.run_id in text
+    assert "row 100 (2020-05-23 Sat" in text
     assert f"http://127.0.0.1:3000/runs/{failed.run_id}" in text
     assert [e.event for e in working_area.alert_log().entries()] == ["run_failed"]
+
+
+def _sensor_alert(instance, failed, notifier, working_area) -> None:
+    """What run_failure_alert_sensor does on its tick for the failed run."""
+    with dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor",
+        dagster_instance=instance,
+        dagster_run=failed.dagster_run,
+        dagster_event=failed.get_run_failure_event(),
+        resources={"alerts": notifier, "working_area": working_area},
+    ).for_run_failure() as context:
+        run_failure_alert_sensor(context)
+
+
+def test_the_failure_alert_carries_every_line_of_the_error_a_step_raised(smtp, forex_env):
+    """A step that lets the data contract's error through (not a dagster.Failure): Dagster wraps it in
+    "Error occurred while executing op ..."; the alert shows the contract's own message, every rule and row."""
+    inbox, notifier = smtp
+    instance, _, working_area = forex_env
+    prices = random_walk_prices(300)
+    prices.loc[150, "usdclp"] = round(prices.loc[149, "usdclp"] * 1.5, 2)
+    prices.loc[220, "date"] = pd.Timestamp("2020-11-07")  # a Saturday, and out of order
+
+    @dg.asset
+    def checked_prices():
+        return validate_prices(prices, source="csv:usdclp.csv")
+
+    failed = dg.materialize([checked_prices], instance=instance, raise_on_error=False, run_config=QUIET)
+    assert not failed.success
+    [failure] = [e for e in failed.all_events if e.is_step_failure]
+    assert failure.step_failure_data.error.message.startswith(
+        "dagster._core.errors.DagsterExecutionStepExecutionError: Error occurred while executing op"
+    )
+
+    _sensor_alert(instance, failed, notifier, working_area)
+
+    [message] = inbox.messages
+    text = inbox.text(message)
+    lines = text.splitlines()
+    assert "error: checked_prices: csv:usdclp.csv: USD/CLP series failed validation (300 rows):" in lines
+    day = prices.loc[150, "date"].strftime("%Y-%m-%d %a")
+    assert (
+        "- rule 'max_daily_move' (no single-day move above 15%) on column 'usdclp' failed on 2 row(s): "
+        f"row 150 ({day}, {prices.loc[150, 'usdclp']}), row 151 ("
+    ) in text
+    assert "- rule 'no_weekends' (dates must be business days (Monday to Friday)) on column 'date' failed on 1 " in text
+    assert "row 220 (2020-11-07 Sat, " in text and "rule 'strictly_increasing_dates'" in text
+    assert "Error occurred while executing" not in text and "DagsterExecutionStepExecutionError" not in text
+    assert "PriceValidationError" not in text and "Traceback" not in text
+    html = inbox.html(message)
+    assert "rule &#39;max_daily_move&#39;" in html and f"row 150 ({day}" in html
+
+
+def test_the_failure_alert_of_a_bug_keeps_its_class_and_points_to_the_run(smtp, forex_env):
+    inbox, notifier = smtp
+    instance, _, working_area = forex_env
+
+    @dg.asset
+    def buggy():
+        return {}["missing"]
+
+    failed = dg.materialize([buggy], instance=instance, raise_on_error=False, run_config=QUIET)
+    _sensor_alert(instance, failed, notifier, working_area)
+
+    text = inbox.text(inbox.messages[0])
+    assert f"error: buggy: KeyError: 'missing' (traceback in the event log of run {failed.run_id})" in text
+
+
+def test_the_error_text_reads_a_plain_exception_chain_too():
+    """core/error_text.py needs no Dagster: the same unwrapping on a Python exception chain."""
+    from forex_assets.core.error_text import describe_error, error_record
+    from forex_assets.core.forecasting.config import ConfigError
+
+    class DagsterLikeWrapper(Exception):
+        pass
+
+    try:
+        try:
+            raise ConfigError("configs/chronos_7d.json: invalid:\nfield 'x': bad")
+        except ConfigError as error:
+            raise DagsterLikeWrapper("Error occurred while executing op") from error
+    except DagsterLikeWrapper as wrapped:
+        record = error_record(wrapped)
+    assert record.cls_name == "DagsterLikeWrapper" and record.cause.cls_name == "ConfigError"
+    assert describe_error(record) == "configs/chronos_7d.json: invalid:\nfield 'x': bad"
+    assert describe_error(error_record(KeyError("missing")), "r1") == (
+        "KeyError: 'missing' (traceback in the event log of run r1)"
+    )

@@ -91,19 +91,29 @@ def test_corrupt_json_is_a_clear_error_and_deploy_and_rollback_still_work(store)
     assert store.read("7d").context_length == 90
 
 
-def test_opening_repairs_what_a_crash_left(tmp_path):
+def test_opening_repairs_what_a_crash_left_and_keeps_what_it_discards(tmp_path):
     store = ConfigStore(tmp_path / "s", seed_dir=SEED_CONFIGS_DIR)
+    head = store.repo.head.commit.hexsha
     (store.root / ".chronos_7d.json.abc.tmp").write_text("{partial")
-    store.path("15d").write_text(_config(365, "15d").to_json())  # written, never committed
+    edited = _config(365, "15d").to_json()
+    store.path("15d").write_text(edited)  # written, never committed (a killed deploy, or a hand edit)
     store.path("30d").write_text("garbage")  # half-written and invalid
     (store.root / ".git" / "index.lock").write_text("")
     reopened = ConfigStore(tmp_path / "s")
-    assert any("stray temp file" in r for r in reopened.repairs)
-    assert any("committed chronos_15d.json" in r for r in reopened.repairs)
-    assert any("restored chronos_30d.json from HEAD" in r for r in reopened.repairs)
-    assert any("index.lock" in r for r in reopened.repairs)
-    assert reopened.read("15d").context_length == 365 and reopened.read("30d").context_length == 365
+    repairs = {r.split()[0] + " " + r.split()[1]: r for r in reopened.repairs}
+    assert set(repairs) == {"moved stray", "removed stale", "restored chronos_15d.json", "restored chronos_30d.json"}
+    assert "differed from the committed configuration" in repairs["restored chronos_15d.json"]
+    assert "not a valid configuration" in repairs["restored chronos_30d.json"]
+    # the committed configuration stays the live one: nothing was committed by the repair
+    assert reopened.repo.head.commit.hexsha == head
+    assert reopened.read("15d").context_length == 180 and reopened.read("30d").context_length == 365
+    # ... and nothing is lost: every discarded file is kept under backups/, named in the repair
+    kept = {r.horizon: reopened.root / r.kept for r in reopened.repaired if r.kept}
+    assert kept["15d"].read_text() == edited and kept["30d"].read_text() == "garbage"
+    assert kept[None].read_text() == "{partial"
+    assert kept["15d"].name.startswith("chronos_15d.json.discarded-2")
     assert not reopened.repo.is_dirty(untracked_files=True)
+    assert ConfigStore(tmp_path / "s").repairs == []
 
 
 DEPLOY_FOREVER = """
@@ -322,3 +332,18 @@ def test_threads_sharing_a_store_deploy_one_at_a_time(store):
     assert len(store.history("7d")) == 11
     assert store.read("7d").context_length == store.read("7d", store.current_version("7d").id).context_length
     assert not store.repo.is_dirty(untracked_files=True)
+
+
+def test_a_repair_commit_of_an_older_store_is_labelled_repair_in_the_history(store):
+    """Stores written before repairs stopped committing carry "[h] repair: ..." commits: history says so."""
+    import git
+
+    from forex_assets.core.deployment.history import commit_message
+
+    path = store.root / "chronos_7d.json"
+    path.write_text(path.read_text().replace('"context_length": 180', '"context_length": 90'))
+    repo = git.Repo(store.root)
+    repo.index.add([path.name])
+    repo.index.commit(commit_message("repair", "restored after an interrupted write", "7d"))
+    kinds = [e.kind for e in store_events(ConfigStore(store.root, read_only=True), "7d")]
+    assert kinds == ["seed", "repair"]

@@ -10,7 +10,7 @@ from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.checks import approval_checks
-from forex_assets.defs.resources import MonitoringPolicy
+from forex_assets.defs.resources import MonitoringPolicy, WorkingArea
 from forex_assets_tests.test_validation import GOOD
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -25,13 +25,14 @@ CANDIDATE = {
 
 def _report_asset(metrics):
     @dg.asset(partitions_def=horizon_partitions, name="validation_report")
-    def stub() -> dict:
+    def stub(working_area: WorkingArea) -> dict:
         return {
             "horizon": "7d",
             "candidate": CANDIDATE,
             "metrics": asdict(metrics),
             "validation_window": ["2026-08-03", "2026-09-11"],
             "candidate_window_metrics": {"rmse_clp": 9.2},
+            "deployed_version": working_area.config_store().current_version("7d").id,  # validated against it
         }
 
     return stub
@@ -150,6 +151,60 @@ def test_rollback_job_refuses_bad_requests_and_changes_nothing(setup, config, me
     assert message in failure.step_failure_data.user_failure_data.description
     assert "nothing was changed" in failure.step_failure_data.user_failure_data.description
     assert working_area.config_store().repo.head.commit.hexsha == head
+
+
+def _failure(result) -> str:
+    return next(e for e in result.all_events if e.is_step_failure).step_failure_data.user_failure_data.description
+
+
+def test_a_deploy_is_refused_when_the_deployed_version_moved_since_the_validation(setup):
+    instance, resources, working_area = setup
+    seeded = working_area.config_store().current_version("7d")
+    validated = dg.materialize(  # validated against the seed; every check passes
+        [_report_asset(GOOD), *approval_checks],
+        partition_key="7d",
+        instance=instance,
+        resources=resources,
+        run_config=QUIET,
+    )
+    assert validated.success
+    moved = _deploy_directly(working_area, context_length=270)  # meanwhile another configuration went live
+    deploy = dg.materialize(  # deployed_config alone, as from the UI, on the report validated against the seed
+        [_report_asset(GOOD), deployed_config],
+        selection=[deployed_config],
+        partition_key="7d",
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+    assert not deploy.success  # a failed run: run_failure_alert_sensor alerts it
+    assert _failure(deploy) == (
+        f"deployed_config 7d: 7d: deploy refused: the candidate was validated against version {seeded.id}, but the "
+        f"deployed version is now {moved.id} ([7d] deploy: test deploy); deploying would undo that change "
+        f"unvalidated: validate the candidate again against the deployed version; nothing was changed, 7d stays on "
+        f"{moved.id}"
+    )
+    store = working_area.config_store()
+    assert store.current_version("7d") == moved and store.read("7d").context_length == 270
+
+
+def test_rollback_job_to_the_deployed_configuration_is_refused_clearly(setup):
+    instance, resources, working_area = setup
+    seeded = working_area.config_store().current_version("7d")
+    result = rollback_job.execute_in_process(
+        run_config={"ops": {"restore_config": {"config": {"horizon": "7d", "to_version": seeded.id}}}},
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert _failure(result) == (
+        f"rollback 7d: 7d is already on that configuration (version {seeded.id}): it is the deployed version; "
+        "nothing to roll back; nothing was changed"
+    )
+    store = working_area.config_store()
+    assert store.repo.head.commit.hexsha == seeded.commit and not (store.root / "backups").exists()
 
 
 def _deploy_directly(working_area, **fields):

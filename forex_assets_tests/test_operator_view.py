@@ -185,12 +185,14 @@ def test_clear_error_for_an_instance_without_a_config_store(tmp_path, monkeypatc
     assert line.startswith("forex-assets status: no forex_assets config store at ") and "nothing has run" in line
 
 
+PRICE_SOURCE = ["--source", "--csv-path", "--csv-date-column", "--csv-value-column", "--csv-delimiter",
+                "--csv-decimal", "--csv-thousands", "--csv-date-format", "--csv-encoding"]
 OPTIONS = {
-    "run": ["--source", "--csv-path", "--csv-date-column", "--csv-value-column", "--horizons", "--no-recalibration"],
+    "run": [*PRICE_SOURCE, "--horizons", "--no-recalibration"],
     "status": [],
     "history": ["--horizon", "--since", "--kind"],
-    "replay": ["--source", "--csv-path", "--csv-date-column", "--csv-value-column", "--start", "--end",
-               "--horizons", "--inject-drift", "--policy", "--out", "--keep-state", "--no-progress"],
+    "replay": [*PRICE_SOURCE, "--start", "--end", "--horizons", "--inject-drift", "--policy", "--out",
+               "--keep-state", "--no-progress"],
 }  # fmt: skip
 
 

@@ -87,3 +87,43 @@ def test_message_names_every_failed_rule_at_once():
     message = str(_fails(prices))
     assert message.startswith("test-series: USD/CLP series failed validation (50 rows)")
     assert "no_weekends" in message and "positive_finite_values" in message
+
+
+def test_series_100_times_too_high_is_refused_whole():
+    prices = random_walk_prices(50)
+    prices["usdclp"] = prices["usdclp"] * 100  # every daily move is plausible; the level is not
+    error = _fails(prices)
+    message = str(error)
+    assert "rule 'plausible_price_range' (prices must lie between 100 and 5,000 CLP per USD)" in message
+    assert "failed on 50 row(s): row 0 (2020-01-01 Wed, 80060.0)" in message
+    assert "- most prices are out of range: a decimal comma read as a thousands separator" in message
+    assert "max_daily_move" not in message
+    assert len(error.failures["plausible_price_range"]) == 50
+
+
+@pytest.mark.parametrize("factor, rules", [(100.0, {"plausible_price_range", "max_daily_move"}),
+                                           (0.01, {"plausible_price_range", "max_daily_move"})])  # fmt: skip
+def test_one_price_100_times_off_is_named(factor, rules):
+    prices = random_walk_prices(50)
+    prices.loc[20, "usdclp"] = round(prices.loc[20, "usdclp"] * factor, 2)
+    error = _fails(prices)
+    assert set(error.failures) == rules
+    assert list(error.failures["plausible_price_range"].index) == [20]
+    assert "most prices are out of range" not in str(error)
+
+
+def test_price_range_is_configurable_and_checked():
+    prices = random_walk_prices(50, level=80.0)  # a currency quoted near 80
+    assert "row 0 (2020-01-01 Wed, 80.06)" in str(_fails(prices))
+    pd.testing.assert_frame_equal(validate_prices(prices, PriceRules(min_price=10.0, max_price=200.0)), prices)
+    with pytest.raises(ValueError, match="min_price must be positive and below max_price"):
+        PriceRules(min_price=5000.0, max_price=100.0)
+    with pytest.raises(ValueError, match="max_daily_move 0 must be positive"):
+        PriceRules(max_daily_move=0)
+
+
+def test_real_sized_moves_pass_the_default_bound():
+    """USD/CLP's real daily moves stay under 6 %: a 6 % day and back passes with the 15 % default."""
+    prices = random_walk_prices(50)
+    prices.loc[25, "usdclp"] = round(prices.loc[24, "usdclp"] * 1.06, 2)
+    validate_prices(prices)

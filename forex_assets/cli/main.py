@@ -107,7 +107,8 @@ def horizons_option(function):
 
 
 def price_source_options(function):
-    """--source, --csv-path, --csv-date-column, --csv-value-column (PriceSource's settings)."""
+    """--source, --csv-path, --csv-date-column, --csv-value-column and the CSV format options (PriceSource's
+    settings; "auto" detects and refuses an ambiguous file)."""
     options = [
         click.option(
             "--source",
@@ -119,6 +120,15 @@ def price_source_options(function):
         click.option("--csv-path", metavar="FILE", help="the CSV file of --source csv"),
         click.option("--csv-date-column", default="date", show_default=True, help="the CSV's date column"),
         click.option("--csv-value-column", default="usdclp", show_default=True, help="the CSV's price column"),
+        click.option("--csv-delimiter", default="auto", show_default=True, help="',', ';', 'tab', '|' or auto"),
+        click.option("--csv-decimal", default="auto", show_default=True, help="decimal mark: '.' or ',' or auto"),
+        click.option(
+            "--csv-thousands", default="auto", show_default=True, help="thousands separator: none, '.', ',' or auto"
+        ),
+        click.option(
+            "--csv-date-format", default="auto", show_default=True, help="strftime format, e.g. %d-%m-%Y, or auto"
+        ),
+        click.option("--csv-encoding", default="auto", show_default=True, help="e.g. utf-8, latin-1, or auto"),
     ]
     for option in reversed(options):
         function = option(function)

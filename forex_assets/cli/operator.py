@@ -1,5 +1,8 @@
 """`forex-assets status` and `forex-assets history --horizon H`: the operator's questions, answered from the
-instance ($DAGSTER_HOME, else the project's .dagster_home that `make run` uses) without opening the UI."""
+instance ($DAGSTER_HOME, else the project's .dagster_home that `make run` uses) without opening the UI.
+
+Both only read: the config store is opened read-only (no lock, no repair; what a writer's open would repair
+is listed under the answer), and a decision or alert log that does not exist is not created."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from forex_assets.cli.main import CONTEXT_SETTINGS, CliError, GreedyCommand, Gre
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.working_area import PROJECT_ROOT, default_working_area
 
-HISTORY_KINDS = ("deploy", "rollback", "decision", "validation", "seed")
+HISTORY_KINDS = ("deploy", "rollback", "decision", "validation", "seed", "repair")
 
 
 class OperatorError(RuntimeError):
@@ -29,30 +32,49 @@ def instance_home() -> Path:
     if not any((home / name).exists() for name in ("dagster.yaml", "storage", "history")):
         raise OperatorError(f"{home} is not a Dagster instance (no dagster.yaml, no storage): {hint}")
     os.environ["DAGSTER_HOME"] = str(home)
-    area = default_working_area()
-    store = Path(os.environ.get("FOREX_CONFIG_STORE_DIR") or area / "config_store")
+    store = config_store_path()
     if not store.is_dir():
         raise OperatorError(f"no forex_assets config store at {store} (nothing has run on {home}): {hint}")
     return home
 
 
-def _working_area():
-    from forex_assets.defs.resources import WorkingArea
+def config_store_path() -> Path:
+    """Where the working area's config store is (what ``WorkingArea().config_store()`` opens)."""
+    configured = os.environ.get("FOREX_CONFIG_STORE_DIR")
+    return Path(configured).expanduser() if configured else default_working_area() / "config_store"
 
-    return WorkingArea()
+
+def read_only_store():
+    """The config store, opened read-only: nothing is written, and what a writer would repair is in ``damage``."""
+    from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreError
+
+    try:
+        return ConfigStore(config_store_path(), read_only=True)
+    except ConfigStoreError as error:
+        raise OperatorError(f"config store {error}") from None
+
+
+def _existing_logs():
+    """The decision log and the alert log of the working area, each None when it does not exist (not created)."""
+    from forex_assets.core.alerting.delivery import AlertLog
+    from forex_assets.core.monitoring.decision_log import DecisionLog
+
+    area = default_working_area()
+    decisions, alerts = area / "trigger_decisions.sqlite", area / "alerts.sqlite"
+    return (DecisionLog(decisions) if decisions.is_file() else None), (AlertLog(alerts) if alerts.is_file() else None)
 
 
 def status(now: datetime | None = None) -> str:
     import dagster as dg
 
-    from forex_assets.cli.views import format_table, status_row
+    from forex_assets.cli.views import format_damage, format_table, status_row
     from forex_assets.defs.monitoring.automation import DRIFT, PERFORMANCE, TIMEZONE, latest_metadata
     from forex_assets.defs.monitoring.automation import weekly_optimization_schedule as weekly
     from forex_assets.defs.resources import MonitoringPolicy
 
     home = instance_home()
-    working_area = _working_area()
-    store, log, alerts = working_area.config_store(), working_area.decision_log(), working_area.alert_log()
+    store = read_only_store()
+    log, alerts = _existing_logs()
     schedule = (weekly.cron_schedule, TIMEZONE, MonitoringPolicy().schedule_days)
     now = now or datetime.now(UTC)
     with dg.DagsterInstance.get() as instance:
@@ -69,24 +91,25 @@ def status(now: datetime | None = None) -> str:
             )
             for h in HORIZONS
         ]
-    return f"forex_assets status ({home}, {now:%Y-%m-%d %H:%M} UTC)\n\n{format_table(rows)}"
+    return f"forex_assets status ({home}, {now:%Y-%m-%d %H:%M} UTC)\n\n{format_table(rows)}{format_damage(store)}"
 
 
 def history(horizon: str, since: date | None = None, kinds: list[str] | None = None) -> str:
-    from forex_assets.cli.views import format_history
-    from forex_assets.core.monitoring.optimization_history import horizon_events
+    from forex_assets.cli.views import format_damage, format_history
+    from forex_assets.core.monitoring.optimization_history import decision_events, store_events, validation_events
 
     if horizon not in HORIZONS:
         raise OperatorError(f"unknown horizon {horizon!r}; horizons are {', '.join(HORIZONS)}")
     instance_home()
-    working_area = _working_area()
-    events = horizon_events(
-        working_area.config_store(), working_area.decision_log(), working_area.reports_dir(horizon), horizon
-    )
+    store = read_only_store()
+    log, _ = _existing_logs()
+    reports = default_working_area() / "reports" / horizon  # globbed; not created when missing
+    decisions = decision_events(log, horizon) if log else []
+    events = sorted(store_events(store, horizon) + decisions + validation_events(reports, horizon), key=lambda e: e.at)
     if since is not None:
         events = [e for e in events if e.at.date() >= since]
     title = f"{horizon} history" + (f" since {since}" if since else "")
-    return f"{title}\n\n{format_history(events, set(kinds) if kinds else None)}"
+    return f"{title}\n\n{format_history(events, set(kinds) if kinds else None)}{format_damage(store)}"
 
 
 def _say(answer) -> None:

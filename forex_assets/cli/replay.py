@@ -53,15 +53,23 @@ def load_provider(
     csv_date_column: str = "date",
     csv_value_column: str = "usdclp",
     inject_drift: tuple = (),
+    csv_format: dict[str, str] | None = None,
 ) -> tuple:
-    """(provider, injected drift onsets) from the command's options; the source's own errors pass through."""
+    """(provider, injected drift onsets) from the command's options; the source's own errors pass through.
+    ``csv_format``: the CSV source's format settings by name (PriceSource's csv_delimiter, csv_decimal,
+    csv_thousands, csv_date_format, csv_encoding); only those that are not "auto" are passed on."""
     from forex_assets.core.prices.schema import validate_prices
     from forex_assets.core.prices.synthetic import RegimeChange, inject_drifts
     from forex_assets.core.replay.engine import PriceProvider
     from forex_assets.defs.resources import PriceSource
 
+    settings = {name: value for name, value in (csv_format or {}).items() if value not in (None, "auto")}
     price_source = PriceSource(
-        source=source, csv_path=csv_path, csv_date_column=csv_date_column, csv_value_column=csv_value_column
+        source=source,
+        csv_path=csv_path,
+        csv_date_column=csv_date_column,
+        csv_value_column=csv_value_column,
+        **settings,
     )
     prices = price_source.load()
     onsets = []
@@ -71,6 +79,12 @@ def load_provider(
             prices = validate_prices(inject_drifts(prices, list(inject_drift)), source=price_source.describe())
             onsets += [pd.Timestamp(d.onset) for d in inject_drift]
     return PriceProvider(prices, price_source.describe()), tuple(sorted(onsets))
+
+
+def one_line(error: Exception) -> str:
+    """A (possibly multi-line) price source or data contract error as one line: its lines joined by "; "."""
+    lines = [line.strip().removeprefix("- ") for line in str(error).splitlines() if line.strip()]
+    return (lines[0] + " " + "; ".join(lines[1:])).strip() if len(lines) > 1 else "".join(lines)
 
 
 @click.command(name="replay", cls=GreedyCommand, context_settings=CONTEXT_SETTINGS)
@@ -116,6 +130,12 @@ def replay_command(
     out: str | None,
     keep_state: bool,
     no_progress: bool,
+    # the CSV format options of price_source_options (cli/main.py)
+    csv_delimiter: str = "auto",
+    csv_decimal: str = "auto",
+    csv_thousands: str = "auto",
+    csv_date_format: str = "auto",
+    csv_encoding: str = "auto",
 ) -> None:
     """What would the policy have done over this range? Replays it business day by business day without
     look-ahead; prints a table per horizon against the ADR's success metrics and writes replay_report.json
@@ -157,10 +177,19 @@ def replay_command(
         policies = load_policies(policy_files) if policy_files else {DEFAULT_POLICY_NAME: PolicySettings()}
     except PolicyFileError as error:
         raise CliError(str(error)) from None
-    try:
-        provider, onsets = load_provider(source, csv_path, csv_date_column, csv_value_column, inject_drift)
+    csv_format = {
+        "csv_delimiter": csv_delimiter,
+        "csv_decimal": csv_decimal,
+        "csv_thousands": csv_thousands,
+        "csv_date_format": csv_date_format,
+        "csv_encoding": csv_encoding,
+    }
+    try:  # every input is read and checked here, before the first replay day and before --out is created
+        provider, onsets = load_provider(
+            source, csv_path, csv_date_column, csv_value_column, inject_drift, csv_format=csv_format
+        )
     except (PriceValidationError, PriceSourceError, OSError) as error:
-        raise CliError(f"the price source failed: {error}") from None
+        raise CliError(f"the price source failed: {one_line(error)}") from None
     first, last = provider.span()
     end = end or last.date()
     start = start or (pd.Timestamp(end) - pd.DateOffset(months=6)).date()

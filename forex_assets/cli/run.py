@@ -2,6 +2,10 @@
 
 Materializes ``usdclp_prices`` and the four ``forecast`` partitions in the Dagster instance of
 ``$DAGSTER_HOME`` (a project-local SQLite instance when unset), exactly as the UI would.
+
+A failure is shown in full (every line of the error the project raised, e.g. each broken rule of the
+data contract with its rows), unwrapped from Dagster's "Error occurred while executing op" and without
+a traceback; an unexpected error (a bug) keeps its exception class and points to the run's event log.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from forex_assets.cli.main import (
     horizons_option,
     price_source_options,
 )
+from forex_assets.core.corrupt_files import collect_set_aside
+from forex_assets.core.error_text import PROJECT_PACKAGE, describe_error
+from forex_assets.core.error_text import user_error as _user_error  # noqa: F401 - moved to core, importable here
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.working_area import PROJECT_ROOT
@@ -59,11 +66,23 @@ def _materialization_metadata(result: dg.ExecuteInProcessResult, asset_name: str
     return {}
 
 
+def is_expected(error: BaseException) -> bool:
+    """An error the project raises on purpose, with a message written for the operator (a ConfigError,
+    ModelLoadError, PriceValidationError, CorruptFileError, ...), not a bug."""
+    return any(cls.__module__.startswith(PROJECT_PACKAGE) for cls in type(error).__mro__)
+
+
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error is not None:
-            return event.step_failure_data.error.message.strip().splitlines()[0]
+            return describe_error(event.step_failure_data.error, result.run_id)
     return "failed"
+
+
+def _indent(text: str, prefix: str) -> str:
+    """Lines after the first one indented by ``prefix`` (a multi-line error under its table row)."""
+    first, *rest = text.splitlines() or [""]
+    return "\n".join([first, *(prefix + line for line in rest)])
 
 
 ALL_ASSETS = ASSETS_AND_CHECKS
@@ -198,7 +217,7 @@ def format_summary(rows: list[dict]) -> str:
     lines = [header, "-" * len(header)]
     for r in rows:
         if r["status"] != "ok":
-            lines.append(f"{r['horizon']:<8}{'':<12}{'':>10}{'':>12}{'':>22}{'':>9}  {'':<26}FAILED: {r['error']}")
+            lines.append(f"{r['horizon']:<8}FAILED: {_indent(r['error'], ' ' * 16)}")
             continue
         median = r["median_at_horizon_clp"]
         interval = f"[{r['interval_95_low_clp']:.1f}, {r['interval_95_high_clp']:.1f}]"
@@ -224,7 +243,7 @@ def format_summary(rows: list[dict]) -> str:
         for r in recalibrations:
             rec = r["recalibration"]
             if rec["verdict"] == "ERROR":
-                lines.append(f"  {r['horizon']:<5} ERROR: {rec['detail']}")
+                lines.append(f"  {r['horizon']:<5} ERROR: {_indent(rec['detail'], ' ' * 15)}")
                 continue
             label = rec["verdict"].upper() if rec["verdict"] == "approved" else "rejected"
             failed = f"  failed: {', '.join(rec['failed_checks'])}" if rec["failed_checks"] else ""
@@ -252,6 +271,11 @@ def run_command(
     csv_path: str | None,
     csv_date_column: str,
     csv_value_column: str,
+    csv_delimiter: str,
+    csv_decimal: str,
+    csv_thousands: str,
+    csv_date_format: str,
+    csv_encoding: str,
     horizons: tuple[str, ...],
     no_recalibration: bool,
 ) -> None:
@@ -265,13 +289,31 @@ def run_command(
     home = ensure_dagster_home()
     started = time.perf_counter()
     price_source = PriceSource(
-        source=source, csv_path=csv_path, csv_date_column=csv_date_column, csv_value_column=csv_value_column
+        source=source,
+        csv_path=csv_path,
+        csv_date_column=csv_date_column,
+        csv_value_column=csv_value_column,
+        csv_delimiter=csv_delimiter,
+        csv_decimal=csv_decimal,
+        csv_thousands=csv_thousands,
+        csv_date_format=csv_date_format,
+        csv_encoding=csv_encoding,
     )
-    with dg.DagsterInstance.get() as instance:
-        rows = run_cycle(instance, price_source, WorkingArea(), horizons, not no_recalibration)
+    with collect_set_aside() as set_aside, dg.DagsterInstance.get() as instance:
+        try:
+            rows = run_cycle(instance, price_source, WorkingArea(), horizons, not no_recalibration)
+        except Exception as error:  # outside a Dagster run (rollback watch, trigger decision, ...)
+            if not is_expected(error):
+                raise  # a bug: keep the traceback
+            click.echo(f"forex_assets cycle failed: {error}", err=True)
+            ctx.exit(1)
     click.echo()
     click.echo(f"forex_assets cycle on {price_source.describe()} (DAGSTER_HOME={home})")
     click.echo(format_summary(rows))
+    if set_aside:  # already logged as warnings; repeated here so that nobody misses them
+        click.echo("\ncorrupt files set aside (the work went on without them):")
+        for event in set_aside:
+            click.echo(f"  {event.message()}")
     click.echo(f"\ncycle finished in {time.perf_counter() - started:.1f} s")
     errors = [r for r in rows if r["status"] != "ok" or r.get("recalibration", {}).get("verdict") == "ERROR"]
     ctx.exit(1 if errors else 0)

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from forex_assets.core.alerting.delivery import AlertLog
-from forex_assets.core.deployment.config_store import ConfigStore
+from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreError
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.optimization_history import HistoryEvent
 
@@ -51,16 +51,20 @@ def _age(then: datetime, now: datetime) -> str:
 def status_row(
     horizon: str,
     store: ConfigStore,
-    log: DecisionLog,
-    alerts: AlertLog,
+    log: DecisionLog | None,
+    alerts: AlertLog | None,
     drift: dict,
     performance: dict,
     now: datetime,
     schedule: tuple[str, str, int],
 ) -> StatusRow:
     """``drift`` and ``performance``: metadata of the latest reports ({} when none); ``schedule``: (cron,
-    timezone, days between scheduled optimizations)."""
-    version = store.current_version(horizon)
+    timezone, days between scheduled optimizations). ``log``, ``alerts``: None when the working area has none."""
+    try:
+        version = store.current_version(horizon)
+        version_id, deployed_at = version.id, f"{version.committed_at:%Y-%m-%d %H:%M} UTC"
+    except ConfigStoreError:  # the store was seeded without this horizon
+        version_id, deployed_at = "none committed", "-"
     drift_text = f"{drift['severity']} ({drift.get('as_of', '?')})" if "severity" in drift else "no report"
     if "degradation_rmse_pct" in performance:
         degradation = f"{performance['degradation_rmse_pct']:+.1f} % RMSE"
@@ -68,7 +72,7 @@ def status_row(
         degradation = "no baseline yet"
     else:
         degradation = "no report"
-    optimizations = [(at, d) for at, d in log.entries(horizon) if d.optimize]
+    optimizations = [(at, d) for at, d in log.entries(horizon) if d.optimize] if log is not None else []
     if optimizations:
         at, decision = optimizations[-1]
         last_optimization = f"{decision.decided_on} ({', '.join(decision.fired)})"
@@ -78,7 +82,7 @@ def status_row(
     cron, timezone, days = schedule
     due = last_day + timedelta(days=days) if last_day else None
     next_run = next_weekly_run(now, cron, timezone, due)
-    last = alerts.last(horizon)
+    last = alerts.last(horizon) if alerts is not None else None
     if last:
         subject = last.subject.removeprefix(f"[forex][{last.horizon}] ")
         subject = subject if len(subject) <= 60 else subject[:57] + "..."
@@ -87,8 +91,8 @@ def status_row(
         last_alert = "none"
     return StatusRow(
         horizon,
-        version.id,
-        f"{version.committed_at:%Y-%m-%d %H:%M} UTC",
+        version_id,
+        deployed_at,
         drift_text,
         degradation,
         last_optimization,
@@ -122,3 +126,17 @@ def format_history(events: list[HistoryEvent], kinds: set[str] | None = None) ->
     if not shown:
         return "(nothing recorded)"
     return "\n".join(f"{e.at:%Y-%m-%d %H:%M} UTC  {e.kind:<10}  {e.summary}" for e in shown)
+
+
+def format_damage(store: ConfigStore) -> str:
+    """What a read-only open of ``store`` found and left ("" when nothing), after a blank line: the command
+    changed nothing; the next writer's open (any run) repairs it, keeping a copy of what it discards."""
+    if not store.damage:
+        return ""
+    lines = [
+        "",
+        "",
+        f"config store {store.root}: {len(store.damage)} problem(s) found, left as they are (this command only "
+        "reads); the committed configurations are the live ones:",
+    ]
+    return "\n".join(lines + [f"  - {finding.describe()}" for finding in store.damage])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from forex_assets.core.corrupt_files import SetAside
 from forex_assets.core.templates import render
 
 ALL_HORIZONS = "all"
@@ -17,7 +18,8 @@ ALL_HORIZONS = "all"
 
 @dataclass(frozen=True)
 class Alert:
-    event: str  # optimization_triggered, validation_passed, validation_failed, deployed, rollback, run_failed
+    # optimization_triggered, validation_passed, validation_failed, deployed, rollback, run_failed, file_set_aside
+    event: str
     horizon: str  # 7d, 15d, 30d, 90d or "all"
     subject: str
     text: str
@@ -142,5 +144,41 @@ def run_failed(
         f"run FAILED: {target} ({run_id[:8]})",
         f"A Dagster run failed: {target}.",
         rows,
-        [f"error: {e}" for e in errors] or ["error: (no step failure recorded)"],
+        _error_notes(errors) or ["error: (no step failure recorded)"],
+    )
+
+
+def _error_notes(errors: Sequence[str]) -> list[str]:
+    """``error: <first line>`` then every further line of each error as a note of its own (the HTML body
+    keeps one paragraph per line; the text body is the same lines)."""
+    notes = []
+    for error in errors:
+        first, *rest = error.strip().splitlines() or [""]
+        notes += [f"error: {first}", *rest]
+    return notes
+
+
+def file_set_aside(event: SetAside, horizon: str, found_by: str = "", run_id: str = "", link: str = "") -> Alert:
+    """A corrupt cache or journal was renamed out of the way and the work went on: which file, where its
+    content is kept, what was wrong and what was done. ``found_by``: the asset (and partition) that met it."""
+    rows = [
+        ("file", str(event.path)),
+        ("kept as", str(event.kept_as)),
+        ("problem", event.problem),
+        ("what was done", event.action),
+        ("at", event.at.strftime("%Y-%m-%d %H:%M:%S UTC")),
+    ]
+    if found_by:
+        rows.append(("found by", found_by))
+    if run_id:
+        rows.append(("run", run_id))
+    if link:
+        rows.append(("open", link))
+    return _render(
+        "file_set_aside",
+        horizon,
+        f"corrupt file set aside: {event.path.name}",
+        f"{horizon}: the {event.what} {event.path} was corrupt; it was set aside and the work went on.",
+        rows,
+        ["Nothing else is needed; delete the kept file once it is no longer wanted."],
     )

@@ -1,17 +1,22 @@
 """On-disk cache of backtest forecasts (SQLite), keyed by checkpoint, configuration, horizon, origin
-date and a digest of the context, so a later run computes only new origins."""
+date and a digest of the context, so a later run computes only new origins.
+
+It is a pure cache: a corrupt file is set aside (``<name>.corrupt-<UTC stamp>``, a logged and recorded
+:class:`~forex_assets.core.corrupt_files.SetAside`), an empty cache takes its place and the work goes on.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 
+from forex_assets.core.corrupt_files import is_corrupt_sqlite, set_aside_sqlite
 from forex_assets.core.forecasting.config import SAMPLING_FAMILY, ChronosConfig
 from forex_assets.core.forecasting.quantiles import (
     FORECAST_QUANTILES,
@@ -37,9 +42,14 @@ def _context_digest(values: np.ndarray) -> str:
 class ForecastCache:
     """Backtest forecasts on disk (SQLite): quantiles (steps x levels) and seconds per forecast."""
 
+    WHAT = "backtest cache"
+
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._guarded(self._create)
+
+    def _create(self) -> None:
         with closing(self._connect()) as db, db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS forecasts (key TEXT PRIMARY KEY, checkpoint TEXT NOT NULL, "
@@ -49,8 +59,28 @@ class ForecastCache:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    def _guarded(self, operation: Callable[[], object]):
+        """``operation()``; when the file is corrupt, set it aside, start an empty cache and run it again.
+
+        A first corruption error is retried as is: another process may have set the file aside a moment
+        ago, and the file now at ``path`` is its new, healthy cache (which must not be set aside in turn)."""
+        for retry in (False, True):
+            try:
+                return operation()
+            except Exception as error:
+                if not is_corrupt_sqlite(error):
+                    raise
+                if retry:
+                    set_aside_sqlite(self.path, self.WHAT, error)
+        self._create()
+        return operation()
 
     @staticmethod
     def key(checkpoint_id: str, config: ChronosConfig, steps: int, origin_date: str, context: np.ndarray) -> str:
@@ -65,6 +95,9 @@ class ForecastCache:
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
     def get_many(self, keys: Sequence[str]) -> dict[str, tuple[np.ndarray, float]]:
+        return self._guarded(lambda: self._get_many(keys))
+
+    def _get_many(self, keys: Sequence[str]) -> dict[str, tuple[np.ndarray, float]]:
         found: dict[str, tuple[np.ndarray, float]] = {}
         with closing(self._connect()) as db:
             for start in range(0, len(keys), 500):
@@ -79,6 +112,9 @@ class ForecastCache:
 
     def put_many(self, rows: Sequence[tuple[str, str, str, np.ndarray, float]]) -> None:
         """rows: (key, checkpoint id, origin date, quantiles (steps, levels), seconds per forecast)."""
+        self._guarded(lambda: self._put_many(rows))
+
+    def _put_many(self, rows: Sequence[tuple[str, str, str, np.ndarray, float]]) -> None:
         with closing(self._connect()) as db, db:
             db.executemany(
                 "INSERT OR REPLACE INTO forecasts VALUES (?, ?, ?, ?, ?, ?)",
@@ -89,6 +125,9 @@ class ForecastCache:
             )
 
     def count(self, checkpoint_id: str | None = None) -> int:
+        return self._guarded(lambda: self._count(checkpoint_id))
+
+    def _count(self, checkpoint_id: str | None) -> int:
         with closing(self._connect()) as db:
             if checkpoint_id is None:
                 return db.execute("SELECT COUNT(*) FROM forecasts").fetchone()[0]

@@ -12,52 +12,84 @@ repository (pure, no Dagster). This module is the facade; the parts are beside i
   fsync, rename, directory fsync), git commit whose message names horizon, reason, candidate metrics
   and validation baseline.
 * A version id is readable: ``<UTC time of the commit>-<short commit>``, e.g. ``20261126T071502Z-3fa2c1d0``.
-* A writer's open (the default) creates the store when there is none and repairs what a crash can
-  leave, listed in ``ConfigStore.repairs``. A read-only open writes nothing: it lists what a writer
-  would repair in ``ConfigStore.damage`` and refuses deploy and rollback.
+* A writer's open (the default) creates the store when there is none, atomically (creation.py), rebuilds a
+  half-made one (keeping it aside), and repairs what a crash or a hand edit left (repair.py), listed in
+  ``ConfigStore.repairs`` (one line each) and ``ConfigStore.repaired`` (with horizon and the copy kept): the
+  caller logs and alerts them. A read-only open writes nothing: it lists what a writer would repair in
+  ``ConfigStore.damage``, reads the committed configurations, and refuses deploy and rollback.
+* A deploy given the version its candidate was validated against (``expected_version``) is refused
+  (StaleValidationError) when the deployed version moved since. A rollback to the content already
+  deployed is refused (AlreadyOnConfigurationError). Neither leaves anything behind.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import git
 
-from forex_assets.core.deployment.creation import create_store
+from forex_assets.core.deployment.creation import HALF_MADE, USABLE, condition, ensure_store
 from forex_assets.core.deployment.git_repo import GitRepo
 from forex_assets.core.deployment.history import Version, commit_message, commit_of, version_of
-from forex_assets.core.deployment.layout import BACKUPS_DIR, ConfigStoreError, config_file_name
+from forex_assets.core.deployment.layout import (
+    BACKUPS_DIR,
+    AlreadyOnConfigurationError,
+    ConfigStoreError,
+    StaleValidationError,
+    UnusableStoreError,
+    config_file_name,
+    discarded_name,
+    utc_stamp,
+)
 from forex_assets.core.deployment.locking import StoreLocks
-from forex_assets.core.deployment.repair import Finding, repair, survey
+from forex_assets.core.deployment.repair import Finding, Repair, repair, survey
 from forex_assets.core.files import write_text_atomically
 from forex_assets.core.forecasting.config import ChronosConfig, ConfigError, parse_config
 
-__all__ = ["ConfigStore", "ConfigStoreError", "Version", "config_file_name"]  # Version: what its methods return
+__all__ = [  # Version: what its methods return; the errors: what they raise
+    "AlreadyOnConfigurationError",
+    "ConfigStore",
+    "ConfigStoreError",
+    "StaleValidationError",
+    "UnusableStoreError",
+    "Version",
+    "config_file_name",
+]
 
 
 class ConfigStore:
     def __init__(self, root: Path | str, seed_dir: Path | str | None = None, *, read_only: bool = False):
         self.root = Path(root)
         self.read_only = read_only
-        self.repairs: list[str] = []  # what a writer's open repaired
+        self.repaired: list[Repair] = []  # what a writer's open repaired (rebuilt, restored, kept aside)
         self.damage: list[Finding] = []  # what a read-only open found and left
+        self.created = False  # whether this open made the store (or rebuilt a half-made one)
         if read_only:
-            if not GitRepo.exists(self.root):
-                raise ConfigStoreError(f"{self.root}: no configuration store here")
+            found = condition(self.root)
+            if found.state == HALF_MADE:
+                raise UnusableStoreError(
+                    f"{self.root}: {found.detail}; nothing was changed (a writer's open, e.g. the next run, "
+                    "rebuilds the store from the seed configurations and keeps what is there aside)"
+                )
+            if found.state != USABLE:
+                raise UnusableStoreError(f"{self.root}: no configuration store here (none was created yet)")
             self._git = GitRepo(self.root)
             self.damage = survey(self._git)
             return
-        self.root.mkdir(parents=True, exist_ok=True)
+        if condition(self.root).state != USABLE:
+            self.created, rebuilt = ensure_store(self.root, Path(seed_dir) if seed_dir else None)
+            self.repaired += [Repair(text) for text in rebuilt]
         self._locks = StoreLocks(self.root)
         with self._locks.store:
-            if GitRepo.exists(self.root):
-                self._git = GitRepo(self.root)
-            else:
-                self._git = create_store(self.root, Path(seed_dir) if seed_dir else None)
-            self.repairs = repair(self._git)
+            self._git = GitRepo(self.root)
+            self.repaired += repair(self._git)
+
+    @property
+    def repairs(self) -> list[str]:
+        """What a writer's open repaired, one line each."""
+        return [r.text for r in self.repaired]
 
     @property
     def repo(self) -> git.Repo:
@@ -77,6 +109,8 @@ class ConfigStore:
     def read(self, horizon: str, version: str | None = None) -> ChronosConfig:
         """The horizon's configuration now, or at ``version``; a corrupt file is a clear error."""
         name = config_file_name(horizon)
+        if version is None and self.read_only and self.damage:  # the committed file is the live one
+            version = self._git.head.hexsha
         if version is None:
             if not self.path(horizon).exists():
                 raise ConfigStoreError(f"{self.path(horizon)}: no configuration deployed for {horizon}")
@@ -124,11 +158,15 @@ class ConfigStore:
         metrics: dict | None = None,
         validation: dict | None = None,
         action: str = "deploy",
+        expected_version: str | None = None,
     ) -> Version:
         """Write ``config`` as its horizon's configuration and commit it; returns the new version.
 
         ``metrics`` (the candidate's search-window metrics) and ``validation`` (before/after figures on the
-        validation window) are kept in the commit message: ``Version.record`` reads them back."""
+        validation window) are kept in the commit message: ``Version.record`` reads them back.
+        ``expected_version``: the version the candidate was validated against; when the deployed version is
+        another one now (a rollback or another deploy since), the deploy is refused (StaleValidationError).
+        Deploying the configuration that is already deployed changes nothing and returns its version."""
         self._writable()
         horizon = config.horizon
         text = config.to_json()
@@ -137,12 +175,31 @@ class ConfigStore:
             action, reason, horizon, metrics=metrics, validation=validation, baseline=config.baseline
         )
         with self._locks.horizon(horizon), self._locks.store:
-            if self.path(horizon).exists() and self.path(horizon).read_text() == text:
-                return self.current_version(horizon)  # already deployed: nothing to write or commit
+            if self._committed_text(horizon) == text:  # already deployed: nothing to write or commit
+                self._put_back_committed(horizon)
+                return self.current_version(horizon)
+            if expected_version is not None:
+                self._check_still_deployed(horizon, expected_version)
             return self._write_and_commit(horizon, text, message)
 
+    def _check_still_deployed(self, horizon: str, expected: str) -> None:
+        current = self.current_version(horizon)
+        commit = self._git.commit(commit_of(expected))
+        if commit is None:
+            raise StaleValidationError(
+                f"{horizon}: deploy refused: the candidate was validated against version {expected}, which this "
+                f"store does not know (the deployed version is {current.id}); validate the candidate again"
+            )
+        if commit.hexsha != current.commit:
+            raise StaleValidationError(
+                f"{horizon}: deploy refused: the candidate was validated against version {expected}, but the "
+                f"deployed version is now {current.id} ({current.summary}); deploying would undo that change "
+                "unvalidated: validate the candidate again against the deployed version"
+            )
+
     def rollback(self, horizon: str, to_version: str = "previous", reason: str = "manual rollback") -> Version:
-        """Restore an earlier version of the horizon's configuration as a new commit."""
+        """Restore an earlier version of the horizon's configuration as a new commit. Restoring the content
+        that is deployed already is refused (AlreadyOnConfigurationError)."""
         self._writable()
         config_file_name(horizon)  # an unknown horizon is refused before any lock file is made
         with self._locks.horizon(horizon), self._locks.store:
@@ -154,6 +211,15 @@ class ConfigStore:
             else:
                 target = version_of(self._commit(to_version))
             config = self.read(horizon, target.commit)
+            if versions and self.read(horizon, versions[0].commit) == config:
+                same = (
+                    "it is the deployed version"
+                    if target.commit == versions[0].commit
+                    else f"the deployed version {versions[0].id} has the same content"
+                )
+                raise AlreadyOnConfigurationError(
+                    f"{horizon} is already on that configuration (version {target.id}): {same}; nothing to roll back"
+                )
             message = commit_message(
                 "rollback",
                 reason,
@@ -164,12 +230,44 @@ class ConfigStore:
             )
             return self._write_and_commit(horizon, config.to_json(), message)
 
-    def _write_and_commit(self, horizon: str, text: str, message: str) -> Version:
-        path = self.path(horizon)
+    # ------------------------------------------------------------------------------ the file and its commit
+
+    def _committed_text(self, horizon: str) -> str | None:
+        return self._git.text_at(self._git.head, config_file_name(horizon))
+
+    def _put_back_committed(self, horizon: str) -> None:
+        """The file back to its committed content when it was changed since the open (kept in backups/)."""
+        path, committed = self.path(horizon), self._committed_text(horizon)
+        if committed is None or (path.exists() and path.read_text(errors="replace") == committed):
+            return
         if path.exists():
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            backup = self.root / BACKUPS_DIR / f"chronos_{horizon}_{stamp}.json"
+            kept = self.root / discarded_name(path.name, utc_stamp())
+            kept.parent.mkdir(exist_ok=True)
+            shutil.copy2(path, kept)
+        self._git.restore_from_head(path.name)
+
+    def _write_and_commit(self, horizon: str, text: str, message: str) -> Version:
+        """Backup, atomic write, commit; when the commit fails, the file is put back and the backup removed
+        (nothing changed)."""
+        path = self.path(horizon)
+        self._put_back_committed(horizon)  # a hand edit since the open is kept aside, not in the backup
+        backup = None
+        if path.exists():
+            backup = self.root / BACKUPS_DIR / f"chronos_{horizon}_{utc_stamp()}.json"
             backup.parent.mkdir(exist_ok=True)
             shutil.copy2(path, backup)
-        write_text_atomically(path, text)
-        return version_of(self._git.commit_paths(message, path.name))
+        try:
+            write_text_atomically(path, text)
+            return version_of(self._git.commit_paths(message, path.name))
+        except git.GitCommandError as error:
+            if self._committed_text(horizon) is not None:
+                self._git.restore_from_head(path.name)
+            else:
+                path.unlink(missing_ok=True)
+                self._git.reset_index()
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+            detail = (error.stderr or error.stdout or str(error)).strip().splitlines()
+            raise ConfigStoreError(
+                f"{path}: git commit failed ({detail[-1] if detail else error}); nothing was changed"
+            ) from None

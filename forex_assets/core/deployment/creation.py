@@ -1,32 +1,163 @@
-"""Making a new store: a git repository, its .gitignore and the seed configurations, in one first commit
-(pure, no Dagster). The caller holds the store lock."""
+"""Making a new store, atomically, and telling a usable store from a half-made one (pure, no Dagster).
+
+A store is built in a directory beside its root (``.<name>.new-<x>``): a git repository, its .gitignore and
+the seed configurations, every seed validated before anything is written, in one first commit; then the
+directory is renamed to the root. A kill at any moment leaves either no store (the next writer's open
+builds it) or a complete one, never a repository without a commit.
+
+A store made before this (in place, not atomically) can be half-made: a directory without ``.git``, a
+``.git`` whose ``git init`` was interrupted, or a repository without any commit (a seed that was refused,
+or a kill). :func:`condition` tells these apart, reading only; :func:`ensure_store` (a writer's open, under
+the creation lock) rebuilds a half-made store and keeps what was there, renamed aside.
+"""
 
 from __future__ import annotations
 
-import json
+import os
 import shutil
+import tempfile
+from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
+
+import git
+from filelock import FileLock
 
 from forex_assets.core.deployment.git_repo import GitRepo
 from forex_assets.core.deployment.history import with_trailers
-from forex_assets.core.deployment.layout import GITIGNORE, config_file_name
-from forex_assets.core.forecasting.config import parse_config
+from forex_assets.core.deployment.layout import (
+    BACKUPS_DIR,
+    GITIGNORE,
+    LOCKS_DIR,
+    TEMP_GLOB,
+    UnusableStoreError,
+    aside_path,
+    building_prefix,
+    config_file_name,
+    creation_lock_path,
+    utc_stamp,
+)
+from forex_assets.core.files import fsync_directory
+from forex_assets.core.forecasting.config import load_seed
 from forex_assets.core.horizons import HORIZONS
 
+USABLE, ABSENT, EMPTY, HALF_MADE = "usable", "absent", "empty", "half-made"
 
-def create_store(root: Path, seed_dir: Path | None) -> GitRepo:
-    """Initialise ``root`` (an existing directory without .git) from the ``chronos_<h>.json`` files in
-    ``seed_dir``; a seed that is not a valid configuration is refused (ConfigError)."""
-    repo = GitRepo.init(root)
-    (root / ".gitignore").write_text(GITIGNORE)
-    names = [".gitignore"]
-    if seed_dir is not None:
-        for horizon in HORIZONS:
-            source = seed_dir / config_file_name(horizon)
-            if source.is_file():
-                parse_config(json.loads(source.read_text()), str(source))  # refuse a bad seed
-                shutil.copy2(source, root / source.name)
-                names.append(source.name)
-    message = with_trailers(f"initialise configuration store from {seed_dir or 'nothing'}", "initialise")
-    repo.commit_paths(message, *names)
-    return repo
+
+@dataclass(frozen=True)
+class Condition:
+    state: str  # usable, absent, empty (nothing but lock files), half-made (rebuilt on a writer's open)
+    detail: str = ""  # what is wrong, for half-made
+
+
+def _has_branch(dot_git: Path) -> bool:
+    """Whether any commit was ever made: a branch ref (git's own ``*.lock`` files are not refs)."""
+    heads = dot_git / "refs" / "heads"
+    if heads.is_dir() and any(p.is_file() and not p.name.endswith(".lock") for p in heads.rglob("*")):
+        return True
+    packed = dot_git / "packed-refs"
+    return packed.is_file() and " refs/heads/" in packed.read_text(errors="replace")
+
+
+def _store_like(name: str) -> bool:
+    """A name a store directory holds (layout.py); anything else means the directory is not a store's."""
+    patterns = ("chronos_*.json", TEMP_GLOB)
+    return name in (".git", ".gitignore", LOCKS_DIR, BACKUPS_DIR) or any(fnmatch(name, p) for p in patterns)
+
+
+def condition(root: Path) -> Condition:
+    """What is at ``root`` (reads only). A repository with history that git cannot read is not half-made:
+    it is refused (UnusableStoreError), never rebuilt, so that no history is put aside by a rebuild."""
+    root = Path(root)
+    if not root.exists():
+        return Condition(ABSENT)
+    if not root.is_dir():
+        raise UnusableStoreError(f"{root}: is a file, not a configuration store directory")
+    entries = [p for p in root.iterdir() if p.name != LOCKS_DIR]
+    if not entries:
+        return Condition(EMPTY)
+    foreign = sorted(p.name for p in entries if not _store_like(p.name))
+    if foreign:  # never move aside a directory that is not (the start of) a store: it may be anything
+        raise UnusableStoreError(
+            f"{root}: not a configuration store, and it holds files a store never has ({', '.join(foreign[:5])}"
+            f"{', ...' if len(foreign) > 5 else ''}); left untouched: point the store somewhere else, or empty it"
+        )
+    dot_git = root / ".git"
+    if not dot_git.exists():
+        return Condition(HALF_MADE, "it is not a git repository (no .git)")
+    if not dot_git.is_dir():
+        raise UnusableStoreError(f"{root}: .git is not a directory; not a configuration store this code made")
+    if not _has_branch(dot_git):
+        return Condition(HALF_MADE, "its git repository has no commit (an interrupted first set-up)")
+    try:
+        with git.Repo(root) as repo:
+            repo.head.commit  # noqa: B018 - resolving HEAD to a commit is the check
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError, git.BadName, git.BadObject) as error:
+        raise UnusableStoreError(
+            f"{root}: its git repository has history but git cannot read it ({type(error).__name__}: {error}); "
+            "it is not rebuilt automatically: repair it with git, or move it aside to start again from the seeds"
+        ) from None
+    return Condition(USABLE)
+
+
+def read_seeds(seed_dir: Path | None) -> dict[str, str]:
+    """The seed files of ``seed_dir`` by name, every one checked (JSON, schema, horizon) before any is used;
+    a bad seed is a ConfigError naming the file, the position or field, and what to do."""
+    seeds: dict[str, str] = {}
+    for horizon in HORIZONS if seed_dir is not None else ():
+        source = Path(seed_dir) / config_file_name(horizon)
+        if source.is_file():
+            load_seed(source, horizon)
+            seeds[source.name] = source.read_text()
+    return seeds
+
+
+def build_store(root: Path, seeds: dict[str, str], seed_dir: Path | None) -> None:
+    """A complete store at ``root`` (which must not exist) from ``seeds`` (read_seeds): built beside it in
+    a directory of its own, then renamed into place; nothing is left behind when it fails."""
+    building = Path(tempfile.mkdtemp(prefix=building_prefix(root), dir=root.parent))
+    try:
+        repo = GitRepo.init(building)
+        (building / ".gitignore").write_text(GITIGNORE)
+        for name, text in seeds.items():
+            (building / name).write_text(text)
+        message = with_trailers(f"initialise configuration store from {seed_dir or 'nothing'}", "initialise")
+        repo.commit_paths(message, ".gitignore", *seeds)
+        repo.repo.close()
+        os.rename(building, root)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    fsync_directory(root.parent)
+
+
+def ensure_store(root: Path, seed_dir: Path | None) -> tuple[bool, list[str]]:
+    """Make the store at ``root`` when there is none, or rebuild a half-made one; returns (made, repairs).
+
+    Under the creation lock (beside the root), so one process builds while the others wait and then find
+    the store made. Every seed is checked first: a bad one is refused (ConfigError) and nothing is moved.
+    What a half-made store held is renamed aside (``<root>.broken-<stamp>``), never deleted."""
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(creation_lock_path(root)):
+        found = condition(root)
+        if found.state == USABLE:
+            return False, []
+        seeds = read_seeds(seed_dir)
+        for stale in root.parent.glob(building_prefix(root) + "*"):  # left by a kill: a copy of seeds at most
+            shutil.rmtree(stale, ignore_errors=True)
+        if found.state == EMPTY:
+            shutil.rmtree(root)  # nothing but lock files (a store without .git has no writer to hold them)
+        if found.state in (ABSENT, EMPTY):
+            build_store(root, seeds, seed_dir)
+            return True, []
+        ready = root.parent / f"{building_prefix(root)}{os.getpid()}-ready"
+        build_store(ready, seeds, seed_dir)
+        aside = aside_path(root, utc_stamp())
+        os.rename(root, aside)  # a kill between the two renames leaves no store: the next open builds it
+        os.rename(ready, root)
+        fsync_directory(root.parent)
+        return True, [
+            f"rebuilt the configuration store from {seed_dir or 'nothing'}: {found.detail}; "
+            f"what was there is kept in {aside}"
+        ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from forex_assets.core.deployment.config_store import ConfigStore
+from forex_assets.core.deployment.config_store import ConfigStore, StaleValidationError
 from forex_assets.core.deployment.history import Version
 from forex_assets.core.forecasting.config import ChronosConfig, ValidationBaseline
 
@@ -59,11 +59,26 @@ def before_after_frame(figures: dict) -> pd.DataFrame:
 
 
 def deploy_from_report(store: ConfigStore, report: dict) -> tuple[Version, Version, ChronosConfig]:
-    """Deploy the report's candidate; returns (previous version, new version, deployed config)."""
+    """Deploy the report's candidate; returns (previous version, new version, deployed config).
+
+    The candidate was validated against the report's ``deployed_version``: when the horizon's deployed
+    version is another one now (a rollback or a deploy since the validation), or the report does not say,
+    the deploy is refused with StaleValidationError (a ConfigStoreError) and nothing changes. Deploying a
+    report whose candidate is deployed already changes nothing (previous == new)."""
     horizon = report["horizon"]
+    validated_against = report.get("deployed_version")
+    if not validated_against:
+        raise StaleValidationError(
+            f"{horizon}: deploy refused: the validation report does not say which deployed version the candidate "
+            "was validated against (no deployed_version); validate the candidate again"
+        )
     previous = store.current_version(horizon)
     config = config_with_baseline(report)
     version = store.deploy(
-        config, deploy_reason(report), metrics=report.get("candidate_window_metrics"), validation=before_after(report)
+        config,
+        deploy_reason(report),
+        metrics=report.get("candidate_window_metrics"),
+        validation=before_after(report),
+        expected_version=validated_against,
     )
     return previous, version, config

@@ -20,10 +20,6 @@ class GitRepo:
         self.root = Path(root)
         self.repo = git.Repo(self.root)
 
-    @staticmethod
-    def exists(root: Path) -> bool:
-        return (Path(root) / ".git").exists()
-
     @classmethod
     def init(cls, root: Path) -> GitRepo:
         """An empty repository at ``root`` (no commit yet)."""
@@ -60,6 +56,16 @@ class GitRepo:
         """Whether the index holds changes that are not committed (staged by a writer that was killed)."""
         return self.repo.is_dirty(index=True, working_tree=False, untracked_files=False)
 
+    def staged(self) -> dict[str, bytes | None]:
+        """What the index holds that HEAD does not: path -> the staged content (None: staged as deleted)."""
+        names = self.run("diff", "--cached", "--name-only", "-z").split("\0")
+        entries = self.repo.index.entries
+        staged = {}
+        for name in filter(None, names):
+            entry = entries.get((name, 0))
+            staged[name] = entry.to_blob(self.repo).data_stream.read() if entry is not None else None
+        return staged
+
     def lock_files(self) -> list[Path]:
         """git's own lock files (index.lock, refs/heads/master.lock, ...): stale once no writer runs."""
         return sorted((self.root / ".git").rglob("*.lock"))
@@ -81,4 +87,8 @@ class GitRepo:
 
     def restore_from_head(self, name: str) -> None:
         """Working tree and index of ``name`` back to HEAD."""
-        self.repo.git.checkout("HEAD", "--", name)
+        self.run("checkout", "HEAD", "--", name)
+
+    def reset_index(self) -> None:
+        """The index back to HEAD; the working tree is left as it is."""
+        self.run("reset", "--quiet")

@@ -128,6 +128,10 @@ def read_json_object(path: Path, error: type[ValueError], what: str) -> dict:
         raise error(f"{path}: {what} file not found") from None
     except json.JSONDecodeError as bad:
         raise error(f"{path}: not valid JSON (line {bad.lineno}, column {bad.colno}: {bad.msg})") from None
+    except UnicodeDecodeError as bad:
+        raise error(f"{path}: not UTF-8 text (byte {bad.start}: {bad.reason})") from None
+    except OSError as bad:
+        raise error(f"{path}: cannot read the {what} file ({bad.strerror or bad})") from None
     if not isinstance(document, dict):
         raise error(f"{path}: expected a JSON object, found {type(document).__name__}")
     return document
@@ -143,6 +147,17 @@ def load_config(path: Path, expected_horizon: str | None = None) -> ChronosConfi
             f"{path}: field 'horizon': is {config.horizon!r} but the file is for horizon {expected_horizon!r}"
         )
     return config
+
+
+def load_seed(path: Path, horizon: str) -> ChronosConfig:
+    """A seed configuration (``configs/chronos_{horizon}.json``), read when a configuration store is created
+    from it; a bad one is refused with the file, the JSON position or the field, and what to do."""
+    try:
+        return load_config(path, expected_horizon=horizon)
+    except ConfigError as error:
+        raise ConfigError(
+            f"{error} (a seed configuration: the configuration store is created from it; fix the file and run again)"
+        ) from None
 
 
 def config_path(configs_dir: Path, horizon: str) -> Path:

@@ -2,12 +2,16 @@
 
 One row per (horizon, origin date) in ``forecast_runs`` and one per forecast step in
 ``forecast_steps``. Recording the same origin again replaces it: re-runs never duplicate rows.
+
+A corrupt file is an error (:class:`~forex_assets.core.corrupt_files.CorruptFileError`), never set aside
+silently: see :func:`corrupt_history_error`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forex_assets.core.corrupt_files import CorruptFileError, sqlite_corruption
 from forex_assets.core.forecasting.quantiles import FORECAST_QUANTILES
 
 
@@ -68,20 +73,59 @@ class ForecastRecord:
         return frame
 
 
+def corrupt_history_error(path: Path, error: BaseException) -> CorruptFileError:
+    """The error for an unreadable forecast history.
+
+    Unlike the backtest cache or an Optuna journal, the history is state, not a cache: the forecasts in it
+    were made with the configurations deployed at the time and cannot be made again, and the performance
+    reports and the rollback watch score them once they mature. Setting it aside by itself would quietly
+    reset that record (a deploy would lose its post-deploy watch, the performance trigger its matured
+    forecasts), so nothing is moved or written, and the operator decides: restore a backup, or start an
+    empty history knowingly."""
+    return CorruptFileError(
+        f"{path}: the forecast history is corrupt ({error}). It is state, not a cache (the performance "
+        "reports and the rollback watch score the forecasts recorded in it), so it was left as it is and "
+        f"nothing was written. Restore it from a backup; or, to start an empty history (the forecasts "
+        f"recorded so far are then no longer scored), move {path.name} and its -wal and -shm files, if any, "
+        f"out of {path.parent} and run again.",
+        path,
+    )
+
+
 class ForecastHistory:
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._guarded(self._create)
+
+    def _create(self) -> None:
         with closing(self._connect()) as db, db:
             db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    def _guarded(self, operation: Callable[[], object]):
+        """``operation()``; a corrupt file raises :func:`corrupt_history_error` (and stays where it is)."""
+        try:
+            return operation()
+        except Exception as error:  # pandas wraps SQLite's errors in its own
+            corruption = sqlite_corruption(error)
+            if corruption is not None:
+                raise corrupt_history_error(self.path, corruption) from None
+            raise
 
     def record(self, record: ForecastRecord) -> None:
         """Store a forecast, replacing any earlier one for the same horizon and origin."""
+        self._guarded(lambda: self._record(record))
+
+    def _record(self, record: ForecastRecord) -> None:
         if record.quantiles.shape != (len(record.target_dates), len(FORECAST_QUANTILES)):
             raise ValueError(
                 f"quantiles of shape {record.quantiles.shape} do not match "
@@ -125,8 +169,12 @@ class ForecastHistory:
             conditions.append("config_version = ?")
             params.append(version)
         where = " WHERE " + " AND ".join(conditions) if conditions else ""
-        with closing(self._connect()) as db:
-            return pd.read_sql_query(f"SELECT * FROM {table}{where} ORDER BY {order}", db, params=tuple(params))
+
+        def read() -> pd.DataFrame:
+            with closing(self._connect()) as db:
+                return pd.read_sql_query(f"SELECT * FROM {table}{where} ORDER BY {order}", db, params=tuple(params))
+
+        return self._guarded(read)
 
     def runs(
         self, horizon: str | None = None, since: pd.Timestamp | None = None, version: str | None = None

@@ -6,6 +6,9 @@ A checkpoint reference is one of:
 * a local directory holding ``config.json`` and weights;
 * a Hugging Face Hub id such as ``amazon/chronos-bolt-small``, read from the local HF cache only.
   Set ``FOREX_ASSETS_ALLOW_DOWNLOAD=1`` to let a machine with internet fetch it once.
+
+A weights file that is cut short or damaged (safetensors' own error names no file) is reported as a
+:class:`ModelLoadError` naming the file and how to restore it.
 """
 
 from __future__ import annotations
@@ -95,7 +98,57 @@ def load_pipeline(reference: str):
     """The Chronos pipeline for ``reference``: float32, CPU, loaded once per process."""
     resolved = resolve_checkpoint(reference)
     with _load_lock:
-        return _load(resolved.location, resolved.is_local, downloads_allowed())
+        try:
+            return _load(resolved.location, resolved.is_local, downloads_allowed())
+        except Exception as error:
+            from safetensors import SafetensorError
+
+            if isinstance(error, SafetensorError):  # its message names no file
+                raise damaged_weights_error(resolved, error) from None
+            raise
+
+
+def _weight_files(resolved: ResolvedCheckpoint) -> list[Path]:
+    if resolved.is_local:
+        return sorted(Path(resolved.location).glob("*.safetensors"))
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(resolved.location, "model.safetensors")
+    return [Path(cached)] if isinstance(cached, str) else []
+
+
+def _unreadable(file: Path) -> bool:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(file), framework="pt"):
+            return False
+    except Exception:
+        return True
+
+
+def damaged_weights_error(resolved: ResolvedCheckpoint, error: BaseException) -> ModelLoadError:
+    """The weights file that cannot be read, what is wrong with it and how to get a good copy back."""
+    files = _weight_files(resolved)
+    damaged = [f for f in files if _unreadable(f)] or files
+    where = ", ".join(str(f) for f in damaged) if damaged else f"the weights of {resolved.location}"
+    problem = f"{where}: checkpoint {resolved.reference!r} has a truncated or corrupt weights file ({error})"
+    location = Path(resolved.location)
+    if resolved.reference.startswith(BUNDLED_PREFIX):
+        package_path = Path(*__name__.split(".")[:-1], location.name)  # forex_assets/core/models/<name>
+        advice = (
+            "The bundled checkpoint ships inside the forex_assets package: restore it with "
+            f"`git checkout -- {package_path.as_posix()}` in a source checkout (an editable install reads it "
+            "from there), or reinstall the package (`pip install --force-reinstall --no-deps forex_assets`)."
+        )
+    elif resolved.is_local:
+        advice = f"Copy the checkpoint directory {location} again from where it came from."
+    else:
+        advice = (
+            f"Delete it from the Hugging Face cache (`huggingface-cli delete-cache`) and download it again "
+            f"(`huggingface-cli download {resolved.location}`, or {ALLOW_DOWNLOAD_ENV}=1)."
+        )
+    return ModelLoadError(f"{problem}. {advice}")
 
 
 def checkpoint_identity(reference: str) -> str:

@@ -29,7 +29,7 @@ REPORT_NAME = re.compile(r"validation_(?P<horizon>\w+)_(?P<stamp>\d{8}T\d{6}Z)\.
 class HistoryEvent:
     at: datetime  # UTC
     horizon: str
-    kind: str  # seed, deploy, rollback, decision, validation
+    kind: str  # seed, deploy, rollback, repair, decision, validation
     summary: str  # one line a person reads
     details: dict = field(default_factory=dict)
 
@@ -48,6 +48,8 @@ def store_events(store: ConfigStore, horizon: str) -> list[HistoryEvent]:
         elif summary.startswith(f"[{horizon}] rollback"):
             kind = "rollback"
             details["restored"] = rollback_target(summary)
+        elif version.record.action == "repair":  # stores written before repairs stopped committing
+            kind = "repair"
         else:
             kind = "seed"
         events.append(HistoryEvent(version.committed_at, horizon, kind, f"{version.id}  {summary}", details))

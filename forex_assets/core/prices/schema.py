@@ -17,8 +17,16 @@ from pandera.errors import SchemaErrors
 DATE = "date"
 VALUE = "usdclp"
 
-#: Default bound on one business day's move, as a fraction (0.15 = 15 %).
+#: Default bound on one business day's move, as a fraction (0.15 = 15 %). Real USD/CLP daily moves stay below
+#: 6 %, even on its worst days; 15 % leaves room for a worse day than any so far, and still refuses one price
+#: misread 100 times too high or too low (a move of +9,900 % or -99 %).
 DEFAULT_MAX_DAILY_MOVE = 0.15
+#: Default plausible range of the price, CLP per USD. USD/CLP has traded between about 300 and about 1,100 since
+#: 1990; 100..5,000 leaves a wide margin on both sides for what has not happened yet, and refuses a whole series
+#: read 100 or 1,000 times too high (678,01 read as 67,801 when a decimal comma is taken for a thousands
+#: separator) or too low (a value in USD per CLP, or in thousands of CLP). Change it only for another currency.
+DEFAULT_MIN_PRICE = 100.0
+DEFAULT_MAX_PRICE = 5000.0
 #: Default longest run of missing business days between two observations (Chilean holidays
 #: remove at most 3 in a row; 10 leaves room for a long holiday week).
 DEFAULT_MAX_GAP_BUSINESS_DAYS = 10
@@ -37,6 +45,16 @@ class PriceValidationError(ValueError):
 class PriceRules:
     max_daily_move: float = DEFAULT_MAX_DAILY_MOVE
     max_gap_business_days: int = DEFAULT_MAX_GAP_BUSINESS_DAYS
+    min_price: float = DEFAULT_MIN_PRICE
+    max_price: float = DEFAULT_MAX_PRICE
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_price < self.max_price:
+            raise ValueError(
+                f"price range {self.min_price}..{self.max_price}: min_price must be positive and below max_price"
+            )
+        if not self.max_daily_move > 0:
+            raise ValueError(f"max_daily_move {self.max_daily_move} must be positive (a fraction, 0.15 = 15 %)")
 
 
 def missing_business_days(dates: pd.Series) -> pd.Series:
@@ -56,6 +74,7 @@ def rule_descriptions(rules: PriceRules = PriceRules()) -> dict[str, str]:
         "no_weekends": "dates must be business days (Monday to Friday)",
         "max_gap_business_days": f"at most {rules.max_gap_business_days} missing business days in a row",
         "positive_finite_values": "prices must be positive finite numbers",
+        "plausible_price_range": f"prices must lie between {rules.min_price:,g} and {rules.max_price:,g} CLP per USD",
         "max_daily_move": f"no single-day move above {rules.max_daily_move:.0%}",
         "not_nullable": "no missing values",
     }
@@ -64,6 +83,7 @@ def rule_descriptions(rules: PriceRules = PriceRules()) -> dict[str, str]:
 def price_schema(rules: PriceRules = PriceRules()) -> pa.DataFrameSchema:
     daily_move = rules.max_daily_move
     max_gap = rules.max_gap_business_days
+    low, high = rules.min_price, rules.max_price
     return pa.DataFrameSchema(
         {
             DATE: pa.Column(
@@ -83,6 +103,7 @@ def price_schema(rules: PriceRules = PriceRules()) -> pa.DataFrameSchema:
                 nullable=False,
                 checks=[
                     pa.Check(lambda s: np.isfinite(s) & (s > 0), name="positive_finite_values"),
+                    pa.Check(lambda s: (s >= low) & (s <= high), name="plausible_price_range"),
                     pa.Check(lambda s: s.pct_change().abs().fillna(0.0) <= daily_move, name="max_daily_move"),
                 ],
             ),
@@ -120,7 +141,7 @@ def validate_prices(frame: pd.DataFrame, rules: PriceRules = PriceRules(), sourc
         for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
             rule = str(check)
             described = f"rule '{rule}' ({descriptions[rule]})" if rule in descriptions else f"rule '{rule}'"
-            rows = [int(i) for i in group["index"].dropna().tolist()] if "index" in group else []
+            rows = sorted({int(i) for i in group["index"].dropna().tolist()}) if "index" in group else []
             failures[rule] = frame.loc[[r for r in rows if r in frame.index]]
             if rows:
                 lines.append(
@@ -129,5 +150,11 @@ def validate_prices(frame: pd.DataFrame, rules: PriceRules = PriceRules(), sourc
             else:
                 detail = ", ".join(str(c) for c in group["failure_case"].tolist()[:MAX_ROWS_IN_MESSAGE])
                 lines.append(f"- {described} on column '{column}' failed: {detail}")
+        out_of_range = failures.get("plausible_price_range")
+        if out_of_range is not None and len(out_of_range) > len(frame) / 2:
+            lines.append(
+                "- most prices are out of range: a decimal comma read as a thousands separator (678,01 -> 67801), or "
+                "another unit? Check the file's number format (the CSV source's csv_decimal / csv_thousands)"
+            )
         message = f"{source}: USD/CLP series failed validation ({len(frame)} rows):\n" + "\n".join(lines)
         raise PriceValidationError(message, failures) from None

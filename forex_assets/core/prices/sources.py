@@ -17,14 +17,21 @@ import pandas as pd
 import requests
 
 from forex_assets.core.files import write_text_atomically
+from forex_assets.core.prices.csv_reader import CsvFormat, parse_price_csv
+from forex_assets.core.prices.errors import PriceSourceError
 from forex_assets.core.prices.schema import DATE, VALUE
 from forex_assets.core.prices.synthetic import usdclp_like_series
 
+__all__ = [
+    "CsvFormat",
+    "MindicadorClient",
+    "PriceSourceError",
+    "price_frame",
+    "read_price_csv",
+    "synthetic_prices",
+]
+
 log = logging.getLogger(__name__)
-
-
-class PriceSourceError(RuntimeError):
-    """A price source could not deliver a series; the message names the source and the cause."""
 
 
 def price_frame(dates, values) -> pd.DataFrame:
@@ -40,31 +47,14 @@ def synthetic_prices(seed: int = 20260101, start: str = "2014-01-01", end: str =
     return usdclp_like_series(seed=seed, start=start, end=end)
 
 
-def read_price_csv(path: Path | str, date_column: str = "date", value_column: str = "usdclp") -> pd.DataFrame:
-    """Read a CSV of dates and prices. Errors name the file, the column and the rows at fault."""
-    path = Path(path)
-    if not path.is_file():
-        raise PriceSourceError(f"CSV price file {path} does not exist")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise PriceSourceError(f"{path}: not a readable CSV file: {error}") from None
-    missing = [c for c in (date_column, value_column) if c not in raw.columns]
-    if missing:
-        raise PriceSourceError(
-            f"{path}: column(s) {missing} not found; the file has {list(raw.columns)} "
-            "(set date_column / value_column in the price source config)"
-        )
-    dates = pd.to_datetime(raw[date_column].str.strip(), errors="coerce", format="mixed")
-    values = pd.to_numeric(raw[value_column].str.strip().str.replace(",", "", regex=False), errors="coerce")
-    for name, parsed, column in (("date", dates, date_column), ("number", values, value_column)):
-        bad = parsed.isna()
-        if bad.any():
-            rows = bad[bad].index[:5]
-            shown = ", ".join(f"line {i + 2}: {raw.at[i, column]!r}" for i in rows)
-            raise PriceSourceError(
-                f"{path}: {int(bad.sum())} value(s) in column '{column}' are not a valid {name} ({shown})"
-            )
+def read_price_csv(
+    path: Path | str, date_column: str = "date", value_column: str = "usdclp", csv_format: CsvFormat | None = None
+) -> pd.DataFrame:
+    """Read a CSV of dates and prices (:mod:`forex_assets.core.prices.csv_reader`): the delimiter, decimal mark,
+    thousands separator, date format and encoding are ``csv_format``'s settings, each detected when "auto" (an
+    ambiguous file is refused, asking for the setting; None: all "auto"). Errors name the file, the line, the
+    column and the rule."""
+    dates, values = parse_price_csv(path, date_column, value_column, csv_format)
     return price_frame(dates, values)
 
 

@@ -10,6 +10,10 @@
   the cost does not grow with the number of studies run before (one shared journal grew to tens of MB
   over a multi-year replay and was re-read on every search). Journals of the older single-file layout
   (``optuna_studies.journal``) are no longer read; they may be deleted.
+* A journal torn by a process killed mid-write (its last line cut short) would make every later search
+  of the study fail, so it is repaired before the study opens: a copy of the whole file is set aside
+  (``<name>.journal.corrupt-<UTC stamp>``, logged and recorded, see ``core/corrupt_files.py``) and the
+  journal is cut back to its intact records; the trials lost with the cut are run again.
 * A trial that raises (context longer than the history, a failing model, ...) is recorded as FAIL with
   its error in the trial's ``error`` attribute, and the search goes on.
 """
@@ -17,6 +21,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 from collections.abc import Callable
@@ -31,6 +36,7 @@ from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.engine import run_backtest
 from forex_assets.core.backtest.sample_bank import SampleBank, backtest_sampling
 from forex_assets.core.backtest.windows import PriceSeries
+from forex_assets.core.corrupt_files import SetAside, collect_set_aside, truncate_journal
 from forex_assets.core.forecasting.config import SAMPLING_FAMILY, ChronosConfig
 from forex_assets.core.horizons import horizon_steps
 from forex_assets.core.recalibration.search_space import (
@@ -76,14 +82,40 @@ def study_journal_path(directory: Path, name: str) -> Path:
     return Path(directory) / f"{name}{JOURNAL_SUFFIX}"
 
 
+def _journal_record(line: bytes) -> None:
+    """Raise ValueError unless ``line`` is one Optuna journal record (a JSON object with an op code)."""
+    record = json.loads(line)
+    if not isinstance(record, dict) or "op_code" not in record:
+        raise ValueError("not an Optuna journal record")
+
+
+def repair_journal(path: Path) -> SetAside | None:
+    """Cut a torn journal back to its intact records (a copy of the whole file is set aside first); None
+    when it is whole. Runs under the journal's own write lock, so a record being appended right now by
+    another process is never mistaken for a torn one."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        return truncate_journal(path, f"Optuna journal of study {path.name[: -len(JOURNAL_SUFFIX)]}", _journal_record)
+    finally:
+        lock.release()
+
+
 def open_storage(directory: Path, name: str) -> optuna.storages.BaseStorage:
     """Study ``name``'s own append-only Optuna journal in ``directory``: persistent and resumable, far
     cheaper per trial than an SQLite RDB storage (which cost more than the bundled model's forecasts in
-    the benchmark), and opened by replaying only this study's records, whatever else the directory holds."""
+    the benchmark), and opened by replaying only this study's records, whatever else the directory holds.
+    A torn journal is repaired first (``repair_journal``)."""
     from optuna.storages.journal import JournalFileBackend
 
     path = study_journal_path(directory, name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    repair_journal(path)
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
@@ -174,7 +206,10 @@ def run_search(
     window_end = series.date_text(int(search_origins[-1]))
     name = study_name(space, checkpoint_ids, window_end)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(storage_dir, name)
+    with collect_set_aside() as repaired:
+        storage = open_storage(storage_dir, name)
+    for event in repaired:
+        progress(f"{space.horizon}: WARNING: {event.message()}")
     study = optuna.create_study(
         study_name=name,
         storage=storage,

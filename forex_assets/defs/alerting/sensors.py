@@ -5,19 +5,23 @@ from __future__ import annotations
 import dagster as dg
 
 from forex_assets.core.alerting.messages import run_failed
+from forex_assets.core.error_text import describe_error
 from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.resources import WorkingArea
 from forex_assets.defs.runs import run_assets
 
 
 def _step_errors(context: dg.RunFailureSensorContext) -> list[str]:
+    """``<step>: <the whole error>`` per failed step: a ``dagster.Failure``'s description, else the error user
+    code raised, unwrapped from Dagster's "Error occurred while executing op" and with every line kept."""
+    run_id = context.dagster_run.run_id
     errors = []
     for event in context.get_step_failure_events():
         data = event.step_failure_data
         if data.user_failure_data is not None and data.user_failure_data.description:
-            text = data.user_failure_data.description
+            text = data.user_failure_data.description.strip()
         elif data.error is not None:
-            text = data.error.message.strip().splitlines()[0]
+            text = describe_error(data.error, run_id)
         else:
             text = "failed"
         errors.append(f"{event.step_key}: {text}")

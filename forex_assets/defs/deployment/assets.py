@@ -5,6 +5,7 @@ from forex_assets.core.deployment.config_store import ConfigStoreError
 from forex_assets.core.deployment.deploy import before_after, before_after_frame, deploy_from_report
 from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.deployment.approval import failed_approval_checks
+from forex_assets.defs.deployment.repairs import alert_repairs
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import WorkingArea
@@ -15,8 +16,8 @@ from forex_assets.defs.resources import WorkingArea
     group_name="deployment",
     kinds={"git"},
     description="Deploys the validated candidate to the versioned config store (backup, atomic write, git "
-    "commit) only when every blocking approval check of the latest validation_report passed; refuses "
-    "otherwise, naming the failed criteria.",
+    "commit) only when every blocking approval check of the latest validation_report passed and the deployed "
+    "version is still the one the candidate was validated against; refuses otherwise, naming why.",
 )
 def deployed_config(
     context: dg.AssetExecutionContext, validation_report: dict, working_area: WorkingArea, alerts: AlertNotifier
@@ -24,6 +25,7 @@ def deployed_config(
     horizon = context.partition_key
     failed = failed_approval_checks(context.instance, horizon)
     store = working_area.config_store()
+    alert_repairs(store, alerts, context.log, working_area)
     if failed:
         raise dg.Failure(
             description=f"deployed_config {horizon}: refused, the latest validation_report did not pass "
@@ -32,8 +34,11 @@ def deployed_config(
         )
     try:
         previous, version, config = deploy_from_report(store, validation_report)
-    except ConfigStoreError as error:
-        raise dg.Failure(description=f"deployed_config {horizon}: {error}") from None
+    except ConfigStoreError as error:  # StaleValidationError: the deployed version moved since the validation
+        raise dg.Failure(
+            description=f"deployed_config {horizon}: {error}; nothing was changed, {horizon} stays on "
+            f"{store.current_version(horizon).id}"
+        ) from None
     changed = version.commit != previous.commit
     context.log.info(f"{horizon}: {'deployed' if changed else 'already deployed'} {version.id}")
     diff = store.diff(horizon, previous.id, version.id) if changed else "(no change)"

@@ -9,6 +9,7 @@ from forex_assets.core.deployment.history import rollback_target
 from forex_assets.core.prices.schema import PriceValidationError
 from forex_assets.core.prices.sources import PriceSourceError
 from forex_assets.defs.alerting.resources import AlertNotifier
+from forex_assets.defs.deployment.repairs import alert_repairs
 from forex_assets.defs.forecasting.assets import produce_forecast
 from forex_assets.defs.resources import PriceSource, WorkingArea
 
@@ -24,6 +25,7 @@ def restore_config(
     context: dg.OpExecutionContext, config: RollbackConfig, working_area: WorkingArea, alerts: AlertNotifier
 ) -> str:
     store = working_area.config_store()
+    alert_repairs(store, alerts, context.log, working_area)
     try:
         before = store.current_version(config.horizon)
         version = store.rollback(config.horizon, config.to_version, config.reason)

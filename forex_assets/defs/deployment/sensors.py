@@ -11,6 +11,8 @@ from forex_assets.core.deployment.rollback_rules import PostDeployHealth
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.policy import PolicySettings, is_watched_deploy, rollback_decision
 from forex_assets.core.policy import post_deploy_health as policy_health
+from forex_assets.defs.alerting.resources import AlertNotifier
+from forex_assets.defs.deployment.repairs import alert_repairs
 from forex_assets.defs.resources import MonitoringPolicy, PriceSource, WorkingArea
 from forex_assets.defs.runs import run_assets
 
@@ -87,14 +89,17 @@ def rollback_request(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After a deploy, watches the horizon's forecasts: 3 consecutive failed forecast runs, inference "
     "time above 3x the validation baseline, or RMSE above 1.5x the baseline once 5 forecasts have matured "
-    "launch rollback_job. Never twice for the same deploy.",
+    "launch rollback_job. Never twice for the same deploy. Alerts what opening the config store repaired.",
 )
 def rollback_sensor(
     context: dg.SensorEvaluationContext,
     working_area: WorkingArea,
     price_source: PriceSource,
     monitoring_policy: MonitoringPolicy,
+    alerts: AlertNotifier,
 ):
+    # the sensor opens the store every minute: the first to find (and repair) a crash's leftovers or a hand edit
+    alert_repairs(working_area.config_store(), alerts, context.log, working_area)
     handled: set[str] = set(json.loads(context.cursor)) if context.cursor else set()
     settings = monitoring_policy.policy_settings()
     for horizon in HORIZONS:

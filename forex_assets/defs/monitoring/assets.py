@@ -5,6 +5,8 @@ import pandas as pd
 
 from forex_assets.core.plots import markdown_image
 from forex_assets.core.policy import drift_check, drift_summary, performance_check
+from forex_assets.defs.alerting.resources import AlertNotifier
+from forex_assets.defs.alerting.set_aside import set_aside_reported
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import MonitoringPolicy, WorkingArea
@@ -82,18 +84,20 @@ def performance_report(
     usdclp_prices: pd.DataFrame,
     working_area: WorkingArea,
     monitoring_policy: MonitoringPolicy,
+    alerts: AlertNotifier,
 ) -> dg.Output[dict]:
     horizon = context.partition_key
     deployed, version = working_area.deployed_config(horizon)
-    snapshot = performance_check(
-        horizon,
-        usdclp_prices,
-        working_area.forecast_history(),
-        deployed,
-        working_area.backtest_cache(),
-        monitoring_policy.policy_settings(),
-        version,
-    )
+    with set_aside_reported(context, alerts, working_area) as set_aside:  # a corrupt backtest cache
+        snapshot = performance_check(
+            horizon,
+            usdclp_prices,
+            working_area.forecast_history(),
+            deployed,
+            working_area.backtest_cache(),
+            monitoring_policy.policy_settings(),
+            version,
+        )
     m = snapshot.metrics
     context.log.info(f"{horizon}: {snapshot.note}; degradation {snapshot.degradation_pct}")
     metadata = {
@@ -137,4 +141,5 @@ def performance_report(
         metadata["random_walk_test_p_worse"] = float(test["p_worse_than_random_walk"])
     if not snapshot.degradation_pct:
         metadata["degradation"] = "no validation baseline yet (seed configuration)"
+    metadata |= set_aside
     return dg.Output(snapshot.as_dict() | {"horizon": horizon, "config_version": version}, metadata=metadata)
