@@ -87,7 +87,9 @@ bench: venv
 	$(BIN)/python bench/bench_replay.py
 	$(BIN)/python bench/bench_sensor_tick.py
 	$(BIN)/python bench/bench_replay_cost.py
-	$(BIN)/python bench/bench_policy.py
+	$(BIN)/python bench/bench_drift_latency.py
+	$(BIN)/python bench/calibrate_seed.py
+	$(BIN)/python bench/bench_policy.py --split-horizons
 
 ## make screenshots: pictures of the Dagster UI for the README (Debian's chromium driven by Playwright)
 screenshots: venv home

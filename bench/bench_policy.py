@@ -40,8 +40,8 @@ from bench_search import machine, replace_section  # noqa: E402
 
 from forex_assets.core.horizons import HORIZONS  # noqa: E402
 from forex_assets.core.policy_file import load_policy  # noqa: E402
-from forex_assets.core.prices.sources import price_frame, read_price_csv, synthetic_prices  # noqa: E402
-from forex_assets.core.prices.synthetic import InjectedDrift, inject_drifts  # noqa: E402
+from forex_assets.core.prices.sources import price_frame, read_price_csv  # noqa: E402
+from forex_assets.core.prices.synthetic import InjectedDrift, inject_drifts, usdclp_like_series  # noqa: E402
 from forex_assets.core.replay.engine import PriceProvider, ReplaySettings, run_replay  # noqa: E402
 from forex_assets.core.replay.report import build_report  # noqa: E402
 
@@ -56,7 +56,9 @@ def dataset(name: str, years: float, real_csv: Path) -> tuple[pd.DataFrame, pd.T
         end = pd.Timestamp("2018-12-28")
         return prices, max(pd.Timestamp("2013-01-02"), end - pd.DateOffset(months=int(12 * years))), end, ()
     if name == "drifts":
-        base = synthetic_prices()
+        # the embedded default's generator with a longer history before the replay (the 90d windows need
+        # about 7.8 years of prices: docs/decisions.md)
+        base = usdclp_like_series(start="2005-01-03")
         end = pd.Timestamp(base["date"].iloc[-1])
         start = end - pd.DateOffset(months=int(12 * years))
         days = base["date"][(base["date"] >= start)].reset_index(drop=True)
@@ -65,7 +67,7 @@ def dataset(name: str, years: float, real_csv: Path) -> tuple[pd.DataFrame, pd.T
         return inject_drifts(base, drifts), start, end, tuple(pd.Timestamp(o) for o in onsets)
     if name == "stationary":
         rng = np.random.default_rng(20261126)
-        dates = pd.bdate_range("2008-01-01", "2018-12-28")
+        dates = pd.bdate_range("2003-01-01", "2018-12-28")
         values = 600.0 * np.exp(np.cumsum(rng.normal(0.0, 0.006, len(dates))))
         prices = price_frame(dates, np.round(values, 2))
         end = pd.Timestamp(dates[-1])
@@ -74,7 +76,9 @@ def dataset(name: str, years: float, real_csv: Path) -> tuple[pd.DataFrame, pd.T
 
 
 def one_replay(job: tuple) -> dict:
-    name, policy_path, years, horizons, real_csv = job
+    """One replay of ``horizons``; its report is written to bench/policy/ unless ``part`` (one horizon's share of
+    a replay split over processes, merged by :func:`merge`)."""
+    name, policy_path, years, horizons, real_csv, command, part = job
     torch_threads = os.environ.get("FOREX_BENCH_TORCH_THREADS")
     if torch_threads:
         import torch
@@ -90,11 +94,35 @@ def one_replay(job: tuple) -> dict:
     with tempfile.TemporaryDirectory(prefix="forex_policy_bench_") as state:
         result = run_replay(provider, replay_settings, Path(state))
         report = build_report(result, provider.visible(result.days[-1]), settings.triggers)
-    report["bench"] = {"dataset": name, "policy": policy_name, "wall_s": time.perf_counter() - started}
-    out = BENCH / "policy" / f"{name}_{policy_name}.json"
+    report["bench"] = {
+        "dataset": name,
+        "policy": policy_name,
+        "wall_s": time.perf_counter() - started,
+        "command": command,
+        "machine": machine(),
+    }
+    if not part:
+        save(report)
+    return report
+
+
+def save(report: dict) -> None:
+    out = BENCH / "policy" / f"{report['bench']['dataset']}_{report['bench']['policy']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    return report
+
+
+def merge(parts: list[dict]) -> dict:
+    """The reports of one replay split by horizon over processes (the horizons share nothing but the prices)
+    as one: every horizon's section; wall time = the slowest part, CPU seconds = the sum."""
+    merged = json.loads(json.dumps(parts[0], default=str))
+    for part in parts[1:]:
+        merged["horizons"] |= part["horizons"]
+    merged["seconds"] = max(p["seconds"] for p in parts)
+    merged["bench"]["wall_s"] = max(p["bench"]["wall_s"] for p in parts)
+    merged["bench"]["replay_seconds_summed"] = sum(p["seconds"] for p in parts)
+    merged["bench"]["processes"] = len(parts)
+    return merged
 
 
 def _ratio(accuracy: dict, a: str, b: str) -> float | None:
@@ -108,10 +136,18 @@ def _fmt(value, digits=3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _ci(accuracy: dict, key: str) -> str:
+    interval = accuracy.get(key) or {}
+    if "ratio" not in interval:
+        return "n/a"
+    return f"{interval['ratio']:.3f} [{interval['ci_low']:.3f},{interval['ci_high']:.3f}]"
+
+
 def table(reports: list[dict]) -> str:
     header = (
-        f"{'dataset':<11}{'policy':<21}{'h':<5}{'days':>5}{'opt/yr':>8}{'perf':>6}{'drift':>6}{'sched':>6}"
-        f"{'deploys':>8}{'rollb':>6}{'live/static':>12}{'p(DM)':>7}{'live/RW':>9}{'cov95':>7}"
+        f"{'dataset':<11}{'policy':<9}{'h':<5}{'days':>5}{'opt/yr':>7}{'perf':>5}{'drift':>6}{'sched':>6}"
+        f"{'deploys':>8}{'rollb':>6}{'win':>6}{'rb/dep':>7}{'live/static [95% CI]':>23}{'p(DM)':>7}"
+        f"{'live/RW [95% CI]':>23}{'cov95':>7}{'latency':>8}"
     )
     lines = [header, "-" * len(header)]
     for report in reports:
@@ -121,12 +157,15 @@ def table(reports: list[dict]) -> str:
             accuracy = r.get("accuracy", {})
             dm = (accuracy.get("diebold_mariano_vs_static") or {}).get("p_value")
             live = accuracy.get("live") or {}
+            win = r.get("realised_win_rate") if r.get("deploys_judged") else None
+            per_deploy = r.get("rollbacks_per_deploy") if r.get("deploys") else None
             lines.append(
-                f"{bench['dataset']:<11}{bench['policy']:<21}{horizon:<5}{days:>5}{r['optimizations'] / years:>8.1f}"
-                f"{r['triggers'].get('performance', 0):>6}{r['triggers'].get('drift', 0):>6}"
+                f"{bench['dataset']:<11}{bench['policy'][:8]:<9}{horizon:<5}{days:>5}{r['optimizations'] / years:>7.1f}"
+                f"{r['triggers'].get('performance', 0):>5}{r['triggers'].get('drift', 0):>6}"
                 f"{r['triggers'].get('schedule', 0):>6}{r['deploys']:>8}{r['rollbacks']:>6}"
-                f"{_fmt(_ratio(accuracy, 'live', 'static')):>12}{_fmt(dm):>7}"
-                f"{_fmt(_ratio(accuracy, 'live', 'random_walk')):>9}{_fmt(live.get('coverage_95')):>7}"
+                f"{_fmt(win, 2):>6}{_fmt(per_deploy, 2):>7}{_ci(accuracy, 'rmse_ratio_vs_static'):>23}{_fmt(dm):>7}"
+                f"{_ci(accuracy, 'rmse_ratio_vs_random_walk'):>23}{_fmt(live.get('coverage_95')):>7}"
+                f"{_fmt(r.get('median_detection_latency_days'), 0):>8}"
             )
     return "\n".join(lines)
 
@@ -139,34 +178,64 @@ def main() -> None:
     parser.add_argument("--horizons", nargs="+", default=list(HORIZONS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--real-csv", default=str(REAL_CSV))
+    parser.add_argument(
+        "--split-horizons",
+        action="store_true",
+        help="replay each horizon in its own process (--jobs of them at a time) and merge the reports",
+    )
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="replay nothing: rebuild the results.md table from the reports already in bench/policy/",
+    )
     args = parser.parse_args()
     datasets = [d for d in args.datasets if d != "real" or Path(args.real_csv).exists()]
     if len(datasets) < len(args.datasets):
         print(f"skipping 'real': {args.real_csv} is not there")
-    jobs = [(d, p, args.years, args.horizons, args.real_csv) for d in datasets for p in args.policies]
+    command = "make bench" if os.environ.get("MAKELEVEL") else " ".join(["python", *sys.argv])
+    runs = [(d, p) for d in datasets for p in args.policies]
+    if args.split_horizons:  # one process per horizon: the horizons of a replay are independent
+        jobs = [(d, p, args.years, [h], args.real_csv, command, True) for d, p in runs for h in args.horizons]
+    else:
+        jobs = [(d, p, args.years, args.horizons, args.real_csv, command, False) for d, p in runs]
     started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        reports = list(pool.map(one_replay, jobs))
-    wall = time.perf_counter() - started
+    if args.table_only:
+        reports = [json.loads((BENCH / "policy" / f"{d}_{load_policy(p)[0]}.json").read_text()) for d, p in runs]
+        wall = sum(r["bench"]["wall_s"] for r in reports)
+    else:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            reports = list(pool.map(one_replay, jobs))
+        if args.split_horizons:
+            per_run = len(args.horizons)
+            reports = [merge(reports[i : i + per_run]) for i in range(0, len(reports), per_run)]
+            for report in reports:
+                save(report)
+        wall = time.perf_counter() - started
     text = table(reports)
     print(text)
-    command = "make bench" if os.environ.get("MAKELEVEL") else " ".join(["python", *sys.argv])
     walls = ", ".join(
-        f"{r['bench']['dataset']}/{r['bench']['policy']} {r['bench']['wall_s'] / 60:.1f} min" for r in reports
+        f"{r['bench']['dataset']}/{r['bench']['policy']} {r['range'][0]}..{r['range'][1]} "
+        f"{r['bench']['wall_s'] / 60:.1f} min"
+        for r in reports
     )
+    commands = sorted({r["bench"].get("command", "(not recorded)") for r in reports})
+    machines = sorted({r["bench"].get("machine", machine()) for r in reports})
     replace_section(
         START,
         END,
         f"""{START}
 ## Policies side by side (replays of the same days)
 
-Command: `{command}`  
-Machine: {machine()}
+Commands: {"; ".join(f"`{c}`" for c in commands)}  
+Machine: {"; ".join(machines)}
 
-{len(jobs)} replays of {args.years:g} years x {", ".join(args.horizons)} in {wall / 60:.1f} min with {args.jobs} processes
-({walls}). Columns: optimizations per horizon-year and the triggers that fired them, deploys, rollbacks,
-live RMSE / static (the seed configuration, never changed) with the Diebold-Mariano p-value of that
-difference, live RMSE / random walk, and live 95 % coverage. Reports: `bench/policy/*.json`.
+{len(reports)} replays of {", ".join(args.horizons)}, {wall / 60:.1f} min of replay in all ({walls}). Columns: optimizations per horizon-year and the triggers that fired them, deploys, rollbacks,
+realised win rate of deploys (share of judged deploys whose forecasts beat the replaced configuration's on
+their next 20 matured origins), rollbacks per deploy, live RMSE / static (the seed configuration, never
+changed) with its circular-block bootstrap 95 % interval (block = h) and the Diebold-Mariano p-value of that
+difference, live RMSE / random walk with its interval, live 95 % coverage, and the median detection latency
+of injected drifts (business days). n/a: nothing to measure (no deploy, no injected drift).
+Reports: `bench/policy/*.json`.
 
 ```
 {text}

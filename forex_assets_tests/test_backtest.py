@@ -8,7 +8,7 @@ from scipy import stats
 from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.engine import run_backtest
 from forex_assets.core.backtest.sample_bank import backtest_sampling_group
-from forex_assets.core.backtest.windows import PriceSeries, latest_origins, split_windows
+from forex_assets.core.backtest.windows import PriceSeries, independent_paths, latest_origins, split_windows
 from forex_assets.core.forecasting.config import parse_config
 from forex_assets.core.forecasting.quantiles import (
     InsufficientHistoryError,
@@ -176,3 +176,15 @@ def test_batches_get_smaller_when_the_limit_is_near(monkeypatch):
     tight = batch_size_for(pipeline, config)
     budget = (1024 * 0.9 - 880.0) / 2  # 20.8 MB of the 256 MB that the free batch may use
     assert tight < free and tight <= max(1, free * budget / 256 + 1)
+
+
+def test_spaced_windows_span_more_history_and_stay_disjoint():
+    windows = split_windows(2000, 90, search_origins=30, validation_origins=60, spacing=12)
+    assert list(np.diff(windows.validation)) == [12] * 59
+    assert list(np.diff(windows.search)) == [12] * 29
+    assert windows.validation[-1] == 2000 - 1 - 90  # the latest origin whose 90 targets are observed
+    assert windows.search[-1] + 90 <= windows.validation[0]  # every searched target precedes validation
+    assert windows.overlap == 8  # ceil(90 / 12) origins share targets
+    assert independent_paths(60, 90, 12) == pytest.approx((59 * 12 + 90) / 90)
+    with pytest.raises(InsufficientHistoryError, match="60 origins 12 business days apart with 90-step targets"):
+        split_windows(700, 90, search_origins=30, validation_origins=60, spacing=12)

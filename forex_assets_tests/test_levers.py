@@ -103,3 +103,22 @@ def test_levers_round_trip_through_the_configuration_schema():
     with pytest.raises(ValueError):
         ChronosConfig.model_validate(config.model_dump() | {"shrinkage": 1.5})
     assert FORECAST_QUANTILES.index(0.5) == 2
+
+
+def test_a_prior_configuration_pulls_both_levers_towards_its_calibrated_values():
+    rng = np.random.default_rng(5)
+    origins, steps = 30, 7
+    actuals = 100.0 + rng.normal(0, 1, (origins, steps))
+    exact = _result(actuals, actuals, np.full(origins, 100.0), half_width=1.0)  # the model is exact: shrinkage 0
+    assert fitted_shrinkage(exact) == 0.0
+    prior = CONFIG.model_copy(update={"shrinkage": 1.0, "interval_scale": 0.8})
+    settings = LeverSettings(prior_paths=10.0)
+    paths = (origins + steps - 1) / steps
+    weight = paths / (paths + 10.0)
+    fitted = fit_levers(exact, settings, prior=prior).config
+    assert fitted.shrinkage == pytest.approx(round((1 - weight) * 1.0, 3))  # between the data's 0 and the prior's 1
+    # with no prior the old behaviour holds: the data's own shrinkage
+    assert fit_levers(exact, settings).config.shrinkage == 0.0
+    # a lever that is not fitted takes the prior's value
+    kept = fit_levers(exact, LeverSettings(fit_shrinkage=False, fit_interval_scale=False), prior=prior).config
+    assert (kept.shrinkage, kept.interval_scale) == (1.0, 0.8)

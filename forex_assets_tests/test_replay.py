@@ -138,7 +138,7 @@ def test_no_look_ahead(tmp_path):
         (
             "2014-03-03",
             "2014-04-01",
-            "too little history before 2014-03-03: 43 business days of prices, the configurations need 344",
+            "too little history before 2014-03-03: 43 business days of prices, the configurations need 374",
         ),
     ],
 )

@@ -117,3 +117,20 @@ def test_the_significance_is_one_sided_and_needs_a_consistent_gain():
     slightly = _result(actuals + rng.normal(0, 0.98, (60, 7)), actuals, lasts)
     same = _result(actuals + rng.normal(0, 1.0, (60, 7)), actuals, lasts)
     assert one_sided_improvement_p(slightly, same) > 0.05  # a 2 % gap on noise is not a gain
+
+
+def test_a_window_too_short_for_its_overlap_cannot_show_significance():
+    import numpy as np
+
+    from forex_assets.core.recalibration.validation import one_sided_improvement_p
+    from forex_assets_tests.test_levers import _result
+
+    rng = np.random.default_rng(4)
+    actuals = 100.0 + rng.normal(0, 1, (30, 90))
+    lasts = np.full(30, 100.0)
+    close = _result(actuals + rng.normal(0, 0.5, (30, 90)), actuals, lasts)
+    far = _result(actuals + rng.normal(0, 2.0, (30, 90)), actuals, lasts)
+    # 30 consecutive 90-step origins share targets over 90 origins: about one independent path, no test
+    assert one_sided_improvement_p(close, far) == 1.0
+    # the same 30 origins spaced 12 business days apart overlap over ceil(90 / 12) = 8 origins: testable
+    assert one_sided_improvement_p(close, far, overlap=8) < 0.01

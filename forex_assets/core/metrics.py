@@ -124,10 +124,11 @@ def diebold_mariano(
 ) -> DieboldMarianoResult:
     """Two-sided Diebold-Mariano test of equal squared-error accuracy, Harvey-Leybourne-Newbold corrected.
 
-    ``actuals`` and the forecasts are (n, h) paths from rolling origins one business day apart. Each
-    origin contributes one loss: the mean squared error over its path, so the loss differential is a
-    series over origins; consecutive origins share h - 1 targets, hence ``horizon`` h and h - 1 HAC
-    lags (see the cap below). Delegates to ``statsmodels.tsa.stattools.diebold_mariano_test``.
+    ``actuals`` and the forecasts are (n, h) paths from rolling origins. Each origin contributes one loss:
+    the mean squared error over its path, so the loss differential is a series over origins; with origins
+    one business day apart consecutive ones share h - 1 targets, hence ``horizon`` h and h - 1 HAC lags;
+    with origins s days apart pass ``horizon`` = ceil(h / s) (``windows.overlapping_origins``). See the
+    cap below. Delegates to ``statsmodels.tsa.stattools.diebold_mariano_test``.
     """
     from statsmodels.tsa.stattools import diebold_mariano_test
 

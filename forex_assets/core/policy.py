@@ -42,7 +42,7 @@ from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.deployment.deploy import deploy_from_report
 from forex_assets.core.deployment.history import Version
 from forex_assets.core.deployment.rollback_rules import PostDeployHealth, RollbackThresholds, rollback_reason
-from forex_assets.core.forecasting.config import ChronosConfig, ConfigError
+from forex_assets.core.forecasting.config import ChronosConfig, ConfigError, config_path, load_config
 from forex_assets.core.forecasting.history import ForecastHistory, ForecastRecord
 from forex_assets.core.forecasting.production import make_forecast
 from forex_assets.core.models.loading import ModelLoadError
@@ -248,7 +248,8 @@ def recalibrate(
     outcome.previous_version = version
     try:
         space = load_search_space(search_space_path(configs_dir, horizon), expected_horizon=horizon)
-        found = find_candidate(space, prices, cache, study_journal, progress, settings.levers)
+        seed = load_config(config_path(configs_dir, horizon), expected_horizon=horizon)
+        found = find_candidate(space, prices, cache, study_journal, progress, settings.levers, prior=seed)
         reports_dir.mkdir(parents=True, exist_ok=True)
         run = validate_candidate(
             candidate_document(found, space),

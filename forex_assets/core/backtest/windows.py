@@ -20,30 +20,57 @@ class Windows:
     search: np.ndarray
     validation: np.ndarray
     steps: int
+    spacing: int = 1  # business days between consecutive origins
+
+    @property
+    def overlap(self) -> int:
+        """Consecutive origins whose paths share targets: the Diebold-Mariano horizon in origin units."""
+        return overlapping_origins(self.steps, self.spacing)
 
 
-def latest_origins(n_observations: int, steps: int, count: int, last_origin: int | None = None) -> np.ndarray:
-    """The ``count`` consecutive origins ending at ``last_origin`` (default: the latest with all targets)."""
+def overlapping_origins(steps: int, spacing: int) -> int:
+    """How many consecutive origins ``spacing`` business days apart share a target of their ``steps``-step
+    paths (1 = none): the loss differential's autocorrelation reaches ``overlapping_origins - 1`` lags."""
+    return max(1, -(-steps // max(1, spacing)))
+
+
+def independent_paths(origins: int, steps: int, spacing: int = 1) -> float:
+    """Non-overlapping ``steps``-step paths that ``origins`` origins ``spacing`` days apart span."""
+    return ((origins - 1) * spacing + steps) / steps
+
+
+def latest_origins(
+    n_observations: int, steps: int, count: int, last_origin: int | None = None, spacing: int = 1
+) -> np.ndarray:
+    """The ``count`` origins ``spacing`` business days apart ending at ``last_origin`` (default: the latest
+    with all targets)."""
     last = n_observations - 1 - steps if last_origin is None else last_origin
-    first = last - count + 1
-    if count < 1 or first < 1:
+    first = last - (count - 1) * spacing
+    if count < 1 or spacing < 1 or first < 1:
+        apart = f" {spacing} business days apart" if spacing > 1 else ""
         raise InsufficientHistoryError(
-            f"{count} origins with {steps}-step targets need at least {count + steps + 1} observations "
-            f"before the window's end; only {last + steps + 1} are available"
+            f"{count} origins{apart} with {steps}-step targets need at least "
+            f"{(count - 1) * spacing + steps + 2} observations before the window's end; only {last + steps + 1} "
+            "are available"
         )
-    return np.arange(first, last + 1)
+    return np.arange(first, last + 1, spacing)
 
 
-def split_windows(n_observations: int, steps: int, search_origins: int = 30, validation_origins: int = 30) -> Windows:
-    """Validation = the most recent origins with observed targets; search = the origins before them.
+def split_windows(
+    n_observations: int, steps: int, search_origins: int = 30, validation_origins: int = 30, spacing: int = 1
+) -> Windows:
+    """Validation = the most recent origins with observed targets; search = the origins before them; both
+    with origins ``spacing`` business days apart.
 
     The search window ends ``steps`` business days before the first validation origin, so every
     target the search scores is observed no later than the first validation origin: the candidate is
     never chosen on any price the validation forecasts.
     """
-    validation = latest_origins(n_observations, steps, validation_origins)
-    search = latest_origins(n_observations, steps, search_origins, last_origin=int(validation[0]) - steps)
-    return Windows(search=search, validation=validation, steps=steps)
+    validation = latest_origins(n_observations, steps, validation_origins, spacing=spacing)
+    search = latest_origins(
+        n_observations, steps, search_origins, last_origin=int(validation[0]) - steps, spacing=spacing
+    )
+    return Windows(search=search, validation=validation, steps=steps, spacing=spacing)
 
 
 @dataclass(frozen=True)

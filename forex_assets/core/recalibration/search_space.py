@@ -51,6 +51,13 @@ class SearchSpace(BaseModel):
     trial_budget: int = Field(default=40, ge=1, le=10_000, description="trials one search may run")
     search_origins: int = Field(default=30, ge=3, description="rolling origins in the search window")
     validation_origins: int = Field(default=30, ge=3, description="rolling origins in the validation window")
+    origin_spacing: int = Field(
+        default=1,
+        ge=1,
+        description="business days between consecutive origins of both windows: at long horizons consecutive "
+        "origins share almost every target, so spacing them spreads a window over more history and more "
+        "independent paths (power) for the same number of model calls",
+    )
     seed: int = 0
     fit_shrinkage: bool = Field(
         default=True, description="fit the best candidate's shrinkage towards the last price on the search window"

@@ -36,13 +36,19 @@ def find_candidate(
     storage_dir: Path,
     progress: Callable[[str], None] = print,
     levers: LeverSettings | None = None,
+    prior: ChronosConfig | None = None,
 ) -> SearchOutcome:
     """The best configuration of ``space`` on the search window, with its FX levers fitted there (``levers``,
-    or the search-space file's ``fit_shrinkage`` / ``fit_interval_scale`` when None). ``storage_dir``: the
-    Optuna study directory (one journal per study)."""
+    or the search-space file's ``fit_shrinkage`` / ``fit_interval_scale`` when None), shrunk towards the
+    levers of ``prior`` (the horizon's seed configuration, calibrated on random walks) when given.
+    ``storage_dir``: the Optuna study directory (one journal per study)."""
     series = PriceSeries.from_frame(prices)
     windows = split_windows(
-        len(series.values), horizon_steps(space.horizon), space.search_origins, space.validation_origins
+        len(series.values),
+        horizon_steps(space.horizon),
+        space.search_origins,
+        space.validation_origins,
+        space.origin_spacing,
     )
     checkpoint_ids = {c.checkpoint: checkpoint_identity(c.checkpoint) for c in space.checkpoints}
     outcome = run_search(space, series, windows.search, load_pipeline, checkpoint_ids, cache, storage_dir, progress)
@@ -60,7 +66,7 @@ def find_candidate(
         cache,
         checkpoint_ids[best.checkpoint],
     )  # read back from the forecast cache: the search backtested this configuration on these origins
-    fitted = fit_levers(raw, levers)
+    fitted = fit_levers(raw, levers, prior)
     progress(
         f"{space.horizon}: levers fitted on the search window: shrinkage {fitted.config.shrinkage:g}, "
         f"interval scale {fitted.config.interval_scale:g}"
@@ -77,6 +83,7 @@ def candidate_document(outcome: SearchOutcome, space: SearchSpace) -> dict:
         "search_window": list(outcome.search_origin_dates),
         "search_origins": space.search_origins,
         "validation_origins": space.validation_origins,
+        "origin_spacing": space.origin_spacing,
         "study": outcome.study_name,
         "sampler": outcome.sampler,
         "trials_complete": outcome.trials_complete,
@@ -133,7 +140,11 @@ def validate_candidate(
     candidate = ChronosConfig.model_validate(candidate_doc["config"])
     series = PriceSeries.from_frame(prices)
     windows = split_windows(
-        len(series.values), steps, candidate_doc["search_origins"], candidate_doc["validation_origins"]
+        len(series.values),
+        steps,
+        candidate_doc["search_origins"],
+        candidate_doc["validation_origins"],
+        candidate_doc.get("origin_spacing", 1),  # candidates written before spacing existed: consecutive
     )
     check_disjoint(series, candidate_doc["search_window"][1], int(windows.validation[0]), steps)
     results = []
@@ -159,6 +170,7 @@ def validate_candidate(
         seconds_new,
         seconds_current,
         thresholds,
+        overlap=windows.overlap,
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     json_path = reports_dir / f"validation_{horizon}_{stamp}.json"

@@ -186,7 +186,8 @@ def required_history(settings: ReplaySettings) -> int:
         config = load_config(settings.configs_dir / f"chronos_{horizon}.json", expected_horizon=horizon)
         space = load_search_space(search_space_path(settings.configs_dir, horizon), expected_horizon=horizon)
         longest = max([config.longest_context, *space.context_length, *(max(e) for e in space.context_ensembles)])
-        needed = max(needed, longest + space.search_origins + space.validation_origins + 2 * steps)
+        spanned = (space.search_origins + space.validation_origins) * space.origin_spacing + 2 * steps
+        needed = max(needed, longest + spanned)
     return needed
 
 
@@ -263,7 +264,7 @@ class Replay:
                 continue
             steps = horizon_steps(horizon)
             space = load_search_space(search_space_path(self.settings.configs_dir, horizon), expected_horizon=horizon)
-            origins = latest_origins(len(series.values), steps, space.validation_origins)
+            origins = latest_origins(len(series.values), steps, space.validation_origins, spacing=space.origin_spacing)
             pipeline = load_pipeline(seed.checkpoint)
             result = run_backtest(
                 pipeline, seed, series, origins, steps, self.cache, checkpoint_identity(seed.checkpoint)

@@ -6,7 +6,7 @@ import pandas as pd
 
 from forex_assets.core.alerting.messages import optimization_triggered, validation_result
 from forex_assets.core.files import write_text_atomically
-from forex_assets.core.forecasting.config import ConfigError
+from forex_assets.core.forecasting.config import ConfigError, config_path, load_config
 from forex_assets.core.models.loading import ModelLoadError
 from forex_assets.core.monitoring.triggers import manual_decision
 from forex_assets.core.plots import markdown_image
@@ -20,6 +20,7 @@ from forex_assets.core.recalibration.workflow import (
     validate_candidate,
 )
 from forex_assets.defs.alerting.resources import AlertNotifier
+from forex_assets.defs.alerting.set_aside import set_aside_reported
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import ApprovalPolicy, WorkingArea
@@ -59,13 +60,20 @@ def candidate_config(
 ) -> dg.Output[dict]:
     horizon = context.partition_key
     announce_optimization(context, working_area, alerts, usdclp_prices["date"].iloc[-1].date())
-    try:
-        space = load_search_space(search_space_path(working_area.configs, horizon), expected_horizon=horizon)
-        outcome = find_candidate(
-            space, usdclp_prices, working_area.backtest_cache(), working_area.optuna_storage, context.log.info
-        )
-    except (ConfigError, SearchError, ModelLoadError) as error:
-        raise dg.Failure(description=f"candidate_config {horizon}: {error}") from None
+    with set_aside_reported(context, alerts, working_area) as set_aside:  # a corrupt cache or journal
+        try:
+            space = load_search_space(search_space_path(working_area.configs, horizon), expected_horizon=horizon)
+            seed = load_config(config_path(working_area.configs, horizon), expected_horizon=horizon)
+            outcome = find_candidate(
+                space,
+                usdclp_prices,
+                working_area.backtest_cache(),
+                working_area.optuna_storage,
+                context.log.info,
+                prior=seed,
+            )
+        except (ConfigError, SearchError, ModelLoadError) as error:
+            raise dg.Failure(description=f"candidate_config {horizon}: {error}") from None
     document = candidate_document(outcome, space)
     artifact = working_area.root / "candidates" / f"candidate_{horizon}.json"
     write_text_atomically(
@@ -90,7 +98,8 @@ def candidate_config(
             "failed_trials": table_metadata(failed) if not failed.empty else "none",
             "leaderboard_plot": dg.MetadataValue.md(markdown_image(leaderboard_figure(board, horizon), "leaderboard")),
             "artifact": dg.MetadataValue.path(str(artifact)),
-        },
+        }
+        | set_aside,
     )
 
 
@@ -111,19 +120,20 @@ def validation_report(
     alerts: AlertNotifier,
 ) -> dg.Output[dict]:
     horizon = context.partition_key
-    try:
-        deployed, version = working_area.deployed_config(horizon)
-        run = validate_candidate(
-            candidate_config,
-            deployed,
-            version,
-            usdclp_prices,
-            working_area.backtest_cache(),
-            working_area.reports_dir(horizon),
-            approval_policy.thresholds(),
-        )
-    except (ConfigError, ModelLoadError, WindowOverlapError) as error:
-        raise dg.Failure(description=f"validation_report {horizon}: {error}") from None
+    with set_aside_reported(context, alerts, working_area) as set_aside:  # a corrupt backtest cache
+        try:
+            deployed, version = working_area.deployed_config(horizon)
+            run = validate_candidate(
+                candidate_config,
+                deployed,
+                version,
+                usdclp_prices,
+                working_area.backtest_cache(),
+                working_area.reports_dir(horizon),
+                approval_policy.thresholds(),
+            )
+        except (ConfigError, ModelLoadError, WindowOverlapError) as error:
+            raise dg.Failure(description=f"validation_report {horizon}: {error}") from None
     report = run.report
     m = report.metrics
     verdict = "approved" if report.approved else f"rejected: {', '.join(report.failed_criteria)}"
@@ -152,5 +162,6 @@ def validation_report(
             ),
             "html_report": dg.MetadataValue.url(run.html_path.as_uri()),
             "html_report_path": dg.MetadataValue.path(str(run.html_path)),
-        },
+        }
+        | set_aside,
     )
