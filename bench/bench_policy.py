@@ -7,6 +7,9 @@ Datasets:
 * ``drifts``: the default synthetic series with two injected volatility drifts (detection latency);
 * ``stationary``: a stationary random walk (constant volatility, no drift): every optimization a trigger
   fires there is a false positive.
+* ``cycle``: a calm random walk (0.15 % a day) carrying a 22-business-day cycle of 3 % amplitude that stops
+  two thirds into the replay: the one dataset where the model's median can beat the last price, so the
+  one where deploys should happen (and win), and where the policy must notice when the edge is gone.
 
 Policies are policy files (``policies/*.json``, ``forex_assets.core.policy_file``). Each (dataset, policy)
 replay runs in its own process (``--jobs``). Writes the table to ``bench/results.md`` (section ``policy``) and
@@ -72,7 +75,18 @@ def dataset(name: str, years: float, real_csv: Path) -> tuple[pd.DataFrame, pd.T
         prices = price_frame(dates, np.round(values, 2))
         end = pd.Timestamp(dates[-1])
         return prices, end - pd.DateOffset(months=int(12 * years)), end, ()
-    raise SystemExit(f"unknown dataset {name!r}: real, drifts or stationary")
+    if name == "cycle":
+        rng = np.random.default_rng(20261127)
+        dates = pd.bdate_range("2005-01-03", "2018-12-28")
+        end = pd.Timestamp(dates[-1])
+        start = end - pd.DateOffset(months=int(12 * years))
+        days = dates[dates >= start]
+        stop = pd.Timestamp(days[2 * len(days) // 3])  # the cycle ends here: the edge is gone
+        t = np.arange(len(dates))
+        cycle = 0.03 * np.sin(2 * np.pi * t / 22.0) * (dates < stop)
+        values = 850.0 * np.exp(np.cumsum(rng.normal(0.0, 0.0015, len(dates))) + cycle)
+        return price_frame(dates, np.round(values, 2)), start, end, (stop,)
+    raise SystemExit(f"unknown dataset {name!r}: real, drifts, stationary or cycle")
 
 
 def one_replay(job: tuple) -> dict:

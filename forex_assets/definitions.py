@@ -19,6 +19,7 @@ from forex_assets.defs.replay.jobs import replay_job
 from forex_assets.defs.resources import (
     code_location_resources,
 )
+from forex_assets.defs.runs import RUN_EXECUTOR
 
 defs = dg.Definitions(
     assets=ASSETS,
@@ -27,4 +28,6 @@ defs = dg.Definitions(
     schedules=[daily_monitoring_schedule, weekly_optimization_schedule],
     sensors=[rollback_sensor, optimization_sensor, forex_automation_sensor, run_failure_alert_sensor],
     resources=code_location_resources(),
+    # every run, the automation sensor's implicit asset job included, in the run worker's process
+    executor=RUN_EXECUTOR,
 )

@@ -3,6 +3,9 @@ import os
 # Nothing may download weights or data in tests.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.pop("FOREX_ASSETS_ALLOW_DOWNLOAD", None)
+# A production setting in the developer's shell must not point the tests at a real database or remote.
+for _setting in ("FOREX_STATE_DATABASE_URL", "FOREX_CONFIG_STORE_REMOTE"):
+    os.environ.pop(_setting, None)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402

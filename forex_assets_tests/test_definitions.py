@@ -5,7 +5,10 @@ from forex_assets.definitions import defs
 
 
 def test_code_location_loads():
-    dg.Definitions.validate_loadable(defs)
+    dg.Definitions.validate_loadable(defs)  # raises on an invalid code location
+    jobs = {job.name for job in defs.jobs}
+    assert {"optimization_job", "rollback_job", "replay_job", "prices_job"} <= jobs
+    assert {s.name for s in defs.sensors} >= {"rollback_sensor", "optimization_sensor", "run_failure_alert_sensor"}
 
 
 def test_forecast_is_partitioned_by_the_four_horizons():

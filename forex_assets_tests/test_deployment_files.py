@@ -138,8 +138,16 @@ def test_helm_values_run_the_same_image_and_code_location_with_the_same_limits()
     assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True
     environment = {e["name"]: e["value"] for e in deployment["env"]}
     mounts = [m["mountPath"] for m in deployment["volumeMounts"]]
-    for name in ("FOREX_ASSETS_HOME", "FOREX_CONFIG_STORE_DIR", "FOREX_CACHE_DIR", "HF_HOME"):
-        assert any(environment[name].startswith(m) for m in mounts), name  # all state on the claim
+    for name in ("FOREX_ASSETS_HOME", "FOREX_CONFIG_STORE_REMOTE", "FOREX_CACHE_DIR", "HF_HOME"):
+        assert any(environment[name].startswith(m) for m in mounts), name  # what outlives pods: on the claim
+    # the config store's clone is each pod's own (pods on different hosts): only its bare remote is shared
+    assert not any(environment["FOREX_CONFIG_STORE_DIR"].startswith(m) for m in mounts)
+    # the project's tables are in the chart's PostgreSQL (user and database of `postgresql`), never a file
+    database = values["postgresql"]
+    assert environment["FOREX_STATE_DATABASE_URL"].startswith("postgresql")
+    assert environment["FOREX_STATE_DATABASE_URL"].endswith(
+        f"://{database['postgresqlUsername']}@forex-postgresql:5432/{database['postgresqlDatabase']}"
+    )
     launcher = values["runLauncher"]
     assert launcher["type"] == "K8sRunLauncher"
     limits = launcher["config"]["k8sRunLauncher"]["runK8sConfig"]["containerConfig"]["resources"]["limits"]

@@ -185,14 +185,24 @@ def test_clear_error_for_an_instance_without_a_config_store(tmp_path, monkeypatc
     assert line.startswith("forex-assets status: no forex_assets config store at ") and "nothing has run" in line
 
 
-PRICE_SOURCE = ["--source", "--csv-path", "--csv-date-column", "--csv-value-column", "--csv-delimiter",
-                "--csv-decimal", "--csv-thousands", "--csv-date-format", "--csv-encoding"]
+PRICE_SOURCE = [
+    "--source",
+    "--csv-path",
+    "--csv-date-column",
+    "--csv-value-column",
+    "--csv-delimiter",
+    "--csv-decimal",
+    "--csv-thousands",
+    "--csv-date-format",
+    "--csv-encoding",
+]
 OPTIONS = {
     "run": [*PRICE_SOURCE, "--horizons", "--no-recalibration"],
     "status": [],
     "history": ["--horizon", "--since", "--kind"],
     "replay": [*PRICE_SOURCE, "--start", "--end", "--horizons", "--inject-drift", "--policy", "--out",
                "--keep-state", "--no-progress"],
+    "forecasts": ["--horizon", "--since", "--until", "--format", "--output"],
 }  # fmt: skip
 
 
@@ -210,7 +220,7 @@ def test_one_group_usage_without_a_command_and_exit_2_for_an_unknown_one():
     usage = invoke()
     assert usage.exit_code == 2 and "Usage: forex-assets [OPTIONS] COMMAND" in usage.output
     commands = usage.output.partition("\nCommands:\n")[2]
-    assert re.findall(r"^  (\w+) ", commands, re.MULTILINE) == ["run", "status", "history", "replay"]
+    assert re.findall(r"^  (\w+) ", commands, re.MULTILINE) == ["run", "status", "history", "replay", "forecasts"]
     assert invoke("--help").exit_code == 0 and invoke("--help").stdout == usage.output
     unknown = invoke("forecast")
     assert unknown.exit_code == 2 and unknown.stdout == ""

@@ -12,8 +12,10 @@ from click.testing import CliRunner
 
 from forex_assets.cli.main import cli
 from forex_assets.cli.replay import replay_command
+from forex_assets.core.calendar import chilean_holidays
 from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.forecasting.history import ForecastHistory
+from forex_assets.core.forecasting.production import target_business_days
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.triggers import TriggerPolicy
 from forex_assets.core.policy import PolicySettings
@@ -93,7 +95,9 @@ def test_the_report_agrees_with_the_config_store_and_the_decision_log(short_repl
 def test_accuracy_of_live_static_and_random_walk_on_the_same_matured_origins(short_replay):
     result, report, _ = short_replay
     accuracy = report["horizons"]["7d"]["accuracy"]
-    assert accuracy["origins"] == 26 - 7  # origins whose 7 targets are all known by the last replay day
+    # origins whose 7 targets (Chilean business days) are all known by the last replay day: the 7 last ones
+    # are not, nor is the one before them, whose path skips the holiday of 8 Dec 2025
+    assert accuracy["origins"] == 26 - 7 - 1
     for key in ("live", "static", "random_walk"):
         assert accuracy[key]["rmse_clp"] > 0 and 0 < accuracy[key]["mape_pct"] < 20
     history = ForecastHistory(result.workdir / "forecast_history.sqlite")
@@ -246,15 +250,19 @@ def test_replay_job_logs_progress_and_records_the_report(tmp_path):
 
 
 def test_holidays_in_real_data_do_not_hide_the_accuracy(tmp_path):
-    """Business days without a price (holidays) inside forecast paths: scored against the previous price,
-    not dropped (dropping every path that crosses a holiday left 90d with no score at all)."""
-    holidays = DAYS[-31:-15:4]  # four weekdays without a fixing inside the replay's paths
-    prices = PRICES[~PRICES["date"].isin(holidays)].reset_index(drop=True)
+    """Real data has no price on a Chilean holiday: the targets skip it (the k-th Chilean business day after
+    the origin), so paths that cross one are scored all the same, each step on the fixing of its own date
+    (dropping every path that crosses a holiday left 90d with no score at all). A business day without a
+    price (a gap in the series) leaves the paths that target it unscored."""
+    holidays = chilean_holidays(DAYS[0], DAYS[-1])  # 8 Dec 2025 inside the replay
+    gap = DAYS[-31]  # a business day without a price, in the paths of the first three origins
+    prices = PRICES[~PRICES["date"].isin(holidays) & (PRICES["date"] != gap)].reset_index(drop=True)
     settings = _settings(start=DAYS[-34].date(), end=DAYS[-15].date(), injected_drifts=())
     result = run_replay(PriceProvider(prices, "with holidays"), settings, tmp_path)
     accuracy = build_report(result, prices[prices["date"] <= DAYS[-15]])["horizons"]["7d"]["accuracy"]
-    matured = [d for d in result.days if d + pd.offsets.BDay(7) <= DAYS[-15]]
-    assert len(result.days) == 20 - 4 and accuracy["origins"] == len(matured) == 13 - 3
-    crossing = [d for d in matured if any(d < h <= d + pd.offsets.BDay(7) for h in holidays)]
+    paths = {d: target_business_days(d, 7) for d in result.days}
+    matured = [d for d, targets in paths.items() if targets[-1] <= DAYS[-15] and gap not in targets]
+    assert len(result.days) == 20 - 2 and accuracy["origins"] == len(matured) == 8
+    crossing = [d for d in matured if any(d < h <= paths[d][-1] for h in holidays)]
     assert crossing  # these paths cross a holiday and are scored all the same
     assert accuracy["live"]["rmse_clp"] > 0

@@ -29,7 +29,7 @@ def test_a_busy_machine_alone_never_rolls_back():
     assert "more than 1 s above it" in rollback_reason(_health(seconds=1.0038), load)
     slow = ValidationBaseline(rmse_clp=10.0, inference_seconds=2.0)  # seconds-scale: the ratio decides
     assert rollback_reason(_health(seconds=5.9), slow) is None
-    assert rollback_reason(_health(seconds=6.1), slow) is not None
+    assert rollback_reason(_health(seconds=6.1), slow).startswith("inference time 6.1")
 
 
 def test_rmse_counts_only_once_enough_forecasts_matured():

@@ -1,6 +1,7 @@
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -130,6 +131,26 @@ def test_an_interrupted_search_resumes_where_it_stopped(series, tmp_path):
     assert sorted(labels) == sorted(c.label for c in enumerate_candidates(space))
     again = _search(space, series, tmp_path, loader=counting)  # a finished study runs nothing more
     assert resumed_calls["n"] == 3 and again.best == outcome.best
+
+
+def test_a_storage_that_stays_locked_stops_the_search_and_the_trial_runs_again_later(series, tmp_path):
+    """A backtest cache locked too long (sqlite "database is locked") is the storage's failure, not the
+    configuration's: the search stops with that error (the step's retry policy tries again) and the trial is
+    not recorded as a failed configuration: the next search runs it."""
+    space = _space(context_ensembles=[[60, 120]])
+    calls = {"n": 0}
+
+    def locked_on_the_second_trial(reference):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise sqlite3.OperationalError("database is locked")
+        return load_pipeline(reference)
+
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        _search(space, series, tmp_path, loader=locked_on_the_second_trial)
+    outcome = _search(space, series, tmp_path)
+    assert outcome.trials_complete == 6 and outcome.trials_failed == 0
+    assert sorted(outcome.leaderboard["label"]) == sorted(c.label for c in enumerate_candidates(space))
 
 
 def test_ties_are_broken_by_inference_time():

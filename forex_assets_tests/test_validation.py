@@ -32,7 +32,7 @@ GOOD = ValidationMetrics(
     skill_vs_random_walk_new=0.98,
     skill_vs_random_walk_current=1.06,
     rmse_random_walk=9.4,
-    improvement_p_value=0.02,
+    improvement_p_value=0.001,
 )
 
 
@@ -52,7 +52,7 @@ def test_good_candidate_passes_every_criterion():
         ({"inference_time_new": 0.0601, "inference_time_current": 0.010}, "inference_time_bounded"),
         ({"ci95_coverage_new": 0.89}, "coverage_95_sufficient"),
         ({"bias_new": -5.0}, "bias_bounded"),
-        ({"improvement_p_value": 0.051}, "improvement_significant"),
+        ({"improvement_p_value": 0.0021}, "improvement_significant"),
         ({"improvement_p_value": None}, "improvement_significant"),  # a report from before the criterion
     ],
 )

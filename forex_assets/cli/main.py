@@ -1,9 +1,10 @@
 """`forex-assets`: the operator's command line, one click group like Dagster's own `dagster` CLI.
 
-    forex-assets run | status | history --horizon H | replay      (each takes --help)
+    forex-assets run | status | history --horizon H | replay | forecasts --horizon H      (each takes --help)
 
-The subcommands live next to what they do (`cli/run.py`, `cli/operator.py`, `cli/replay.py`) and are imported
-when used: `run` loads Dagster and the whole asset graph (seconds), which `forex-assets --help` need not wait for.
+The subcommands live next to what they do (`cli/run.py`, `cli/operator.py`, `cli/replay.py`, `cli/forecasts.py`)
+and are imported when used: `run` loads Dagster and the whole asset graph (seconds), which `forex-assets --help`
+need not wait for.
 Also here, the pieces the subcommands share: the option parsing (options that take several values, as
 `--horizons 7d 30d`), dates, the price source's options and the one-line error with exit status 2.
 """
@@ -33,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": (
         "forex_assets.cli.replay:replay_command",
         "The whole policy over a range of history, day by day, without look-ahead.",
+    ),
+    "forecasts": (
+        "forex_assets.cli.forecasts:forecasts_command",
+        "The recorded forecasts of one horizon (latest, or a range of origins) as CSV or JSON.",
     ),
 }
 
@@ -160,7 +165,7 @@ class LazyGroup(click.Group):
 @click.group(name="forex-assets", cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 def cli() -> None:
     """USD/CLP forecasts with Chronos that keep themselves calibrated: run a cycle, ask the instance how each
-    horizon stands and what happened to it, replay the policy over history.
+    horizon stands and what happened to it, replay the policy over history, export the forecasts.
 
     Each command takes --help."""
 

@@ -48,18 +48,26 @@ def read_only_store():
     """The config store, opened read-only: nothing is written, and what a writer would repair is in ``damage``."""
     from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreError
 
+    remote = os.environ.get("FOREX_CONFIG_STORE_REMOTE") or None  # production: reads fetch the remote's head
     try:
-        return ConfigStore(config_store_path(), read_only=True)
+        return ConfigStore(config_store_path(), read_only=True, remote=remote)
     except ConfigStoreError as error:
         raise OperatorError(f"config store {error}") from None
 
 
 def _existing_logs():
-    """The decision log and the alert log of the working area, each None when it does not exist (not created)."""
+    """The decision log and the alert log of the working area, each None when it does not exist (not created);
+    in production ($FOREX_STATE_DATABASE_URL) the ones in the state database."""
     from forex_assets.core.alerting.delivery import AlertLog
     from forex_assets.core.monitoring.decision_log import DecisionLog
+    from forex_assets.core.storage.engine import configured_url
 
     area = default_working_area()
+    url = configured_url()
+    if url:
+        # readers: never adopt a local file's rows into the production database
+        decisions = DecisionLog(area / "trigger_decisions.sqlite", database_url=url, adopt_file=False)
+        return decisions, AlertLog(area / "alerts.sqlite", database_url=url, adopt_file=False)
     decisions, alerts = area / "trigger_decisions.sqlite", area / "alerts.sqlite"
     return (DecisionLog(decisions) if decisions.is_file() else None), (AlertLog(alerts) if alerts.is_file() else None)
 

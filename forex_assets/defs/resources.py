@@ -32,6 +32,7 @@ from forex_assets.core.prices.schema import (
 )
 from forex_assets.core.prices.sources import CsvFormat, MindicadorClient, read_price_csv, synthetic_prices
 from forex_assets.core.recalibration.validation import ApprovalThresholds
+from forex_assets.core.storage import configured_url
 from forex_assets.core.working_area import SEED_CONFIGS_DIR, default_working_area
 
 
@@ -47,9 +48,24 @@ class WorkingArea(dg.ConfigurableResource):
         description="the versioned config store (a git repository); default $FOREX_CONFIG_STORE_DIR, "
         "else <working area>/config_store",
     )
+    config_store_remote: str | None = Field(
+        default=None,
+        description="git remote that is the config store's source of truth (a bare repository's path or a git "
+        "URL; its branch main); the store directory is then a local clone of it. Default $FOREX_CONFIG_STORE_REMOTE, "
+        "else none: the local repository alone",
+    )
     cache_dir: str | None = Field(
         default=None,
-        description="backtest forecast cache and Optuna journal; default $FOREX_CACHE_DIR, else the working area",
+        description="backtest forecast cache and Optuna journals when there is no state database; default "
+        "$FOREX_CACHE_DIR, else the working area",
+    )
+    state_database_url: str | None = Field(
+        default=None,
+        description="the database of the forecast history, trigger decisions, alert log, backtest cache and "
+        "Optuna studies (a SQLAlchemy URL; PostgreSQL, e.g. postgresql+psycopg2://dagster@host:5432/dagster: "
+        "tables in its schema forex, the Optuna studies in its schema forex_optuna, the "
+        "password from $FOREX_STATE_DATABASE_PASSWORD, $DAGSTER_POSTGRES_PASSWORD or $DAGSTER_PG_PASSWORD, never "
+        "in this URL); default $FOREX_STATE_DATABASE_URL, else SQLite files in the working area",
     )
 
     @property
@@ -62,14 +78,21 @@ class WorkingArea(dg.ConfigurableResource):
     def configs(self) -> Path:
         return Path(self.configs_dir).expanduser() if self.configs_dir else SEED_CONFIGS_DIR
 
+    @property
+    def state_database(self) -> str | None:
+        """The state database's URL: state_database_url, else $FOREX_STATE_DATABASE_URL; None: SQLite files in
+        the working area (forecast_history.sqlite, trigger_decisions.sqlite, alerts.sqlite)."""
+        return configured_url(self.state_database_url)
+
     def forecast_history(self) -> ForecastHistory:
-        return ForecastHistory(self.root / "forecast_history.sqlite")
+        return ForecastHistory(self.root / "forecast_history.sqlite", database_url=self.state_database)
 
     def config_store(self) -> ConfigStore:
         """The versioned configuration store (a git repository), seeded from configs/ when new."""
         configured = self.config_store_dir or os.environ.get("FOREX_CONFIG_STORE_DIR")
         path = Path(configured).expanduser() if configured else self.root / "config_store"
-        store = ConfigStore(path, seed_dir=self.configs)
+        remote = self.config_store_remote or os.environ.get("FOREX_CONFIG_STORE_REMOTE") or None
+        store = ConfigStore(path, seed_dir=self.configs, remote=remote)
         for repair in store.repairs:
             dg.get_dagster_logger().warning(f"config store {path}: {repair}")
         return store
@@ -80,10 +103,10 @@ class WorkingArea(dg.ConfigurableResource):
         return store.read(horizon), store.current_version(horizon).id
 
     def decision_log(self) -> DecisionLog:
-        return DecisionLog(self.root / "trigger_decisions.sqlite")
+        return DecisionLog(self.root / "trigger_decisions.sqlite", database_url=self.state_database)
 
     def alert_log(self) -> AlertLog:
-        return AlertLog(self.root / "alerts.sqlite")
+        return AlertLog(self.root / "alerts.sqlite", database_url=self.state_database)
 
     @property
     def cache(self) -> Path:
@@ -93,12 +116,16 @@ class WorkingArea(dg.ConfigurableResource):
         return path
 
     def backtest_cache(self) -> ForecastCache:
-        return ForecastCache(self.cache / "backtest_cache.sqlite")
+        """The backtest forecast cache: in the state database when there is one (table backtest_forecasts),
+        else the SQLite file backtest_cache.sqlite in the cache directory."""
+        return ForecastCache(self.cache / "backtest_cache.sqlite", database_url=self.state_database)
 
     @property
     def optuna_storage(self) -> Path:
         """The Optuna study directory: one journal file per study, so opening a study does not re-read every
-        study run before. A single-file ``optuna_studies.journal`` left by older versions is no longer read."""
+        study run before. A single-file ``optuna_studies.journal`` left by older versions is no longer read.
+        Not used when there is a state database (``state_database``): the studies are there (schema
+        forex_optuna on PostgreSQL, with heartbeats)."""
         return self.cache / "optuna_studies"
 
     def reports_dir(self, horizon: str) -> Path:
@@ -182,7 +209,10 @@ class ApprovalPolicy(dg.ConfigurableResource):
     max_abs_bias_clp: float = Field(default=5.0, description="|bias| below this many CLP ...")
     max_bias_growth_pct: float = Field(default=10.0, description="... or at most this % above the deployed config's")
     max_improvement_p_value: float = Field(
-        default=0.05, gt=0, le=1, description="one-sided Diebold-Mariano p that the candidate's error is lower"
+        default=0.002,
+        gt=0,
+        le=1,
+        description="one-sided Diebold-Mariano p that the candidate's error is lower (0.05 / ~26 tests a year)",
     )
 
     def thresholds(self) -> ApprovalThresholds:

@@ -1,4 +1,5 @@
-"""Delivering alerts by SMTP, with bounded retries, and a log of every alert (pure, no Dagster).
+"""Delivering alerts by SMTP, with bounded retries, and a log of every alert (pure, no Dagster; the log in the
+project's state storage, ``forex_assets.core.storage``).
 
 Delivery never raises: a failing server is reported in the returned :class:`Delivery` (and by the
 caller in its log), never as an exception that could fail the pipeline step that sent the alert.
@@ -10,11 +11,9 @@ from __future__ import annotations
 
 import email.policy
 import smtplib
-import sqlite3
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -22,7 +21,11 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Literal
 
+import sqlalchemy as sa
+
 from forex_assets.core.alerting.messages import Alert
+from forex_assets.core.storage import StateDatabase
+from forex_assets.core.storage.tables import alerts as alerts_table
 
 Security = Literal["starttls", "ssl", "none"]
 # Subjects carry two version ids; folding them at 78 characters makes some clients show a leading blank.
@@ -123,42 +126,37 @@ class LoggedAlert:
 
 
 class AlertLog:
-    """Every alert raised, delivered or not (SQLite), so `forex-assets status` can say what was last said."""
+    """Every alert raised, delivered or not, so `forex-assets status` can say what was last said: in the SQLite
+    file ``path`` (the embedded default), or, with ``database_url``, in that database (PostgreSQL: schema
+    ``forex``), ``path`` unused."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, database_url: str | None = None, *, adopt_file: bool = True):
+        """``adopt_file``: with ``database_url``, whether the database adopts the rows of an embedded-default
+        file at ``path`` (once); readers such as the command line pass False."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, sent_at TEXT NOT NULL, "
-                "event TEXT NOT NULL, horizon TEXT NOT NULL, subject TEXT NOT NULL, status TEXT NOT NULL, "
-                "attempts INTEGER NOT NULL, error TEXT NOT NULL)"
-            )
+        source = self.path if adopt_file or not database_url else None
+        self.database = StateDatabase("alerts", source, database_url, what="alert log")
 
     def record(self, alert: Alert, delivery: Delivery, at: datetime | None = None) -> None:
-        at = at or datetime.now(UTC)
-        with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
-            db.execute(
-                "INSERT INTO alerts (sent_at, event, horizon, subject, status, attempts, error) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    at.isoformat(),
-                    alert.event,
-                    alert.horizon,
-                    alert.subject,
-                    delivery.status,
-                    delivery.attempts,
-                    delivery.error,
-                ),
-            )
+        row = {
+            "sent_at": (at or datetime.now(UTC)).isoformat(),
+            "event": alert.event,
+            "horizon": alert.horizon,
+            "subject": alert.subject,
+            "status": delivery.status,
+            "attempts": delivery.attempts,
+            "error": delivery.error,
+        }
+        with self.database.write("recording an alert in") as db:
+            db.execute(sa.insert(alerts_table).values(**row))
 
     def entries(self, horizon: str | None = None) -> list[LoggedAlert]:
-        query = "SELECT sent_at, event, horizon, subject, status, attempts, error FROM alerts"
-        params: tuple = ()
+        c = alerts_table.c
+        query = sa.select(c.sent_at, c.event, c.horizon, c.subject, c.status, c.attempts, c.error)
         if horizon is not None:
-            query, params = query + " WHERE horizon IN (?, 'all')", (horizon,)
-        with closing(sqlite3.connect(self.path, timeout=30)) as db:
-            rows = db.execute(query + " ORDER BY id", params).fetchall()
+            query = query.where(c.horizon.in_([horizon, "all"]))
+        with self.database.read() as db:
+            rows = db.execute(query.order_by(c.id)).all()
         return [LoggedAlert(datetime.fromisoformat(r[0]), *r[1:]) for r in rows]
 
     def last(self, horizon: str) -> LoggedAlert | None:

@@ -1,8 +1,19 @@
-"""On-disk cache of backtest forecasts (SQLite), keyed by checkpoint, configuration, horizon, origin
-date and a digest of the context, so a later run computes only new origins.
+"""Cache of backtest forecasts, keyed by checkpoint, configuration, horizon, origin date and a digest of the
+context, so a later run computes only new origins.
 
-It is a pure cache: a corrupt file is set aside (``<name>.corrupt-<UTC stamp>``, a logged and recorded
-:class:`~forex_assets.core.corrupt_files.SetAside`), an empty cache takes its place and the work goes on.
+Two places, as the rest of the state (``forex_assets.core.storage``):
+
+* **no state database URL** (the embedded default, and the replay): its own SQLite file in the working area
+  (``backtest_cache.sqlite``), read and written with the ``sqlite3`` module directly: it is on the hot path of
+  every search. It is a pure cache: a corrupt file is set aside (``<name>.corrupt-<UTC stamp>``, a logged and
+  recorded :class:`~forex_assets.core.corrupt_files.SetAside`), an empty cache takes its place and the work
+  goes on;
+* **a state database URL** (production's PostgreSQL): the table ``backtest_forecasts`` of that database
+  (schema ``forex``, part ``backtest_cache``). Each ``put_many`` is one transaction of ``INSERT ... ON
+  CONFLICT (key) DO UPDATE`` in key order, so processes writing overlapping keys at once queue on the rows
+  instead of failing or deadlocking, and each key is stored once (the last writer's row, whole). A database
+  that cannot be reached is a :class:`~forex_assets.core.storage.StateDatabaseError` naming it. The file of
+  the embedded default is not read (nor copied in): what is missing is computed again.
 """
 
 from __future__ import annotations
@@ -22,6 +33,9 @@ from forex_assets.core.forecasting.quantiles import (
     FORECAST_QUANTILES,
 )
 
+#: keys per ``IN (...)`` query, rows per ``INSERT`` statement
+BATCH = 500
+
 
 def model_fields(config: ChronosConfig) -> dict:
     """The configuration fields that change a forecast (not the horizon label or the baseline)."""
@@ -40,12 +54,21 @@ def _context_digest(values: np.ndarray) -> str:
 
 
 class ForecastCache:
-    """Backtest forecasts on disk (SQLite): quantiles (steps x levels) and seconds per forecast."""
+    """Backtest forecasts: quantiles (steps x levels) and seconds per forecast. In the SQLite file ``path``
+    (the embedded default), or, with ``database_url``, in that state database (``path`` unused)."""
 
     WHAT = "backtest cache"
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, database_url: str | None = None):
         self.path = Path(path)
+        self.database_url = database_url
+        if database_url is not None:
+            from forex_assets.core.storage import StateDatabase
+
+            # no path: the embedded default's file is a cache, not state to copy in
+            self.database = StateDatabase("backtest_cache", None, database_url, what=self.WHAT)
+            return
+        self.database = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._guarded(self._create)
 
@@ -95,6 +118,8 @@ class ForecastCache:
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
     def get_many(self, keys: Sequence[str]) -> dict[str, tuple[np.ndarray, float]]:
+        if self.database is not None:
+            return self._database_get_many(keys)
         return self._guarded(lambda: self._get_many(keys))
 
     def _get_many(self, keys: Sequence[str]) -> dict[str, tuple[np.ndarray, float]]:
@@ -112,6 +137,9 @@ class ForecastCache:
 
     def put_many(self, rows: Sequence[tuple[str, str, str, np.ndarray, float]]) -> None:
         """rows: (key, checkpoint id, origin date, quantiles (steps, levels), seconds per forecast)."""
+        if self.database is not None:
+            self._database_put_many(rows)
+            return
         self._guarded(lambda: self._put_many(rows))
 
     def _put_many(self, rows: Sequence[tuple[str, str, str, np.ndarray, float]]) -> None:
@@ -125,6 +153,8 @@ class ForecastCache:
             )
 
     def count(self, checkpoint_id: str | None = None) -> int:
+        if self.database is not None:
+            return self._database_count(checkpoint_id)
         return self._guarded(lambda: self._count(checkpoint_id))
 
     def _count(self, checkpoint_id: str | None) -> int:
@@ -132,3 +162,65 @@ class ForecastCache:
             if checkpoint_id is None:
                 return db.execute("SELECT COUNT(*) FROM forecasts").fetchone()[0]
             return db.execute("SELECT COUNT(*) FROM forecasts WHERE checkpoint = ?", (checkpoint_id,)).fetchone()[0]
+
+    # ------------------------------------------------------------------------------ in a state database
+
+    def _database_get_many(self, keys: Sequence[str]) -> dict[str, tuple[np.ndarray, float]]:
+        import sqlalchemy as sa
+
+        from forex_assets.core.storage.tables import backtest_forecasts as table
+
+        found: dict[str, tuple[np.ndarray, float]] = {}
+        query = sa.select(table.c.key, table.c.steps, table.c.quantiles, table.c.seconds)
+        with self.database.read("reading forecasts from") as db:
+            for start in range(0, len(keys), BATCH):
+                chunk = list(keys[start : start + BATCH])
+                for key, steps, blob, seconds in db.execute(query.where(table.c.key.in_(chunk))):
+                    found[key] = (np.frombuffer(bytes(blob), dtype=np.float64).reshape(steps, -1), seconds)
+        return found
+
+    def _database_put_many(self, rows: Sequence[tuple[str, str, str, np.ndarray, float]]) -> None:
+        from forex_assets.core.storage.tables import backtest_forecasts as table
+
+        if self.database.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        latest = {  # a key given twice: its last row (one statement may not change a row twice)
+            k: {
+                "key": k,
+                "checkpoint": c,
+                "origin_date": o,
+                "steps": q.shape[0],
+                "quantiles": np.ascontiguousarray(q, dtype=np.float64).tobytes(),
+                "seconds": float(s),
+            }
+            for k, c, o, q, s in rows
+        }
+        if not latest:
+            return
+        # in key order: writers of overlapping keys lock their rows in the same order, so they queue, never
+        # deadlock
+        values = [latest[key] for key in sorted(latest)]
+        statement = insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                name: statement.excluded[name]
+                for name in ("checkpoint", "origin_date", "steps", "quantiles", "seconds")
+            },
+        )
+        with self.database.write("storing forecasts in") as db:
+            for start in range(0, len(values), BATCH):
+                db.execute(statement, values[start : start + BATCH])
+
+    def _database_count(self, checkpoint_id: str | None) -> int:
+        import sqlalchemy as sa
+
+        from forex_assets.core.storage.tables import backtest_forecasts as table
+
+        query = sa.select(sa.func.count()).select_from(table)
+        if checkpoint_id is not None:
+            query = query.where(table.c.checkpoint == checkpoint_id)
+        with self.database.read("counting the forecasts of") as db:
+            return db.execute(query).scalar_one()

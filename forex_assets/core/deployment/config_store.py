@@ -6,7 +6,8 @@ repository (pure, no Dagster). This module is the facade; the parts are beside i
 * locking.py: the per-horizon and store-wide locks that serialise writers across processes;
 * creation.py: a new store from the seed configurations;
 * repair.py: what a crash left, found (read-only) and repaired (on a writer's open);
-* history.py: Version and the deploy history, kept as git trailers in the commit messages.
+* history.py: Version and the deploy history, kept as git trailers in the commit messages;
+* remote.py: a git remote as the source of truth, where the store has no shared filesystem (optional).
 
 * Deploy = timestamped backup copy of the current file, atomic write (temp file in the same directory,
   fsync, rename, directory fsync), git commit whose message names horizon, reason, candidate metrics
@@ -20,12 +21,21 @@ repository (pure, no Dagster). This module is the facade; the parts are beside i
 * A deploy given the version its candidate was validated against (``expected_version``) is refused
   (StaleValidationError) when the deployed version moved since. A rollback to the content already
   deployed is refused (AlreadyOnConfigurationError). Neither leaves anything behind.
+* With a ``remote`` (a bare repository or a git server; remote.py has the rules), the root is a local clone
+  of it: a writer's open clones it (or seeds the empty remote and pushes) and fetches; a read-only open
+  fetches and reads the remote's head; a deploy or rollback is done only once pushed, never forced, decided
+  again on the remote's new head when another writer pushed first, and refused (StaleValidationError) when
+  that writer changed the same horizon. Without a remote, nothing of this happens.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import random
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import git
@@ -37,6 +47,7 @@ from forex_assets.core.deployment.layout import (
     BACKUPS_DIR,
     AlreadyOnConfigurationError,
     ConfigStoreError,
+    RemoteError,
     StaleValidationError,
     UnusableStoreError,
     config_file_name,
@@ -44,6 +55,7 @@ from forex_assets.core.deployment.layout import (
     utc_stamp,
 )
 from forex_assets.core.deployment.locking import StoreLocks
+from forex_assets.core.deployment.remote import TRACKING, PushOutcomeUnknown, Remote, reconcile
 from forex_assets.core.deployment.repair import Finding, Repair, repair, survey
 from forex_assets.core.files import write_text_atomically
 from forex_assets.core.forecasting.config import ChronosConfig, ConfigError, parse_config
@@ -52,20 +64,36 @@ __all__ = [  # Version: what its methods return; the errors: what they raise
     "AlreadyOnConfigurationError",
     "ConfigStore",
     "ConfigStoreError",
+    "RemoteError",
     "StaleValidationError",
     "UnusableStoreError",
     "Version",
     "config_file_name",
 ]
 
+log = logging.getLogger(__name__)
+
+PUSH_ATTEMPTS = 25  # a deploy or rollback pushed this many times, each refused because another writer pushed first
+READER_LOCK_TIMEOUT_S = 30.0  # a read-only open waits this long for the store lock to fetch, then reads what it has
+
 
 class ConfigStore:
-    def __init__(self, root: Path | str, seed_dir: Path | str | None = None, *, read_only: bool = False):
+    def __init__(
+        self,
+        root: Path | str,
+        seed_dir: Path | str | None = None,
+        *,
+        read_only: bool = False,
+        remote: str | Path | None = None,
+    ):
         self.root = Path(root)
         self.read_only = read_only
+        self.remote = Remote(remote) if remote else None  # None: the local repository is the store
         self.repaired: list[Repair] = []  # what a writer's open repaired (rebuilt, restored, kept aside)
         self.damage: list[Finding] = []  # what a read-only open found and left
+        self.warnings: list[str] = []  # what a person should know and nothing repairs (an unreachable remote)
         self.created = False  # whether this open made the store (or rebuilt a half-made one)
+        self._tip: str | None = None  # what reads start from (read-only with a remote: its fetched head); None: HEAD
         if read_only:
             found = condition(self.root)
             if found.state == HALF_MADE:
@@ -74,17 +102,69 @@ class ConfigStore:
                     "rebuilds the store from the seed configurations and keeps what is there aside)"
                 )
             if found.state != USABLE:
-                raise UnusableStoreError(f"{self.root}: no configuration store here (none was created yet)")
+                clone = f"; a writer's open clones it from {self.remote.shown}" if self.remote else ""
+                raise UnusableStoreError(f"{self.root}: no configuration store here (none was created yet{clone})")
             self._git = GitRepo(self.root)
             self.damage = survey(self._git)
+            if self.remote is not None:
+                self._fetch_for_reading()
             return
         if condition(self.root).state != USABLE:
-            self.created, rebuilt = ensure_store(self.root, Path(seed_dir) if seed_dir else None)
+            seeds = Path(seed_dir) if seed_dir else None
+            make = (lambda target: self.remote.create(target, seeds)) if self.remote else None
+            self.created, rebuilt = ensure_store(self.root, seeds, make)
             self.repaired += [Repair(text) for text in rebuilt]
         self._locks = StoreLocks(self.root)
         with self._locks.store:
             self._git = GitRepo(self.root)
             self.repaired += repair(self._git)
+            if self.remote is not None:
+                try:
+                    self.repaired += reconcile(self._git, self.remote, self.remote.fetch(self._git))
+                    self.remote.attach(self._git)
+                except RemoteError as error:
+                    self._warn(
+                        f"{error}; the local clone {self.root} is read as it is (version "
+                        f"{version_of(self._git.head).id}), and deploys and rollbacks are refused until the "
+                        "remote can be reached"
+                    )
+
+    def _warn(self, text: str) -> None:
+        self.warnings.append(text)
+        log.warning("config store %s: %s", self.root, text)
+
+    def _fetch_for_reading(self) -> None:
+        """Fetch the remote's head and read from it from now on; when that fails, read the last fetched state
+        (or the clone's HEAD), with a warning."""
+        try:
+            with StoreLocks(self.root).store.acquire(timeout=READER_LOCK_TIMEOUT_S):
+                self.remote.fetch(self._git)
+        except (RemoteError, TimeoutError, OSError) as error:
+            why = str(error) if isinstance(error, RemoteError) else f"{self.root}: store lock ({error})"
+            where = "the last fetched state" if self._git.commit(TRACKING) else "the local clone's HEAD"
+            self._warn(f"{why}; reading {where}")
+        self._tip = TRACKING if self._git.commit(TRACKING) is not None else None
+
+    def refresh(self) -> list[Repair]:
+        """Catch up with the remote (nothing without one): a writer's store fetches and fast-forwards its clone
+        (returns what that set aside); a read-only store fetches and reads the remote's new head. An
+        unreachable remote is a RemoteError here."""
+        if self.remote is None:
+            return []
+        if self.read_only:
+            with StoreLocks(self.root).store.acquire(timeout=READER_LOCK_TIMEOUT_S):
+                self.remote.fetch(self._git)
+            self._tip = TRACKING if self._git.commit(TRACKING) is not None else None
+            return []
+        with self._locks.store:
+            done = reconcile(self._git, self.remote, self.remote.fetch(self._git))
+        self._note(done)
+        return done
+
+    def _note(self, repairs: list[Repair]) -> None:
+        self.repaired += repairs
+        for done in repairs:
+            log.warning("config store %s: %s", self.root, done.text)
 
     @property
     def repairs(self) -> list[str]:
@@ -109,8 +189,8 @@ class ConfigStore:
     def read(self, horizon: str, version: str | None = None) -> ChronosConfig:
         """The horizon's configuration now, or at ``version``; a corrupt file is a clear error."""
         name = config_file_name(horizon)
-        if version is None and self.read_only and self.damage:  # the committed file is the live one
-            version = self._git.head.hexsha
+        if version is None and self.read_only and (self.damage or self._tip):  # the committed file is the live one
+            version = self._tip_commit().hexsha
         if version is None:
             if not self.path(horizon).exists():
                 raise ConfigStoreError(f"{self.path(horizon)}: no configuration deployed for {horizon}")
@@ -131,13 +211,18 @@ class ConfigStore:
             raise ConfigError(f"{source}: field 'horizon': is {config.horizon!r} but the file is for {horizon!r}")
         return config
 
+    def _tip_commit(self) -> git.Commit:
+        """The commit reads start from: HEAD, or the remote's fetched head for a read-only store with a remote."""
+        return (self._tip and self._git.commit(self._tip)) or self._git.head
+
     def history(self, horizon: str) -> list[Version]:
         """Commits that changed the horizon's file, newest first."""
-        return [version_of(c) for c in self._git.commits_touching(config_file_name(horizon))]
+        return [version_of(c) for c in self._git.commits_touching(config_file_name(horizon), rev=self._tip or "HEAD")]
 
     def current_version(self, horizon: str) -> Version:
         """The latest commit of the horizon's file (git stops at the first match: constant cost)."""
-        versions = [version_of(c) for c in self._git.commits_touching(config_file_name(horizon), max_count=1)]
+        name, rev = config_file_name(horizon), self._tip or "HEAD"
+        versions = [version_of(c) for c in self._git.commits_touching(name, max_count=1, rev=rev)]
         if not versions:
             raise ConfigStoreError(f"no configuration of {horizon} has ever been committed")
         return versions[0]
@@ -174,13 +259,16 @@ class ConfigStore:
         message = commit_message(
             action, reason, horizon, metrics=metrics, validation=validation, baseline=config.baseline
         )
-        with self._locks.horizon(horizon), self._locks.store:
+
+        def decide() -> Version | tuple[str, str]:
             if self._committed_text(horizon) == text:  # already deployed: nothing to write or commit
                 self._put_back_committed(horizon)
                 return self.current_version(horizon)
             if expected_version is not None:
                 self._check_still_deployed(horizon, expected_version)
-            return self._write_and_commit(horizon, text, message)
+            return text, message
+
+        return self._change(horizon, action, decide)
 
     def _check_still_deployed(self, horizon: str, expected: str) -> None:
         current = self.current_version(horizon)
@@ -202,7 +290,8 @@ class ConfigStore:
         that is deployed already is refused (AlreadyOnConfigurationError)."""
         self._writable()
         config_file_name(horizon)  # an unknown horizon is refused before any lock file is made
-        with self._locks.horizon(horizon), self._locks.store:
+
+        def decide() -> tuple[str, str]:
             versions = self.history(horizon)
             if to_version == "previous":
                 if len(versions) < 2:
@@ -228,7 +317,80 @@ class ConfigStore:
                 rolled_back_from=versions[0].id if versions else None,
                 restored=target.id,
             )
-            return self._write_and_commit(horizon, config.to_json(), message)
+            return config.to_json(), message
+
+        return self._change(horizon, "rollback", decide)
+
+    def _change(self, horizon: str, action: str, decide: Callable[[], Version | tuple[str, str]]) -> Version:
+        """Under the horizon's lock and the store lock: ``decide()`` on the store as it is (a Version: nothing
+        to change; else the new file's text and the commit message), then commit. With a remote, the commit is
+        done only once pushed; see :meth:`_change_on_remote`."""
+        with self._locks.horizon(horizon), self._locks.store:
+            if self.remote is not None:
+                return self._change_on_remote(horizon, action, decide)
+            decided = decide()
+            if isinstance(decided, Version):
+                return decided
+            return self._write_and_commit(horizon, *decided)
+
+    def _change_on_remote(self, horizon: str, action: str, decide: Callable[[], Version | tuple[str, str]]) -> Version:
+        """Fetch and fast-forward, decide, commit on the remote's head (plumbing: nothing local changes) and
+        push, never forced. When another writer pushed first, fetch and decide again: the horizon unchanged
+        (another horizon moved), commit again on the new head; the horizon moved, refuse. Only a pushed commit
+        changes the clone (backup, atomic write, branch moved); a refusal or a failure leaves nothing behind."""
+        name, based_on = config_file_name(horizon), None
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            try:
+                self._note(reconcile(self._git, self.remote, self.remote.fetch(self._git)))
+            except RemoteError as error:
+                raise RemoteError(f"{horizon}: {action} not done: {error}; nothing was changed") from None
+            decided = decide()
+            if isinstance(decided, Version):
+                return decided
+            head = self._git.head
+            current = next(self._git.commits_touching(name, max_count=1), None)
+            if based_on is not None and (current and current.hexsha) != based_on.commit:
+                raise StaleValidationError(self._moved_message(horizon, action, based_on, current))
+            based_on = version_of(current) if current is not None else None
+            commit = self._git.commit_file(head, name, *decided)
+            try:
+                pushed = self.remote.push(self._git, commit, head)
+            except PushOutcomeUnknown as error:
+                raise RemoteError(
+                    f"{horizon}: {action} uncertain: {error}; the local clone was left as it was: the next open of "
+                    f"the store shows whether version {version_of(commit).id} is deployed"
+                ) from None
+            except RemoteError as error:
+                raise RemoteError(f"{horizon}: {action} not done: {error}; nothing was changed") from None
+            if pushed:
+                self._adopt(horizon, commit)
+                return version_of(commit)
+            time.sleep(random.uniform(0, 0.02 * attempt))  # another writer pushed first: let it finish its turn
+        raise ConfigStoreError(
+            f"{horizon}: {action} not done: the push to {self.remote.shown} was refused {PUSH_ATTEMPTS} times "
+            "in a row, each time because another writer had pushed first; nothing was changed: try again"
+        )
+
+    def _moved_message(self, horizon: str, action: str, based_on: Version | None, current: git.Commit | None) -> str:
+        now = version_of(current) if current is not None else None
+        deployed = f"{now.id} ({now.summary})" if now is not None else "none"
+        return (
+            f"{horizon}: {action} refused: while it was being pushed to {self.remote.shown}, another writer changed "
+            f"{horizon} there: the {action} was decided against version {based_on.id if based_on else 'none'}, but "
+            f"the deployed version is now {deployed}; it would undo that change unexamined: nothing was changed; "
+            "decide again against the deployed version"
+        )
+
+    def _adopt(self, horizon: str, commit: git.Commit) -> None:
+        """The clone to a commit just pushed on top of its HEAD: backup of the replaced file, atomic write of the
+        new one, branch and index moved."""
+        path = self.path(horizon)
+        self._put_back_committed(horizon)  # a hand edit since the open is kept aside, not in the backup
+        if path.exists():
+            backup = self.root / BACKUPS_DIR / f"chronos_{horizon}_{utc_stamp()}.json"
+            backup.parent.mkdir(exist_ok=True)
+            shutil.copy2(path, backup)
+        self._git.move_to(commit)
 
     # ------------------------------------------------------------------------------ the file and its commit
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
@@ -131,33 +132,48 @@ def build_store(root: Path, seeds: dict[str, str], seed_dir: Path | None) -> Non
     fsync_directory(root.parent)
 
 
-def ensure_store(root: Path, seed_dir: Path | None) -> tuple[bool, list[str]]:
+def ensure_store(
+    root: Path, seed_dir: Path | None, make: Callable[[Path], str] | None = None
+) -> tuple[bool, list[str]]:
     """Make the store at ``root`` when there is none, or rebuild a half-made one; returns (made, repairs).
 
     Under the creation lock (beside the root), so one process builds while the others wait and then find
     the store made. Every seed is checked first: a bad one is refused (ConfigError) and nothing is moved.
-    What a half-made store held is renamed aside (``<root>.broken-<stamp>``), never deleted."""
+    What a half-made store held is renamed aside (``<root>.broken-<stamp>``), never deleted.
+
+    ``make`` (a store with a git remote, remote.py) makes a complete store at the path it is given, which must
+    not exist, instead of the seeds' store, and returns what it made it from; it is built beside the root and
+    renamed into place as the seeds' store is."""
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(creation_lock_path(root)):
         found = condition(root)
         if found.state == USABLE:
             return False, []
-        seeds = read_seeds(seed_dir)
+        seeds = read_seeds(seed_dir) if make is None else {}
         for stale in root.parent.glob(building_prefix(root) + "*"):  # left by a kill: a copy of seeds at most
             shutil.rmtree(stale, ignore_errors=True)
-        if found.state == EMPTY:
+        if make is None and found.state == EMPTY:
             shutil.rmtree(root)  # nothing but lock files (a store without .git has no writer to hold them)
-        if found.state in (ABSENT, EMPTY):
+        if make is None and found.state in (ABSENT, EMPTY):
             build_store(root, seeds, seed_dir)
             return True, []
         ready = root.parent / f"{building_prefix(root)}{os.getpid()}-ready"
-        build_store(ready, seeds, seed_dir)
+        if make is None:
+            build_store(ready, seeds, seed_dir)
+            source = str(seed_dir or "nothing")
+        else:
+            source = make(ready)
+        if found.state in (ABSENT, EMPTY):
+            if found.state == EMPTY:
+                shutil.rmtree(root)
+            os.rename(ready, root)
+            fsync_directory(root.parent)
+            return True, []
         aside = aside_path(root, utc_stamp())
         os.rename(root, aside)  # a kill between the two renames leaves no store: the next open builds it
         os.rename(ready, root)
         fsync_directory(root.parent)
         return True, [
-            f"rebuilt the configuration store from {seed_dir or 'nothing'}: {found.detail}; "
-            f"what was there is kept in {aside}"
+            f"rebuilt the configuration store from {source}: {found.detail}; what was there is kept in {aside}"
         ]

@@ -7,12 +7,41 @@ pure-Python object writer, which a kill can leave half-written. Callers serialis
 
 from __future__ import annotations
 
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import git
 
+from forex_assets.core.files import write_text_atomically
+
 IDENTITY = ("-c", "user.name=forex_assets", "-c", "user.email=forex-assets@localhost")
+
+
+def error_line(error: git.GitCommandError) -> str:
+    """The line of a failed git command that says why: its first ``fatal:``, ``error:`` or ``!`` line (a
+    refused push), else its last line."""
+    text = (error.stderr or error.stdout or "").strip()
+    text = re.sub(r"^(stderr|stdout): '", "", text).removesuffix("'")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:", "!")):
+            return line
+    return lines[-1] if lines else str(error).strip().splitlines()[0]
+
+
+def clean_message(message: str) -> str:
+    """What ``git commit -m`` keeps of a message (its default "whitespace" clean-up), for a commit made with
+    ``git commit-tree``: trailing spaces and surrounding blank lines gone, runs of blank lines made one."""
+    lines = [line.rstrip() for line in message.splitlines()]
+    kept: list[str] = []
+    for line in lines:
+        if line or (kept and kept[-1]):
+            kept.append(line)
+    while kept and not kept[-1]:
+        kept.pop()
+    return "\n".join(kept) + "\n"
 
 
 class GitRepo:
@@ -43,11 +72,18 @@ class GitRepo:
         """The file ``name`` as committed in ``commit``; None when it is not tracked there."""
         return commit.tree[name].data_stream.read().decode() if name in commit.tree else None
 
-    def commits_touching(self, name: str, max_count: int | None = None) -> Iterator[git.Commit]:
-        """Commits that changed ``name``, newest first (at most ``max_count``)."""
+    def commits_touching(self, name: str, max_count: int | None = None, rev: str = "HEAD") -> Iterator[git.Commit]:
+        """Commits reachable from ``rev`` that changed ``name``, newest first (at most ``max_count``)."""
         if max_count is None:
-            return self.repo.iter_commits(paths=name)
-        return self.repo.iter_commits(paths=name, max_count=max_count)
+            return self.repo.iter_commits(rev, paths=name)
+        return self.repo.iter_commits(rev, paths=name, max_count=max_count)
+
+    def is_ancestor(self, ancestor: git.Commit, descendant: git.Commit) -> bool:
+        return self.repo.is_ancestor(ancestor.hexsha, descendant.hexsha)
+
+    def related(self, one: git.Commit, other: git.Commit) -> bool:
+        """Whether the two commits share any history (a merge base)."""
+        return bool(self.repo.merge_base(one.hexsha, other.hexsha))
 
     def diff(self, old: git.Commit, new: git.Commit, name: str) -> str:
         return self.repo.git.diff(old.hexsha, new.hexsha, "--", name)
@@ -92,3 +128,37 @@ class GitRepo:
     def reset_index(self) -> None:
         """The index back to HEAD; the working tree is left as it is."""
         self.run("reset", "--quiet")
+
+    def _feed(self, stdin: str, *args: str) -> str:
+        """A git command reading ``stdin``; fails as the other commands do (GitCommandError)."""
+        command = ["git", *IDENTITY, *args]
+        done = subprocess.run(
+            command, cwd=self.root, input=stdin, capture_output=True, text=True, encoding="utf-8", check=False
+        )
+        if done.returncode != 0:
+            raise git.GitCommandError(command, done.returncode, done.stderr, done.stdout)
+        return done.stdout.strip()
+
+    def commit_file(self, parent: git.Commit, name: str, text: str, message: str) -> git.Commit:
+        """A commit whose parent is ``parent`` and in which ``name`` (top level) holds ``text``, everything else
+        as in ``parent``; made with git's plumbing, so that no branch, index or file of the working tree
+        changes (the commit is not on any branch until it is pushed or adopted: :meth:`move_to`)."""
+        blob = self._feed(text, "hash-object", "-w", "--stdin")
+        entries = [e for e in self.run("ls-tree", "-z", parent.hexsha).split("\0") if e]
+        entries = [e for e in entries if e.split("\t", 1)[1] != name] + [f"100644 blob {blob}\t{name}"]
+        tree = self._feed("\0".join(entries) + "\0", "mktree", "-z")
+        return self.repo.commit(self._feed(clean_message(message), "commit-tree", tree, "-p", parent.hexsha))
+
+    def move_to(self, commit: git.Commit) -> list[str]:
+        """The branch, index and working tree to ``commit`` (a fast-forward, or back to an earlier commit);
+        each tracked file that changes is written atomically (a reader never sees a partial file). Files that
+        differ from HEAD in the working tree are the caller's to keep first. Returns the names changed."""
+        names = [n for n in self.run("diff", "--name-only", "-z", self.head.hexsha, commit.hexsha).split("\0") if n]
+        for name in names:
+            text = self.text_at(commit, name)
+            if text is None:
+                (self.root / name).unlink(missing_ok=True)
+            else:
+                write_text_atomically(self.root / name, text)
+        self.run("reset", "--quiet", commit.hexsha)  # branch and index; the files are in place already
+        return names

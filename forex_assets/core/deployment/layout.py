@@ -43,6 +43,10 @@ class UnusableStoreError(ConfigStoreError):
     """The directory holds no usable store (half-made or not one); a writer's open rebuilds a half-made one."""
 
 
+class RemoteError(ConfigStoreError):
+    """The store's git remote could not be read or written (unreachable, refused); the message says which."""
+
+
 def config_file_name(horizon: str) -> str:
     if horizon not in HORIZONS:
         raise ConfigStoreError(f"unknown horizon {horizon!r}; horizons are {', '.join(HORIZONS)}")

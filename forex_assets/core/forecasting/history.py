@@ -1,57 +1,34 @@
-"""Persistent forecast history (SQLite in the working area).
+"""Persistent forecast history: SQLite in the working area, or the state database (PostgreSQL) in production.
 
-One row per (horizon, origin date) in ``forecast_runs`` and one per forecast step in
-``forecast_steps``. Recording the same origin again replaces it: re-runs never duplicate rows.
+One row per (horizon, origin date) in ``forecast_runs`` and one per forecast step in ``forecast_steps``
+(``forex_assets.core.storage.tables``). Recording the same origin again replaces it, in one transaction:
+re-runs never duplicate rows, and concurrent writers of the same origin leave exactly one of them.
 
 A corrupt file is an error (:class:`~forex_assets.core.corrupt_files.CorruptFileError`), never set aside
-silently: see :func:`corrupt_history_error`.
+silently: see :func:`corrupt_history_error`. A database that cannot be reached is a
+:class:`~forex_assets.core.storage.StateDatabaseError` naming it.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
-from forex_assets.core.corrupt_files import CorruptFileError, sqlite_corruption
-from forex_assets.core.forecasting.quantiles import FORECAST_QUANTILES
+from forex_assets.core.corrupt_files import CorruptFileError
+from forex_assets.core.storage import StateDatabase
+from forex_assets.core.storage.tables import QUANTILE_COLUMNS, forecast_runs, forecast_steps, quantile_column
 
+# the levels of forecasting.quantiles.FORECAST_QUANTILES, one column each (the same tuple; imported from the
+# tables so that reading the history does not load the model stack)
+from forex_assets.core.storage.tables import STORED_QUANTILES as FORECAST_QUANTILES
 
-def quantile_column(level: float) -> str:
-    """0.025 -> 'q0_025'."""
-    return "q" + f"{level:g}".replace(".", "_")
-
-
-QUANTILE_COLUMNS = [quantile_column(q) for q in FORECAST_QUANTILES]
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS forecast_runs (
-    horizon TEXT NOT NULL,
-    origin_date TEXT NOT NULL,
-    last_price REAL NOT NULL,
-    config_version TEXT NOT NULL,
-    checkpoint TEXT NOT NULL,
-    config_json TEXT NOT NULL,
-    inference_seconds REAL NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (horizon, origin_date)
-);
-CREATE TABLE IF NOT EXISTS forecast_steps (
-    horizon TEXT NOT NULL,
-    origin_date TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    target_date TEXT NOT NULL,
-    {", ".join(f"{c} REAL NOT NULL" for c in QUANTILE_COLUMNS)},
-    PRIMARY KEY (horizon, origin_date, step)
-);
-"""
+__all__ = ["QUANTILE_COLUMNS", "ForecastHistory", "ForecastRecord", "corrupt_history_error", "quantile_column"]
 
 
 @dataclass(frozen=True)
@@ -93,99 +70,93 @@ def corrupt_history_error(path: Path, error: BaseException) -> CorruptFileError:
 
 
 class ForecastHistory:
-    def __init__(self, path: Path | str):
+    """The forecast history in the SQLite file ``path`` (the embedded default), or, with ``database_url``,
+    in that database (every part of the state together; PostgreSQL: schema ``forex``), ``path`` unused except
+    that the database adopts the rows of an embedded-default file there once; ``adopt_file=False`` (readers
+    such as the command line): never."""
+
+    def __init__(self, path: Path | str, database_url: str | None = None, *, adopt_file: bool = True):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._guarded(self._create)
-
-    def _create(self) -> None:
-        with closing(self._connect()) as db, db:
-            db.executescript(_SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-        except BaseException:
-            db.close()
-            raise
-        return db
-
-    def _guarded(self, operation: Callable[[], object]):
-        """``operation()``; a corrupt file raises :func:`corrupt_history_error` (and stays where it is)."""
-        try:
-            return operation()
-        except Exception as error:  # pandas wraps SQLite's errors in its own
-            corruption = sqlite_corruption(error)
-            if corruption is not None:
-                raise corrupt_history_error(self.path, corruption) from None
-            raise
+        self.database = StateDatabase(
+            "forecast_history",
+            self.path if adopt_file or not database_url else None,
+            database_url,
+            what="forecast history",
+            wal=True,
+            on_corrupt=corrupt_history_error,
+        )
 
     def record(self, record: ForecastRecord) -> None:
-        """Store a forecast, replacing any earlier one for the same horizon and origin."""
-        self._guarded(lambda: self._record(record))
-
-    def _record(self, record: ForecastRecord) -> None:
+        """Store a forecast, replacing any earlier one for the same horizon and origin (one transaction: all
+        or nothing)."""
         if record.quantiles.shape != (len(record.target_dates), len(FORECAST_QUANTILES)):
             raise ValueError(
                 f"quantiles of shape {record.quantiles.shape} do not match "
                 f"{len(record.target_dates)} steps x {len(FORECAST_QUANTILES)} levels"
             )
         origin = record.origin_date.strftime("%Y-%m-%d")
-        key = (record.horizon, origin)
+        run = {
+            "horizon": record.horizon,
+            "origin_date": origin,
+            "last_price": float(record.last_price),
+            "config_version": record.config_version,
+            "checkpoint": record.checkpoint,
+            "config_json": json.dumps(record.config, sort_keys=True),
+            "inference_seconds": float(record.inference_seconds),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         steps = [
-            (record.horizon, origin, i + 1, pd.Timestamp(d).strftime("%Y-%m-%d"), *map(float, row))
+            {
+                "horizon": record.horizon,
+                "origin_date": origin,
+                "step": i + 1,
+                "target_date": pd.Timestamp(d).strftime("%Y-%m-%d"),
+                **dict(zip(QUANTILE_COLUMNS, map(float, row), strict=True)),
+            }
             for i, (d, row) in enumerate(zip(record.target_dates, record.quantiles, strict=True))
         ]
-        with closing(self._connect()) as db, db:  # one transaction: all or nothing
-            db.execute("DELETE FROM forecast_steps WHERE horizon = ? AND origin_date = ?", key)
-            db.execute(
-                "INSERT OR REPLACE INTO forecast_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    *key,
-                    float(record.last_price),
-                    record.config_version,
-                    record.checkpoint,
-                    json.dumps(record.config, sort_keys=True),
-                    float(record.inference_seconds),
-                    datetime.now(UTC).isoformat(timespec="seconds"),
-                ),
-            )
-            db.executemany(f"INSERT INTO forecast_steps VALUES ({', '.join('?' * (4 + len(QUANTILE_COLUMNS)))})", steps)
+        same_run = (forecast_steps.c.horizon == record.horizon) & (forecast_steps.c.origin_date == origin)
+        with self.database.write("recording a forecast in") as db:
+            # the run first: its row lock (PostgreSQL) queues a concurrent writer of the same origin until this
+            # transaction ends, so the steps are never a mix of two writers'
+            db.execute(self.database.upsert(forecast_runs, run, ["horizon", "origin_date"]))
+            db.execute(sa.delete(forecast_steps).where(same_run))
+            if steps:
+                db.execute(sa.insert(forecast_steps), steps)
 
     def _read(
-        self, table: str, order: str, horizon: str | None, since: pd.Timestamp | None, version: str | None = None
+        self,
+        table: sa.Table,
+        order: list[str],
+        horizon: str | None,
+        since: pd.Timestamp | None,
+        version: str | None = None,
     ) -> pd.DataFrame:
         """Rows of ``horizon`` (all horizons when None) with an origin on or after ``since`` (a windowed
         query on the primary key: what a day's monitoring reads does not grow with the history)."""
-        conditions, params = [], []
+        query = sa.select(table)
         if horizon is not None:
-            conditions.append("horizon = ?")
-            params.append(horizon)
+            query = query.where(table.c.horizon == horizon)
         if since is not None:
-            conditions.append("origin_date >= ?")
-            params.append(pd.Timestamp(since).strftime("%Y-%m-%d"))
+            query = query.where(table.c.origin_date >= pd.Timestamp(since).strftime("%Y-%m-%d"))
         if version is not None:
-            conditions.append("config_version = ?")
-            params.append(version)
-        where = " WHERE " + " AND ".join(conditions) if conditions else ""
-
-        def read() -> pd.DataFrame:
-            with closing(self._connect()) as db:
-                return pd.read_sql_query(f"SELECT * FROM {table}{where} ORDER BY {order}", db, params=tuple(params))
-
-        return self._guarded(read)
+            query = query.where(table.c.config_version == version)
+        query = query.order_by(*(table.c[name] for name in order))
+        with self.database.read("reading") as db:
+            result = db.execute(query)
+            columns, rows = list(result.keys()), result.fetchall()
+        return pd.DataFrame.from_records(rows, columns=columns)
 
     def runs(
         self, horizon: str | None = None, since: pd.Timestamp | None = None, version: str | None = None
     ) -> pd.DataFrame:
         """Forecast runs, optionally only those from ``since`` on and made by configuration ``version``."""
-        frame = self._read("forecast_runs", "horizon, origin_date", horizon, since, version)
+        frame = self._read(forecast_runs, ["horizon", "origin_date"], horizon, since, version)
         frame["origin_date"] = pd.to_datetime(frame["origin_date"])
         return frame
 
     def steps(self, horizon: str | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:
-        frame = self._read("forecast_steps", "horizon, origin_date, step", horizon, since)
+        frame = self._read(forecast_steps, ["horizon", "origin_date", "step"], horizon, since)
         for column in ("origin_date", "target_date"):
             frame[column] = pd.to_datetime(frame[column])
         return frame

@@ -1,4 +1,5 @@
-"""Every trigger decision, fired or not, with its reasons, persisted (SQLite in the working area).
+"""Every trigger decision, fired or not, with its reasons, persisted: SQLite in the working area, or the state
+database (PostgreSQL) in production (``forex_assets.core.storage``).
 
 The sensors and the replay ask every day for the last optimization and the last performance override:
 those are ``MAX`` queries on partial indexes over (horizon, decided_on) that hold only the flagged
@@ -8,63 +9,63 @@ last flagged one)."""
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from forex_assets.core.monitoring.triggers import TriggerDecision
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
-#: flag column -> the partial index on (horizon, decided_on) of the decisions with that flag set
-FLAG_INDEXES = {"optimize": "decisions_optimized", "performance_override": "decisions_performance_override"}
+from forex_assets.core.monitoring.triggers import TriggerDecision
+from forex_assets.core.storage import StateDatabase
+from forex_assets.core.storage.tables import FLAG_INDEXES
+from forex_assets.core.storage.tables import decisions as decisions_table
+
+__all__ = ["FLAG_INDEXES", "DecisionLog"]
+
+
+def _last_flagged_statement(flag: str) -> sa.Select:
+    if flag not in FLAG_INDEXES:
+        raise ValueError(f"{flag!r} is not a decision flag ({', '.join(FLAG_INDEXES)})")
+    # "= 1" as a literal, not a parameter: a partial index is used only for a condition that implies its own
+    return sa.select(sa.func.max(decisions_table.c.decided_on)).where(
+        decisions_table.c.horizon == sa.bindparam("horizon"), decisions_table.c[flag] == sa.literal_column("1")
+    )
 
 
 class DecisionLog:
-    """Every trigger decision, persisted (SQLite)."""
+    """Every trigger decision, persisted: in the SQLite file ``path`` (the embedded default), or, with
+    ``database_url``, in that database (PostgreSQL: schema ``forex``), ``path`` unused except that the
+    database adopts an embedded-default file's rows once; ``adopt_file=False`` (readers): never."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, database_url: str | None = None, *, adopt_file: bool = True):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, horizon TEXT NOT NULL, "
-                "decided_on TEXT NOT NULL, optimize INTEGER NOT NULL, fired TEXT NOT NULL, blocked TEXT NOT NULL, "
-                "reasons TEXT NOT NULL, performance_override INTEGER NOT NULL)"
-            )
-            columns = {row[1] for row in db.execute("PRAGMA table_info(decisions)")}
-            if "recorded_at" not in columns:  # logs written before decisions carried a time
-                db.execute("ALTER TABLE decisions ADD COLUMN recorded_at TEXT")
-            for flag, index in FLAG_INDEXES.items():
-                db.execute(f"CREATE INDEX IF NOT EXISTS {index} ON decisions (horizon, decided_on) WHERE {flag} = 1")
+        source = self.path if adopt_file or not database_url else None
+        self.database = StateDatabase("decisions", source, database_url, what="trigger decision log")
 
     def record(self, decision: TriggerDecision, at: datetime | None = None) -> None:
-        with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
-            db.execute(
-                "INSERT INTO decisions (horizon, decided_on, optimize, fired, blocked, reasons, performance_override, "
-                "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    decision.horizon,
-                    decision.decided_on.isoformat(),
-                    int(decision.optimize),
-                    json.dumps(decision.fired),
-                    json.dumps(decision.blocked),
-                    json.dumps(decision.reasons),
-                    int(decision.performance_override),
-                    (at or datetime.now(UTC)).isoformat(),
-                ),
-            )
+        row = {
+            "horizon": decision.horizon,
+            "decided_on": decision.decided_on.isoformat(),
+            "optimize": int(decision.optimize),
+            "fired": json.dumps(decision.fired),
+            "blocked": json.dumps(decision.blocked),
+            "reasons": json.dumps(decision.reasons),
+            "performance_override": int(decision.performance_override),
+            "recorded_at": (at or datetime.now(UTC)).isoformat(),
+        }
+        with self.database.write("recording a decision in") as db:
+            db.execute(sa.insert(decisions_table).values(**row))
 
     def entries(self, horizon: str | None = None) -> list[tuple[datetime | None, TriggerDecision]]:
         """(when it was recorded, the decision), oldest first; the time is None for old logs."""
-        query, params = (
-            "SELECT horizon, decided_on, optimize, fired, blocked, reasons, performance_override, recorded_at "
-            "FROM decisions",
-            (),
+        c = decisions_table.c
+        query = sa.select(
+            c.horizon, c.decided_on, c.optimize, c.fired, c.blocked, c.reasons, c.performance_override, c.recorded_at
         )
         if horizon is not None:
-            query, params = query + " WHERE horizon = ?", (horizon,)
-        with closing(sqlite3.connect(self.path, timeout=30)) as db:
-            rows = db.execute(query + " ORDER BY id", params).fetchall()
+            query = query.where(c.horizon == horizon)
+        with self.database.read() as db:
+            rows = db.execute(query.order_by(c.id)).all()
         return [
             (
                 datetime.fromisoformat(at) if at else None,
@@ -87,14 +88,13 @@ class DecisionLog:
     @staticmethod
     def last_flagged_query(flag: str) -> str:
         """The latest day of a horizon's decisions with ``flag`` set (ISO dates sort as text), answered from
-        the flag's partial index alone."""
-        if flag not in FLAG_INDEXES:
-            raise ValueError(f"{flag!r} is not a decision flag ({', '.join(FLAG_INDEXES)})")
-        return f"SELECT MAX(decided_on) FROM decisions WHERE horizon = ? AND {flag} = 1"
+        the flag's partial index alone: the statement :meth:`last_optimization` runs, as SQLite's SQL with
+        one ``?`` (the horizon)."""
+        return str(_last_flagged_statement(flag).compile(dialect=sqlite.dialect()))
 
     def _last_flagged(self, horizon: str, flag: str) -> date | None:
-        with closing(sqlite3.connect(self.path, timeout=30)) as db:
-            (day,) = db.execute(self.last_flagged_query(flag), (horizon,)).fetchone()
+        with self.database.read() as db:
+            day = db.execute(_last_flagged_statement(flag), {"horizon": horizon}).scalar()
         return date.fromisoformat(day) if day else None
 
     def last_optimization(self, horizon: str) -> date | None:

@@ -14,6 +14,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from forex_assets.core.calendar import missing_business_days as chilean_missing_business_days
+
 DATE = "date"
 VALUE = "usdclp"
 
@@ -27,8 +29,8 @@ DEFAULT_MAX_DAILY_MOVE = 0.15
 #: separator) or too low (a value in USD per CLP, or in thousands of CLP). Change it only for another currency.
 DEFAULT_MIN_PRICE = 100.0
 DEFAULT_MAX_PRICE = 5000.0
-#: Default longest run of missing business days between two observations (Chilean holidays
-#: remove at most 3 in a row; 10 leaves room for a long holiday week).
+#: Default longest run of missing Chilean business days between two observations (weekends and Chilean
+#: holidays, which have no fixing, are not missing days; 10 leaves room for a source's outage of two weeks).
 DEFAULT_MAX_GAP_BUSINESS_DAYS = 10
 MAX_ROWS_IN_MESSAGE = 5
 
@@ -58,12 +60,9 @@ class PriceRules:
 
 
 def missing_business_days(dates: pd.Series) -> pd.Series:
-    """Business days skipped between each date and the previous one (0 for consecutive days)."""
-    values = dates.to_numpy(dtype="datetime64[D]")
-    gaps = np.zeros(len(values), dtype=np.int64)
-    if len(values) > 1:
-        gaps[1:] = np.maximum(np.busday_count(values[:-1], values[1:]) - 1, 0)
-    return pd.Series(gaps, index=dates.index)
+    """Chilean business days skipped between each date and the previous one (0 for consecutive business
+    days; weekends and Chilean holidays in between are not counted: :mod:`forex_assets.core.calendar`)."""
+    return pd.Series(chilean_missing_business_days(dates), index=dates.index)
 
 
 def rule_descriptions(rules: PriceRules = PriceRules()) -> dict[str, str]:

@@ -8,24 +8,28 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import requests
+from urllib3.exceptions import InvalidHeader, NewConnectionError, ResponseError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util.retry import Retry
 
 from forex_assets.core.files import write_text_atomically
 from forex_assets.core.prices.csv_reader import CsvFormat, parse_price_csv
 from forex_assets.core.prices.errors import PriceSourceError
 from forex_assets.core.prices.schema import DATE, VALUE
 from forex_assets.core.prices.synthetic import usdclp_like_series
+from forex_assets.core.retries import RETRY_STATUSES, TransientError, attempts_made, retrying_session
 
 __all__ = [
     "CsvFormat",
     "MindicadorClient",
     "PriceSourceError",
+    "PriceSourceUnavailable",
     "price_frame",
     "read_price_csv",
     "synthetic_prices",
@@ -58,13 +62,34 @@ def read_price_csv(
     return price_frame(dates, values)
 
 
+class PriceSourceUnavailable(PriceSourceError, TransientError):
+    """The source did not answer usefully for now (it kept answering 5xx or 429, or could not be reached) after
+    the client's own retries: worth another try later, which the step's retry policy makes."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """The answer's ``Retry-After`` in seconds (a number or an HTTP date), None when absent or unreadable."""
+    header = response.headers.get("Retry-After")
+    try:
+        return Retry().parse_retry_after(header) if header else None
+    except InvalidHeader:
+        return None
+
+
 @dataclass
 class MindicadorClient:
     """The mindicador.cl dollar series (``GET {base_url}/api/dolar/{year}``) with a per-year cache.
 
     Years before the current one are immutable: once cached they are never fetched again. The current
-    year is fetched on every call (it grows daily). Timeouts, connection errors, 429 and 5xx answers
-    are retried with exponential backoff; other 4xx answers fail at once.
+    year is fetched on every call (it grows daily). Connection errors, timeouts and HTTP 408, 429, 500, 502,
+    503 and 504 are retried up to ``max_retries`` times by urllib3 (:func:`forex_assets.core.retries.http_retry`):
+    after the ``Retry-After`` the server asks for (up to ``max_retry_after_s``), else after 0, 2, 4, ... x
+    ``backoff_s``. When they run out, :class:`PriceSourceUnavailable` (transient: the step may try again later);
+    other answers (404, a document that is not the series) fail at once with :class:`PriceSourceError`.
     """
 
     base_url: str = "https://mindicador.cl"
@@ -72,6 +97,7 @@ class MindicadorClient:
     timeout_s: float = 10.0
     max_retries: int = 3
     backoff_s: float = 1.0
+    max_retry_after_s: float = 60.0
 
     def url(self, year: int) -> str:
         return f"{self.base_url.rstrip('/')}/api/dolar/{year}"
@@ -79,38 +105,58 @@ class MindicadorClient:
     def cache_path(self, year: int) -> Path:
         return Path(self.cache_dir) / f"dolar_{year}.json"
 
+    def _network_error(self, error: requests.RequestException) -> str:
+        reason = getattr(error.args[0], "reason", None) if error.args else None
+        if isinstance(reason, NewConnectionError):
+            return f"connection failed ({reason.__class__.__name__})"
+        if isinstance(error, requests.Timeout) or isinstance(reason, Urllib3Timeout):
+            return f"timed out after {self.timeout_s:g} s"
+        if isinstance(reason, ResponseError):  # a Retry-After longer than the client waits (HttpRetry)
+            return str(reason)
+        return f"connection failed ({(reason or error).__class__.__name__})"
+
     def _get(self, year: int) -> list[dict]:
         url = self.url(year)
-        last_error = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = requests.get(url, timeout=self.timeout_s)
-            except requests.Timeout:
-                last_error = f"timed out after {self.timeout_s} s"
-                continue
-            except requests.ConnectionError as error:
-                last_error = f"connection failed ({error.__class__.__name__})"
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                last_error = f"HTTP {response.status_code}"
-                continue
-            if response.status_code != 200:
-                raise PriceSourceError(f"mindicador: {url} answered HTTP {response.status_code}; not retried")
-            try:
-                serie = response.json()["serie"]
-                if not isinstance(serie, list):
-                    raise TypeError("'serie' is not a list")
-                return [{"fecha": str(item["fecha"]), "valor": float(item["valor"])} for item in serie]
-            except (ValueError, KeyError, TypeError) as error:
-                raise PriceSourceError(
-                    f"mindicador: {url} returned an unexpected document ({error}); expected "
-                    '{"serie": [{"fecha": ..., "valor": ...}, ...]}'
-                ) from None
-        raise PriceSourceError(
-            f"mindicador: {url} failed after {self.max_retries + 1} attempts (last error: {last_error})"
-        )
+        attempts = f"{self.max_retries + 1} attempt{'s' if self.max_retries else ''}"
+        try:
+            with retrying_session(self.max_retries, self.backoff_s, self.max_retry_after_s) as session:
+                response = session.get(url, timeout=self.timeout_s)
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise PriceSourceUnavailable(
+                f"mindicador: {url} failed after {attempts} (last error: {self._network_error(error)})"
+            ) from None
+        except requests.RequestException as error:  # an invalid URL, too many redirects: waiting cures nothing
+            raise PriceSourceError(
+                f"mindicador: {url} could not be requested ({error.__class__.__name__}: {error}); not retried: "
+                "check mindicador_base_url"
+            ) from None
+        status = response.status_code
+        if status in RETRY_STATUSES:
+            after = _retry_after(response)
+            detail = f"HTTP {status}"
+            if after is not None and after > self.max_retry_after_s:
+                detail += f", Retry-After {after:g} s is longer than the {self.max_retry_after_s:g} s this client waits"
+            made = attempts_made(response)
+            raise PriceSourceUnavailable(
+                f"mindicador: {url} failed after {made} attempt{'s' if made != 1 else ''} (last error: {detail})",
+                after,
+            )
+        if status != 200:
+            retried = ", ".join(str(code) for code in sorted(RETRY_STATUSES))
+            raise PriceSourceError(
+                f"mindicador: {url} answered HTTP {status}; not retried (only timeouts, connection errors and "
+                f"HTTP {retried} are)"
+            )
+        try:
+            serie = response.json()["serie"]
+            if not isinstance(serie, list):
+                raise TypeError("'serie' is not a list")
+            return [{"fecha": str(item["fecha"]), "valor": float(item["valor"])} for item in serie]
+        except (ValueError, KeyError, TypeError) as error:
+            raise PriceSourceError(
+                f"mindicador: {url} returned an unexpected document ({error}); expected "
+                '{"serie": [{"fecha": ..., "valor": ...}, ...]}; not retried'
+            ) from None
 
     def year(self, year: int, today: date) -> tuple[list[dict], bool]:
         """The observations of ``year`` and whether they were fetched (False: read from cache)."""

@@ -3,13 +3,24 @@
 * GridSampler when the whole grid fits the trial budget, TPE (seeded) otherwise.
 * The objective is the median forecast's RMSE (CLP) on the search window; among equal RMSEs the
   faster configuration wins (inference seconds per forecast).
-* Study storage is a directory in the working area with one Optuna journal file per study
-  (``<dir>/<study name>.journal``). The study name pins the horizon, the search space, the checkpoints
-  and the window, so a search interrupted half-way resumes where it stopped; a trial left RUNNING by a
-  killed process is marked failed and queued again. Opening a study replays only its own journal, so
+* The study name pins the horizon, the search space, the checkpoints and the window, so a search
+  interrupted half-way resumes where it stopped.
+* Study storage, embedded default (no state database URL, and the replay): a directory in the working
+  area with one Optuna journal file per study (``<dir>/<study name>.journal``); a trial left RUNNING by
+  a killed process is marked failed and queued again. Opening a study replays only its own journal, so
   the cost does not grow with the number of studies run before (one shared journal grew to tens of MB
   over a multi-year replay and was re-read on every search). Journals of the older single-file layout
   (``optuna_studies.journal``) are no longer read; they may be deleted.
+* Study storage with a state database URL (production: the instance's PostgreSQL): Optuna's RDBStorage
+  in that database, in its own schema ``forex_optuna`` (Optuna keeps its schema version in a table
+  ``alembic_version``, the name of Dagster's own in ``public``; the project's tables are in ``forex``).
+  A running trial records a heartbeat every ``HEARTBEAT_INTERVAL_S``; one whose heartbeat is older than
+  ``GRACE_PERIOD_S`` (its process was killed) is marked FAIL by the next search of the study and queued
+  again (at most ``MAX_RETRY`` times: a configuration that kills its process every time ends FAIL).
+  A trial still RUNNING within the grace period is left alone: its process may be alive. The database
+  lost in the middle of a search fails the search with a
+  :class:`~forex_assets.core.storage.StateDatabaseError` naming it; the trial it interrupted is run
+  again by the next search.
 * A journal torn by a process killed mid-write (its last line cut short) would make every later search
   of the study fail, so it is repaired before the study opens: a copy of the whole file is set aside
   (``<name>.journal.corrupt-<UTC stamp>``, logged and recorded, see ``core/corrupt_files.py``) and the
@@ -20,11 +31,16 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import math
-from collections.abc import Callable
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +62,13 @@ from forex_assets.core.recalibration.search_space import (
     context_options,
     enumerate_candidates,
     make_config,
+)
+from forex_assets.core.retries import is_transient
+from forex_assets.core.storage import (
+    STATE_DATABASE_URL_ENV,
+    StateDatabaseError,
+    StateDatabaseUnavailable,
+    complete_url,
 )
 
 log = logging.getLogger(__name__)
@@ -106,17 +129,206 @@ def repair_journal(path: Path) -> SetAside | None:
         lock.release()
 
 
-def open_storage(directory: Path, name: str) -> optuna.storages.BaseStorage:
+def open_storage(directory: Path, name: str, database_url: str | None = None) -> optuna.storages.BaseStorage:
     """Study ``name``'s own append-only Optuna journal in ``directory``: persistent and resumable, far
     cheaper per trial than an SQLite RDB storage (which cost more than the bundled model's forecasts in
     the benchmark), and opened by replaying only this study's records, whatever else the directory holds.
-    A torn journal is repaired first (``repair_journal``)."""
+    A torn journal is repaired first (``repair_journal``).
+
+    With ``database_url`` (the state database): :func:`open_database_storage`, which holds every study
+    (``directory`` and ``name`` are not used)."""
+    if database_url is not None:
+        return open_database_storage(database_url)
     from optuna.storages.journal import JournalFileBackend
 
     path = study_journal_path(directory, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     repair_journal(path)
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+# ------------------------------------------------------------------------------ studies in the state database
+
+#: the PostgreSQL schema of Optuna's tables in the state database: their own, not ``forex``, since Optuna
+#: keeps its schema version in a table named ``alembic_version``, which is Dagster's own (in ``public``)
+STUDY_SCHEMA = "forex_optuna"
+#: seconds between the heartbeats of a running trial
+HEARTBEAT_INTERVAL_S = 30
+#: a running trial whose last heartbeat is older than this (seconds) has lost its process: it is failed
+GRACE_PERIOD_S = 120
+#: times a trial failed by the heartbeat is queued again (then it stays FAIL: its configuration may be what
+#: kills the process, e.g. out of memory)
+MAX_RETRY = 3
+#: the PostgreSQL advisory lock held while Optuna's schema and tables are made ("forexo" in ASCII)
+STUDY_LOCK_KEY = 0x666F7265786F
+POSTGRES_CONNECT_TIMEOUT_S = 10
+STUDY_STORAGE = "Optuna study storage"
+
+
+class _RetryKilledTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a trial failed by the heartbeat, as this module queues trials again: the new trial
+    records which one it runs again (``requeue_of``), and not an error of the dead one."""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        trial = copy.copy(trial)
+        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != "error"} | {"requeue_of": trial.number}
+        super().__call__(study, trial)
+
+
+def describe_study_database(url) -> str:
+    """How errors name the studies' database: its URL without the password, and the schema (PostgreSQL)."""
+    if url.get_backend_name() == "sqlite":
+        return str(Path(url.database)) if url.database else "sqlite (in memory)"
+    return f"{url.render_as_string(hide_password=True)} (schema {STUDY_SCHEMA})"
+
+
+def _study_database_error(url, error: BaseException, doing: str) -> StateDatabaseError:
+    import sqlalchemy.exc
+
+    database = describe_study_database(url)
+    cause = error
+    while not isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.__cause__ is not None:
+        cause = cause.__cause__  # Optuna's StorageInternalError wraps the driver's error
+    original = getattr(cause, "orig", None) or cause
+    detail = " ".join(line.strip() for line in str(original).splitlines() if line.strip()) or type(original).__name__
+    if url.password:
+        detail = detail.replace(url.password, "***")
+    lost = isinstance(cause, sqlalchemy.exc.DBAPIError) and (
+        cause.connection_invalidated
+        or (
+            isinstance(cause, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError)
+            and getattr(cause.orig, "pgcode", None) is None
+        )
+    )
+    if lost and url.get_backend_name() == "postgresql":
+        problem = f"the database cannot be reached or the connection was lost ({detail})"
+        hint = (
+            f" Check that PostgreSQL is running and reachable (and the URL: ${STATE_DATABASE_URL_ENV} or the "
+            "working_area resource's state_database_url), then run again."
+        )
+    else:
+        problem, hint = detail, ""
+    kind = StateDatabaseUnavailable if lost or "database is locked" in detail else StateDatabaseError
+    return kind(f"state database {database}: {doing} the {STUDY_STORAGE} failed: {problem}.{hint}", database)
+
+
+@contextmanager
+def _study_database_errors(url, doing: str) -> Iterator[None]:
+    """The database's errors in the block (a driver's, or Optuna's wrapping of one) as a
+    :class:`StateDatabaseError` naming the database, not a traceback."""
+    import sqlalchemy.exc
+
+    try:
+        yield
+    except StateDatabaseError:
+        raise
+    except (sqlalchemy.exc.DBAPIError, optuna.exceptions.StorageInternalError) as error:
+        raise _study_database_error(url, error, doing) from None
+
+
+@contextmanager
+def _postgres_study_schema(url) -> Iterator[None]:
+    """Hold the advisory lock that serializes the making of Optuna's tables (processes opening an empty
+    database at once would race to create them) and make the schema ``forex_optuna``."""
+    import sqlalchemy as sa
+    import sqlalchemy.exc
+    from sqlalchemy.pool import NullPool
+
+    engine = sa.create_engine(
+        url,
+        poolclass=NullPool,
+        connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, "application_name": "forex_assets"},
+    )
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": STUDY_LOCK_KEY})
+            connection.execute(sa.schema.CreateSchema(STUDY_SCHEMA, if_not_exists=True))
+            connection.commit()
+            try:
+                yield
+            finally:
+                with suppress(sqlalchemy.exc.DBAPIError):  # a lost connection took its lock with it
+                    connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": STUDY_LOCK_KEY})
+                    connection.commit()
+    finally:
+        engine.dispose()
+
+
+_database_storages: dict[tuple, optuna.storages.RDBStorage] = {}
+_database_storages_lock = threading.Lock()
+
+
+def _forget_inherited_storages() -> None:
+    """In a forked child: drop the parent's storages without closing their connections (they are the
+    parent's; closing them here would end its sessions). The child opens its own."""
+    global _database_storages_lock
+    _database_storages_lock = threading.Lock()  # another thread of the parent may have held it at the fork
+    for storage in list(_database_storages.values()):
+        storage.engine.dispose(close=False)
+    _database_storages.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_storages)
+
+
+def open_database_storage(database_url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDBStorage in the state database ``database_url`` (PostgreSQL: schema ``forex_optuna``,
+    made when missing), with heartbeats (``HEARTBEAT_INTERVAL_S``, ``GRACE_PERIOD_S``) and the retry of a
+    trial whose process was killed (``MAX_RETRY``). One per database and process. A database that cannot
+    be reached is a :class:`StateDatabaseError` naming it."""
+    url = complete_url(database_url)
+    key = (os.getpid(), url.render_as_string(hide_password=False), HEARTBEAT_INTERVAL_S, GRACE_PERIOD_S, MAX_RETRY)
+    with _database_storages_lock:
+        storage = _database_storages.get(key)
+        if storage is None:
+            storage = _database_storages[key] = _rdb_storage(url)
+        return storage
+
+
+def _rdb_storage(url) -> optuna.storages.RDBStorage:
+    postgres = url.get_backend_name() == "postgresql"
+    if postgres:
+        try:
+            import psycopg2  # noqa: F401 - the driver, from the production extra (dagster-postgres)
+        except ModuleNotFoundError:
+            database = describe_study_database(url)
+            raise StateDatabaseError(
+                f"state database {database}: PostgreSQL needs the psycopg2 driver, which is not installed: "
+                "pip install -e '.[production]' (it comes with dagster-postgres)",
+                database,
+            ) from None
+        engine_kwargs = {
+            "pool_size": 2,
+            "max_overflow": 4,
+            "pool_pre_ping": True,  # a connection the server dropped (restart, failover) is replaced, not used
+            "pool_recycle": 1800,
+            "connect_args": {
+                "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
+                "application_name": "forex_assets",
+                # Optuna's tables, unqualified, in its own schema (and only there: not Dagster's alembic_version)
+                "options": f"-c search_path={STUDY_SCHEMA}",
+            },
+        }
+    else:
+        engine_kwargs = {"connect_args": {"timeout": 30}}
+        if url.database:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    # RDBStorage formats its URL ({SCHEMA_VERSION}): braces of a password are doubled to stay as they are
+    text = url.render_as_string(hide_password=False).replace("{", "{{").replace("}", "}}")
+    with _study_database_errors(url, "opening"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are "experimental"
+        with _postgres_study_schema(url) if postgres else nullcontext():
+            return optuna.storages.RDBStorage(
+                text,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                grace_period=GRACE_PERIOD_S,
+                heartbeat_stale_trial_callback=_RetryKilledTrial(max_retry=MAX_RETRY),
+            )
+
+
+def _heartbeat(storage: optuna.storages.BaseStorage) -> bool:
+    return isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval() is not None
 
 
 def stored_studies(directory: Path) -> list[str]:
@@ -165,13 +377,25 @@ def _requeue_interrupted(study: optuna.Study, storage: optuna.storages.BaseStora
     the trial is marked failed-and-requeued so the grid point is evaluated on resume. ``storage`` is
     the one the study was opened on: its public ``BaseStorage`` API records the error on a trial this
     process did not start (``study.tell`` then fails it).
+
+    With heartbeats (the state database's RDBStorage) a RUNNING trial is the heartbeat's: one whose
+    heartbeat is older than the grace period is failed here and queued again by ``_RetryKilledTrial``;
+    one within it is left alone (its process may be running it still).
     """
+    count = 0
+    heartbeat = _heartbeat(storage)
+    if heartbeat:
+        waiting = (optuna.trial.TrialState.WAITING,)
+        before = len(study.get_trials(deepcopy=False, states=waiting))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        count += len(study.get_trials(deepcopy=False, states=waiting)) - before
     trials = study.get_trials(deepcopy=False)
     already = {t.user_attrs.get("requeue_of") for t in trials}
     study_id = storage.get_study_id_from_name(study.study_name)
-    count = 0
     for trial in trials:
-        killed = trial.state == optuna.trial.TrialState.RUNNING
+        killed = trial.state == optuna.trial.TrialState.RUNNING and not heartbeat
         stopped = trial.state == optuna.trial.TrialState.FAIL and str(trial.user_attrs.get("error", "")).startswith(
             INTERRUPTED
         )
@@ -195,21 +419,42 @@ def run_search(
     cache: ForecastCache,
     storage_dir: Path,
     progress: Callable[[str], None] = log.info,
+    database_url: str | None = None,
 ) -> SearchOutcome:
     """Run (or resume) the study and return the best configuration with the full leaderboard.
 
-    ``storage_dir``: the study storage directory (the study's journal is ``<storage_dir>/<name>.journal``)."""
-    steps = horizon_steps(space.horizon)
-    candidates = enumerate_candidates(space)
-    by_label = {c.label: c.config for c in candidates}
-    sampler, sampler_kind = _sampler(space, len(candidates), list(by_label))
+    ``storage_dir``: the study storage directory (the study's journal is ``<storage_dir>/<name>.journal``);
+    ``database_url``: the state database, which holds the study instead (``storage_dir`` unused)."""
     window_end = series.date_text(int(search_origins[-1]))
     name = study_name(space, checkpoint_ids, window_end)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with collect_set_aside() as repaired:
-        storage = open_storage(storage_dir, name)
+        storage = open_storage(storage_dir, name, database_url)
     for event in repaired:
         progress(f"{space.horizon}: WARNING: {event.message()}")
+    if database_url is None:
+        database_errors = nullcontext()
+    else:  # the database lost during the search: an error naming it, not Optuna's "invalid data in the commit"
+        database_errors = _study_database_errors(complete_url(database_url), f"running the study {name} in")
+    with database_errors:
+        return _run_study(space, series, search_origins, load_pipeline, checkpoint_ids, cache, storage, name, progress)
+
+
+def _run_study(
+    space: SearchSpace,
+    series: PriceSeries,
+    search_origins: np.ndarray,
+    load_pipeline: Callable[[str], object],
+    checkpoint_ids: dict[str, str],
+    cache: ForecastCache,
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    progress: Callable[[str], None],
+) -> SearchOutcome:
+    steps = horizon_steps(space.horizon)
+    candidates = enumerate_candidates(space)
+    by_label = {c.label: c.config for c in candidates}
+    sampler, sampler_kind = _sampler(space, len(candidates), list(by_label))
     study = optuna.create_study(
         study_name=name,
         storage=storage,
@@ -219,6 +464,7 @@ def run_search(
     )
     requeued = _requeue_interrupted(study, storage)
     bank = SampleBank()
+    database_failures: list[Exception] = []  # the storage failed (not the configuration): the search stops
 
     def objective(trial: optuna.Trial) -> float:
         config = _suggest(trial, space, sampler_kind, by_label)
@@ -236,6 +482,14 @@ def run_search(
             else:
                 result = run_backtest(pipeline, config, series, search_origins, steps, cache, checkpoint_id)
         except Exception as error:
+            if isinstance(error, StateDatabaseError) or is_transient(error):
+                # the storage (a database down, a cache file locked too long), not the configuration: the search
+                # stops and fails (a step retry, or the next search, runs this trial again)
+                database_failures.append(error)
+                trial.study.stop()
+                with suppress(Exception):  # run again on resume (when the database can still record it)
+                    trial.set_user_attr("error", f"{INTERRUPTED} ({type(error).__name__}: {error})")
+                raise
             trial.set_user_attr("error", f"{type(error).__name__}: {error}")
             progress(f"{space.horizon}: trial {trial.number} {candidate_label(config)} failed: {error}")
             raise
@@ -255,7 +509,7 @@ def run_search(
             f"record, {requeued} interrupted ones queued again, running {remaining} more"
         )
         if remaining:
-            study.optimize(objective, n_trials=remaining, catch=(Exception,), gc_after_trial=False)
+            _optimize(study, objective, remaining, database_failures)
     else:
         # Grid: stage 1 runs every quantile-family candidate and the smallest num_samples of each
         # sampling group; stage 2 the larger sample counts of the groups that survived the screen.
@@ -280,14 +534,40 @@ def run_search(
                 if label not in waiting:
                     study.enqueue_trial({"candidate": label})
             if todo:
-                study.optimize(objective, n_trials=len(todo), catch=(Exception,), gc_after_trial=False)
+                _optimize(study, objective, len(todo), database_failures)
             requeued = 0
     return _outcome(study, space, sampler_kind, series, search_origins)
 
 
+def _optimize(study: optuna.Study, objective, n_trials: int, database_failures: list[Exception]) -> None:
+    try:
+        study.optimize(objective, n_trials=n_trials, catch=(Exception,), gc_after_trial=False)
+    except Exception:
+        if database_failures:  # the study could not even record the failure: the first error says why
+            raise database_failures[0] from None
+        raise
+    if database_failures:
+        raise database_failures[0]
+
+
+def _error(trial: optuna.trial.FrozenTrial) -> str:
+    """The trial's error ('' when none). A trial FAIL without an error or metrics was failed by the
+    heartbeat (its process was killed before it could record either): interrupted, unless it was queued
+    again ``MAX_RETRY`` times already."""
+    error = trial.user_attrs.get("error")
+    if error is not None:
+        return str(error)
+    if trial.state == optuna.trial.TrialState.FAIL and "metrics" not in trial.user_attrs:
+        runs = len(trial.system_attrs.get("retry_history", [])) + 1
+        if runs > MAX_RETRY:
+            return f"its process was killed {runs} times running this configuration (no heartbeat); not run again"
+        return f"{INTERRUPTED} (process killed: no heartbeat)"
+    return ""
+
+
 def _counts(trial: optuna.trial.FrozenTrial) -> bool:
     """A finished trial that was not merely interrupted."""
-    return trial.state.is_finished() and not str(trial.user_attrs.get("error", "")).startswith(INTERRUPTED)
+    return trial.state.is_finished() and not _error(trial).startswith(INTERRUPTED)
 
 
 def _rmse(trial: optuna.trial.FrozenTrial) -> float:
@@ -365,7 +645,7 @@ def _leaderboard(study: optuna.Study) -> pd.DataFrame:
                 "bias_clp": metrics.get("bias_clp", np.nan),
                 "skill_vs_random_walk": metrics.get("skill_vs_random_walk", np.nan),
                 "seconds_per_forecast": metrics.get("seconds_per_forecast", np.nan),
-                "error": trial.user_attrs.get("error", ""),
+                "error": _error(trial),
             }
         )
     frame = pd.DataFrame(rows)

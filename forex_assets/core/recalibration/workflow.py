@@ -37,11 +37,13 @@ def find_candidate(
     progress: Callable[[str], None] = print,
     levers: LeverSettings | None = None,
     prior: ChronosConfig | None = None,
+    database_url: str | None = None,
 ) -> SearchOutcome:
     """The best configuration of ``space`` on the search window, with its FX levers fitted there (``levers``,
     or the search-space file's ``fit_shrinkage`` / ``fit_interval_scale`` when None), shrunk towards the
     levers of ``prior`` (the horizon's seed configuration, calibrated on random walks) when given.
-    ``storage_dir``: the Optuna study directory (one journal per study)."""
+    ``storage_dir``: the Optuna study directory (one journal per study); ``database_url``: the state database,
+    which holds the studies instead (``storage_dir`` unused; None: the journals)."""
     series = PriceSeries.from_frame(prices)
     windows = split_windows(
         len(series.values),
@@ -51,7 +53,9 @@ def find_candidate(
         space.origin_spacing,
     )
     checkpoint_ids = {c.checkpoint: checkpoint_identity(c.checkpoint) for c in space.checkpoints}
-    outcome = run_search(space, series, windows.search, load_pipeline, checkpoint_ids, cache, storage_dir, progress)
+    outcome = run_search(
+        space, series, windows.search, load_pipeline, checkpoint_ids, cache, storage_dir, progress, database_url
+    )
     if levers is None:
         levers = LeverSettings(fit_shrinkage=space.fit_shrinkage, fit_interval_scale=space.fit_interval_scale)
     if not (levers.fit_shrinkage or levers.fit_interval_scale):

@@ -92,6 +92,7 @@ class Optimization:
     error: str = ""
     rmse_improvement_pct: float | None = None
     mape_improvement_pct: float | None = None
+    improvement_p_value: float | None = None  # the significance criterion's one-sided Diebold-Mariano p
     failed_criteria: tuple[str, ...] = ()
     deployed_version: str | None = None
     seconds: float = 0.0
@@ -392,6 +393,7 @@ class Replay:
         if report is not None:
             record.rmse_improvement_pct = report.metrics.rmse_improvement
             record.mape_improvement_pct = report.metrics.mape_improvement
+            record.improvement_p_value = report.metrics.improvement_p_value
             record.failed_criteria = tuple(report.failed_criteria)
         if recalibration.deployed_version is not None:
             record.deployed_version = recalibration.deployed_version.id

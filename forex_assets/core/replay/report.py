@@ -18,8 +18,9 @@ Definitions (per horizon, over the replayed days):
   severity MEDIUM or HIGH, and to the first drift-triggered optimization;
 * accuracy: every live forecast whose whole path matured by the last replay day, against the static
   initial configuration and the random walk on the same origins: RMSE, MAPE, 95 % coverage, and
-  Diebold-Mariano (HLN) on the squared error over the path. A target business day without a price
-  (a holiday in real data: no fixing that day) is scored against the previous day's price;
+  Diebold-Mariano (HLN) on the squared error over the path. Step k targets the k-th Chilean business
+  day after the origin (no fixing on a Chilean holiday) and is scored against that date's price, never
+  another day's; a path with a target date without a price (a gap in the series) is not matured;
 * RMSE ratios live / static and live / random walk with 95 % circular-block bootstrap intervals over the
   matured origins (blocks of h origins, as consecutive origins share h - 1 targets; 1,000 resamples,
   seeded: :func:`forex_assets.core.metrics.block_bootstrap_ratio_ci`), when there are at least two blocks;
@@ -53,6 +54,7 @@ from forex_assets.core.forecasting.production import target_business_days
 from forex_assets.core.forecasting.quantiles import MEDIAN_INDEX
 from forex_assets.core.horizons import horizon_steps
 from forex_assets.core.metrics import block_bootstrap_ratio_ci, diebold_mariano, rmse
+from forex_assets.core.monitoring.live_scoring import fixing_dates
 from forex_assets.core.monitoring.triggers import TriggerPolicy
 from forex_assets.core.plots import figure_png_base64
 from forex_assets.core.replay.engine import JUDGED_ORIGINS, DeployJudgement, HorizonTrace, ReplayResult
@@ -77,14 +79,15 @@ def _share(numerator: int, denominator: int) -> float | None:
 
 
 def _paths(history: ForecastHistory, horizon: str, days: list[pd.Timestamp], prices: pd.DataFrame, static: dict):
-    """Arrays over the origins whose every target is on or before the last known day: (live quantiles,
-    static quantiles, last prices, actuals)."""
+    """Arrays over the origins whose every target date has a price (the fixing of that date: a Chilean
+    business day, :func:`forex_assets.core.monitoring.live_scoring.fixing_dates`): (live quantiles, static
+    quantiles, last prices, actuals)."""
     steps = history.steps(horizon)
     if steps.empty:
         return None
     observed = prices.set_index("date")["usdclp"]
-    # a target business day without a price (a holiday: no fixing) takes the previous day's price
-    by_date = observed.reindex(pd.bdate_range(observed.index[0], observed.index[-1])).ffill()
+    steps = steps.reset_index(drop=True)
+    steps = steps.assign(target_date=fixing_dates(steps, observed.index))
     columns = [c for c in steps.columns if c.startswith("q")]
     live, stat, lasts, actuals = [], [], [], []
     wanted = set(days)
@@ -92,13 +95,14 @@ def _paths(history: ForecastHistory, horizon: str, days: list[pd.Timestamp], pri
         origin = pd.Timestamp(origin)
         if origin not in wanted or origin not in static:
             continue
-        targets = pd.DatetimeIndex(group.sort_values("step")["target_date"])
-        if not targets.isin(by_date.index).all():
-            continue  # not matured by the last replay day
-        live.append(group.sort_values("step")[columns].to_numpy())
+        group = group.sort_values("step")
+        targets = pd.DatetimeIndex(group["target_date"])
+        if not targets.isin(observed.index).all():
+            continue  # not matured: the series ends before the last target date, or has a gap on one
+        live.append(group[columns].to_numpy())
         stat.append(static[origin])
         lasts.append(float(observed[origin]))
-        actuals.append(by_date[targets].to_numpy())
+        actuals.append(observed[targets].to_numpy())
     if not live:
         return None
     return np.array(live), np.array(stat), np.array(lasts), np.array(actuals)
@@ -296,6 +300,7 @@ def horizon_report(result: ReplayResult, trace: HorizonTrace, prices: pd.DataFra
                 "fired": list(o.fired),
                 "verdict": o.verdict,
                 "rmse_change_pct": o.rmse_improvement_pct,
+                "p_value": o.improvement_p_value,
                 "deployed": o.deployed_version,
             }
             for o in optimizations

@@ -1,6 +1,6 @@
 """Schedules and sensors that keep the forecasts calibrated without a person.
 
-* ``daily_monitoring_schedule`` (weekdays 19:00 America/Santiago) refreshes ``usdclp_prices``; the
+* ``daily_monitoring_schedule`` (Chilean business days 19:00 America/Santiago) refreshes ``usdclp_prices``; the
   forecasts, drift and performance reports follow through their eager automation conditions
   (``forex_automation_sensor``).
 * ``optimization_sensor`` reads the latest drift and performance reports, asks the trigger manager
@@ -16,17 +16,21 @@ from datetime import date
 
 import dagster as dg
 
+from forex_assets.core.calendar import is_business_day
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.policy import PolicySettings, decide_optimization, trigger_inputs
 from forex_assets.defs.recalibration.jobs import optimization_job
 from forex_assets.defs.resources import MonitoringPolicy, WorkingArea
+from forex_assets.defs.runs import RUN_EXECUTOR
 
 TIMEZONE = "America/Santiago"
 DRIFT, PERFORMANCE = dg.AssetKey("drift_report"), dg.AssetKey("performance_report")
 
-prices_job = dg.define_asset_job("prices_job", selection=dg.AssetSelection.assets("usdclp_prices"))
+prices_job = dg.define_asset_job(
+    "prices_job", selection=dg.AssetSelection.assets("usdclp_prices"), executor_def=RUN_EXECUTOR
+)
 
 forex_automation_sensor = dg.AutomationConditionSensorDefinition(
     "forex_automation_sensor",
@@ -44,6 +48,9 @@ forex_automation_sensor = dg.AutomationConditionSensorDefinition(
     description="Daily monitoring: prices, then forecasts, drift and performance reports of every horizon.",
 )
 def daily_monitoring_schedule(context: dg.ScheduleEvaluationContext):
+    day = context.scheduled_execution_time.date() if context.scheduled_execution_time else date.today()
+    if not is_business_day(day):
+        return dg.SkipReason(f"{day.isoformat()} is a Chilean holiday: no fixing to fetch")
     return dg.RunRequest(tags={"forex/kind": "monitoring"})
 
 

@@ -23,9 +23,21 @@ from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.alerting.set_aside import set_aside_reported
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.prices.retries import OPTIMIZATION_RETRY_POLICY, retry_transient_only
 from forex_assets.defs.resources import ApprovalPolicy, WorkingArea
 
 from .plots import leaderboard_figure
+
+ANNOUNCED = "optimization announced (decision recorded, alert sent)"
+
+
+def _announced(context: dg.AssetExecutionContext) -> bool:
+    """Whether an earlier attempt of this step in this run announced the optimization (its log line)."""
+    return any(
+        entry.user_message == ANNOUNCED and entry.step_key == context.op_def.name
+        for entry in context.instance.all_logs(context.run.run_id, of_type=None)
+        if entry.dagster_event is None
+    )
 
 
 def announce_optimization(
@@ -54,12 +66,18 @@ def announce_optimization(
     pool="optimizer",
     description="Best inference configuration of the horizon's search space on the search window "
     "(Optuna study, rolling-origin backtests), with the full leaderboard.",
+    retry_policy=OPTIMIZATION_RETRY_POLICY,  # transient failures only: a config or search error is not retried
 )
+@retry_transient_only
 def candidate_config(
     context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, working_area: WorkingArea, alerts: AlertNotifier
 ) -> dg.Output[dict]:
     horizon = context.partition_key
-    announce_optimization(context, working_area, alerts, usdclp_prices["date"].iloc[-1].date())
+    # a retry of a transient failure is the same optimization: announced (decision recorded, alert sent) once,
+    # by the first attempt that got that far
+    if context.retry_number == 0 or not _announced(context):
+        announce_optimization(context, working_area, alerts, usdclp_prices["date"].iloc[-1].date())
+        context.log.info(ANNOUNCED)
     with set_aside_reported(context, alerts, working_area) as set_aside:  # a corrupt cache or journal
         try:
             space = load_search_space(search_space_path(working_area.configs, horizon), expected_horizon=horizon)
@@ -71,6 +89,7 @@ def candidate_config(
                 working_area.optuna_storage,
                 context.log.info,
                 prior=seed,
+                database_url=working_area.state_database,  # the studies in the state database, when there is one
             )
         except (ConfigError, SearchError, ModelLoadError) as error:
             raise dg.Failure(description=f"candidate_config {horizon}: {error}") from None
@@ -110,7 +129,9 @@ def candidate_config(
     description="Candidate vs deployed configuration on the most recent validation window, disjoint from "
     "the search window (shadow mode): the approval metrics (docs/decisions.md), random-walk skill, Diebold-Mariano. "
     "Gated by one blocking asset check per approval criterion.",
+    retry_policy=OPTIMIZATION_RETRY_POLICY,  # transient failures only: a rejection is a verdict, not an error
 )
+@retry_transient_only
 def validation_report(
     context: dg.AssetExecutionContext,
     usdclp_prices: pd.DataFrame,

@@ -1,0 +1,28 @@
+"""The project's state behind one storage layer: SQLite files in the working area by default, the instance's
+PostgreSQL (schema ``forex``) in production. See :mod:`forex_assets.core.storage.engine`."""
+
+from forex_assets.core.storage.engine import (
+    PASSWORD_ENVS,
+    STATE_DATABASE_URL_ENV,
+    STATE_SCHEMA,
+    VERSION_TABLE,
+    StateDatabase,
+    StateDatabaseError,
+    StateDatabaseUnavailable,
+    complete_url,
+    configured_url,
+    describe_url,
+)
+
+__all__ = [
+    "PASSWORD_ENVS",
+    "STATE_DATABASE_URL_ENV",
+    "STATE_SCHEMA",
+    "VERSION_TABLE",
+    "StateDatabase",
+    "StateDatabaseError",
+    "StateDatabaseUnavailable",
+    "complete_url",
+    "configured_url",
+    "describe_url",
+]

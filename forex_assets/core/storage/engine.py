@@ -1,0 +1,448 @@
+"""Where the project's state lives, and how it is opened, migrated, written and read (SQLAlchemy Core).
+
+Two places, chosen by one URL (``$FOREX_STATE_DATABASE_URL``, or the ``state_database_url`` of the
+``working_area`` resource):
+
+* **none** (the embedded default, ``make run``): each part of the state is its own SQLite file in the
+  working area, the same files as ever (``forecast_history.sqlite``, ``trigger_decisions.sqlite``,
+  ``alerts.sqlite``; the backtest cache keeps its own ``backtest_cache.sqlite`` and the Optuna studies their
+  journals, see ``core/backtest/cache.py`` and ``core/recalibration/search.py``). A file written by an
+  older version is adopted by the first open (the migration creates what is missing and records its
+  version in the file);
+* **a PostgreSQL URL** (production: the instance's own database, ``postgresql+psycopg2://user@host:port/db``):
+  every part's tables in the schema ``forex`` of that database. A URL without a password takes it from
+  ``$FOREX_STATE_DATABASE_PASSWORD``, else ``$DAGSTER_POSTGRES_PASSWORD`` (docker-compose), else
+  ``$DAGSTER_PG_PASSWORD`` (Dagster's Helm chart), so no file needs to hold it. (A ``sqlite:///`` URL puts
+  every part in that one file.)
+
+Every write is one transaction (``BEGIN IMMEDIATE`` on SQLite, so writers queue instead of failing): it is
+stored whole or not at all. A database that cannot be reached, a connection lost mid-write, a lock held too
+long, are a :class:`StateDatabaseError` that names the database (never its password) and says what to do,
+not a driver traceback. A corrupt SQLite file is the caller's :class:`~forex_assets.core.corrupt_files.
+CorruptFileError` (state is never set aside silently).
+
+Opening a part brings its tables to the latest migration (Alembic, ``migrations/``), under a lock
+(PostgreSQL: an advisory transaction lock; SQLite: the write lock), so that processes opening a new
+database at once do not race; when the database is already current, opening only reads its version.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+import sqlalchemy.exc
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import NullPool
+
+from forex_assets.core.corrupt_files import CorruptFileError, sqlite_corruption
+from forex_assets.core.retries import TransientError
+from forex_assets.core.storage.tables import PARTS
+
+#: the state database's URL; empty or unset: SQLite files in the working area
+STATE_DATABASE_URL_ENV = "FOREX_STATE_DATABASE_URL"
+#: where a PostgreSQL URL without a password finds it, in this order
+PASSWORD_ENVS = ("FOREX_STATE_DATABASE_PASSWORD", "DAGSTER_POSTGRES_PASSWORD", "DAGSTER_PG_PASSWORD")
+#: the PostgreSQL schema of the project's tables (Dagster's own tables stay in ``public``)
+STATE_SCHEMA = "forex"
+#: Alembic's version table (in the state schema on PostgreSQL, in each file on SQLite); not
+#: ``alembic_version``, which is Dagster's own in the same database
+VERSION_TABLE = "forex_state_version"
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+#: the key of the PostgreSQL advisory lock that serializes migrations (any constant; "forex" in ASCII)
+MIGRATION_LOCK_KEY = 0x666F726578
+SQLITE_BUSY_TIMEOUT_S = 30
+POSTGRES_CONNECT_TIMEOUT_S = 10
+WRITE_OPTION = "forex_state_write"  # execution option: this connection's transaction writes (SQLite: BEGIN IMMEDIATE)
+
+
+class StateDatabaseError(RuntimeError):
+    """The state database could not be reached, or an operation on it failed; the message names the
+    database (without its password), what was being done, and what to do."""
+
+    def __init__(self, message: str, database: str):
+        super().__init__(message)
+        self.database = database
+
+
+class StateDatabaseUnavailable(StateDatabaseError, TransientError):
+    """The database could not be reached, the connection was lost, or a SQLite file stayed locked: waiting may
+    cure it, so a step's retry policy tries again (``forex_assets.core.retries.is_transient``)."""
+
+
+# ------------------------------------------------------------------------------------------------ URLs
+
+
+def configured_url(value: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """``value``, else ``$FOREX_STATE_DATABASE_URL``; None (empty or unset) means the embedded SQLite files."""
+    environ = os.environ if environ is None else environ
+    chosen = value if value else environ.get(STATE_DATABASE_URL_ENV)
+    return chosen.strip() if chosen and chosen.strip() else None
+
+
+def complete_url(url: str | URL, environ: Mapping[str, str] | None = None) -> URL:
+    """``url`` ready to connect: ``postgresql://`` means psycopg2 (the driver of dagster-postgres;
+    SQLAlchemy 2.1 would pick psycopg 3), and a PostgreSQL URL without a password takes the first of
+    :data:`PASSWORD_ENVS` that is set. Only PostgreSQL and SQLite are supported."""
+    environ = os.environ if environ is None else environ
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except sqlalchemy.exc.ArgumentError:
+        raise ValueError(
+            f"the state database URL {_without_secret(str(url))!r} is not a database URL; use "
+            "postgresql+psycopg2://user@host:5432/database (or leave it unset for SQLite files in the working area)"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg2")
+        if parsed.password is None:
+            password = next((environ[name] for name in PASSWORD_ENVS if environ.get(name)), None)
+            if password is not None:
+                parsed = parsed.set(password=password)
+        return parsed
+    if backend == "sqlite":
+        return parsed
+    raise ValueError(
+        f"the state database URL {parsed.render_as_string(hide_password=True)} is for {backend}: only PostgreSQL "
+        "(postgresql+psycopg2://...) and SQLite (sqlite:///path, or no URL at all) are supported"
+    )
+
+
+def _without_secret(text: str) -> str:
+    """A URL-ish text with its password (between the user's ``:`` and the ``@``) masked."""
+    if "@" not in text:
+        return text
+    credentials, _, host = text.rpartition("@")
+    scheme, separator, credentials = credentials.rpartition("://")
+    user, colon, _ = credentials.partition(":")
+    return f"{scheme}{separator}{user}{':***' if colon else ''}@{host}"
+
+
+def describe_url(url: URL) -> str:
+    """How errors name a database: the URL without its password (and the schema, on PostgreSQL)."""
+    if url.get_backend_name() == "sqlite":
+        return str(Path(url.database)) if url.database else "sqlite (in memory)"
+    return f"{url.render_as_string(hide_password=True)} (schema {STATE_SCHEMA})"
+
+
+# ------------------------------------------------------------------------------------------------ engines
+
+_engines: dict[tuple[int, str, bool], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _sqlite_engine(url: URL, wal: bool) -> Engine:
+    # a connection per operation (NullPool), as before: nothing holds the file open between operations, the
+    # -wal and -shm files go away with the last connection, and a file set aside is never written through a
+    # pooled handle
+    engine = sa.create_engine(url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record) -> None:
+        # the driver's own transaction handling off: SQLAlchemy's "begin" below emits BEGIN, so that DDL is
+        # transactional too (a migration is all or nothing) and a write can take the lock up front
+        dbapi_connection.isolation_level = None
+        if wal:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            finally:
+                cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # a writer takes the write lock at BEGIN (waiting up to the busy timeout): a deferred transaction that
+        # reads, then writes, could fail at once with "database is locked" when another writer went first
+        immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: URL) -> Engine:
+    try:
+        import psycopg2  # noqa: F401 - the driver, from the production extra (dagster-postgres)
+    except ModuleNotFoundError:
+        raise StateDatabaseError(
+            f"state database {describe_url(url)}: PostgreSQL needs the psycopg2 driver, which is not installed: "
+            "pip install -e '.[production]' (it comes with dagster-postgres)",
+            describe_url(url),
+        ) from None
+    return sa.create_engine(
+        url,
+        pool_size=2,
+        max_overflow=4,
+        pool_pre_ping=True,  # a connection the server dropped (restart, failover) is replaced, not used
+        pool_recycle=1800,
+        connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, "application_name": "forex_assets"},
+        execution_options={"schema_translate_map": {None: STATE_SCHEMA}},
+    )
+
+
+def _forget_inherited_engines() -> None:
+    """In a forked child: drop the parent's pools without closing their connections (they are the parent's;
+    closing them here would end its sessions). The child opens its own (engines are per process)."""
+    global _engines_lock
+    _engines_lock = threading.Lock()  # another thread of the parent may have held it at the fork
+    for engine in list(_engines.values()):
+        engine.dispose(close=False)
+    _engines.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_engines)
+
+
+def engine_for(url: URL, wal: bool = False) -> Engine:
+    """One engine per database and process (a forked process makes its own); ``wal``: SQLite's journal mode."""
+    sqlite = url.get_backend_name() == "sqlite"
+    key = (os.getpid(), url.render_as_string(hide_password=False), wal and sqlite)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _sqlite_engine(url, wal) if sqlite else _postgres_engine(url)
+            _engines[key] = engine
+        return engine
+
+
+# ------------------------------------------------------------------------------------------------ migrations
+
+
+@lru_cache(maxsize=1)
+def _script():
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS_DIR))
+
+
+def known_revisions() -> set[str]:
+    return {script.revision for script in _script().walk_revisions()}
+
+
+def target_revisions(part: str | None) -> set[str]:
+    """The revisions a database must be at: the head of ``part``'s branch, or every head (all parts)."""
+    script = _script()
+    if part is None:
+        return set(script.get_heads())
+    return {revision.revision for revision in script.get_revisions(f"{part}@head")}
+
+
+def prepare_migration(connection: Connection, schema: str | None) -> None:
+    """Inside the migration's transaction, before Alembic runs: on PostgreSQL wait for the migration lock
+    (released at commit) and make the schema."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        connection.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+
+
+def current_revisions(connection: Connection, schema: str | None) -> set[str]:
+    if not sa.inspect(connection).has_table(VERSION_TABLE, schema=schema):
+        return set()
+    versions = sa.table(VERSION_TABLE, sa.column("version_num"), schema=schema)
+    return set(connection.execute(sa.select(versions.c.version_num)).scalars())
+
+
+def run_upgrade(connection: Connection, schema: str | None, target: str) -> None:
+    """Alembic's upgrade to ``target`` on ``connection``, inside the caller's transaction."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    config.attributes["schema"] = schema
+    command.upgrade(config, target)
+
+
+# ------------------------------------------------------------------------------------------------ the database
+
+
+def _driver_message(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(original).splitlines() if line.strip()]
+    return " ".join(lines) or type(original).__name__
+
+
+class StateDatabase:
+    """One part of the state (``forecast_history``, ``decisions`` or ``alerts``) in its database.
+
+    ``url`` None: the SQLite file ``path`` holds this part alone (the embedded default). Else ``url`` (a
+    PostgreSQL or SQLite URL) holds every part; ``path`` is then where the embedded default kept this part,
+    whose rows are copied in once if the part is still empty there (:mod:`forex_assets.core.storage.legacy`).
+
+    ``what`` names the part in errors ("forecast history"); ``on_corrupt(path, sqlite_error)`` makes the
+    error for a corrupt SQLite file (default: a :class:`CorruptFileError` naming the file; nothing is moved).
+    """
+
+    def __init__(
+        self,
+        part: str,
+        path: Path | str | None = None,
+        url: str | URL | None = None,
+        *,
+        what: str,
+        wal: bool = False,
+        on_corrupt: Callable[[Path, BaseException], Exception] | None = None,
+    ):
+        if part not in PARTS:
+            raise ValueError(f"{part!r} is not a part of the state ({', '.join(PARTS)})")
+        if url is None and path is None:
+            raise ValueError("a state database needs a SQLite file or a URL")
+        self.part, self.what, self._on_corrupt = part, what, on_corrupt
+        if url is None:
+            self.path: Path | None = Path(path)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.url = URL.create("sqlite", database=str(self.path))
+            self.shared = False
+        else:
+            self.url = complete_url(url)
+            self.path = Path(self.url.database) if self.is_sqlite and self.url.database else None
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.shared = True
+        self.engine = engine_for(self.url, wal=wal)
+        self.migrate()
+        if self.shared and path is not None:  # the part's file of the embedded default, moved in once
+            from forex_assets.core.storage.legacy import import_sqlite_part
+
+            import_sqlite_part(self, Path(path))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def schema(self) -> str | None:
+        return None if self.is_sqlite else STATE_SCHEMA
+
+    @property
+    def description(self) -> str:
+        return describe_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"StateDatabase({self.part!r}, {self.description!r})"
+
+    # -------------------------------------------------------------------------------------- errors
+
+    def corrupt_error(self, error: BaseException, path: Path | None = None) -> Exception:
+        """The error for the SQLite file ``path`` (default this database's) found corrupt by ``error``."""
+        path = path or self.path
+        if self._on_corrupt is not None:
+            return self._on_corrupt(path, error)
+        return CorruptFileError(
+            f"{path}: the {self.what} is corrupt ({error}). It was left as it is and nothing was written. "
+            f"Restore it from a backup; or, to start an empty one, move {path.name} and its -wal and -shm "
+            f"files, if any, out of {path.parent} and run again.",
+            path,
+        )
+
+    def _failure(self, error: sqlalchemy.exc.DBAPIError, doing: str, writing: bool) -> StateDatabaseError:
+        detail = _driver_message(error)
+        if self.url.password:
+            detail = detail.replace(self.url.password, "***")
+        unavailable = False
+        if self.is_sqlite:
+            hint = ""
+            if "locked" in detail or "busy" in detail:
+                unavailable = True
+                hint = f" Another process held the file locked for more than {SQLITE_BUSY_TIMEOUT_S} s; run again."
+            message = f"{self.description}: {doing} the {self.what} failed ({detail}).{hint}"
+        else:
+            # lost (SQLAlchemy invalidated the connection), or never made (a client-side error: no SQLSTATE from
+            # the server); a server's own refusal (deadlock, constraint...) carries its SQLSTATE and reads as is
+            client_side = getattr(getattr(error, "orig", None), "pgcode", None) is None
+            if error.connection_invalidated or (
+                isinstance(error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError) and client_side
+            ):
+                unavailable = True
+                problem = f"the database cannot be reached or the connection was lost ({detail})"
+                hint = (
+                    f" Check that PostgreSQL is running and reachable (and the URL: ${STATE_DATABASE_URL_ENV} or "
+                    "the working_area resource's state_database_url), then run again."
+                )
+            else:
+                problem, hint = detail, ""
+            message = f"state database {self.description}: {doing} the {self.what} failed: {problem}."
+            message += hint
+        if writing:
+            message += " The write is one transaction: it is stored whole or not at all, never in part."
+        return (StateDatabaseUnavailable if unavailable else StateDatabaseError)(message, self.description)
+
+    @contextmanager
+    def _translated(self, doing: str, writing: bool = False) -> Iterator[None]:
+        """Errors of the block as this module's errors: a corrupt SQLite file, or a failed operation."""
+        try:
+            yield
+        except (CorruptFileError, StateDatabaseError):
+            raise
+        except Exception as error:
+            corruption = sqlite_corruption(error) if self.is_sqlite else None
+            if corruption is not None:
+                raise self.corrupt_error(corruption) from None
+            if isinstance(error, sqlalchemy.exc.DBAPIError):
+                raise self._failure(error, doing, writing) from None
+            raise
+
+    # -------------------------------------------------------------------------------------- operations
+
+    @contextmanager
+    def write(self, doing: str = "writing") -> Iterator[Connection]:
+        """A connection in one transaction, committed when the block ends, rolled back if it raises."""
+        with self._translated(doing, writing=True), self.engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                yield connection
+
+    @contextmanager
+    def read(self, doing: str = "reading") -> Iterator[Connection]:
+        with self._translated(doing), self.engine.connect() as connection:
+            yield connection
+
+    def upsert(self, table: sa.Table, values: dict, keys: list[str]):
+        """``INSERT ... ON CONFLICT (keys) DO UPDATE`` of ``values`` (both databases): concurrent writers of
+        the same key queue on its row instead of failing, and the last one's values stay."""
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        statement = insert(table).values(**values)
+        return statement.on_conflict_do_update(
+            index_elements=keys, set_={name: statement.excluded[name] for name in values if name not in keys}
+        )
+
+    # -------------------------------------------------------------------------------------- migrations
+
+    def migrate(self) -> None:
+        """Bring this part (a shared database: every part) to the latest migration; a no-op read when it is
+        there already."""
+        target = None if self.shared else self.part
+        wanted = target_revisions(target)
+        with self._translated("opening"):
+            with self.engine.connect() as connection:
+                current = current_revisions(connection, self.schema)
+            if wanted <= current:
+                return
+            self._refuse_unknown(current)
+            with self.engine.connect() as connection:
+                connection.execution_options(**{WRITE_OPTION: True})
+                with connection.begin():
+                    prepare_migration(connection, self.schema)
+                    current = current_revisions(connection, self.schema)  # another process may have done it
+                    if not wanted <= current:
+                        self._refuse_unknown(current)
+                        run_upgrade(connection, self.schema, "heads" if target is None else f"{target}@head")
+
+    def _refuse_unknown(self, current: set[str]) -> None:
+        unknown = current - known_revisions()
+        if unknown:
+            raise StateDatabaseError(
+                f"state database {self.description}: its tables are at migration {', '.join(sorted(unknown))}, "
+                "which this version of forex_assets does not know (it was written by a newer version). Run the "
+                "newer version, or restore a backup made before it ran.",
+                self.description,
+            )
