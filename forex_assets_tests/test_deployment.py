@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 
 from forex_assets.cli.run import materialize_selection
+from forex_assets.core.forecasting.production import make_forecast
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.forecasting.assets import forecast
@@ -256,9 +257,16 @@ def test_slow_inference_after_a_deploy_triggers_a_rollback(setup):
     instance, resources, working_area = setup
     dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
     _deploy_directly(working_area, baseline_s=0.000001)  # any real forecast is far above 3x this baseline
+    no_floor = resources | {"monitoring_policy": MonitoringPolicy(rollback_min_inference_excess_seconds=0.0)}
+    # the version's forecasts of the two days before (one forecast per origin: re-running a day replaces it)
+    prices = resources["price_source"].load()
+    config, version = working_area.deployed_config("7d")
+    for days_before in (2, 1):
+        working_area.forecast_history().record(make_forecast(prices.iloc[:-days_before], config, version))
+        assert _sensor_requests(instance, no_floor)[0] == []  # slow on fewer than 3 forecasts: could be load
     assert _forecast(instance, resources).success
     requests, _ = _sensor_requests(instance, resources)
-    assert requests == []  # ... but not 1 s above it: milliseconds are load, not a fault
-    no_floor = resources | {"monitoring_policy": MonitoringPolicy(rollback_min_inference_excess_seconds=0.0)}
+    assert requests == []  # ... and not 1 s above it: milliseconds are load, not a fault
     requests, _ = _sensor_requests(instance, no_floor)
     assert len(requests) == 1 and requests[0].tags["forex/rollback_reason"].startswith("inference time")
+    assert "the fastest of the latest 3 forecasts" in requests[0].tags["forex/rollback_reason"]

@@ -32,7 +32,8 @@ DAYS = list(ALL_DAYS[-12:-6])  # six business days, a volatility drift two days 
 PRICES = inject_drifts(BASE, [InjectedDrift(ALL_DAYS[-14], vol_multiplier=5.0)])
 # the production defaults, except a schedule that cannot fire in six days, and the inference-time rollback
 # rule without its 1 s floor (so that a forecast's milliseconds against an impossible baseline fire it)
-MONITORING = MonitoringPolicy(schedule_days=60, rollback_min_inference_excess_seconds=0.0)
+# one forecast suffices for the inference-time rule here (the default judges the fastest of the latest 3)
+MONITORING = MonitoringPolicy(schedule_days=60, rollback_min_inference_excess_seconds=0.0, rollback_slow_forecasts=1)
 SETTINGS = MONITORING.policy_settings()
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 

@@ -98,8 +98,17 @@ def test_accuracy_of_live_static_and_random_walk_on_the_same_matured_origins(sho
     # origins whose 7 targets (Chilean business days) are all known by the last replay day: the 7 last ones
     # are not, nor is the one before them, whose path skips the holiday of 8 Dec 2025
     assert accuracy["origins"] == 26 - 7 - 1
-    for key in ("live", "static", "random_walk"):
-        assert accuracy[key]["rmse_clp"] > 0 and 0 < accuracy[key]["mape_pct"] < 20
+    # the random walk's score, recomputed from the prices alone: each matured origin's last price against the
+    # fixings of its 7 target dates
+    fixings = PRICES.set_index("date")["usdclp"]
+    matured = [d for d in result.days if target_business_days(d, 7)[-1] <= END]
+    errors = np.concatenate(
+        [fixings[pd.DatetimeIndex(target_business_days(d, 7))].to_numpy() - fixings[d] for d in matured]
+    )
+    assert len(matured) == accuracy["origins"]
+    assert accuracy["random_walk"]["rmse_clp"] == pytest.approx(np.sqrt(np.mean(errors**2)), rel=1e-9)
+    for key in ("live", "static"):  # the model's forecasts: the same order of error, not the same numbers
+        assert 0.5 < accuracy[key]["rmse_clp"] / accuracy["random_walk"]["rmse_clp"] < 2.0
     history = ForecastHistory(result.workdir / "forecast_history.sqlite")
     runs = history.runs("7d")
     assert [pd.Timestamp(d) for d in runs["origin_date"]] == result.days  # one forecast per day, on that day

@@ -7,7 +7,9 @@ BASELINE = ValidationBaseline(rmse_clp=10.0, inference_seconds=0.02)
 
 
 def _health(runs=(), seconds=0.02, matured=0, rmse=None):
-    return PostDeployHealth(list(runs), seconds, matured, rmse)
+    """``seconds``: one time for each of the latest 3 forecasts, or a list of times, newest first."""
+    times = list(seconds) if isinstance(seconds, list | tuple) else [seconds] * 3
+    return PostDeployHealth(list(runs), times, matured, rmse)
 
 
 def test_consecutive_failures_count_from_the_newest_run():
@@ -29,7 +31,17 @@ def test_a_busy_machine_alone_never_rolls_back():
     assert "more than 1 s above it" in rollback_reason(_health(seconds=1.0038), load)
     slow = ValidationBaseline(rmse_clp=10.0, inference_seconds=2.0)  # seconds-scale: the ratio decides
     assert rollback_reason(_health(seconds=5.9), slow) is None
-    assert rollback_reason(_health(seconds=6.1), slow).startswith("inference time 6.1")
+    assert rollback_reason(_health(seconds=6.1), slow).startswith(
+        "inference time 6.1000 s (the fastest of the latest 3"
+    )
+
+
+def test_slowness_must_last_the_latest_three_forecasts():
+    no_floor = RollbackThresholds(min_inference_excess_seconds=0.0)
+    assert rollback_reason(_health(seconds=[5.0, 5.0]), BASELINE, no_floor) is None  # 2 forecasts: too soon
+    assert rollback_reason(_health(seconds=[5.0, 0.02, 5.0, 5.0]), BASELINE, no_floor) is None  # one fast: load
+    reason = rollback_reason(_health(seconds=[5.0, 0.07, 9.0, 0.01]), BASELINE, no_floor)
+    assert reason.startswith("inference time 0.0700 s (the fastest of the latest 3 forecasts) is above 3x")
 
 
 def test_rmse_counts_only_once_enough_forecasts_matured():

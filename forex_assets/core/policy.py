@@ -113,23 +113,22 @@ def post_deploy_health(
     horizon: str,
     version: str,
     outcomes_newest_first: Sequence[bool],
-    latest_inference_seconds: float | None = None,
 ) -> PostDeployHealth:
     """What happened to the horizon's forecasts since ``version`` was deployed.
 
-    ``outcomes_newest_first``: forecast runs with that version, True when they succeeded. The latest
-    inference time is the history's latest forecast of the version unless the caller measured it. Only
-    the version's own forecasts are read (a query on the version, then the steps from its first origin).
+    ``outcomes_newest_first``: forecast runs with that version, True when they succeeded. Inference times
+    are those the history recorded with the version's forecasts. Only the version's own forecasts are read
+    (a query on the version, then the steps from its first origin).
     """
     mine = history.runs(horizon, version=version)
-    matured, rmse = 0, None
+    matured, rmse, seconds = 0, None, []
     if not mine.empty:
         steps = history.steps(horizon, since=mine["origin_date"].min())
         score = score_matured(steps[steps["origin_date"].isin(mine["origin_date"])], prices)
         matured, rmse = score.forecasts, score.rmse_clp
-        if latest_inference_seconds is None:
-            latest_inference_seconds = float(mine.sort_values("origin_date")["inference_seconds"].iloc[-1])
-    return PostDeployHealth(list(outcomes_newest_first), latest_inference_seconds, matured, rmse)
+        newest_first = mine.sort_values("origin_date", ascending=False)["inference_seconds"]
+        seconds = [float(s) for s in newest_first]
+    return PostDeployHealth(list(outcomes_newest_first), seconds, matured, rmse)
 
 
 def rollback_decision(

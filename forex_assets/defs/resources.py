@@ -158,9 +158,12 @@ class MonitoringPolicy(dg.ConfigurableResource):
     rollback_consecutive_failures: int = Field(default=3, ge=1, description="failed forecast runs in a row")
     rollback_rmse_ratio: float = Field(default=1.5, gt=0, description="matured RMSE / baseline RMSE")
     rollback_min_matured_forecasts: int = Field(default=5, ge=1, description="before the RMSE rule counts")
-    rollback_inference_time_ratio: float = Field(default=3.0, gt=0, description="latest / baseline seconds")
+    rollback_inference_time_ratio: float = Field(default=3.0, gt=0, description="forecast / baseline seconds")
     rollback_min_inference_excess_seconds: float = Field(
         default=1.0, ge=0, description="and at least this many seconds above the baseline (load is not a fault)"
+    )
+    rollback_slow_forecasts: int = Field(
+        default=3, ge=1, description="... on each of the latest this many forecasts (their fastest is judged)"
     )
 
     def trigger_policy(self, drift: bool = True, performance: bool = True) -> TriggerPolicy:
@@ -191,6 +194,7 @@ class MonitoringPolicy(dg.ConfigurableResource):
                 consecutive_failures=self.rollback_consecutive_failures,
                 inference_time_ratio=self.rollback_inference_time_ratio,
                 min_inference_excess_seconds=self.rollback_min_inference_excess_seconds,
+                slow_forecasts=self.rollback_slow_forecasts,
                 rmse_ratio=self.rollback_rmse_ratio,
                 min_matured_forecasts=self.rollback_min_matured_forecasts,
             ),

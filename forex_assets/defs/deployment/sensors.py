@@ -36,24 +36,12 @@ def post_deploy_health(
     )
     forecast_runs = [r for r in records if _targets_forecast(instance, r.dagster_run)]
     succeeded = [r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in forecast_runs]  # newest first
-    latest = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=FORECAST, asset_partitions=[horizon], after_timestamp=deploy.committed_at.timestamp()
-        ),
-        limit=1,
-    ).records
-    seconds = None
-    if latest:
-        metadata = latest[0].asset_materialization.metadata
-        if metadata.get("config_version") and metadata["config_version"].value == deploy.id:
-            seconds = float(metadata["inference_seconds"].value)
     return policy_health(
         working_area.forecast_history(),
         price_source.load(),
         horizon,
         deploy.id,
         succeeded,
-        seconds,
     )
 
 
