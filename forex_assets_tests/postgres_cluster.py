@@ -11,6 +11,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from contextlib import closing
+from itertools import count
 from pathlib import Path
 
 USER, DATABASE = "dagster", "forex"
@@ -49,14 +51,30 @@ class PostgresCluster:
 
     def start(self) -> PostgresCluster:
         self._run(_binary("initdb"), "-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8", "--locale=C")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(_binary("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
+        self.resume()
         self._run(_binary("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, DATABASE)
         return self
 
+    def pause(self) -> None:
+        """Stop the server, keeping its data (a database that goes away in the middle of a run)."""
+        self._run(_binary("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the server on its data and port (after :meth:`pause`)."""
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(_binary("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
+
+    _databases = count()
+
+    def new_database(self, prefix: str) -> str:
+        """A new, empty database, as a URL without a password (as docker-compose gives it)."""
+        name = f"{prefix}_{next(self._databases)}"
+        self._run(_binary("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, name)
+        return f"postgresql://{USER}@127.0.0.1:{self.port}/{name}"
+
     def stop(self) -> None:
         try:
-            self._run(_binary("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+            self.pause()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -77,3 +95,20 @@ class PostgresCluster:
             with connection.cursor() as cursor:
                 cursor.execute(sql)
                 return cursor.fetchall()
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    """The rows of ``sql`` on the database of ``url`` (a psycopg2 connection of its own)."""
+    import psycopg2
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    with (
+        closing(
+            psycopg2.connect(host=parsed.host, port=parsed.port, dbname=parsed.database, user=parsed.username)
+        ) as db,
+        db,
+        db.cursor() as cursor,
+    ):
+        cursor.execute(sql)
+        return cursor.fetchall()

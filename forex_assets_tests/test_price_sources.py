@@ -1,8 +1,4 @@
-import json
-import threading
-import time
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pandas as pd
@@ -16,6 +12,7 @@ from forex_assets.core.prices.sources import (
     read_price_csv,
     synthetic_prices,
 )
+from forex_assets_tests.mindicador_server import FakeMindicador
 
 # ---------------------------------------------------------------- synthetic
 
@@ -307,61 +304,6 @@ def test_the_real_file_layout_still_reads(tmp_path):
 
 
 # ---------------------------------------------------------------- mindicador over real HTTP
-
-
-def _serie(year: int) -> list[dict]:
-    days = pd.bdate_range(f"{year}-01-01", f"{year}-12-31")
-    # mindicador stamps a Chilean date at local midnight in UTC (03:00Z in summer, 04:00Z in winter)
-    stamps = days.tz_localize("America/Santiago").tz_convert("UTC")
-    values = 800 + np.arange(len(days)) * 0.1
-    rows = [
-        {"fecha": s.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "valor": float(v)} for s, v in zip(stamps, values, strict=True)
-    ]
-    return rows[::-1]  # the API lists newest first
-
-
-class FakeMindicador:
-    """A real HTTP server on 127.0.0.1 whose answers per year are scripted."""
-
-    def __init__(self):
-        self.requests: list[str] = []
-        self.script: dict[int, list[str]] = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                outer.requests.append(self.path)
-                year = int(self.path.rstrip("/").split("/")[-1])
-                action = outer.script.get(year, ["ok"])
-                step = action.pop(0) if len(action) > 1 else action[0]
-                if step == "sleep":
-                    time.sleep(1.0)
-                    step = "ok"
-                if step.isdigit():
-                    self.send_response(int(step))
-                    self.end_headers()
-                    return
-                body = (
-                    b"<html>not json"
-                    if step == "garbage"
-                    else json.dumps({"version": "1", "codigo": "dolar", "serie": _serie(year)}).encode()
-                )
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

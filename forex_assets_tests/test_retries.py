@@ -3,16 +3,13 @@ itself (urllib3, honouring Retry-After), the steps' RetryPolicy rides out longer
 that is not the series, a broken data contract, a bad configuration, a rejected candidate or a bug fail at
 once. Against a real HTTP server on 127.0.0.1; the step retry delays are shrunk (``fast_step_retries``)."""
 
-import json
 import shutil
 import sqlite3
-import threading
 import time
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 import pytest
 import requests
@@ -37,76 +34,18 @@ from forex_assets.defs.recalibration import assets as recalibration_assets
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.recalibration.checks import approval_checks
 from forex_assets.defs.resources import ApprovalPolicy, PriceSource, WorkingArea, code_location_resources
+from forex_assets_tests.mindicador_server import FakeMindicador
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 YEAR = 2023
 RETRIED = "only timeouts, connection errors and HTTP 408, 429, 500, 502, 503, 504 are"
 
 
-def _serie(year: int, scale: float = 1.0) -> list[dict]:
-    days = pd.bdate_range(f"{year}-01-01", f"{year}-12-31")
-    stamps = days.tz_localize("America/Santiago").tz_convert("UTC")
-    values = (800 + np.arange(len(days)) * 0.1) * scale
-    return [
-        {"fecha": s.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "valor": float(v)} for s, v in zip(stamps, values, strict=True)
-    ][::-1]
-
-
-class ScriptedApi:
-    """A real HTTP server on 127.0.0.1 answering ``GET /api/dolar/{year}`` by a script, one step per request
-    (the last step repeats): "ok", a status ("503"), a status with Retry-After ("429:2"), "garbage" (not
-    JSON) or "implausible" (prices 100x too high: the data contract refuses them). It records when each
-    request arrived."""
-
-    def __init__(self, script: list[str]):
-        self.script = list(script)
-        self.arrivals: list[float] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                outer.arrivals.append(time.monotonic())
-                step = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
-                status, _, retry_after = step.partition(":")
-                if status.isdigit():
-                    self.send_response(int(status))
-                    if retry_after:
-                        self.send_header("Retry-After", retry_after)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                year = int(self.path.rstrip("/").split("/")[-1])
-                body = (
-                    b"<html>maintenance</html>"
-                    if step == "garbage"
-                    else json.dumps({"serie": _serie(year, 100.0 if step == "implausible" else 1.0)}).encode()
-                )
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.year_url = f"{self.url}/api/dolar/{YEAR}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def requests(self) -> int:
-        return len(self.arrivals)
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def api(request):
-    server = ScriptedApi(request.param)
+    """The fake mindicador.cl answering YEAR by the test's script (``indirect`` parametrization)."""
+    server = FakeMindicador()
+    server.script[YEAR] = list(request.param)
     yield server
     server.close()
 
@@ -175,7 +114,7 @@ def test_the_flaky_steps_carry_exponential_jittered_retry_policies():
 def test_two_503_then_200_the_client_retries_and_the_prices_materialize(api, tmp_path):
     result = _materialize_prices(api, tmp_path, max_retries=3)
     assert result.success
-    assert api.requests == 3
+    assert len(api.requests) == 3
     assert _step_attempts(result, "usdclp_prices") == (1, 0)  # the client absorbed it: one step attempt
     assert len(result.output_for_node("usdclp_prices")) == len(pd.bdate_range(f"{YEAR}-01-01", f"{YEAR}-12-31"))
 
@@ -186,7 +125,7 @@ def test_an_outage_longer_than_the_clients_retries_is_ridden_out_by_the_step_ret
 ):
     result = _materialize_prices(api, tmp_path, max_retries=0)  # the client gives up at the first 503
     assert result.success
-    assert api.requests == 3
+    assert len(api.requests) == 3
     assert _step_attempts(result, "usdclp_prices") == (3, 2)
 
 
@@ -198,7 +137,7 @@ def test_a_429_with_retry_after_2_is_retried_2_s_later(api, tmp_path):
     client = MindicadorClient(api.url, tmp_path / "cache", timeout_s=5.0, max_retries=3, backoff_s=0.01)
     prices = client.prices(YEAR, YEAR, today=date(2024, 6, 14))
     assert len(prices) > 250
-    assert api.requests == 2
+    assert len(api.requests) == 2
     gap = api.arrivals[1] - api.arrivals[0]
     assert 2.0 <= gap < 4.0  # server-side: the second request came after the asked-for 2 s, not at backoff_s
 
@@ -209,9 +148,9 @@ def test_a_retry_after_longer_than_the_client_waits_is_left_to_the_step(api, tmp
     started = time.monotonic()
     with pytest.raises(PriceSourceUnavailable) as caught:
         client.prices(YEAR, YEAR, today=date(2024, 6, 14))
-    assert time.monotonic() - started < 2.0 and api.requests == 1  # no 30 s sleep inside the step
+    assert time.monotonic() - started < 2.0 and len(api.requests) == 1  # no 30 s sleep inside the step
     assert str(caught.value) == (
-        f"mindicador: {api.year_url} failed after 1 attempt (last error: HTTP 503, Retry-After 30 s is longer "
+        f"mindicador: {api.year_url(YEAR)} failed after 1 attempt (last error: HTTP 503, Retry-After 30 s is longer "
         "than the 5 s this client waits)"
     )
     assert is_transient(caught.value) and retry_after_s(caught.value) == 30.0
@@ -236,17 +175,18 @@ def test_a_retry_after_longer_than_the_client_waits_is_left_to_the_step(api, tmp
 def test_a_404_fails_at_once_naming_the_url(api, tmp_path):
     result = _materialize_prices(api, tmp_path)
     assert not result.success
-    assert api.requests == 1 and _step_attempts(result, "usdclp_prices") == (1, 0)
-    assert _failure(result) == f"mindicador: {api.year_url} answered HTTP 404; not retried ({RETRIED})"
+    assert len(api.requests) == 1 and _step_attempts(result, "usdclp_prices") == (1, 0)
+    assert _failure(result) == f"mindicador: {api.year_url(YEAR)} answered HTTP 404; not retried ({RETRIED})"
 
 
 @pytest.mark.parametrize("api", [["garbage", "ok"]], indirect=True)
 def test_a_malformed_payload_fails_at_once_naming_the_url(api, tmp_path):
     result = _materialize_prices(api, tmp_path)
     assert not result.success
-    assert api.requests == 1 and _step_attempts(result, "usdclp_prices") == (1, 0)
+    assert len(api.requests) == 1 and _step_attempts(result, "usdclp_prices") == (1, 0)
     assert _failure(result) == (
-        f"mindicador: {api.year_url} returned an unexpected document (Expecting value: line 1 column 1 (char 0)); "
+        f"mindicador: {api.year_url(YEAR)} returned an unexpected document "
+        "(Expecting value: line 1 column 1 (char 0)); "
         'expected {"serie": [{"fecha": ..., "valor": ...}, ...]}; not retried'
     )
 
@@ -256,9 +196,9 @@ def test_a_source_that_never_recovers_is_tried_a_bounded_number_of_times(api, tm
     result = _materialize_prices(api, tmp_path, max_retries=1)
     assert not result.success
     assert _step_attempts(result, "usdclp_prices") == (4, 3)  # 1 + PRICES_RETRY_POLICY.max_retries
-    assert api.requests == 4 * 2  # each step attempt: 1 + max_retries requests
+    assert len(api.requests) == 4 * 2  # each step attempt: 1 + max_retries requests
     assert _failure(result) == (
-        f"mindicador: {api.year_url} failed after 2 attempts (last error: HTTP 503)\n"
+        f"mindicador: {api.year_url(YEAR)} failed after 2 attempts (last error: HTTP 503)\n"
         "(a transient error: gave up after 4 attempt(s) of the step)"
     )
 
@@ -267,7 +207,7 @@ def test_a_source_that_never_recovers_is_tried_a_bounded_number_of_times(api, tm
 def test_a_data_contract_failure_is_not_retried(api, tmp_path, fast_step_retries):
     result = _materialize_prices(api, tmp_path)
     assert not result.success
-    assert api.requests == 1 and _step_attempts(result, "usdclp_prices") == (1, 0)
+    assert len(api.requests) == 1 and _step_attempts(result, "usdclp_prices") == (1, 0)
     assert "rule 'plausible_price_range'" in _failure(result)
 
 

@@ -22,7 +22,6 @@ import sqlite3
 import time
 import warnings
 from contextlib import closing
-from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +45,7 @@ from forex_assets.core.recalibration.search_space import SearchSpace, enumerate_
 from forex_assets.core.storage import StateDatabaseError
 from forex_assets.defs.resources import WorkingArea
 from forex_assets_tests.conftest import random_walk_prices
-from forex_assets_tests.postgres_cluster import USER, PostgresCluster, _binary
+from forex_assets_tests.postgres_cluster import USER, PostgresCluster, query
 from forex_assets_tests.test_state_storage_common import HEADS
 
 PASSWORD = "s3cret-not-checked"  # trust authentication: never checked, but must never show in an error
@@ -128,28 +127,6 @@ def _search_hanging_on_the_third_trial(url: str, root: str, heartbeat_s: int, gr
     _search(url, Path(root), hangs_on_the_third_trial)
 
 
-def _query(url: str, sql: str) -> list[tuple]:
-    import psycopg2
-
-    parsed = sa.make_url(url)
-    with psycopg2.connect(host=parsed.host, port=parsed.port, dbname=parsed.database, user=parsed.username) as db:
-        with db.cursor() as cursor:
-            cursor.execute(sql)
-            rows = cursor.fetchall()
-    db.close()
-    return rows
-
-
-def _stop(cluster: PostgresCluster) -> None:
-    cluster._run(_binary("pg_ctl"), "-D", str(cluster.data), "-m", "fast", "-w", "stop")
-
-
-def _start(cluster: PostgresCluster) -> None:
-    """Start the stopped cluster again, on the same port and data (PostgresCluster.start makes a new one)."""
-    options = f"-p {cluster.port} -k {cluster.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    cluster._run(_binary("pg_ctl"), "-D", str(cluster.data), "-o", options, "-l", str(cluster.log), "-w", "start")
-
-
 def _described(url: str, schema: str) -> str:
     parsed = sa.make_url(url)
     password = ":***" if parsed.password or os.environ.get("DAGSTER_POSTGRES_PASSWORD") else ""
@@ -164,15 +141,9 @@ def cluster():
     server.stop()
 
 
-_databases = count()
-
-
 @pytest.fixture
 def url(cluster) -> str:
-    """A new, empty database on the cluster, as a URL without a password (as docker-compose gives it)."""
-    name = f"cache_studies_{next(_databases)}"
-    cluster._run(_binary("createdb"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", USER, name)
-    return f"postgresql://{USER}@127.0.0.1:{cluster.port}/{name}"
+    return cluster.new_database("cache_studies")
 
 
 # ------------------------------------------------------------------------------------------ without PostgreSQL
@@ -310,9 +281,9 @@ def test_four_processes_putting_overlapping_cache_entries_lose_and_duplicate_not
         winners.append(worker)
     assert sum(cache.count(f"w{w}") for w in range(WRITERS)) == cache.count()
     assert [cache.count(f"w{w}") for w in range(WRITERS)] == [OWN_KEYS + winners.count(w) for w in range(WRITERS)]
-    assert _query(url, "SELECT key FROM forex.backtest_forecasts GROUP BY key HAVING COUNT(*) > 1") == []
-    assert _query(url, "SELECT COUNT(*) FROM forex.backtest_forecasts") == [(WRITERS * OWN_KEYS + SHARED_KEYS,)]
-    assert sorted(_query(url, "SELECT version_num FROM forex.forex_state_version")) == sorted((v,) for v in HEADS)
+    assert query(url, "SELECT key FROM forex.backtest_forecasts GROUP BY key HAVING COUNT(*) > 1") == []
+    assert query(url, "SELECT COUNT(*) FROM forex.backtest_forecasts") == [(WRITERS * OWN_KEYS + SHARED_KEYS,)]
+    assert sorted(query(url, "SELECT version_num FROM forex.forex_state_version")) == sorted((v,) for v in HEADS)
 
 
 @requires_postgres
@@ -330,7 +301,7 @@ def test_postgres_stopped_mid_put_is_a_clear_error_nothing_is_half_written_and_t
         if statement.startswith("INSERT INTO forex.backtest_forecasts"):
             inserts.append(statement)
             if len(inserts) == 2:
-                _stop(cluster)
+                cluster.pause()
 
     monkeypatch.setattr("forex_assets.core.backtest.cache.BATCH", 100)  # 250 rows: three INSERT statements
     engine = cache.database.engine
@@ -351,7 +322,7 @@ def test_postgres_stopped_mid_put_is_a_clear_error_nothing_is_half_written_and_t
 
     with pytest.raises(StateDatabaseError, match="reading forecasts from the backtest cache failed"):
         cache.get_many(["w0-0000"])
-    _start(cluster)
+    cluster.resume()
     # nothing of the interrupted put: its first batch (committed to nobody) is gone with it
     assert cache.count() == 100 and cache.count("w1") == 0
     cache.put_many(second)  # and the same object writes again (its connections were replaced)
@@ -384,7 +355,7 @@ def test_a_search_killed_mid_trial_leaves_a_trial_the_heartbeat_fails_and_the_re
             if [t.state for t in trials].count(optuna.trial.TrialState.COMPLETE) < 2:
                 continue  # the third trial is the one that hangs
             running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING and t.params]
-            beating = {trial_id for (trial_id,) in _query(url, "SELECT trial_id FROM forex_optuna.trial_heartbeats")}
+            beating = {trial_id for (trial_id,) in query(url, "SELECT trial_id FROM forex_optuna.trial_heartbeats")}
             running = [t for t in running if t._trial_id in beating]
     finally:
         os.kill(process.pid, signal.SIGKILL)
@@ -428,7 +399,7 @@ def test_a_search_killed_mid_trial_leaves_a_trial_the_heartbeat_fails_and_the_re
     assert [t.state.name for t in trials].count("COMPLETE") == 6 and len(trials) == 7  # nothing else queued
 
     # Optuna's tables in their own schema (its alembic_version is not Dagster's), the cache's rows in forex
-    schemas = _query(
+    schemas = query(
         url,
         "SELECT table_schema, table_name FROM information_schema.tables WHERE table_name IN "
         "('studies', 'trials', 'trial_heartbeats', 'alembic_version', 'backtest_forecasts')",
@@ -453,7 +424,7 @@ def test_postgres_stopped_mid_search_fails_it_naming_the_database_and_the_next_s
     def stops_postgres_in_the_third_trial(reference):
         calls["n"] += 1
         if calls["n"] == 3:
-            _stop(cluster)
+            cluster.pause()
         return load_pipeline(reference)
 
     try:
@@ -461,7 +432,7 @@ def test_postgres_stopped_mid_search_fails_it_naming_the_database_and_the_next_s
             _search(url, tmp_path, stops_postgres_in_the_third_trial)
     finally:
         if calls["n"] >= 3:
-            _start(cluster)
+            cluster.resume()
     message = str(raised.value)
     assert message.startswith(f"state database {_described(url, 'forex')}: "), message
     assert "the database cannot be reached or the connection was lost" in message

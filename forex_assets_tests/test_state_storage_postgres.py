@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import shutil
 from datetime import date
-from itertools import count
 
 import pandas as pd
 import pytest
@@ -19,7 +18,7 @@ from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.monitoring.decision_log import FLAG_INDEXES, DecisionLog, _last_flagged_statement
 from forex_assets.core.storage import STATE_DATABASE_URL_ENV, StateDatabaseError
 from forex_assets.defs.resources import WorkingArea
-from forex_assets_tests.postgres_cluster import USER, PostgresCluster, _binary
+from forex_assets_tests.postgres_cluster import USER, PostgresCluster, query
 from forex_assets_tests.test_state_storage_common import (
     HEADS,
     STEPS,
@@ -49,37 +48,9 @@ def cluster():
     server.stop()
 
 
-_databases = count()
-
-
 @pytest.fixture
 def url(cluster) -> str:
-    """A new, empty database on the cluster, as a URL without a password (as docker-compose gives it)."""
-    name = f"state_{next(_databases)}"
-    cluster._run(_binary("createdb"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", USER, name)
-    return f"postgresql://{USER}@127.0.0.1:{cluster.port}/{name}"
-
-
-def _query(url: str, sql: str) -> list[tuple]:
-    import psycopg2
-
-    parsed = sa.make_url(url)
-    with psycopg2.connect(host=parsed.host, port=parsed.port, dbname=parsed.database, user=parsed.username) as db:
-        with db.cursor() as cursor:
-            cursor.execute(sql)
-            rows = cursor.fetchall()
-    db.close()
-    return rows
-
-
-def _stop(cluster: PostgresCluster) -> None:
-    cluster._run(_binary("pg_ctl"), "-D", str(cluster.data), "-m", "fast", "-w", "stop")
-
-
-def _start(cluster: PostgresCluster) -> None:
-    """Start the stopped cluster again, on the same port and data (PostgresCluster.start makes a new one)."""
-    options = f"-p {cluster.port} -k {cluster.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    cluster._run(_binary("pg_ctl"), "-D", str(cluster.data), "-o", options, "-l", str(cluster.log), "-w", "start")
+    return cluster.new_database("state")
 
 
 def test_the_tables_are_in_the_schema_forex_with_their_keys_and_indexes(url, tmp_path):
@@ -88,7 +59,7 @@ def test_the_tables_are_in_the_schema_forex_with_their_keys_and_indexes(url, tmp
     AlertLog(tmp_path / "a.sqlite", database_url=url).record(alert("a"), Delivery("logged"))
 
     assert not list(tmp_path.iterdir())  # no SQLite file made
-    tables = _query(url, "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema <> "
+    tables = query(url, "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema <> "
                          "'pg_catalog' AND table_schema <> 'information_schema'")  # fmt: skip
     assert set(tables) == {
         ("forex", name)
@@ -96,13 +67,13 @@ def test_the_tables_are_in_the_schema_forex_with_their_keys_and_indexes(url, tmp
             "forex_state_version", "forecast_runs", "forecast_steps", "decisions", "alerts", "backtest_forecasts"
         )
     }  # fmt: skip
-    assert {v for (v,) in _query(url, "SELECT version_num FROM forex.forex_state_version")} == HEADS
-    indexes = dict(_query(url, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'forex'"))
+    assert {v for (v,) in query(url, "SELECT version_num FROM forex.forex_state_version")} == HEADS
+    indexes = dict(query(url, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'forex'"))
     assert "(horizon, origin_date)" in indexes["forecast_runs_pkey"]
     assert "(horizon, origin_date, step)" in indexes["forecast_steps_pkey"]
     assert indexes["decisions_optimized"].endswith("(horizon, decided_on) WHERE (optimize = 1)")
     assert indexes["decisions_performance_override"].endswith("(horizon, decided_on) WHERE (performance_override = 1)")
-    types = dict(_query(url, "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
+    types = dict(query(url, "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
                              "'forex' AND table_name = 'forecast_steps'"))  # fmt: skip
     assert types["q0_5"] == "double precision" and types["origin_date"] == "text"
 
@@ -125,7 +96,7 @@ def test_four_processes_write_concurrently_without_losing_or_duplicating_rows(ur
         DecisionLog(tmp_path / "d.sqlite", database_url=url),
         AlertLog(tmp_path / "a.sqlite", database_url=url),
     )
-    assert len(_query(url, "SELECT version_num FROM forex.forex_state_version")) == len(HEADS)  # migrated once
+    assert len(query(url, "SELECT version_num FROM forex.forex_state_version")) == len(HEADS)  # migrated once
     assert not (tmp_path / "area").exists()
 
 
@@ -149,7 +120,7 @@ def test_postgres_stopped_mid_write_is_a_clear_error_nothing_is_half_written_and
         if statement.startswith("INSERT INTO forex.forecast_steps"):
             step_inserts.append(statement)
             if len(step_inserts) == 3:
-                _stop(cluster)
+                cluster.pause()
 
     sa.event.listen(engine, "before_cursor_execute", stop_before_the_steps)
     written, failure = [], None
@@ -188,7 +159,7 @@ def test_postgres_stopped_mid_write_is_a_clear_error_nothing_is_half_written_and
         assert str(down.value).startswith(f"state database {database}: ") and PASSWORD not in str(down.value)
         assert "the database cannot be reached or the connection was lost" in str(down.value)
 
-    _start(cluster)
+    cluster.resume()
     # nothing half-written: the interrupted origin still has its whole v1 forecast, the two before it v2
     runs, steps = history.runs(), history.steps()
     assert dict(zip(runs["origin_date"].dt.strftime("%Y-%m-%d"), runs["config_version"], strict=True)) == {
@@ -218,7 +189,7 @@ def test_a_working_area_pointed_at_postgres_by_the_environment_moves_its_sqlite_
 
     history, log, alerts = area.forecast_history(), area.decision_log(), area.alert_log()
     assert_legacy_rows(history, log, alerts)
-    assert _query(url, "SELECT count(*) FROM forex.forecast_steps") == [(3,)]
+    assert query(url, "SELECT count(*) FROM forex.forecast_steps") == [(3,)]
     history.record(forecast("2024-03-01"))
     assert len(area.forecast_history().runs()) == 2  # copied once, then used
     assert len(area.decision_log().decisions()) == 2 and len(area.alert_log().entries()) == 2
