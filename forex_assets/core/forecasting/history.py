@@ -144,8 +144,9 @@ class ForecastHistory:
         query = query.order_by(*(table.c[name] for name in order))
         with self.database.read("reading") as db:
             result = db.execute(query)
-            columns, rows = list(result.keys()), result.fetchall()
-        return pd.DataFrame.from_records(rows, columns=columns)
+            columns, rows = list(result.keys()), [tuple(row) for row in result.fetchall()]
+        # plain tuples: pandas inspects SQLAlchemy rows attribute by attribute (~20x slower)
+        return pd.DataFrame(rows, columns=columns)
 
     def runs(
         self, horizon: str | None = None, since: pd.Timestamp | None = None, version: str | None = None

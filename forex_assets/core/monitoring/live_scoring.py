@@ -108,7 +108,10 @@ def degradation(metrics: dict, baseline) -> dict[str, float]:
 def live_window_arrays(steps: pd.DataFrame, runs: pd.DataFrame, prices: pd.DataFrame, days: int = 14):
     """Forecasts whose every target date has a price (:func:`fixing_dates`) and whose last target falls in
     the last ``days`` calendar days of the prices: (origins, quantiles (n, h, q), actuals (n, h), last
-    prices (n,)), step k of every origin in column k - 1."""
+    prices (n,)), step k of every origin in column k - 1, origins in date order.
+
+    Vectorised over the rows (one pass of pandas operations, no loop per origin): the monitoring runs it
+    every day for every horizon on up to ~130 origins x 90 steps."""
     from forex_assets.core.forecasting.history import QUANTILE_COLUMNS
 
     if steps.empty:
@@ -116,25 +119,24 @@ def live_window_arrays(steps: pd.DataFrame, runs: pd.DataFrame, prices: pd.DataF
     last_day = prices["date"].max()
     by_date = prices.set_index("date")["usdclp"]
     steps = steps.reset_index(drop=True)
-    steps = steps.assign(target_date=fixing_dates(steps, by_date.index))
-    origins, quantiles, actuals, lasts = [], [], [], []
-    for origin, group in steps.groupby("origin_date"):
-        group = group.sort_values("step") if "step" in group else group
-        final = group["target_date"].max()
-        if final > last_day or final < last_day - pd.Timedelta(days=days):
-            continue
-        if not group["target_date"].isin(by_date.index).all():
-            continue  # a gap in the series on a target date: not matured
-        origins.append(origin)
-        quantiles.append(group[QUANTILE_COLUMNS].to_numpy())
-        actuals.append(by_date.loc[group["target_date"]].to_numpy())
-        lasts.append(float(runs.loc[runs["origin_date"] == origin, "last_price"].iloc[0]))
-    if not origins:
+    targets = pd.to_datetime(fixing_dates(steps, by_date.index)).reset_index(drop=True)
+    origin = steps["origin_date"]
+    final = targets.groupby(origin).transform("max")
+    priced = targets.isin(by_date.index)
+    keep = (final <= last_day) & (final >= last_day - pd.Timedelta(days=days)) & priced.groupby(origin).transform("all")
+    if not keep.any():
         return [], None, None, None
-    width = min(len(a) for a in actuals)  # every path is whole: steps 1..h (a shorter one: its first steps)
-    return (
-        origins,
-        np.stack([q[:width] for q in quantiles]),
-        np.stack([a[:width] for a in actuals]),
-        np.asarray(lasts),
-    )
+    kept = steps.loc[keep].assign(target_date=targets[keep])
+    order = ["origin_date", "step"] if "step" in kept else ["origin_date"]
+    kept = kept.sort_values(order, kind="stable")
+    # position of each row within its path (its step order): step k in column k - 1, whatever the numbering
+    position = kept.groupby("origin_date").cumcount().to_numpy()
+    lengths = kept.groupby("origin_date", sort=True).size()
+    width = int(lengths.min())  # every path is whole: steps 1..h (a shorter one: its first steps)
+    kept = kept[position < width]
+    origins = list(lengths.index)
+    quantiles = kept[QUANTILE_COLUMNS].to_numpy().reshape(len(origins), width, len(QUANTILE_COLUMNS))
+    actuals = by_date.reindex(kept["target_date"]).to_numpy().reshape(len(origins), width)
+    last_price = runs.drop_duplicates("origin_date").set_index("origin_date")["last_price"]
+    lasts = last_price.reindex(pd.DatetimeIndex(origins)).to_numpy(dtype=float)
+    return origins, quantiles, actuals, lasts

@@ -34,6 +34,10 @@ def _since(prices: pd.DataFrame, business_days: int) -> pd.Timestamp:
     return pd.Timestamp(prices["date"].max()) - pd.Timedelta(days=int(business_days * 1.6) + 14)
 
 
+def _random_walk_since(horizon: str, prices: pd.DataFrame, policy: PerformancePolicy) -> pd.Timestamp:
+    return _since(prices, policy.random_walk_test_origins + horizon_steps(horizon))
+
+
 def random_walk_test(
     horizon: str, prices: pd.DataFrame, history: ForecastHistory, version: str | None, policy: PerformancePolicy
 ) -> dict | None:
@@ -42,13 +46,22 @@ def random_walk_test(
     path loss; None while fewer than ``random_walk_test_min_origins`` have matured."""
     if version is None:
         return None
-    steps_ahead = horizon_steps(horizon)
-    since = _since(prices, policy.random_walk_test_origins + steps_ahead)
-    runs = history.runs(horizon, since)
-    mine = runs[runs["config_version"] == version]
+    since = _random_walk_since(horizon, prices, policy)
+    return _random_walk_test(
+        horizon, prices, history.runs(horizon, since), history.steps(horizon, since), version, policy
+    )
+
+
+def _random_walk_test(
+    horizon: str, prices: pd.DataFrame, runs: pd.DataFrame, steps: pd.DataFrame, version: str | None, policy
+) -> dict | None:
+    """:func:`random_walk_test` on the history rows already read (``runs``/``steps`` from its window on)."""
+    if version is None:
+        return None
+    since = _random_walk_since(horizon, prices, policy)
+    mine = runs[(runs["config_version"] == version) & (runs["origin_date"] >= since)]
     if mine.empty:
         return None
-    steps = history.steps(horizon, since)
     steps = steps[steps["origin_date"].isin(mine["origin_date"])]
     origins, quantiles, actuals, lasts = live_window_arrays(steps, mine, prices, days=100_000)
     origins, quantiles, actuals, lasts = (
@@ -81,10 +94,13 @@ def performance_snapshot(
 ) -> PerformanceSnapshot:
     """Accuracy of the matured live forecasts of the last ``window_days`` (or a backtest while too few have
     matured), the degradation against the deployed baseline, and the random-walk test of ``version``."""
+    # one windowed read of the history serves both the window's scoring and the random-walk test
     since = _since(prices, horizon_steps(horizon) + policy.window_days)
-    runs, steps = history.runs(horizon, since), history.steps(horizon, since)
+    read_since = min(since, _random_walk_since(horizon, prices, policy))
+    all_runs, all_steps = history.runs(horizon, read_since), history.steps(horizon, read_since)
+    runs, steps = all_runs[all_runs["origin_date"] >= since], all_steps[all_steps["origin_date"] >= since]
     origins, quantiles, actuals, lasts = live_window_arrays(steps, runs, prices, policy.window_days)
-    walk_test = random_walk_test(horizon, prices, history, version, policy)
+    walk_test = _random_walk_test(horizon, prices, all_runs, all_steps, version, policy)
     if len(origins) >= policy.min_live_forecasts:
         seconds = float(runs[runs["origin_date"].isin(origins)]["inference_seconds"].mean())
         metrics = window_metrics(quantiles, actuals, lasts, np.ones(len(origins)), FORECAST_QUANTILES, seconds)
