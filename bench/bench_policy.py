@@ -152,16 +152,22 @@ def _fmt(value, digits=3) -> str:
 
 def _ci(accuracy: dict, key: str) -> str:
     interval = accuracy.get(key) or {}
-    if "ratio" not in interval:
-        return "n/a"
+    if "ci_low" not in interval:  # no interval (too few origins): the ratio alone
+        return "n/a" if interval.get("ratio") is None else f"{interval['ratio']:.3f}"
     return f"{interval['ratio']:.3f} [{interval['ci_low']:.3f},{interval['ci_high']:.3f}]"
+
+
+def _after_last_onset(accuracy: dict) -> str:
+    """Live / static on the origins from the last injected drift on (n/a: no injected drift)."""
+    rows = accuracy.get("after_onsets") or []
+    return _ci(rows[-1], "rmse_ratio_vs_static") if rows else "n/a"
 
 
 def table(reports: list[dict]) -> str:
     header = (
         f"{'dataset':<11}{'policy':<9}{'h':<5}{'days':>5}{'opt/yr':>7}{'perf':>5}{'drift':>6}{'sched':>6}"
         f"{'deploys':>8}{'rollb':>6}{'win':>6}{'rb/dep':>7}{'live/static [95% CI]':>23}{'p(DM)':>7}"
-        f"{'live/RW [95% CI]':>23}{'cov95':>7}{'latency':>8}"
+        f"{'live/RW [95% CI]':>23}{'cov95':>7}{'latency':>8}{'after last onset [95% CI]':>27}"
     )
     lines = [header, "-" * len(header)]
     for report in reports:
@@ -179,7 +185,7 @@ def table(reports: list[dict]) -> str:
                 f"{r['triggers'].get('schedule', 0):>6}{r['deploys']:>8}{r['rollbacks']:>6}"
                 f"{_fmt(win, 2):>6}{_fmt(per_deploy, 2):>7}{_ci(accuracy, 'rmse_ratio_vs_static'):>23}{_fmt(dm):>7}"
                 f"{_ci(accuracy, 'rmse_ratio_vs_random_walk'):>23}{_fmt(live.get('coverage_95')):>7}"
-                f"{_fmt(r.get('median_detection_latency_days'), 0):>8}"
+                f"{_fmt(r.get('median_detection_latency_days'), 0):>8}{_after_last_onset(accuracy):>27}"
             )
     return "\n".join(lines)
 

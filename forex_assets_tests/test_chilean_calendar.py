@@ -197,7 +197,7 @@ def test_the_replay_report_scores_each_target_on_its_own_dates_fixing(tmp_path):
                                       "bundled:usdclp-chronos2-mini", {}, 0.05))  # fmt: skip
     static = {origin: np.zeros((7, 5)) for origin in origins}
     seen = prices[prices["date"] <= "2024-09-30"]
-    live, _, lasts, actuals = _paths(history, "7d", origins, seen, static)
+    live, _, lasts, actuals, _ = _paths(history, "7d", origins, seen, static)
     matured = [o for o in origins if target_business_days(o, 7)[-1] <= pd.Timestamp("2024-09-30")]
     assert len(live) == len(matured) == 5
     assert actuals[matured.index(ORIGIN)].tolist() == [_price_on(prices, t) for t in TARGETS_7D]

@@ -27,6 +27,7 @@ from forex_assets.core.replay.engine import (
 )
 from forex_assets.core.replay.report import (
     TARGETS,
+    after_onset,
     build_report,
     deploy_outcomes,
     format_table,
@@ -34,6 +35,22 @@ from forex_assets.core.replay.report import (
     render_html,
     rmse_ratio_interval,
 )
+
+# --- after an injected drift ------------------------------------------------------------------------------
+
+
+def test_the_ratio_after_an_onset_uses_only_the_origins_from_the_onset_on():
+    origins = pd.bdate_range("2025-01-01", periods=100)
+    static = np.ones((100, 5))
+    live = np.ones((100, 5))
+    live[60:] = 1.2  # the live configuration costs 20 % from the 61st origin on, nothing before
+    row = after_onset(origins[60], origins, live, static, 5)
+    assert row["onset"] == str(origins[60].date()) and row["origins"] == 40
+    assert row["rmse_ratio_vs_static"]["ratio"] == pytest.approx(1.2)
+    assert row["rmse_ratio_vs_static"]["ci_low"] == pytest.approx(1.2)  # constant errors: no spread
+    late = after_onset(origins[-1] + pd.Timedelta(days=1), origins, live, static, 5)
+    assert late["origins"] == 0 and late["rmse_ratio_vs_static"]["ratio"] is None
+
 
 # --- the block bootstrap ----------------------------------------------------------------------------------
 

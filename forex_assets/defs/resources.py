@@ -209,7 +209,9 @@ class ApprovalPolicy(dg.ConfigurableResource):
     max_error_std_growth_pct: float = Field(default=10.0, description="error std may grow at most this %")
     max_inference_time_ratio: float = Field(default=1.5, description="candidate / deployed seconds per forecast")
     min_coverage_95: float = Field(default=0.90, description="95 % interval coverage at least")
-    max_inference_excess_seconds: float = Field(default=0.05, ge=0, description="... unless at most this much slower")
+    max_inference_excess_seconds: float = Field(
+        default=1.0, ge=0, description="... unless at most this many seconds slower (load is not a cost)"
+    )
     max_abs_bias_clp: float = Field(default=5.0, description="|bias| below this many CLP ...")
     max_bias_growth_pct: float = Field(default=10.0, description="... or at most this % above the deployed config's")
     max_improvement_p_value: float = Field(

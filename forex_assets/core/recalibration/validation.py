@@ -31,7 +31,10 @@ class ApprovalThresholds:
     min_mape_improvement_pct: float = 3.0  # ... or MAPE at least 3 % lower
     max_error_std_growth_pct: float = 10.0  # criterion 2: error std grows at most 10 %
     max_inference_time_ratio: float = 1.5  # criterion 3: at most 1.5 x the deployed config's time ...
-    max_inference_excess_seconds: float = 0.05  # ... unless at most 50 ms slower (millisecond timings are noise)
+    # ... unless at most 1 s slower: the rollback rule's floor. Wall time on a shared machine is load as much as
+    # cost: with a 50 ms floor the same candidate (RMSE -7.4 %, p 0.00016) was rejected in one replay and
+    # approved in the next, only the machine's load differing; a second a day per forecast costs nothing
+    max_inference_excess_seconds: float = 1.0
     min_coverage_95: float = 0.90  # criterion 4
     max_abs_bias_clp: float = 5.0  # criterion 5: |bias| below 5 CLP ...
     # ... or no more biased than the deployed configuration on the same window (+10 %): in a trending
@@ -184,7 +187,7 @@ def approval_criteria(
             t.max_inference_time_ratio,
             f"inference {metrics.inference_time_new * 1000:.1f} ms vs {metrics.inference_time_current * 1000:.1f} ms "
             f"per forecast: {inference_ratio:.2f}x (at most {t.max_inference_time_ratio:g}x, or at most "
-            f"{t.max_inference_excess_seconds * 1000:g} ms slower)",
+            f"{t.max_inference_excess_seconds:g} s slower)",
         ),
         Criterion(
             "coverage_95_sufficient",

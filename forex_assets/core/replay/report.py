@@ -81,7 +81,7 @@ def _share(numerator: int, denominator: int) -> float | None:
 def _paths(history: ForecastHistory, horizon: str, days: list[pd.Timestamp], prices: pd.DataFrame, static: dict):
     """Arrays over the origins whose every target date has a price (the fixing of that date: a Chilean
     business day, :func:`forex_assets.core.monitoring.live_scoring.fixing_dates`): (live quantiles, static
-    quantiles, last prices, actuals)."""
+    quantiles, last prices, actuals, origin dates)."""
     steps = history.steps(horizon)
     if steps.empty:
         return None
@@ -89,7 +89,7 @@ def _paths(history: ForecastHistory, horizon: str, days: list[pd.Timestamp], pri
     steps = steps.reset_index(drop=True)
     steps = steps.assign(target_date=fixing_dates(steps, observed.index))
     columns = [c for c in steps.columns if c.startswith("q")]
-    live, stat, lasts, actuals = [], [], [], []
+    live, stat, lasts, actuals, origins = [], [], [], [], []
     wanted = set(days)
     for origin, group in steps.groupby("origin_date"):
         origin = pd.Timestamp(origin)
@@ -103,9 +103,10 @@ def _paths(history: ForecastHistory, horizon: str, days: list[pd.Timestamp], pri
         stat.append(static[origin])
         lasts.append(float(observed[origin]))
         actuals.append(observed[targets].to_numpy())
+        origins.append(origin)
     if not live:
         return None
-    return np.array(live), np.array(stat), np.array(lasts), np.array(actuals)
+    return np.array(live), np.array(stat), np.array(lasts), np.array(actuals), pd.DatetimeIndex(origins)
 
 
 def _accuracy(quantiles_or_point, actuals) -> dict:
@@ -127,7 +128,7 @@ def accuracy_comparison(result: ReplayResult, trace: HorizonTrace, prices: pd.Da
     arrays = _paths(history, trace.horizon, result.days, prices, trace.static_forecasts)
     if arrays is None:
         return {"origins": 0, "note": "no forecast matured within the replayed range"}
-    live, static, lasts, actuals = arrays
+    live, static, lasts, actuals, origins = arrays
     walk = np.repeat(lasts[:, None], actuals.shape[1], axis=1)
     out = {
         "origins": int(len(lasts)),
@@ -144,7 +145,24 @@ def accuracy_comparison(result: ReplayResult, trace: HorizonTrace, prices: pd.Da
             out[f"diebold_mariano_{name}"] = {"note": f"not computable on {len(lasts)} origins ({error})"}
     for name, other in (("vs_static", static[..., 2]), ("vs_random_walk", walk)):
         out[f"rmse_ratio_{name}"] = rmse_ratio_interval(live[..., 2] - actuals, other - actuals, h)
+    # after each injected drift: what the policy's configurations cost or bought once the regime changed
+    out["after_onsets"] = [
+        after_onset(onset, origins, live[..., 2] - actuals, static[..., 2] - actuals, h)
+        for onset in result.settings.injected_drifts
+    ]
     return out
+
+
+def after_onset(onset, origins: pd.DatetimeIndex, errors_live: np.ndarray, errors_static: np.ndarray, h: int) -> dict:
+    """Live RMSE / static RMSE on the matured origins from ``onset`` on, with its bootstrap interval."""
+    since = np.asarray(origins >= pd.Timestamp(onset))
+    return {
+        "onset": str(pd.Timestamp(onset).date()),
+        "origins": int(since.sum()),
+        "rmse_ratio_vs_static": rmse_ratio_interval(errors_live[since], errors_static[since], h)
+        if since.any()
+        else {"ratio": None, "note": "no matured origin after the onset"},
+    }
 
 
 def rmse_ratio_interval(errors_live: np.ndarray, errors_other: np.ndarray, h: int) -> dict:
@@ -301,6 +319,7 @@ def horizon_report(result: ReplayResult, trace: HorizonTrace, prices: pd.DataFra
                 "verdict": o.verdict,
                 "rmse_change_pct": o.rmse_improvement_pct,
                 "p_value": o.improvement_p_value,
+                "failed_criteria": list(o.failed_criteria),
                 "deployed": o.deployed_version,
             }
             for o in optimizations

@@ -27,7 +27,7 @@ VALIDATION_REPORT = dg.AssetKey("validation_report")
 DESCRIPTIONS = {
     "accuracy_improves": "RMSE at least 5 % lower or MAPE at least 3 % lower than the deployed config",
     "error_std_stable": "error std (stability) grows at most 10 %",
-    "inference_time_bounded": "inference time at most 1.5 x the deployed config's, or at most 50 ms slower",
+    "inference_time_bounded": "inference time at most 1.5 x the deployed config's, or at most 1 s slower",
     "coverage_95_sufficient": "95 % interval coverage at least 0.90",
     "bias_bounded": "|bias| below 5 CLP, or at most 1.1 x the deployed config's",
     "improvement_significant": "the RMSE improvement is significant: one-sided Diebold-Mariano p at most 0.002",
