@@ -219,7 +219,9 @@ def _result(tmp_path) -> ReplayResult:
         _judgement("v1", list(DATES[5:25]), 1.0, 2.0),
         _judgement("v2", list(DATES[30:40]), 1.0, 0.5, end_reason="rolled back"),
     )
-    trace.optimizations.append(Optimization("7d", DATES[45], ("schedule",), {}, "rejected"))
+    trace.optimizations.append(
+        Optimization("7d", DATES[45], ("schedule",), {}, "rejected", failed_criteria=("accuracy_improves",))
+    )
     trace.rollbacks.append((DATES[40], "v2", "RMSE above 1.5x the baseline"))
     trace.decisions = [TriggerDecision("7d", d.date(), False, (), (), {}, False) for d in days]
     return ReplayResult(settings, "hand-made", days, len(days), {"7d": trace}, tmp_path, seconds=1.0)
@@ -234,6 +236,7 @@ def test_rollbacks_per_deploy_optimizations_per_year_and_win_rate_reach_every_ou
     assert report["judged_origins_per_deploy"] == JUDGED_ORIGINS == 20
     assert TARGETS["realised_win_rate"] == (">=", 0.60) and TARGETS["rollbacks_per_deploy"] == ("<=", 0.20)
     assert report["targets"]["realised_win_rate"] == ">= 0.6"
+    assert r["events"][-1]["failed_criteria"] == ["accuracy_improves"]  # why each optimization was rejected
     for key in ("triggers", "automation_rate", "improvement_share", "false_positive_rate_rmse", "accuracy", "events"):
         assert key in r  # the keys other code reads are still there
 

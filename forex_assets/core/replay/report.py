@@ -54,7 +54,7 @@ from forex_assets.core.forecasting.production import target_business_days
 from forex_assets.core.forecasting.quantiles import MEDIAN_INDEX
 from forex_assets.core.horizons import horizon_steps
 from forex_assets.core.metrics import block_bootstrap_ratio_ci, diebold_mariano, rmse
-from forex_assets.core.monitoring.live_scoring import fixing_dates
+from forex_assets.core.monitoring.live_scoring import live_window_arrays
 from forex_assets.core.monitoring.triggers import TriggerPolicy
 from forex_assets.core.plots import figure_png_base64
 from forex_assets.core.replay.engine import JUDGED_ORIGINS, DeployJudgement, HorizonTrace, ReplayResult
@@ -79,34 +79,19 @@ def _share(numerator: int, denominator: int) -> float | None:
 
 
 def _paths(history: ForecastHistory, horizon: str, days: list[pd.Timestamp], prices: pd.DataFrame, static: dict):
-    """Arrays over the origins whose every target date has a price (the fixing of that date: a Chilean
-    business day, :func:`forex_assets.core.monitoring.live_scoring.fixing_dates`): (live quantiles, static
-    quantiles, last prices, actuals, origin dates)."""
+    """Arrays over the replay days' origins that have a static forecast and whose every target date has a
+    price (:func:`~forex_assets.core.monitoring.live_scoring.live_window_arrays`, the monitoring's own
+    scoring): (live quantiles, static quantiles, last prices, actuals, origin dates), or None."""
     steps = history.steps(horizon)
-    if steps.empty:
-        return None
+    steps = steps[steps["origin_date"].isin(set(days) & set(static))]
     observed = prices.set_index("date")["usdclp"]
-    steps = steps.reset_index(drop=True)
-    steps = steps.assign(target_date=fixing_dates(steps, observed.index))
-    columns = [c for c in steps.columns if c.startswith("q")]
-    live, stat, lasts, actuals, origins = [], [], [], [], []
-    wanted = set(days)
-    for origin, group in steps.groupby("origin_date"):
-        origin = pd.Timestamp(origin)
-        if origin not in wanted or origin not in static:
-            continue
-        group = group.sort_values("step")
-        targets = pd.DatetimeIndex(group["target_date"])
-        if not targets.isin(observed.index).all():
-            continue  # not matured: the series ends before the last target date, or has a gap on one
-        live.append(group[columns].to_numpy())
-        stat.append(static[origin])
-        lasts.append(float(observed[origin]))
-        actuals.append(observed[targets].to_numpy())
-        origins.append(origin)
-    if not live:
+    dates = pd.DatetimeIndex(steps["origin_date"].unique())
+    runs = pd.DataFrame({"origin_date": dates, "last_price": observed.reindex(dates).to_numpy()})
+    origins, live, actuals, lasts = live_window_arrays(steps, runs, prices, days=100_000)
+    if not origins:
         return None
-    return np.array(live), np.array(stat), np.array(lasts), np.array(actuals), pd.DatetimeIndex(origins)
+    width = live.shape[1]
+    return live, np.array([static[o][:width] for o in origins]), lasts, actuals, pd.DatetimeIndex(origins)
 
 
 def _accuracy(quantiles_or_point, actuals) -> dict:
