@@ -312,7 +312,7 @@ def test_the_run_failure_sensor_alerts_for_a_failed_run(smtp, forex_env, tmp_pat
     assert re.fullmatch(r"\[forex\]\[all\] run FAILED: usdclp_prices \([0-9a-f]{8}\)", subject)
     text = inbox.text(inbox.messages[0])
     assert "rule 'no_weekends'" in text and failed.run_id in text
-    assert "row 100 (2020-05-23 Sat" in text
+    assert "line 102 (2020-05-23 Sat" in text
     assert f"http://127.0.0.1:3000/runs/{failed.run_id}" in text
     assert [e.event for e in working_area.alert_log().entries()] == ["run_failed"]
 

@@ -68,7 +68,7 @@ def test_bad_prices_fail_the_run_and_nothing_downstream_materializes(working_are
         assert not prices_run.success and forecast_run is None
         failure = next(e for e in prices_run.all_events if e.is_step_failure)
         message = failure.step_failure_data.user_failure_data.description
-        assert "rule 'no_weekends'" in message and "row 100 (2020-05-23 Sat" in message
+        assert "rule 'no_weekends'" in message and "line 102 (2020-05-23 Sat" in message
         assert instance.get_latest_materialization_event(dg.AssetKey("usdclp_prices")) is None
         # forecast cannot run on prices that never materialized
         attempt = dg.materialize(

@@ -50,9 +50,10 @@ def _tick(instance, resources, cursor=None):
 
 
 def _optimized(working_area, horizon, on, override=False):
-    working_area.decision_log().record(
-        TriggerDecision(horizon, on, True, ("performance",) if override else ("schedule",), (), {}, override)
-    )
+    """An optimization decided on ``on`` that reached its verdict (what the guard counts)."""
+    log = working_area.decision_log()
+    log.record(TriggerDecision(horizon, on, True, ("performance",) if override else ("schedule",), (), {}, override))
+    log.record_verdict(horizon, on, "rejected", performance_override=override)
 
 
 def test_default_series_drift_is_found(env):

@@ -179,8 +179,9 @@ def test_a_directory_that_is_not_a_store_is_never_moved_aside(tmp_path):
         with pytest.raises(UnusableStoreError) as refused:
             ConfigStore(root, seed_dir=seeds, read_only=read_only)
         assert str(refused.value) == (
-            f"{root}: not a configuration store, and it holds files a store never has (notes.txt); left untouched: "
-            "point the store somewhere else, or empty it"
+            f"{root}: not a configuration store: it holds files a store never has (notes.txt) and a git repository "
+            "without a commit; left untouched. Point FOREX_CONFIG_STORE_DIR (or config_store_dir of the working_area "
+            "resource) at another directory, or move notes.txt out of it"
         )
     assert _tree(root) == before and not [p for p in tmp_path.iterdir() if ".broken-" in p.name]
 

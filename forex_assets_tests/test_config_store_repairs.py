@@ -114,8 +114,9 @@ def test_a_writers_open_puts_a_hand_edit_back_and_keeps_the_edit(tmp_path):
     )
     assert (root / "chronos_7d.json").read_text() == committed and store.read("7d").context_length == 180
     assert (root / repair.kept).read_text() == HAND_EDIT  # nothing lost
-    # not committed: no "repair" version that history would label as a seed, the deployed version unchanged
-    assert store.history("7d") == [seed] and [e.kind for e in store_events(store, "7d")] == ["seed"]
+    # not committed: no "repair" version that history would label as a seed, the deployed version unchanged; the
+    # repair is in the store's repair log, which history reads
+    assert store.history("7d") == [seed] and [e.kind for e in store_events(store, "7d")] == ["seed", "repair"]
     assert not store.repo.is_dirty(untracked_files=True)
 
     alert = repair_alert(root, store.repaired)

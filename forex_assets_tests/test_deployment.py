@@ -181,7 +181,7 @@ def test_a_deploy_is_refused_when_the_deployed_version_moved_since_the_validatio
     )
     assert not deploy.success  # a failed run: run_failure_alert_sensor alerts it
     assert _failure(deploy) == (
-        f"deployed_config 7d: 7d: deploy refused: the candidate was validated against version {seeded.id}, but the "
+        f"deployed_config 7d: deploy refused: the candidate was validated against version {seeded.id}, but the "
         f"deployed version is now {moved.id} ([7d] deploy: test deploy); deploying would undo that change "
         f"unvalidated: validate the candidate again against the deployed version; nothing was changed, 7d stays on "
         f"{moved.id}"

@@ -12,7 +12,7 @@ from optuna.storages.journal import JournalFileBackend
 from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.windows import PriceSeries, split_windows
 from forex_assets.core.forecasting.config import load_config
-from forex_assets.core.monitoring.decision_log import FLAG_INDEXES, DecisionLog
+from forex_assets.core.monitoring.decision_log import FLAG_INDEXES, VERDICT_INDEXES, DecisionLog
 from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.recalibration.search import open_storage, stored_studies, study_journal_path
 from forex_assets.core.recalibration.validation import ApprovalThresholds
@@ -81,14 +81,16 @@ def test_a_study_name_that_cannot_be_a_file_name_is_refused(tmp_path, name):
 
 def _bulk_decisions(log: DecisionLog, count: int) -> dict[str, dict[str, date | None]]:
     """``count`` decisions over four horizons (inserted in one transaction, as ``record`` would store them),
-    and the expected last optimization / performance override per horizon."""
+    each optimization with its verdict, and the expected last optimization / performance override per horizon."""
     horizons, start = ("7d", "15d", "30d", "90d"), date(2000, 1, 3)
-    rows, expected = [], {h: {"optimize": None, "performance_override": None} for h in horizons}
+    rows, verdicts, expected = [], [], {h: {"optimize": None, "performance_override": None} for h in horizons}
     for i in range(count):
         horizon, day = horizons[i % 4], start + timedelta(days=i // 4)
-        optimize = (i // 4) % 97 == 0 and day < date(2026, 1, 1)
         override = horizon == "30d" and (i // 4) % 401 == 5
+        optimize = ((i // 4) % 97 == 0 and day < date(2026, 1, 1)) or override
         rows.append((horizon, day.isoformat(), int(optimize), "[]", "[]", "{}", int(override), None))
+        if optimize:
+            verdicts.append((horizon, day.isoformat(), int(override), "rejected", "", day.isoformat()))
         for flag, on in (("optimize", optimize), ("performance_override", override)):
             if on:
                 expected[horizon][flag] = day
@@ -97,6 +99,11 @@ def _bulk_decisions(log: DecisionLog, count: int) -> dict[str, dict[str, date | 
             "INSERT INTO decisions (horizon, decided_on, optimize, fired, blocked, reasons, performance_override, "
             "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
+        )
+        db.executemany(
+            "INSERT INTO optimization_verdicts (horizon, decided_on, performance_override, verdict, detail, "
+            "recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+            verdicts,
         )
     db.close()
     return expected
@@ -107,7 +114,7 @@ def test_last_optimization_and_override_use_the_index_with_10000_decisions(tmp_p
     expected = _bulk_decisions(log, 10_000)
     log.record(TriggerDecision("7d", date(2030, 6, 3), False, (), (), {}, False))  # the real write path, unflagged
     with sqlite3.connect(log.path) as db:
-        for flag, index in FLAG_INDEXES.items():
+        for flag, index in VERDICT_INDEXES.items():
             plan = " ".join(
                 row[-1] for row in db.execute("EXPLAIN QUERY PLAN " + log.last_flagged_query(flag), ("7d",))
             )
@@ -124,6 +131,8 @@ def test_last_optimization_and_override_use_the_index_with_10000_decisions(tmp_p
     assert log.last_optimization("1y") is None
 
     log.record(TriggerDecision("7d", date(2030, 6, 4), True, ("schedule",), (), {}, True))
+    assert log.last_optimization("7d") != date(2030, 6, 4)  # decided, no verdict yet: not counted
+    log.record_verdict("7d", date(2030, 6, 4), "approved", performance_override=True)
     assert log.last_optimization("7d") == log.last_performance_override("7d") == date(2030, 6, 4)
 
 
@@ -141,8 +150,8 @@ def test_a_log_written_before_the_index_gets_it_when_opened(tmp_path):
     with sqlite3.connect(path) as db:
         indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     db.close()
-    assert set(FLAG_INDEXES.values()) <= indexes
-    assert log.last_optimization("15d") == date(2021, 3, 4)
+    assert set(FLAG_INDEXES.values()) | set(VERDICT_INDEXES.values()) <= indexes
+    assert log.last_optimization("15d") == date(2021, 3, 4)  # its decision to optimize counts, as it did then
     assert log.last_performance_override("15d") is None
 
 

@@ -200,6 +200,7 @@ OPTIONS = {
     "run": [*PRICE_SOURCE, "--horizons", "--no-recalibration"],
     "status": [],
     "history": ["--horizon", "--since", "--kind"],
+    "rollback": ["--horizon", "--to", "--reason", *PRICE_SOURCE],
     "replay": [*PRICE_SOURCE, "--start", "--end", "--horizons", "--inject-drift", "--policy", "--out",
                "--keep-state", "--no-progress"],
     "forecasts": ["--horizon", "--since", "--until", "--format", "--output"],
@@ -220,7 +221,8 @@ def test_one_group_usage_without_a_command_and_exit_2_for_an_unknown_one():
     usage = invoke()
     assert usage.exit_code == 2 and "Usage: forex-assets [OPTIONS] COMMAND" in usage.output
     commands = usage.output.partition("\nCommands:\n")[2]
-    assert re.findall(r"^  (\w+) ", commands, re.MULTILINE) == ["run", "status", "history", "replay", "forecasts"]
+    listed = re.findall(r"^  (\w+) ", commands, re.MULTILINE)
+    assert listed == ["run", "status", "history", "rollback", "replay", "forecasts"]
     assert invoke("--help").exit_code == 0 and invoke("--help").stdout == usage.output
     unknown = invoke("forecast")
     assert unknown.exit_code == 2 and unknown.stdout == ""
@@ -256,3 +258,29 @@ def test_the_commands_are_imported_when_used():
 def test_next_weekly_run(now, due, expected):
     tick = next_weekly_run(now, "0 2 * * 0", "America/Santiago", due)
     assert f"{tick:%Y-%m-%d %H:%M}" == expected and tick.strftime("%a") == "Sun"
+
+
+def test_status_last_optimization_is_the_latest_verdict_and_names_a_decision_without_one(tmp_path):
+    """``status`` counts what the guard counts: an optimization that reached a verdict; a later decision to
+    optimize whose run was killed is shown as having no verdict, not as the last optimization."""
+    from forex_assets.cli.views import last_optimization_text
+    from forex_assets.core.monitoring.decision_log import DecisionLog
+
+    log = DecisionLog(tmp_path / "decisions.sqlite")
+    assert last_optimization_text(log, "7d") == ("never", None)
+
+    def optimize(day: date, fired: tuple[str, ...]) -> None:
+        log.record(TriggerDecision("7d", day, True, fired, (), {}, False))
+
+    optimize(date(2026, 11, 2), ("drift",))
+    assert last_optimization_text(log, "7d") == (
+        "2026-11-02 (drift): no verdict (running, or its run died)",
+        None,
+    )
+    log.record_verdict("7d", date(2026, 11, 2), "rejected")
+    assert last_optimization_text(log, "7d") == ("2026-11-02 (drift): rejected", date(2026, 11, 2))
+    optimize(date(2026, 11, 30), ("performance",))  # killed before its verdict
+    text, counted = last_optimization_text(log, "7d")
+    assert text == "2026-11-02 (drift): rejected; 2026-11-30 (performance): no verdict (running, or its run died)"
+    assert counted == date(2026, 11, 2)
+    assert last_optimization_text(log, "30d") == ("never", None)

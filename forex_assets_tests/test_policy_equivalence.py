@@ -46,7 +46,9 @@ def _same_start(store_dir, log_path):
     baseline = ValidationBaseline(rmse_clp=5.0, inference_seconds=1e-9, validated_on="2025-11-01")
     store.deploy(seed.model_copy(update={"context_length": 90, "baseline": baseline}), "validation passed (test)")
     before = (DAYS[0] - pd.offsets.BDay(4)).date()
-    DecisionLog(log_path).record(manual_decision(HORIZON, before, "equivalence"), at=datetime.now(UTC))
+    log = DecisionLog(log_path)
+    log.record(manual_decision(HORIZON, before, "equivalence"), at=datetime.now(UTC))
+    log.record_verdict(HORIZON, before, "rejected")  # it reached a verdict: the guard counts it
 
 
 def _comparable(decision):

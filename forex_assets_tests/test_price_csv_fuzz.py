@@ -1,26 +1,30 @@
 """Fuzz-style: 240 CSV files derived from one valid series, each written in a random format (delimiter, decimal
 mark, thousands separator, date format, encoding, line ending, quoting, column names and order, extra columns)
 and most given one corruption (truncation, duplicates, gaps, outliers, text for a price, shuffled rows, a column
-too many or too few, a wrong setting ...). Seeded: the same 240 files every run.
+too many or too few, a wrong setting, a mistyped year, dates after today ...). Seeded: the same 240 files every
+run (the future_dates cases' dates are counted from today).
 
 Each case knows the series its file stands for. The reader plus the data contract (what PriceSource.load does)
-must EITHER load exactly that series OR refuse the file with a message naming the file and where (a line, a row
-and its rule, a byte); NEVER load anything else. Cases the reader can read with certainty (a recoverable format,
-unambiguous detection, a harmless gap) must load; cases whose file is wrong (a 100x price, a duplicated date, a
-torn number) must be refused.
+must EITHER load exactly that series OR refuse the file with a message naming the file and where (a line and,
+for the data contract, its rule; a byte); NEVER load anything else, and never fail otherwise. Cases the reader
+can read with certainty (a recoverable format, unambiguous detection, a harmless gap) must load; cases whose file
+is wrong (a 100x price, a duplicated date, a torn number) must be refused. The loader runs once per case
+(:func:`outcomes`); every test judges what it did.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from forex_assets.core.prices.schema import PriceValidationError, validate_prices
+from forex_assets.core.prices.schema import PriceRules, PriceValidationError, today_in_chile, validate_prices
 from forex_assets.core.prices.sources import CsvFormat, PriceSourceError, price_frame, read_price_csv
 
 SEED = 20261126
@@ -32,7 +36,8 @@ DELIMITERS = [",", ";", "\t"]
 DATE_FORMATS = ["%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y"]
 ENCODINGS = ["utf-8", "utf-8-sig", "latin-1", "cp1252", "utf-16", "utf-16-le"]
 COLUMNS = [("date", "usdclp"), ("fecha", "valor"), ("Día", "Dólar observado")]
-CORRUPTIONS = [  # case n gets CORRUPTIONS[n % len]; "none" thrice: a third of the cases test formats alone
+CORRUPTIONS = [  # case n gets CORRUPTIONS[n % len]; "none" four times: an eighth of the cases test formats alone
+    "none",
     "none",
     "none",
     "none",
@@ -61,7 +66,14 @@ CORRUPTIONS = [  # case n gets CORRUPTIONS[n % len]; "none" thrice: a third of t
     "three_decimals",
     "unquoted_decimal_comma",
     "odd_byte_cut",
+    "mistyped_year",
+    "future_dates",
 ]
+#: corruptions whose every case must load (the file stands for its series, written some other way)
+ALWAYS_LOADED = {"none", "small_gaps", "extra_column", "blank_and_empty_rows"}
+#: corruptions some of whose cases load and some are refused (a cut that leaves whole rows, or one that tears
+#: a number; three decimals that detection can or cannot settle); every other corruption is always refused
+LOADED_OR_REFUSED = {"torn_last_line", "cut_mid_file", "three_decimals"}
 
 
 @dataclass
@@ -88,15 +100,22 @@ def _line(tokens: list[str], delimiter: str, quote_all: bool, quote: bool = True
     return delimiter.join(quoted)
 
 
-def _series(rng: random.Random) -> pd.DataFrame:
+def _series(rng: random.Random, start=START) -> pd.DataFrame:
     level = rng.uniform(600, 1060)  # some series cross 1,000, where thousands separators appear
     steps = np.random.default_rng(rng.randrange(2**32)).normal(0.0, 0.006, ROWS)
-    return price_frame(pd.bdate_range(START, periods=ROWS), np.round(level * np.exp(np.cumsum(steps)), 2))
+    return price_frame(pd.bdate_range(start, periods=ROWS), np.round(level * np.exp(np.cumsum(steps)), 2))
+
+
+def _with_year(date_text: str, year: str) -> str:
+    """``date_text`` (any of DATE_FORMATS) with its four-digit year replaced by ``year``."""
+    return re.sub(r"\d{4}", year, date_text, count=1)
 
 
 def _build(number: int, rng: random.Random) -> Case:
     corruption = CORRUPTIONS[number % len(CORRUPTIONS)]
-    series = _series(rng)
+    # future_dates: the last 20 rows after today (their days past the 12th or not: the format is set explicitly)
+    start = pd.Timestamp(today_in_chile()) - pd.offsets.BDay(ROWS - 21) if corruption == "future_dates" else START
+    series = _series(rng, start)
     delimiter = rng.choice(DELIMITERS)
     decimal = rng.choice([".", ","])
     thousands = rng.choice(["", "," if decimal == "." else "."])
@@ -107,7 +126,7 @@ def _build(number: int, rng: random.Random) -> Case:
     date_column, value_column = rng.choice(COLUMNS)
     value_first = rng.random() < 0.25
     extra = rng.random() < 0.2 or corruption == "extra_column"
-    explicit = rng.random() < 0.4
+    explicit = rng.random() < 0.4 or corruption == "future_dates"
     decimals = 3 if corruption == "three_decimals" else 2
     if corruption == "three_decimals":
         series = series.assign(usdclp=np.round(series["usdclp"] + rng.choice([0.001, 0.007]), 3))
@@ -131,7 +150,7 @@ def _build(number: int, rng: random.Random) -> Case:
     if corruption == "duplicate_row":
         i = rng.randrange(1, ROWS - 1)
         rows.insert(i + 1, i)
-        intended, error = None, rf"rule 'unique_dates'.*row {i} .*row {i + 1} "
+        intended, error = None, rf"rule 'unique_dates'.*line {i + 2} .*line {i + 3} "
     elif corruption == "duplicate_date":
         i = rng.randrange(1, ROWS - 1)
         rows.insert(i + 1, ROWS)  # a second price on row i's date
@@ -145,13 +164,13 @@ def _build(number: int, rng: random.Random) -> Case:
     elif corruption == "long_gap":
         i = rng.randrange(5, ROWS - 20)
         rows = [r for r in rows if not i <= r < i + 12]
-        intended, error = None, rf"rule 'max_gap_business_days'.*row {i} "
+        intended, error = None, rf"rule 'max_gap_business_days'.*line {i + 2} "
     elif corruption in ("outlier_100x", "outlier_001x", "negative"):
         i = rng.randrange(1, ROWS)
         factor = {"outlier_100x": 100.0, "outlier_001x": 0.01, "negative": -1.0}[corruption]
         values[i] = round(values[i] * factor, decimals)
         rule = "positive_finite_values" if factor < 0 else "plausible_price_range"
-        intended, error = None, rf"rule '{rule}'.*row {i} "
+        intended, error = None, rf"rule '{rule}'.*line {i + 2} "
     elif corruption == "text_for_price":
         i = rng.randrange(1, ROWS)
         value_text[i] = rng.choice(["NaN", "nan", "", "N/A", "#N/D", "-", "null", "s/i"])
@@ -169,13 +188,25 @@ def _build(number: int, rng: random.Random) -> Case:
     elif corruption == "swapped_rows":
         i = rng.randrange(1, ROWS - 1)
         rows[i], rows[i + 1] = rows[i + 1], rows[i]
-        intended, error = None, rf"rule 'strictly_increasing_dates'.*row {i + 1} "
+        intended, error = None, rf"rule 'strictly_increasing_dates'.*line {i + 3} "
     elif corruption == "series_in_cents":
         values = np.round(values * 100)
         # 90.512 (thousands '.') could as well be 90.512: refused as ambiguous before the contract sees it
         intended, error = None, r"rule 'plausible_price_range'.*most prices are out of range|format is ambiguous"
     elif corruption == "header_repeated":
         pass  # below, on the lines
+    elif corruption == "mistyped_year":
+        i = rng.randrange(1, ROWS)
+        year = rng.choice(["0224", "1024", "9024", "2224"])  # 2224 is a date pandas holds: the contract refuses it
+        dates[i] = _with_year(dates[i], year)
+        if year == "2224":
+            error = rf"rule 'no_future_dates'.*line {i + 2} \(2224-"
+        else:
+            error = rf"are dates out of range \(line {i + 2}: '{re.escape(dates[i])}'\)"
+        intended = None
+    elif corruption == "future_dates":
+        first_refused = int((series["date"] > PriceRules().last_allowed_date()).argmax())
+        intended, error = None, rf"rule 'no_future_dates'.* row\(s\): line {first_refused + 2} \("
     # --- the lines
     header = [date_column, value_column]
     if value_first:
@@ -216,7 +247,15 @@ def _build(number: int, rng: random.Random) -> Case:
 
     if corruption in ("torn_last_line", "cut_mid_file"):
         text, intended, must_load = _truncate(
-            rng, text, newline, corruption, series, delimiter, header.index(date_column), header.index(value_column)
+            rng,
+            text,
+            newline,
+            corruption,
+            series,
+            delimiter,
+            header.index(date_column),
+            header.index(value_column),
+            at_line_end=number // len(CORRUPTIONS) % 3 == 0,  # a third of the cases cut mid-file
         )
     fmt = CsvFormat()
     if explicit:
@@ -236,7 +275,7 @@ def _build(number: int, rng: random.Random) -> Case:
     elif corruption == "wrong_encoding_setting":
         wrong = {"utf-8": "utf-16", "utf-8-sig": "utf-16", "utf-16": "utf-8", "utf-16-le": "latin-1"}
         fmt = CsvFormat(encoding=wrong.get(encoding, "utf-8"))
-        intended, error = None, r"not valid|not found|NUL characters"
+        intended, error = None, r"not valid|not found|has a NUL character"
     data = text.encode(encoding)
     if corruption == "odd_byte_cut":  # a UTF-16 file cut after an odd number of bytes
         data = data[: rng.randrange(len(data) // 3, len(data) - 2) | 1]
@@ -251,16 +290,19 @@ def _split(line: str, delimiter: str) -> list[str]:
     return next(csv.reader([line], delimiter=delimiter))
 
 
-def _truncate(rng, text, newline, corruption, series, delimiter, date_index, value_index):
-    """The text cut at a random character -- in its last line, or anywhere past the first fifth -- and what
-    the cut file stands for: the rows before the cut, plus the cut row when its date and price are whole
-    (then it may load or be refused), or nothing when they are not (it must be refused)."""
+def _truncate(rng, text, newline, corruption, series, delimiter, date_index, value_index, at_line_end=False):
+    """The text cut at a random character -- in its last line, or anywhere past the first fifth (at the end of
+    that line when ``at_line_end``) -- and what the cut file stands for: the rows before the cut, plus the cut row
+    when its date and price are whole (then it may load or be refused), or nothing when they are not (it must
+    be refused)."""
     lines = text[: -len(newline)].split(newline)
     if corruption == "torn_last_line":
         start = len(text) - len(newline) - len(lines[-1])
         cut = rng.randrange(start, len(text))
     else:
         cut = rng.randrange(len(text) // 5, 4 * len(text) // 5)
+        if at_line_end:  # a shorter file of whole rows: it must load
+            cut = text.index(newline, cut) + len(newline)
     kept = text[:cut]
     parts = re.split(r"\r\n|\r|\n", kept)  # as the reader splits lines: a lone "\r" ends one too
     whole, rest = len(parts) - 1, parts[-1]  # lines ended by a line break; the partial line after them
@@ -282,7 +324,7 @@ def _truncate(rng, text, newline, corruption, series, delimiter, date_index, val
 
 
 CASES_LIST = [_build(n, random.Random(SEED * 1000 + n)) for n in range(CASES)]
-NAMES_A_PLACE = re.compile(r"line \d+|row \d+ \(|byte \d+|the file is empty|only blank lines")
+NAMES_A_LINE = re.compile(r"line \d+|byte \d+|the file is empty|only blank lines")
 
 
 def _load(path, case: Case) -> pd.DataFrame:
@@ -291,35 +333,75 @@ def _load(path, case: Case) -> pd.DataFrame:
     return validate_prices(frame, source=f"csv:{path}")
 
 
-@pytest.mark.parametrize("case", CASES_LIST, ids=lambda c: f"{c.number:03d}-{c.corruption}")
-def test_fuzzed_csv_loads_the_intended_series_or_is_refused(tmp_path, case):
-    path = tmp_path / f"case_{case.number:03d}.csv"
-    path.write_bytes(case.data)
-    try:
-        loaded = _load(path, case)
-    except (PriceSourceError, PriceValidationError) as error:
+@dataclass
+class Outcome:
+    path: Path
+    loaded: pd.DataFrame | None = None
+    error: BaseException | None = None  # a refusal, or anything else the loader raised
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory) -> dict[int, Outcome]:
+    """Each case's file written and given to the loader, once: case number -> what the loader did."""
+    directory = tmp_path_factory.mktemp("fuzzed_csvs")
+    done = {}
+    for case in CASES_LIST:
+        path = directory / f"case_{case.number:03d}.csv"
+        path.write_bytes(case.data)
+        try:
+            done[case.number] = Outcome(path, loaded=_load(path, case))
+        except Exception as error:  # judged by _judge: only a refusal that names file and place is right
+            done[case.number] = Outcome(path, error=error)
+    return done
+
+
+def _judge(case: Case, outcome: Outcome) -> str:
+    """'loaded' or 'refused' when the loader did what the case demands; else an AssertionError saying why."""
+    path, error = outcome.path, outcome.error
+    if error is not None:
         message = str(error)
+        assert isinstance(error, (PriceSourceError, PriceValidationError)), f"crashed: {error!r}"
         assert case.intended is None or not case.must_load, f"refused a readable file: {message}"
         assert str(path) in message, message
-        assert NAMES_A_PLACE.search(message), message
-        if isinstance(error, PriceValidationError):
-            assert "rule '" in message
+        assert NAMES_A_LINE.search(message), message
+        if isinstance(error, PriceValidationError):  # the contract names its rule and each row's file line
+            assert "rule '" in message, message
+            assert not re.search(r"\brow \d+", message), f"a row number where the file line belongs: {message}"
         if case.error:
             assert re.search(case.error, message, re.S), message
-        return
+        return "refused"
     assert case.intended is not None, f"loaded a series from a file that has none ({case.corruption})"
-    pd.testing.assert_frame_equal(loaded, case.intended)
+    pd.testing.assert_frame_equal(outcome.loaded, case.intended)
+    return "loaded"
 
 
-def test_fuzz_covers_every_corruption_both_ways():
-    """The 240 cases are a mix that means something: every corruption, both outcomes, every format."""
-    assert len(CASES_LIST) >= 200
-    assert {c.corruption for c in CASES_LIST} == set(CORRUPTIONS)
-    must_load = [c for c in CASES_LIST if c.intended is not None and c.must_load]
-    must_fail = [c for c in CASES_LIST if c.intended is None]
-    assert len(must_load) >= 60 and len(must_fail) >= 100
-    assert {c.fmt == CsvFormat() for c in must_load} == {True, False}  # detected and explicit settings
-    loaded_text = [c.data for c in must_load]
+@pytest.mark.parametrize("case", CASES_LIST, ids=lambda c: f"{c.number:03d}-{c.corruption}")
+def test_fuzzed_csv_loads_the_intended_series_or_is_refused(outcomes, case):
+    _judge(case, outcomes[case.number])
+
+
+def test_fuzz_covers_every_corruption_both_ways(outcomes):
+    """What the loader did over the 240 cases means something: every case right (as above), every corruption
+    refused at least once unless its files all stand for their series, loaded at least once where it can be,
+    both outcomes in numbers, and loaded files in every format (detected and set)."""
+    judged = {case.number: _judge(case, outcomes[case.number]) for case in CASES_LIST}
+    seen = defaultdict(set)
+    for case in CASES_LIST:
+        seen[case.corruption].add(judged[case.number])
+    for corruption in CORRUPTIONS:
+        expected = (
+            {"loaded"}
+            if corruption in ALWAYS_LOADED
+            else {"loaded", "refused"}
+            if corruption in LOADED_OR_REFUSED
+            else {"refused"}
+        )
+        assert seen[corruption] == expected, corruption
+    loaded = [c for c in CASES_LIST if judged[c.number] == "loaded"]
+    refused = [c for c in CASES_LIST if judged[c.number] == "refused"]
+    assert len(loaded) >= 60 and len(refused) >= 100, (len(loaded), len(refused))
+    assert {c.fmt == CsvFormat() for c in loaded} == {True, False}  # detected and explicit settings
+    loaded_text = [c.data for c in loaded]
     assert any(b";" in d for d in loaded_text) and any(b"\t" in d for d in loaded_text)
     assert any(re.search(rb"\d\.\d{3},\d\d", d) for d in loaded_text)  # 1.012,50 read by detection or setting
     assert any(d.startswith(b"\xef\xbb\xbf") for d in loaded_text)

@@ -1,8 +1,19 @@
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from forex_assets.core.prices.schema import PriceRules, PriceValidationError, validate_prices
+from forex_assets.core.calendar import next_business_days
+from forex_assets.core.prices.schema import (
+    CSV_LINES,
+    PriceRules,
+    PriceValidationError,
+    today_in_chile,
+    validate_prices,
+)
+from forex_assets.core.prices.sources import read_price_csv, synthetic_prices
 from forex_assets_tests.conftest import random_walk_prices
 
 
@@ -127,3 +138,68 @@ def test_real_sized_moves_pass_the_default_bound():
     prices = random_walk_prices(50)
     prices.loc[25, "usdclp"] = round(prices.loc[24, "usdclp"] * 1.06, 2)
     assert validate_prices(prices).equals(prices)
+
+
+# ---------------------------------------------------------------- no_future_dates (issue 21)
+
+
+def _ending_on(last: str, n: int = 30) -> pd.DataFrame:
+    prices = random_walk_prices(n)
+    return prices.assign(date=pd.bdate_range(end=last, periods=n).astype("datetime64[ns]"))
+
+
+@pytest.mark.parametrize(
+    "today, last_allowed",
+    [
+        (date(2026, 12, 4), "2026-12-07"),  # a Friday: Monday's fixing is published on Friday evening
+        (date(2026, 12, 5), "2026-12-07"),  # a Saturday
+        (date(2026, 12, 7), "2026-12-09"),  # a Monday before a holiday (8 December): Wednesday
+    ],
+)
+def test_prices_dated_after_the_next_business_day_are_refused(today, last_allowed):
+    rules = PriceRules(today=today)
+    accepted = _ending_on(last_allowed)
+    pd.testing.assert_frame_equal(validate_prices(accepted, rules), accepted)
+    late = _ending_on((pd.Timestamp(last_allowed) + pd.offsets.BDay(1)).strftime("%Y-%m-%d"))
+    error = _fails(late, rules)
+    assert set(error.failures) == {"no_future_dates"}
+    assert list(error.failures["no_future_dates"].index) == [29]
+    message = str(error)
+    assert (
+        f"- rule 'no_future_dates' (no date after {last_allowed}: today is {today:%Y-%m-%d} in America/Santiago, "
+        "and a price is dated the next Chilean business day at most) on column 'date' failed on 1 row(s): row 29 ("
+    ) in message
+    assert "- 1 price(s) dated in the future, the latest row 29 (" in message
+
+
+def test_today_is_the_clock_in_santiago_by_default():
+    today = today_in_chile()
+    assert today == datetime.now(ZoneInfo("America/Santiago")).date()
+    assert PriceRules().last_allowed_date() == next_business_days(today, 1)[0]
+    ahead = _ending_on((PriceRules().last_allowed_date() + pd.offsets.BDay(3)).strftime("%Y-%m-%d"))
+    assert len(_fails(ahead).failures["no_future_dates"]) == 3
+    validate_prices(synthetic_prices())  # the synthetic default ends 2026-10-30
+
+
+def test_csv_rows_are_named_by_their_file_line(tmp_path):
+    """Row i of a CSV is on line i + 2 when nothing is skipped; blank lines move it further: the contract says
+    the line the reader read it from."""
+    path = tmp_path / "usdclp.csv"
+    path.write_text("date,usdclp\n2024-01-02,880.0\n\n2024-01-03,881.0\n,\n\n2024-01-03,882.5\n2024-01-05,883.0\n")
+    frame = read_price_csv(path)
+    assert frame.attrs[CSV_LINES].lines == (2, 4, 7, 8)
+    error = _fails(frame)
+    assert "failed on 2 row(s): line 4 (2024-01-03 Wed, 881.0), line 7 (2024-01-03 Wed, 882.5)" in str(error)
+    assert "row " not in str(error).replace("row(s)", "")
+    assert list(error.failures["unique_dates"].index) == [1, 2]  # the frame's rows, as before
+    some = frame.iloc[[0, 1, 3]].reset_index(drop=True).assign(usdclp=[880.0, 881.0, 9e9])
+    assert "row 2 (2024-01-05 Fri, 9000000000.0)" in str(_fails(some))  # no longer the file's rows: row numbers
+
+
+def test_a_validated_csv_series_does_not_carry_its_lines(tmp_path):
+    path = tmp_path / "usdclp.csv"
+    path.write_text("date,usdclp\n2024-01-02,880.0\n2024-01-03,881.0\n")
+    frame = read_price_csv(path)
+    validated = validate_prices(frame)
+    assert validated.attrs == {} and frame.attrs[CSV_LINES].lines == (2, 3)
+    pd.testing.assert_frame_equal(validated, frame)

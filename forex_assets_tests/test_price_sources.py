@@ -72,6 +72,32 @@ def test_csv_bad_date_names_line(tmp_path):
         read_price_csv(path)
 
 
+@pytest.mark.parametrize(
+    "rows, line, shown",
+    [
+        ("2024-09-06,880.5\n0224-09-09,881.0\n2024-09-10,882.0\n", 3, "'0224-09-09'"),  # the year 224
+        ("2024-09-06,880.5\n\n2024-09-09,881.0\n9024-09-10,882.0\n", 5, "'9024-09-10'"),  # after a blank line
+        ("06-09-2024;880,5\n09-09-1024;881,0\n", 3, "'09-09-1024'"),  # dd-mm-yyyy, 1024: before 1677
+        ("2024-09-06,880.5\n0001-01-01,1.0\n2262-04-12,2.0\n", 3, "'0001-01-01', line 4: '2262-04-12'"),
+    ],
+)
+def test_a_date_pandas_cannot_hold_is_refused_naming_line_and_value(tmp_path, rows, line, shown):
+    """pandas reads '0224-09-09' as the year 224, which no datetime64[ns] series holds (it crashed the run
+    with OutOfBoundsDatetime and no file or line): refused like a date that cannot be read."""
+    header = "date;usdclp\n" if ";" in rows else "date,usdclp\n"
+    path = _csv(tmp_path, header + rows)
+    count = shown.count("line") + 1
+    assert _refused(path) == (
+        f"{path}: {count} value(s) in column 'date' are dates out of range (line {line}: {shown}); dates must lie "
+        "between 1677-09-22 and 2262-04-11 (the dates pandas can hold): a mistyped year?"
+    )
+
+
+def test_the_first_and_last_dates_pandas_holds_are_read(tmp_path):
+    path = _csv(tmp_path, "date,usdclp\n1677-09-22,880.5\n2262-04-11,881.0\n")
+    assert read_price_csv(path)["date"].tolist() == [pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")]
+
+
 def test_csv_missing_file(tmp_path):
     with pytest.raises(PriceSourceError, match="does not exist"):
         read_price_csv(tmp_path / "nope.csv")
@@ -122,7 +148,7 @@ def test_decimal_comma_is_never_read_as_a_thousands_separator(tmp_path):
     with pytest.raises(PriceValidationError) as caught:  # ...is refused by the data contract
         validate_prices(forced)
     assert "rule 'plausible_price_range' (prices must lie between 100 and 5,000 CLP per USD)" in str(caught.value)
-    assert "row 0 (2024-01-02 Tue, 678010.0), row 1 (2024-01-03 Wed, 679500.0)" in str(caught.value)
+    assert "line 2 (2024-01-02 Tue, 678010.0), line 3 (2024-01-03 Wed, 679500.0)" in str(caught.value)
     assert "most prices are out of range: a decimal comma read as a thousands separator" in str(caught.value)
 
 

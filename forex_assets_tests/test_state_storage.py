@@ -58,7 +58,7 @@ def test_one_branch_of_migrations_per_part_each_with_one_head():
     assert target_revisions(None) == HEADS
     assert {part: target_revisions(part) for part in tables.PARTS} == {
         "forecast_history": {"forecast_history_0001"},
-        "decisions": {"decisions_0001"},
+        "decisions": {"decisions_0002"},
         "alerts": {"alerts_0001"},
         "backtest_cache": {"backtest_cache_0001"},
     }
@@ -77,13 +77,13 @@ def test_the_embedded_default_keeps_its_three_files_each_with_its_own_part(tmp_p
     root = tmp_path / "area"
     assert {"forecast_runs", "forecast_steps"} <= set(sqlite_schema(root / "forecast_history.sqlite"))
     assert "decisions" not in sqlite_schema(root / "forecast_history.sqlite")
-    assert {"decisions", "decisions_optimized", "decisions_performance_override"} <= set(
+    assert {"decisions", "decisions_optimized", "decisions_performance_override", "optimization_verdicts"} <= set(
         sqlite_schema(root / "trigger_decisions.sqlite")
     )
     alerts_schema = sqlite_schema(root / "alerts.sqlite")
     assert "alerts" in alerts_schema and "forecast_runs" not in alerts_schema
     assert sqlite_versions(root / "forecast_history.sqlite") == {"forecast_history_0001"}
-    assert sqlite_versions(root / "trigger_decisions.sqlite") == {"decisions_0001"}
+    assert sqlite_versions(root / "trigger_decisions.sqlite") == {"decisions_0002"}
     assert sqlite_versions(root / "alerts.sqlite") == {"alerts_0001"}
     with sqlite3.connect(root / "forecast_history.sqlite") as db:  # the history in WAL mode, as before
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -99,13 +99,14 @@ def test_files_written_before_the_storage_layer_are_adopted_and_keep_working(tmp
     alerts = AlertLog(root / "alerts.sqlite")
 
     assert_legacy_rows(history, log, alerts)
-    assert sqlite_versions(root / "trigger_decisions.sqlite") == {"decisions_0001"}
+    assert sqlite_versions(root / "trigger_decisions.sqlite") == {"decisions_0002"}
     decisions_schema = sqlite_schema(root / "trigger_decisions.sqlite")
     assert "recorded_at TEXT" in decisions_schema["decisions"]
-    assert set(tables.FLAG_INDEXES.values()) <= set(decisions_schema)
+    assert set(tables.FLAG_INDEXES.values()) | set(tables.VERDICT_INDEXES.values()) <= set(decisions_schema)
     # and they are written to as before
     history.record(forecast("2023-05-02", version="new-v"))  # replaces the old origin
     log.record(decision("new", date(2023, 5, 4), optimize=True), at=datetime(2023, 5, 4, tzinfo=UTC))
+    log.record_verdict("7d", date(2023, 5, 4), "approved")
     alerts.record(alert("new"), Delivery("sent", 1))
     assert history.runs("7d")["config_version"].tolist() == ["new-v"] and len(history.steps("7d")) == STEPS
     assert log.last_optimization("7d") == date(2023, 5, 4) and log.entries()[-1][0] == datetime(2023, 5, 4, tzinfo=UTC)

@@ -19,7 +19,7 @@ from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.storage import VERSION_TABLE
 
-HEADS = {"forecast_history_0001", "decisions_0001", "alerts_0001", "backtest_cache_0001"}
+HEADS = {"forecast_history_0001", "decisions_0002", "alerts_0001", "backtest_cache_0001"}
 STEPS = 5
 WRITERS, PER_WRITER, SHARED_ORIGINS = 4, 25, 5
 
@@ -57,6 +57,8 @@ def writer(url: str | None, root: str, worker: int, barrier) -> None:
         origin = (start + pd.offsets.BDay(worker * PER_WRITER + i)).strftime("%Y-%m-%d")
         history.record(forecast(origin, version=f"w{worker}", level=1000.0 * worker + i))
         log.record(decision(f"w{worker}-{i}", date(2020, 1, 1) + timedelta(days=i), optimize=i % 3 == 0))
+        if i % 3 == 0:  # the optimization it launched reached its verdict
+            log.record_verdict("7d", date(2020, 1, 1) + timedelta(days=i), "rejected", detail=f"w{worker}-{i}")
         alerts.record(alert(f"w{worker}-{i}"), Delivery("logged"))
         if i < SHARED_ORIGINS:
             shared = (pd.Timestamp("2030-01-01") + pd.offsets.BDay(i)).strftime("%Y-%m-%d")
@@ -91,6 +93,8 @@ def assert_nothing_lost_or_duplicated(history: ForecastHistory, log: DecisionLog
     expected = sorted(f"w{w}-{i}" for w in range(WRITERS) for i in range(PER_WRITER))
     assert sorted(d.reasons["marker"] for d in log.decisions()) == expected
     assert log.last_optimization("7d") == date(2020, 1, 1) + timedelta(days=(PER_WRITER - 1) // 3 * 3)
+    concluded = sorted(f"w{w}-{i}" for w in range(WRITERS) for i in range(0, PER_WRITER, 3))
+    assert sorted(v.detail for v in log.verdicts("7d")) == concluded
     assert sorted(a.subject.removeprefix("[forex][7d] ") for a in alerts.entries()) == expected
     for w in range(WRITERS):  # each writer's records in the order it wrote them
         mine = [int(d.reasons["marker"].split("-")[1]) for d in log.decisions() if d.reasons["marker"][1] == str(w)]
@@ -163,6 +167,9 @@ def assert_legacy_rows(history: ForecastHistory, log: DecisionLog, alerts: Alert
     assert history.steps("7d", since=pd.Timestamp("2023-05-01"))["q0_5"].tolist()[:3] == [3.0, 3.0, 3.0]
     entries = log.entries("7d")
     assert [(at, d.reasons) for at, d in entries[:2]] == [(None, {"drift": "old"}), (None, {"drift": "none"})]
+    # each decision to optimize of a log written before verdicts were recorded counts as concluded, as it did
+    # then (decisions_0002); the 05-03 decision did not optimize: no optimization, so no override, to count
     assert log.last_optimization("7d") == date(2023, 5, 2)
-    assert log.last_performance_override("7d") == date(2023, 5, 3)
+    assert [(v.decided_on, v.verdict) for v in log.verdicts("7d")[:1]] == [(date(2023, 5, 2), "assumed")]
+    assert log.last_performance_override("7d") is None
     assert [a.subject for a in alerts.entries("7d")[:2]] == ["old alert", "old failure"]

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from forex_assets.core.alerting.delivery import AlertLog, Delivery
 from forex_assets.core.forecasting.history import ForecastHistory
-from forex_assets.core.monitoring.decision_log import FLAG_INDEXES, DecisionLog, _last_flagged_statement
+from forex_assets.core.monitoring.decision_log import VERDICT_INDEXES, DecisionLog, _last_flagged_statement
 from forex_assets.core.storage import STATE_DATABASE_URL_ENV, StateDatabaseError
 from forex_assets.defs.resources import WorkingArea
 from forex_assets_tests.postgres_cluster import USER, PostgresCluster, query
@@ -64,7 +64,8 @@ def test_the_tables_are_in_the_schema_forex_with_their_keys_and_indexes(url, tmp
     assert set(tables) == {
         ("forex", name)
         for name in (
-            "forex_state_version", "forecast_runs", "forecast_steps", "decisions", "alerts", "backtest_forecasts"
+            "forex_state_version", "forecast_runs", "forecast_steps", "decisions", "optimization_verdicts",
+            "alerts", "backtest_forecasts",
         )
     }  # fmt: skip
     assert {v for (v,) in query(url, "SELECT version_num FROM forex.forex_state_version")} == HEADS
@@ -73,6 +74,10 @@ def test_the_tables_are_in_the_schema_forex_with_their_keys_and_indexes(url, tmp
     assert "(horizon, origin_date, step)" in indexes["forecast_steps_pkey"]
     assert indexes["decisions_optimized"].endswith("(horizon, decided_on) WHERE (optimize = 1)")
     assert indexes["decisions_performance_override"].endswith("(horizon, decided_on) WHERE (performance_override = 1)")
+    assert indexes["optimization_verdicts_concluded"].endswith("(horizon, decided_on)")
+    assert indexes["optimization_verdicts_performance_override"].endswith(
+        "(horizon, decided_on) WHERE (performance_override = 1)"
+    )
     types = dict(query(url, "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
                              "'forex' AND table_name = 'forecast_steps'"))  # fmt: skip
     assert types["q0_5"] == "double precision" and types["origin_date"] == "text"
@@ -81,7 +86,7 @@ def test_the_tables_are_in_the_schema_forex_with_their_keys_and_indexes(url, tmp
     log = DecisionLog(tmp_path / "d.sqlite", database_url=url)
     with log.database.read() as db:
         db.exec_driver_sql("SET enable_seqscan = off")
-        for flag, index in FLAG_INDEXES.items():
+        for flag, index in VERDICT_INDEXES.items():
             statement = _last_flagged_statement(flag).compile(
                 dialect=db.dialect, schema_translate_map={None: "forex"}, render_schema_translate=True
             )

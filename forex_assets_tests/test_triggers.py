@@ -71,8 +71,10 @@ def test_performance_metric_is_configurable():
 
 def test_decisions_are_persisted_with_their_reasons(tmp_path):
     log = DecisionLog(tmp_path / "decisions.sqlite")
-    log.record(decide(_inputs(degradation_pct={"rmse": 22.0}, last_optimization=date(2026, 11, 20))))
+    log.record(first := decide(_inputs(degradation_pct={"rmse": 22.0}, last_optimization=date(2026, 11, 20))))
     log.record(decide(_inputs(drift_severity=Severity.NONE, last_optimization=date(2026, 11, 26))))
+    assert log.last_optimization("30d") is None  # decided, not concluded: the guard counts verdicts only
+    log.record_verdict("30d", first.decided_on, "rejected", performance_override=first.performance_override)
     reopened = DecisionLog(tmp_path / "decisions.sqlite")
     decisions = reopened.decisions("30d")
     assert [d.optimize for d in decisions] == [True, False]

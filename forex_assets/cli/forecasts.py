@@ -8,7 +8,10 @@ origin, the configuration version that made the forecast and when it was recorde
 forecast history's tables, documented with example SQL for BI tools in docs/forecast_table.md.
 
 Only reads: the forecast history of the working area is never created, and neither is the working area; an
-absent history is a one-line error (exit status 2).
+absent history is a one-line error (exit status 2). It is opened read-only (``cli/state_reads.py``), so a
+read-only copy of an instance exports as the instance would. --output is written whole or not at all: into a
+temporary file next to it, renamed over it once complete; a file that cannot be written (no such directory,
+a full disk, no permission) is a one-line error naming it, and nothing is left behind.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import csv
 import io
 import json
 import os
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -64,13 +68,16 @@ def forecast_rows(
 def _rows(path: Path, horizon: str, since: date | None, until: date | None, database_url: str | None) -> list[dict]:
     import pandas as pd
 
+    from forex_assets.cli.state_reads import open_for_reading
     from forex_assets.core.corrupt_files import CorruptFileError
     from forex_assets.core.forecasting.history import QUANTILE_COLUMNS, ForecastHistory
     from forex_assets.core.storage import StateDatabaseError
 
     where = "the state database" if database_url else str(path)
+    history = open_for_reading(ForecastHistory, path, database_url)  # read-only: creates and writes nothing
+    if history is None:  # a database without the forecast history's tables
+        raise CliError(f"no {horizon} forecasts recorded in {where}")
     try:
-        history = ForecastHistory(path, database_url=database_url, adopt_file=False)  # reads only
         if since is None and until is None:
             runs = history.runs(horizon)
             if runs.empty:
@@ -85,10 +92,8 @@ def _rows(path: Path, horizon: str, since: date | None, until: date | None, data
         raise
     except (CorruptFileError, StateDatabaseError) as error:
         raise CliError(str(error)) from None
-    except Exception as error:  # SQLite's (or pandas') errors, e.g. a history this user may not write to
-        writable = all(os.access(p, os.W_OK) for p in (path, path.parent))
-        hint = "" if writable else f" (SQLite in WAL mode needs write access to it and to {path.parent}, even to read)"
-        raise CliError(f"cannot read the forecast history {path}: {error}{hint}") from None
+    except Exception as error:  # SQLite's (or pandas') errors
+        raise CliError(f"cannot read the forecast history {path}: {error}") from None
     if until is not None:
         runs = runs[runs["origin_date"] <= pd.Timestamp(until)]
     table = steps.merge(runs, on=["horizon", "origin_date"], how="inner", validate="many_to_one")
@@ -147,4 +152,35 @@ def forecasts_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        Path(output).write_text(text, encoding="utf-8", newline="")
+        write_whole(Path(output), text)
+
+
+def write_whole(path: Path, text: str) -> None:
+    """``text`` into ``path`` whole or not at all: written and flushed to a temporary file in the same
+    directory, then renamed over ``path``; on any failure the temporary file is removed and ``path`` is as it
+    was. A character device (``/dev/stdout``, ``/dev/full``) cannot be replaced: it is written directly."""
+    data = text.encode("utf-8")
+    try:
+        if path.exists() and not path.is_file():
+            with path.open("wb") as device:
+                device.write(data)
+            return
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(temporary, 0o666 & ~_umask())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as error:
+        raise CliError(f"cannot write --output {path}: {error.strerror or error}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

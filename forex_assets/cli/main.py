@@ -1,10 +1,10 @@
 """`forex-assets`: the operator's command line, one click group like Dagster's own `dagster` CLI.
 
-    forex-assets run | status | history --horizon H | replay | forecasts --horizon H      (each takes --help)
+    forex-assets run | status | history --horizon H | rollback --horizon H | replay | forecasts --horizon H
 
-The subcommands live next to what they do (`cli/run.py`, `cli/operator.py`, `cli/replay.py`, `cli/forecasts.py`)
-and are imported when used: `run` loads Dagster and the whole asset graph (seconds), which `forex-assets --help`
-need not wait for.
+(each takes --help). The subcommands live next to what they do (`cli/run.py`, `cli/operator.py`,
+`cli/rollback.py`, `cli/replay.py`, `cli/forecasts.py`) and are imported when used: `run` and `rollback` load
+Dagster and the whole asset graph (seconds), which `forex-assets --help` need not wait for.
 Also here, the pieces the subcommands share: the option parsing (options that take several values, as
 `--horizons 7d 30d`), dates, the price source's options and the one-line error with exit status 2.
 """
@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": (
         "forex_assets.cli.operator:history_command",
         "Deploys, rollbacks, trigger decisions and validations of one horizon.",
+    ),
+    "rollback": (
+        "forex_assets.cli.rollback:rollback_command",
+        "Roll one horizon back to its previous (or a named) version with rollback_job; refresh its forecast.",
     ),
     "replay": (
         "forex_assets.cli.replay:replay_command",
@@ -100,13 +104,20 @@ class ISODate(click.ParamType):
             self.fail(f"{value!r} is not a date (YYYY-MM-DD)", param, ctx)
 
 
+def unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``values`` without repeats, in the order first given (``--horizons 7d 30d 7d`` -> ``("7d", "30d")``)."""
+    return tuple(dict.fromkeys(values))
+
+
 def horizons_option(function):
+    """--horizons: one or more horizons, each once (a repeated one is run once, where it first appears)."""
     return click.option(
         "--horizons",
         cls=GreedyOption,
         type=click.Choice(HORIZONS),
         default=HORIZONS,
         show_default=True,
+        callback=lambda ctx, param, value: unique(value),
         help="one or more horizons (--horizons 7d 30d)",
     )(function)
 
@@ -145,8 +156,34 @@ def check_price_source(source: str, csv_path: str | None) -> None:
         raise CliError("--source csv needs --csv-path FILE (a CSV file of dates and prices)")
 
 
+def one_paragraph(error: click.UsageError) -> CliError:
+    """click's usage error (usage line, hint, blank line, ``Error: ...``) as the CLI's one line on stderr,
+    ``forex-assets COMMAND: message; see 'forex-assets COMMAND --help'``, exit status 2."""
+    path = error.ctx.command_path if error.ctx is not None else "forex-assets"
+    message = " ".join(line.strip() for line in error.format_message().splitlines() if line.strip())
+    said = CliError(f"{message.rstrip('.')}; see '{path} --help'")
+    said.command_path = path
+    return said
+
+
 class LazyGroup(click.Group):
-    """The group of COMMANDS, each imported when it is run or asked for its help."""
+    """The group of COMMANDS, each imported when it is run or asked for its help. A usage error (an unknown
+    option or command, a bad or missing value) is said in one line like every other error (:func:`one_paragraph`);
+    the group without a command still prints its help."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as error:
+            raise one_paragraph(error) from None
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise one_paragraph(error) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)

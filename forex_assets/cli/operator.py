@@ -1,12 +1,18 @@
 """`forex-assets status` and `forex-assets history --horizon H`: the operator's questions, answered from the
 instance ($DAGSTER_HOME, else the project's .dagster_home that `make run` uses) without opening the UI.
 
-Both only read: the config store is opened read-only (no lock, no repair; what a writer's open would repair
-is listed under the answer), and a decision or alert log that does not exist is not created."""
+Both only read, and work on a read-only copy of an instance (a backup, an auditor's copy, a read-only mount):
+the config store is opened read-only (no lock, no repair; what a writer's open would repair is listed under
+the answer); the decision and alert logs are opened read-only and a log that does not exist is not created
+(nothing recorded); a $FOREX_STATE_DATABASE_URL that names nothing is a one-line error
+(``cli/state_reads.py``); `status` reads the Dagster instance's latest reports without writing to it
+(``cli/instance_reports.py``)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -56,50 +62,64 @@ def read_only_store():
 
 
 def _existing_logs():
-    """The decision log and the alert log of the working area, each None when it does not exist (not created);
-    in production ($FOREX_STATE_DATABASE_URL) the ones in the state database."""
+    """The decision log and the alert log of the working area, opened read-only, each None when nothing was
+    recorded (no file: none is created); in production ($FOREX_STATE_DATABASE_URL) the ones in the state
+    database (never adopting a local file's rows)."""
+    from forex_assets.cli.state_reads import open_for_reading, state_url
     from forex_assets.core.alerting.delivery import AlertLog
     from forex_assets.core.monitoring.decision_log import DecisionLog
-    from forex_assets.core.storage.engine import configured_url
 
     area = default_working_area()
-    url = configured_url()
-    if url:
-        # readers: never adopt a local file's rows into the production database
-        decisions = DecisionLog(area / "trigger_decisions.sqlite", database_url=url, adopt_file=False)
-        return decisions, AlertLog(area / "alerts.sqlite", database_url=url, adopt_file=False)
-    decisions, alerts = area / "trigger_decisions.sqlite", area / "alerts.sqlite"
-    return (DecisionLog(decisions) if decisions.is_file() else None), (AlertLog(alerts) if alerts.is_file() else None)
+    url = state_url()
+    decisions = open_for_reading(DecisionLog, area / "trigger_decisions.sqlite", url)
+    return decisions, open_for_reading(AlertLog, area / "alerts.sqlite", url)
+
+
+def _reports(home: Path) -> tuple[dict[str, tuple[dict | None, dict | None]], str]:
+    """horizon -> the metadata of its latest (drift, performance) reports, and a note for the operator: when
+    the instance cannot be read, each is None (shown "unavailable") and the note says why."""
+    from forex_assets.cli.instance_reports import latest_reports
+
+    try:
+        return latest_reports(home, HORIZONS), ""
+    except Exception as error:  # a database of Dagster's that cannot be read: the rest of the status still can
+        detail = " ".join(str(error).split()) or type(error).__name__
+        note = (
+            f"\n\ndrift and performance: unavailable, the Dagster instance at {home} could not be read "
+            f"({type(error).__name__}: {detail})"
+        )
+        return {h: (None, None) for h in HORIZONS}, note
 
 
 def status(now: datetime | None = None) -> str:
-    import dagster as dg
+    home = instance_home()
+    store = read_only_store()
+    log, alerts = _existing_logs()  # before Dagster is loaded (seconds): a wrong state database URL says so at once
 
     from forex_assets.cli.views import format_damage, format_table, status_row
-    from forex_assets.defs.monitoring.automation import DRIFT, PERFORMANCE, TIMEZONE, latest_metadata
+    from forex_assets.defs.monitoring.automation import TIMEZONE
     from forex_assets.defs.monitoring.automation import weekly_optimization_schedule as weekly
     from forex_assets.defs.resources import MonitoringPolicy
 
-    home = instance_home()
-    store = read_only_store()
-    log, alerts = _existing_logs()
     schedule = (weekly.cron_schedule, TIMEZONE, MonitoringPolicy().schedule_days)
     now = now or datetime.now(UTC)
-    with dg.DagsterInstance.get() as instance:
-        rows = [
-            status_row(
-                h,
-                store,
-                log,
-                alerts,
-                latest_metadata(instance, DRIFT, h),
-                latest_metadata(instance, PERFORMANCE, h),
-                now,
-                schedule,
-            )
-            for h in HORIZONS
-        ]
-    return f"forex_assets status ({home}, {now:%Y-%m-%d %H:%M} UTC)\n\n{format_table(rows)}{format_damage(store)}"
+    reports, note = _reports(home)
+    with _state_errors():
+        rows = [status_row(h, store, log, alerts, *reports[h], now, schedule) for h in HORIZONS]
+    table = format_table(rows)
+    return f"forex_assets status ({home}, {now:%Y-%m-%d %H:%M} UTC)\n\n{table}{note}{format_damage(store)}"
+
+
+@contextmanager
+def _state_errors() -> Iterator[None]:
+    """A state database that fails while it is read (a connection lost, a corrupt file): one line."""
+    from forex_assets.core.corrupt_files import CorruptFileError
+    from forex_assets.core.storage import StateDatabaseError
+
+    try:
+        yield
+    except (StateDatabaseError, CorruptFileError) as error:
+        raise OperatorError(str(error)) from None
 
 
 def history(horizon: str, since: date | None = None, kinds: list[str] | None = None) -> str:
@@ -112,7 +132,8 @@ def history(horizon: str, since: date | None = None, kinds: list[str] | None = N
     store = read_only_store()
     log, _ = _existing_logs()
     reports = default_working_area() / "reports" / horizon  # globbed; not created when missing
-    decisions = decision_events(log, horizon) if log else []
+    with _state_errors():
+        decisions = decision_events(log, horizon) if log else []
     events = sorted(store_events(store, horizon) + decisions + validation_events(reports, horizon), key=lambda e: e.at)
     if since is not None:
         events = [e for e in events if e.at.date() >= since]

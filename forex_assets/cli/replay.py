@@ -12,6 +12,7 @@ business days), synthetic source only.
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,9 +30,16 @@ from forex_assets.cli.main import (
     price_source_options,
 )
 
+VALID_MULTIPLIER = (
+    "the multiplier of the daily volatility from DATE on must be a positive number other than 1 "
+    "(3: three times as volatile, 0.5: half as volatile)"
+)
+
 
 class Drift(click.ParamType):
-    """``DATE[:VOLATILITY_MULTIPLIER]`` (the multiplier 3 when left out) -> InjectedDrift."""
+    """``DATE[:VOLATILITY_MULTIPLIER]`` (the multiplier 3 when left out) -> InjectedDrift. A multiplier that is
+    not a positive number other than 1 is refused (0 flattens the series, a negative one mirrors its returns,
+    1 changes nothing: none is a drift whose detection could be timed), in one line, exit status 2."""
 
     name = "DATE[:MULT]"
 
@@ -40,11 +48,18 @@ class Drift(click.ParamType):
 
         if isinstance(value, InjectedDrift):
             return value
-        day, _, multiplier = value.partition(":")
+        day, _, text = value.partition(":")
         try:
-            return InjectedDrift(pd.Timestamp(date.fromisoformat(day)), float(multiplier or 3.0))
+            onset, multiplier = pd.Timestamp(date.fromisoformat(day)), float(text or 3.0)
         except ValueError:
-            self.fail(f"{value!r}: expected DATE[:VOLATILITY_MULTIPLIER]", param, ctx)
+            raise CliError(f"--inject-drift {value!r}: expected DATE[:VOLATILITY_MULTIPLIER]") from None
+        if not math.isfinite(multiplier) or multiplier <= 0 or multiplier == 1:
+            raise CliError(f"--inject-drift {value!r}: {VALID_MULTIPLIER}")
+        return InjectedDrift(onset, multiplier)
+
+
+class DriftOutsideSeries(ValueError):
+    """An --inject-drift onset outside the prices it would change."""
 
 
 def load_provider(
@@ -76,6 +91,14 @@ def load_provider(
     if source == "synthetic":
         onsets.append(pd.Timestamp(prices["date"].iloc[-RegimeChange().observations_before_end]))
         if inject_drift:
+            first, last = prices["date"].iloc[0], prices["date"].iloc[-1]
+            for drift in inject_drift:  # the first day has no return before it to change
+                if not first < pd.Timestamp(drift.onset) <= last:
+                    raise DriftOutsideSeries(
+                        f"--inject-drift {pd.Timestamp(drift.onset).date()}: the onset must be a day after the first "
+                        f"price and on or before the last one of {price_source.describe()} "
+                        f"({pd.Timestamp(first).date()}..{pd.Timestamp(last).date()})"
+                    )
             prices = validate_prices(inject_drifts(prices, list(inject_drift)), source=price_source.describe())
             onsets += [pd.Timestamp(d.onset) for d in inject_drift]
     return PriceProvider(prices, price_source.describe()), tuple(sorted(onsets))
@@ -96,8 +119,8 @@ def one_line(error: Exception) -> str:
     "--inject-drift",
     type=Drift(),
     multiple=True,
-    help="one more drift: volatility x MULT (default 3) for 60 business days from DATE; synthetic source "
-    "only; repeatable",
+    help="one more drift: volatility x MULT (default 3; a positive number other than 1) for 60 business days "
+    "from DATE; synthetic source only; repeatable",
 )
 @click.option(
     "--policy",
@@ -190,6 +213,8 @@ def replay_command(
         )
     except (PriceValidationError, PriceSourceError, OSError) as error:
         raise CliError(f"the price source failed: {one_line(error)}") from None
+    except DriftOutsideSeries as error:
+        raise CliError(str(error)) from None
     first, last = provider.span()
     end = end or last.date()
     start = start or (pd.Timestamp(end) - pd.DateOffset(months=6)).date()

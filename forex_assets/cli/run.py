@@ -6,25 +6,33 @@ Materializes ``usdclp_prices`` and the four ``forecast`` partitions in the Dagst
 A failure is shown in full (every line of the error the project raised, e.g. each broken rule of the
 data contract with its rows), unwrapped from Dagster's "Error occurred while executing op" and without
 a traceback; an unexpected error (a bug) keeps its exception class and points to the run's event log.
+
+Around the cycle, ``cli/run_guard.py``: runs left unfinished by a killed process are marked failed and
+their pool slots freed (start-up, and while waiting for a pool); each step retry and each wait for a pool
+slot is said in one line; Ctrl-C and SIGTERM stop the cycle, even while a step waits, with the run marked
+canceled and its claims freed (exit status 130 / 143).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 import dagster as dg
 
+from forex_assets.cli.instance_storage import prepare_instance
 from forex_assets.cli.main import (
     CONTEXT_SETTINGS,
+    CliError,
     GreedyCommand,
     check_price_source,
     horizons_option,
     price_source_options,
 )
+from forex_assets.cli.run_guard import RunGuard, Stopped, checkpoint, own_tags, wait_for_pools
 from forex_assets.core.corrupt_files import collect_set_aside
 from forex_assets.core.error_text import PROJECT_PACKAGE, describe_error
 from forex_assets.core.error_text import user_error as _user_error  # noqa: F401 - moved to core, importable here
@@ -33,6 +41,7 @@ from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.working_area import PROJECT_ROOT
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.deployment.jobs import rollback_job
+from forex_assets.defs.deployment.repairs import repair_summary
 from forex_assets.defs.deployment.sensors import rollback_request
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.graph import ASSETS_AND_CHECKS
@@ -49,13 +58,21 @@ from forex_assets.defs.resources import (
 
 
 def ensure_dagster_home() -> Path:
-    """Use $DAGSTER_HOME, or the project-local .dagster_home seeded with the repo's dagster.yaml."""
+    """Use $DAGSTER_HOME, or the project-local .dagster_home seeded with the repo's dagster.yaml; its storage
+    created under the instance's lock (``cli/instance_storage.py``: cycles started together on a fresh home
+    would both create it, and one would die)."""
     if not os.environ.get("DAGSTER_HOME"):
         os.environ["DAGSTER_HOME"] = str(PROJECT_ROOT / ".dagster_home")
-    home = Path(os.environ["DAGSTER_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists() and (PROJECT_ROOT / "dagster.yaml").exists():
-        shutil.copy2(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = Path(os.environ["DAGSTER_HOME"]).expanduser()
+    if home.exists() and not home.is_dir():
+        raise CliError(f"DAGSTER_HOME={home} is a file, not a directory: point DAGSTER_HOME at a directory")
+    try:
+        prepare_instance(home, PROJECT_ROOT / "dagster.yaml")
+    except OSError as error:
+        raise CliError(
+            f"DAGSTER_HOME={home}: cannot create the Dagster instance there ({error.strerror or error}): "
+            "point DAGSTER_HOME at a directory this user can write"
+        ) from None
     return home
 
 
@@ -89,13 +106,31 @@ ALL_ASSETS = ASSETS_AND_CHECKS
 
 # The summary reports failures itself; Dagster's console log would repeat them as tracebacks.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# What the terminal hears instead, from RunGuard: one line per step retry ("retry 1 of 3", from these) and
+# one per wait for a pool slot.
+STEP_MAX_RETRIES = {
+    a.op.name: a.op.retry_policy.max_retries
+    for a in ALL_ASSETS
+    if isinstance(a, dg.AssetsDefinition) and a.is_executable and a.op.retry_policy is not None
+}
+
+
+#: --source mindicador asks this server instead of https://mindicador.cl when set (a mirror, a test server).
+MINDICADOR_URL_ENV = "FOREX_MINDICADOR_URL"
+
+
+def _pools(selection: list) -> list[str]:
+    return sorted({a.op.pool for a in selection if isinstance(a, dg.AssetsDefinition) and a.op.pool})
 
 
 def materialize_selection(
     instance: dg.DagsterInstance, resources: dict, selection: list, horizon: str, tags: dict | None = None
 ) -> dg.ExecuteInProcessResult:
-    """Materialize ``selection`` for one horizon partition, with every asset and check of the graph."""
-    return dg.materialize(
+    """Materialize ``selection`` for one horizon partition, with every asset and check of the graph. The run
+    carries this process's owner tags (a dead-run sweep can then tell it was killed); under
+    ``forex-assets run`` it first waits, in the open, for a slot of the pools it needs (``cli/run_guard.py``)."""
+    wait_for_pools(_pools(selection))
+    result = dg.materialize(
         ALL_ASSETS,
         selection=selection,
         partition_key=horizon,
@@ -103,8 +138,10 @@ def materialize_selection(
         resources=resources,
         raise_on_error=False,
         run_config=QUIET,
-        tags=tags,
+        tags={**(tags or {}), **own_tags()},
     )
+    checkpoint()
+    return result
 
 
 def run_cycle(
@@ -116,8 +153,9 @@ def run_cycle(
 ) -> list[dict]:
     resources = code_location_resources(working_area, price_source)
     prices_run = dg.materialize(
-        [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET
+        [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET, tags=own_tags()
     )
+    checkpoint()
     if not prices_run.success:
         raise SystemExit(f"usdclp_prices failed: {_failure_message(prices_run)}")
     rows = []
@@ -147,7 +185,9 @@ def run_cycle(
             resources=resources,
             raise_on_error=False,
             run_config=QUIET,
+            tags=own_tags(),
         )
+        checkpoint()
     return rows
 
 
@@ -162,9 +202,10 @@ def watch_deploy(instance: dg.DagsterInstance, resources: dict, horizon: str) ->
         run_config=request.run_config | QUIET,
         instance=instance,
         resources=resources,
-        tags=request.tags,
+        tags={**request.tags, **own_tags()},
         raise_on_error=False,
     )
+    checkpoint()
     return request.tags["forex/rollback_reason"]
 
 
@@ -287,7 +328,7 @@ def run_command(
     status 1 when a forecast or a recalibration failed."""
     check_price_source(source, csv_path)
     home = ensure_dagster_home()
-    started = time.perf_counter()
+    started, began = time.perf_counter(), datetime.now(UTC)
     price_source = PriceSource(
         source=source,
         csv_path=csv_path,
@@ -298,15 +339,25 @@ def run_command(
         csv_thousands=csv_thousands,
         csv_date_format=csv_date_format,
         csv_encoding=csv_encoding,
+        **({"mindicador_base_url": os.environ[MINDICADOR_URL_ENV]} if os.environ.get(MINDICADOR_URL_ENV) else {}),
     )
-    with collect_set_aside() as set_aside, dg.DagsterInstance.get() as instance:
-        try:
-            rows = run_cycle(instance, price_source, WorkingArea(), horizons, not no_recalibration)
-        except Exception as error:  # outside a Dagster run (rollback watch, trigger decision, ...)
-            if not is_expected(error):
-                raise  # a bug: keep the traceback
-            click.echo(f"forex_assets cycle failed: {error}", err=True)
-            ctx.exit(1)
+    try:
+        with (
+            collect_set_aside() as set_aside,
+            dg.DagsterInstance.get() as instance,
+            RunGuard(instance, STEP_MAX_RETRIES) as guard,
+        ):
+            guard.sweep()  # runs left unfinished by a killed process: marked failed, their pool claims freed
+            try:
+                rows = run_cycle(instance, price_source, WorkingArea(), horizons, not no_recalibration)
+            except Exception as error:  # outside a Dagster run (rollback watch, trigger decision, ...)
+                if not is_expected(error):
+                    raise  # a bug: keep the traceback
+                click.echo(f"forex_assets cycle failed: {error}", err=True)
+                ctx.exit(1)
+    except Stopped as stop:  # Ctrl-C or SIGTERM
+        click.echo(f"forex-assets run: stopped by {stop.name}{stop.detail}", err=True)
+        ctx.exit(stop.exit_status)
     click.echo()
     click.echo(f"forex_assets cycle on {price_source.describe()} (DAGSTER_HOME={home})")
     click.echo(format_summary(rows))
@@ -314,6 +365,9 @@ def run_command(
         click.echo("\ncorrupt files set aside (the work went on without them):")
         for event in set_aside:
             click.echo(f"  {event.message()}")
+    repaired = repair_summary(WorkingArea(), began)  # whoever repaired the store in the cycle; alerted once
+    if repaired:
+        click.echo("\n" + "\n".join(repaired))
     click.echo(f"\ncycle finished in {time.perf_counter() - started:.1f} s")
     errors = [r for r in rows if r["status"] != "ok" or r.get("recalibration", {}).get("verdict") == "ERROR"]
     ctx.exit(1 if errors else 0)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
 from forex_assets.core.alerting.delivery import AlertLog
 from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreError
 from forex_assets.core.monitoring.decision_log import DecisionLog
@@ -53,32 +55,32 @@ def status_row(
     store: ConfigStore,
     log: DecisionLog | None,
     alerts: AlertLog | None,
-    drift: dict,
-    performance: dict,
+    drift: dict | None,
+    performance: dict | None,
     now: datetime,
     schedule: tuple[str, str, int],
 ) -> StatusRow:
-    """``drift`` and ``performance``: metadata of the latest reports ({} when none); ``schedule``: (cron,
-    timezone, days between scheduled optimizations). ``log``, ``alerts``: None when the working area has none."""
+    """``drift`` and ``performance``: metadata of the latest reports ({} when none, None when the instance could
+    not be read); ``schedule``: (cron, timezone, days between scheduled optimizations). ``log``, ``alerts``: None
+    when nothing was recorded."""
     try:
         version = store.current_version(horizon)
         version_id, deployed_at = version.id, f"{version.committed_at:%Y-%m-%d %H:%M} UTC"
     except ConfigStoreError:  # the store was seeded without this horizon
         version_id, deployed_at = "none committed", "-"
-    drift_text = f"{drift['severity']} ({drift.get('as_of', '?')})" if "severity" in drift else "no report"
-    if "degradation_rmse_pct" in performance:
+    if drift is None:
+        drift_text = "unavailable"
+    else:
+        drift_text = f"{drift['severity']} ({drift.get('as_of', '?')})" if "severity" in drift else "no report"
+    if performance is None:
+        degradation = "unavailable"
+    elif "degradation_rmse_pct" in performance:
         degradation = f"{performance['degradation_rmse_pct']:+.1f} % RMSE"
     elif performance:
         degradation = "no baseline yet"
     else:
         degradation = "no report"
-    optimizations = [(at, d) for at, d in log.entries(horizon) if d.optimize] if log is not None else []
-    if optimizations:
-        at, decision = optimizations[-1]
-        last_optimization = f"{decision.decided_on} ({', '.join(decision.fired)})"
-        last_day = decision.decided_on
-    else:
-        last_optimization, last_day = "never", None
+    last_optimization, last_day = last_optimization_text(log, horizon)
     cron, timezone, days = schedule
     due = last_day + timedelta(days=days) if last_day else None
     next_run = next_weekly_run(now, cron, timezone, due)
@@ -99,6 +101,39 @@ def status_row(
         f"{next_run:%Y-%m-%d %H:%M %Z}",
         last_alert,
     )
+
+
+def last_optimization_text(log: DecisionLog | None, horizon: str) -> tuple[str, date | None]:
+    """The horizon's latest optimization that reached a verdict, as ``status`` shows it ("2026-11-30 (drift):
+    rejected"), and its decision day (what the guard counts); a later decision to optimize whose run has no
+    verdict (in progress, or its run died) is named after it. A log from before verdicts were recorded
+    (read-only, not migrated): the latest decision to optimize."""
+    if log is None:
+        return "never", None
+    optimizations = [d for _, d in log.entries(horizon) if d.optimize]
+    try:
+        verdicts = log.verdicts(horizon)
+    except sa.exc.SQLAlchemyError:  # a read-only log still at its first revision has no verdict table
+        verdicts = None
+    if verdicts is None:
+        if not optimizations:
+            return "never", None
+        decision = optimizations[-1]
+        return f"{decision.decided_on} ({', '.join(decision.fired)})", decision.decided_on
+    fired = {d.decided_on: d.fired for d in optimizations}
+    text, last_day = "never", None
+    if verdicts:
+        latest = verdicts[-1]
+        why = fired.get(latest.decided_on, ("performance",) if latest.performance_override else ())
+        because = f" ({', '.join(why)})" if why else ""
+        text = f"{latest.decided_on}{because}: {latest.verdict}"
+        last_day = latest.decided_on
+    pending = [d for d in optimizations if last_day is None or d.decided_on > last_day]
+    if pending:
+        decision = pending[-1]
+        text += f"; {decision.decided_on} ({', '.join(decision.fired)}): no verdict (running, or its run died)"
+        text = text.removeprefix("never; ")
+    return text, last_day
 
 
 STATUS_COLUMNS = (

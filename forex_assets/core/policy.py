@@ -11,7 +11,8 @@ A business day of one horizon goes through these steps, in this order (``docs/ar
 4. **trigger**: the trigger manager's decision, recorded with its reasons (:func:`decide_optimization`);
 5. **optimization** when the decision says so: search on the search window, validation on the
    later disjoint window, deploy only when every approval criterion passed (:func:`recalibrate`);
-   after a deploy the horizon is forecast again with the new configuration.
+   its verdict is recorded (:func:`record_verdict`: what the guard counts from then on); after a deploy
+   the horizon is forecast again with the new configuration.
 
 Every rule and threshold comes from :class:`PolicySettings`. Who calls what:
 
@@ -56,7 +57,13 @@ from forex_assets.core.monitoring.drift import (
 )
 from forex_assets.core.monitoring.live_scoring import PerformanceSnapshot, score_matured
 from forex_assets.core.monitoring.performance import PerformancePolicy, performance_snapshot
-from forex_assets.core.monitoring.triggers import TriggerDecision, TriggerInputs, TriggerPolicy, decide
+from forex_assets.core.monitoring.triggers import (
+    TriggerDecision,
+    TriggerInputs,
+    TriggerPolicy,
+    decide,
+    failure_concludes,
+)
 from forex_assets.core.recalibration.levers import LeverSettings
 from forex_assets.core.recalibration.search import SearchError
 from forex_assets.core.recalibration.search_space import load_search_space, search_space_path
@@ -217,6 +224,7 @@ class Recalibration:
     horizon: str
     verdict: str = "error"  # approved, rejected, error
     error: str = ""
+    concluded: bool = True  # an error that waiting does not cure concludes it too (failure_concludes)
     report: ValidationReport | None = None
     previous_version: str | None = None
     deployed_version: Version | None = None
@@ -266,8 +274,27 @@ def recalibrate(
             _, outcome.deployed_version, _ = deploy_from_report(store, run.report.to_dict())
     except RECALIBRATION_ERRORS as error:
         outcome.verdict, outcome.error = "error", f"{type(error).__name__}: {error}"
+        outcome.concluded = failure_concludes(error)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def record_verdict(
+    log: DecisionLog, decision: TriggerDecision, outcome: Recalibration, at: datetime | None = None
+) -> None:
+    """The optimization ``decision`` launched reached ``outcome``: record its verdict (an error is "failed"),
+    which the guard counts from now on; nothing when it gave up on an error that waiting may cure."""
+    if outcome.verdict == "error" and not outcome.concluded:
+        return
+    verdict = "failed" if outcome.verdict == "error" else outcome.verdict
+    log.record_verdict(
+        decision.horizon,
+        decision.decided_on,
+        verdict,
+        performance_override=decision.performance_override,
+        detail=outcome.error,
+        at=at,
+    )
 
 
 # ------------------------------------------------------------------------------ one business day
@@ -381,6 +408,7 @@ def run_policy_day(
                 settings,
                 render_html=state.render_reports,
             )
+        record_verdict(state.log, outcome.decision, outcome.recalibration, at=_at(day, 18))
         if outcome.recalibration.deployed_version is not None:
             refreshed = _forecast(state, PolicyDay(horizon, day), prices)
             outcome.refreshed_forecasts += [refreshed] if refreshed else []

@@ -12,8 +12,10 @@ import dagster as dg
 #: run anything at the same time as the first; parallelism comes from separate runs (one per horizon and
 #: partition), which the run coordinator's limits and the "optimizer" pool already govern. What a step
 #: subprocess would have isolated (a crash or an OOM kill of one step) fails the run either way: a run worker
-#: killed in its container is marked failed by run monitoring (deploy/dagster.yaml). bench/results.md,
-#: "memory" section: measured in a 1 GiB memory cgroup.
+#: killed in its container is marked failed by run monitoring (deploy/dagster.yaml), which frees the pool
+#: slots it held 60 s later; a `forex-assets run` process killed mid-step is found by the dead-run sweep
+#: (defs/dead_runs.py). A finished run has no step left running, so its slots can be freed at once.
+#: bench/results.md, "memory" section: measured in a 1 GiB memory cgroup.
 RUN_EXECUTOR = dg.in_process_executor
 
 

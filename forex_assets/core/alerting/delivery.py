@@ -130,12 +130,15 @@ class AlertLog:
     file ``path`` (the embedded default), or, with ``database_url``, in that database (PostgreSQL: schema
     ``forex``), ``path`` unused."""
 
-    def __init__(self, path: Path | str, database_url: str | None = None, *, adopt_file: bool = True):
+    def __init__(
+        self, path: Path | str, database_url: str | None = None, *, adopt_file: bool = True, read_only: bool = False
+    ):
         """``adopt_file``: with ``database_url``, whether the database adopts the rows of an embedded-default
-        file at ``path`` (once); readers such as the command line pass False."""
+        file at ``path`` (once); readers such as the command line pass False. ``read_only``: only read, create
+        nothing (``StateDatabase``'s read_only; never adopts a file)."""
         self.path = Path(path)
-        source = self.path if adopt_file or not database_url else None
-        self.database = StateDatabase("alerts", source, database_url, what="alert log")
+        source = self.path if (adopt_file and not read_only) or not database_url else None
+        self.database = StateDatabase("alerts", source, database_url, what="alert log", read_only=read_only)
 
     def record(self, alert: Alert, delivery: Delivery, at: datetime | None = None) -> None:
         row = {

@@ -5,7 +5,8 @@ repository (pure, no Dagster). This module is the facade; the parts are beside i
 * git_repo.py: the git plumbing (gitpython reads, the git binary writes);
 * locking.py: the per-horizon and store-wide locks that serialise writers across processes;
 * creation.py: a new store from the seed configurations;
-* repair.py: what a crash left, found (read-only) and repaired (on a writer's open);
+* repair.py: what a crash, a hand edit or a stray file left, found (read-only) and repaired (on a writer's open);
+* repair_log.py: the log of every repair, and which were alerted;
 * history.py: Version and the deploy history, kept as git trailers in the commit messages;
 * remote.py: a git remote as the source of truth, where the store has no shared filesystem (optional).
 
@@ -14,10 +15,13 @@ repository (pure, no Dagster). This module is the facade; the parts are beside i
   and validation baseline.
 * A version id is readable: ``<UTC time of the commit>-<short commit>``, e.g. ``20261126T071502Z-3fa2c1d0``.
 * A writer's open (the default) creates the store when there is none, atomically (creation.py), rebuilds a
-  half-made one (keeping it aside), and repairs what a crash or a hand edit left (repair.py), listed in
-  ``ConfigStore.repairs`` (one line each) and ``ConfigStore.repaired`` (with horizon and the copy kept): the
-  caller logs and alerts them. A read-only open writes nothing: it lists what a writer would repair in
-  ``ConfigStore.damage``, reads the committed configurations, and refuses deploy and rollback.
+  half-made one (keeping it aside), and repairs what a crash, a hand edit or a stray file left (repair.py),
+  listed in ``ConfigStore.repairs`` (one line each) and ``ConfigStore.repaired`` (with horizon and the copy
+  kept), and logged in ``ConfigStore.repair_log`` (repair_log.py: read by ``history --kind repair`` and
+  ``make run``; whoever holds an alert channel alerts each logged repair once). A hand edit that a deploy or
+  rollback finds after the open is put back and logged the same way. A read-only open writes nothing: it
+  lists what a writer would repair in ``ConfigStore.damage``, reads the committed configurations, and refuses
+  deploy and rollback.
 * A deploy given the version its candidate was validated against (``expected_version``) is refused
   (StaleValidationError) when the deployed version moved since. A rollback to the content already
   deployed is refused (AlreadyOnConfigurationError). Neither leaves anything behind.
@@ -57,6 +61,7 @@ from forex_assets.core.deployment.layout import (
 from forex_assets.core.deployment.locking import StoreLocks
 from forex_assets.core.deployment.remote import TRACKING, PushOutcomeUnknown, Remote, reconcile
 from forex_assets.core.deployment.repair import Finding, Repair, repair, survey
+from forex_assets.core.deployment.repair_log import RepairLog
 from forex_assets.core.files import write_text_atomically
 from forex_assets.core.forecasting.config import ChronosConfig, ConfigError, parse_config
 
@@ -128,6 +133,7 @@ class ConfigStore:
                         f"{version_of(self._git.head).id}), and deploys and rollbacks are refused until the "
                         "remote can be reached"
                     )
+            self.repair_log.append(self.repaired)
 
     def _warn(self, text: str) -> None:
         self.warnings.append(text)
@@ -162,9 +168,16 @@ class ConfigStore:
         return done
 
     def _note(self, repairs: list[Repair]) -> None:
+        """Repairs made after the open (the caller holds the store lock): kept, logged, warned."""
         self.repaired += repairs
+        self.repair_log.append(repairs)
         for done in repairs:
             log.warning("config store %s: %s", self.root, done.text)
+
+    @property
+    def repair_log(self) -> RepairLog:
+        """Every repair of this store (directory), whoever made it; a read-only open only reads it."""
+        return RepairLog(self.root)
 
     @property
     def repairs(self) -> list[str]:
@@ -398,15 +411,25 @@ class ConfigStore:
         return self._git.text_at(self._git.head, config_file_name(horizon))
 
     def _put_back_committed(self, horizon: str) -> None:
-        """The file back to its committed content when it was changed since the open (kept in backups/)."""
+        """The file back to its committed content when it was changed since the open (kept in backups/, logged
+        as a repair)."""
         path, committed = self.path(horizon), self._committed_text(horizon)
         if committed is None or (path.exists() and path.read_text(errors="replace") == committed):
             return
+        kept = None
         if path.exists():
-            kept = self.root / discarded_name(path.name, utc_stamp())
-            kept.parent.mkdir(exist_ok=True)
-            shutil.copy2(path, kept)
+            kept = discarded_name(path.name, utc_stamp())
+            (self.root / kept).parent.mkdir(exist_ok=True)
+            shutil.copy2(path, self.root / kept)
         self._git.restore_from_head(path.name)
+        what = "changed" if kept else "deleted"
+        where = f"; the discarded file is in {kept}" if kept else ""
+        text = (
+            f"restored {path.name} from the committed version {self._git.head.hexsha[:8]}: it was {what} after the "
+            f"store was opened (by hand), and a configuration goes live only through a validated deploy or a "
+            f"rollback{where}"
+        )
+        self._note([Repair(text, horizon, kept)])
 
     def _write_and_commit(self, horizon: str, text: str, message: str) -> Version:
         """Backup, atomic write, commit; when the commit fails, the file is put back and the backup removed

@@ -25,7 +25,7 @@ import git
 from filelock import FileLock
 
 from forex_assets.core.deployment.git_repo import GitRepo
-from forex_assets.core.deployment.history import with_trailers
+from forex_assets.core.deployment.history import INITIALISE_SUMMARY, is_store_root, with_trailers
 from forex_assets.core.deployment.layout import (
     BACKUPS_DIR,
     GITIGNORE,
@@ -66,9 +66,33 @@ def _store_like(name: str) -> bool:
     return name in (".git", ".gitignore", LOCKS_DIR, BACKUPS_DIR) or any(fnmatch(name, p) for p in patterns)
 
 
+def is_store_history(repo: GitRepo, rev: str = "HEAD") -> bool:
+    """Whether ``rev``'s history is a configuration store's: it starts with the store's first commit
+    (history.is_store_root), not with someone else's (a README, an empty commit)."""
+    return any(is_store_root(root.message) for root in repo.roots(rev))
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
+
+
+def _not_a_store(root: Path, holds: str, foreign: list[str]) -> UnusableStoreError:
+    """The refusal of a directory that is not a store: what it holds, and what to do (never: empty it)."""
+    move = f"move {_listed(foreign)} out of it" if foreign else "move what is there out of it"
+    return UnusableStoreError(
+        f"{root}: not a configuration store: it holds {holds}; left untouched. Point FOREX_CONFIG_STORE_DIR (or "
+        f"config_store_dir of the working_area resource) at another directory, or {move}"
+    )
+
+
 def condition(root: Path) -> Condition:
     """What is at ``root`` (reads only). A repository with history that git cannot read is not half-made:
-    it is refused (UnusableStoreError), never rebuilt, so that no history is put aside by a rebuild."""
+    it is refused (UnusableStoreError), never rebuilt, so that no history is put aside by a rebuild.
+
+    A directory with the store's own history is a store whatever else it holds: a file the store never has
+    (a ``chronos_7d.json.bak``, an editor's swap file) is damage that a writer's open moves to backups/
+    (repair.py). A directory without that history and with such files, or with someone else's history, is
+    not a store: refused, never moved aside or rebuilt (it may be anything)."""
     root = Path(root)
     if not root.exists():
         return Condition(ABSENT)
@@ -78,26 +102,35 @@ def condition(root: Path) -> Condition:
     if not entries:
         return Condition(EMPTY)
     foreign = sorted(p.name for p in entries if not _store_like(p.name))
-    if foreign:  # never move aside a directory that is not (the start of) a store: it may be anything
-        raise UnusableStoreError(
-            f"{root}: not a configuration store, and it holds files a store never has ({', '.join(foreign[:5])}"
-            f"{', ...' if len(foreign) > 5 else ''}); left untouched: point the store somewhere else, or empty it"
-        )
     dot_git = root / ".git"
+    committed = dot_git.is_dir() and _has_branch(dot_git)
+    if foreign and not committed:
+        repository = "a git repository without a commit" if dot_git.is_dir() else "no git repository"
+        raise _not_a_store(root, f"files a store never has ({_listed(foreign)}) and {repository}", foreign)
     if not dot_git.exists():
         return Condition(HALF_MADE, "it is not a git repository (no .git)")
     if not dot_git.is_dir():
         raise UnusableStoreError(f"{root}: .git is not a directory; not a configuration store this code made")
-    if not _has_branch(dot_git):
+    if not committed:
         return Condition(HALF_MADE, "its git repository has no commit (an interrupted first set-up)")
     try:
         with git.Repo(root) as repo:
-            repo.head.commit  # noqa: B018 - resolving HEAD to a commit is the check
+            head = repo.head.commit
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError, git.BadName, git.BadObject) as error:
         raise UnusableStoreError(
             f"{root}: its git repository has history but git cannot read it ({type(error).__name__}: {error}); "
             "it is not rebuilt automatically: repair it with git, or move it aside to start again from the seeds"
         ) from None
+    if foreign or ".gitignore" not in head.tree:  # every store commits its .gitignore first: checked when odd
+        repo = GitRepo(root)
+        try:
+            if not is_store_history(repo):
+                loose = [name for name in foreign if name not in head.tree]
+                extra = f", and files a store never has ({_listed(loose)})" if loose else ""
+                holds = f"a git repository whose history is not a configuration store's ({repo.describe()}){extra}"
+                raise _not_a_store(root, holds, [])
+        finally:
+            repo.repo.close()
     return Condition(USABLE)
 
 
@@ -122,7 +155,7 @@ def build_store(root: Path, seeds: dict[str, str], seed_dir: Path | None) -> Non
         (building / ".gitignore").write_text(GITIGNORE)
         for name, text in seeds.items():
             (building / name).write_text(text)
-        message = with_trailers(f"initialise configuration store from {seed_dir or 'nothing'}", "initialise")
+        message = with_trailers(f"{INITIALISE_SUMMARY}{seed_dir or 'nothing'}", "initialise")
         repo.commit_paths(message, ".gitignore", *seeds)
         repo.repo.close()
         os.rename(building, root)

@@ -85,6 +85,20 @@ class GitRepo:
         """Whether the two commits share any history (a merge base)."""
         return bool(self.repo.merge_base(one.hexsha, other.hexsha))
 
+    def roots(self, rev: str = "HEAD") -> list[git.Commit]:
+        """The commits without a parent that ``rev`` descends from (one in a linear history)."""
+        return [self.repo.commit(sha) for sha in self.run("rev-list", "--max-parents=0", rev, "--").split()]
+
+    def describe(self, rev: str = "HEAD") -> str:
+        """What the history of ``rev`` holds, for a person: ``1 commit by Ana Perez, files: README.md``, ``3 commits
+        by Ana Perez, Luis Soto, no files``."""
+        count = int(self.run("rev-list", "--count", rev, "--"))
+        authors = list(dict.fromkeys(self.run("log", "--format=%an", rev, "--").splitlines()))
+        names = [n for n in self.run("ls-tree", "--name-only", "-z", rev).split("\0") if n]
+        who = ", ".join(authors[:3]) + (f" and {len(authors) - 3} more" if len(authors) > 3 else "")
+        files = ", files: " + ", ".join(names[:5]) + (f", ... ({len(names)} entries)" if len(names) > 5 else "")
+        return f"{count} commit{'s' if count != 1 else ''} by {who}{files if names else ', no files'}"
+
     def diff(self, old: git.Commit, new: git.Commit, name: str) -> str:
         return self.repo.git.diff(old.hexsha, new.hexsha, "--", name)
 

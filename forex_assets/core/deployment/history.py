@@ -213,6 +213,17 @@ def message_fields(message: str) -> dict[str, dict]:
     return {LEGACY_FIELDS[key]: value for key, value in values.items() if value is not None}
 
 
+INITIALISE_SUMMARY = "initialise configuration store from "
+
+
+def is_store_root(message: str) -> bool:
+    """Whether a root commit (one without a parent) is a configuration store's first commit: every store this
+    code ever made starts with ``initialise configuration store from <seeds>`` (with its trailers since they
+    exist)."""
+    record = parse_message(message)
+    return record.action == "initialise" and message.strip().startswith(INITIALISE_SUMMARY)
+
+
 def rollback_target(text: str) -> str | None:
     """The version a rollback commit restored, None for other commits. ``text`` is the commit message or
     just its summary ("[h] rollback: ... (from A to B)" -> B)."""

@@ -3,9 +3,14 @@
 <root>/chronos_<h>.json   one schema-validated configuration per horizon (tracked)
 <root>/.gitignore         keeps the rest out of git
 <root>/backups/           a timestamped copy of each file a deploy or rollback replaced, and of each file a
-                          repair discarded (``<name>.discarded-<UTC stamp>``)
+                          repair discarded (``<name>.discarded-<UTC stamp>``); ``repairs.jsonl``, the log of
+                          every repair (repair_log.py), and ``repairs.alerted``, those already alerted
 <root>/.locks/            the lock files (locking.py)
 <root>/.<name>.<x>.tmp    an atomic write in progress (forex_assets.core.files), or left by a kill
+
+Anything else in the root (a ``chronos_7d.json.bak``, an editor's ``.chronos_7d.json.swp`` or
+``chronos_7d.json~``) that is not committed is an unknown file: damage, moved to backups/ by a writer's open
+(repair.py).
 
 Beside the root, in its parent directory (creation.py):
 
@@ -16,7 +21,9 @@ Beside the root, in its parent directory (creation.py):
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from fnmatch import fnmatch
 from pathlib import Path
 
 from forex_assets.core.horizons import HORIZONS
@@ -25,6 +32,9 @@ BACKUPS_DIR = "backups"
 LOCKS_DIR = ".locks"
 TEMP_GLOB = ".*.tmp"
 GITIGNORE = f"{BACKUPS_DIR}/\n{LOCKS_DIR}/\n{TEMP_GLOB}\n"
+REPAIR_LOG = f"{BACKUPS_DIR}/repairs.jsonl"
+REPAIRS_ALERTED = f"{BACKUPS_DIR}/repairs.alerted"
+_HORIZON_IN_NAME = re.compile(r"chronos_(" + "|".join(map(re.escape, HORIZONS)) + r")\.json")
 
 
 class ConfigStoreError(RuntimeError):
@@ -51,6 +61,21 @@ def config_file_name(horizon: str) -> str:
     if horizon not in HORIZONS:
         raise ConfigStoreError(f"unknown horizon {horizon!r}; horizons are {', '.join(HORIZONS)}")
     return f"chronos_{horizon}.json"
+
+
+def is_layout_name(name: str) -> bool:
+    """Whether the store's layout has a place for ``name`` (a top-level entry of the root): the git repository,
+    .gitignore, backups/, .locks/, a temp file of an atomic write, a horizon's configuration file."""
+    if name in (".git", ".gitignore", BACKUPS_DIR, LOCKS_DIR) or fnmatch(name, TEMP_GLOB):
+        return True
+    return name in {f"chronos_{h}.json" for h in HORIZONS}
+
+
+def horizon_in_name(name: str) -> str | None:
+    """The horizon whose configuration file ``name`` is a copy of (``chronos_7d.json.bak``, ``.chronos_7d.json.swp``,
+    ``chronos_7d.json~``: 7d); None when it names none."""
+    match = _HORIZON_IN_NAME.search(name)
+    return match[1] if match else None
 
 
 def utc_stamp() -> str:

@@ -4,10 +4,12 @@ In production each process (a Dagster run, the daemon's sensors) may run on a ma
 local clone (the store root) of one git remote (a bare repository on a volume, or a git server), and the
 remote's branch ``main`` is what is deployed. Without a remote the local repository is the store, as before.
 
-* Creating (a writer's open where there is no store): the remote has ``main``: clone it; the remote has no
-  branch: make the store from the seeds and push it (when another writer pushed first, clone theirs
-  instead); a remote with branches but no ``main`` is refused. The clone is made beside the root and renamed
-  into place once complete (creation.py).
+* Creating (a writer's open where there is no store): the remote has ``main`` holding a store's history
+  (its first commit is the store's own, history.is_store_root): clone it; the remote has no branch: make
+  the store from the seeds and push it (when another writer pushed first, clone theirs instead); a remote
+  with branches but no ``main``, or whose ``main`` holds someone else's history (a README, an empty
+  commit), is refused, naming what it holds, and nothing is made locally or pushed. The clone is made
+  beside the root and renamed into place once complete (creation.py).
 * A writer's open fetches and brings the clone to the remote's ``main`` (:func:`reconcile`): a fast-forward;
   local commits the remote lacks (a commit never pushed, e.g. by a tool or an older version of this code)
   are set aside under ``refs/forex/unpublished/<stamp>`` and reported as a repair; a clone whose history is
@@ -40,7 +42,7 @@ from pathlib import Path
 
 import git
 
-from forex_assets.core.deployment.creation import build_store, read_seeds
+from forex_assets.core.deployment.creation import build_store, is_store_history, read_seeds
 from forex_assets.core.deployment.git_repo import IDENTITY, GitRepo, error_line
 from forex_assets.core.deployment.history import parse_message, version_of
 from forex_assets.core.deployment.layout import RemoteError, UnusableStoreError, discarded_name, utc_stamp
@@ -174,10 +176,29 @@ class Remote:
             shutil.rmtree(target)  # another writer made the remote's store first: use theirs
         try:
             self._git(target.parent, "clone", "--quiet", "--no-tags", "--branch", BRANCH, self.url, str(target))
+            self._check_store_history(GitRepo(target))
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
         return f"the remote {self.shown}"
+
+    def _check_store_history(self, clone: GitRepo) -> None:
+        """Refuse a ``main`` (just cloned) whose history is not a configuration store's: cloned as it is, every
+        forecast would find no configuration, and a seed pushed on top would mix the store into another
+        history."""
+        try:
+            if is_store_history(clone):
+                return
+            first = clone.roots()[0].summary
+            holds = clone.describe()
+        finally:
+            clone.repo.close()
+        raise UnusableStoreError(
+            f"{self.shown}: its branch {BRANCH} holds someone else's history, not a configuration store's ({holds}; "
+            f"the first commit: {first!r}); nothing was created or pushed. Point FOREX_CONFIG_STORE_REMOTE (or "
+            f"config_store_remote of the working_area resource) at the configuration store's remote, or at an "
+            "empty repository (`git init --bare <path>`), which the first run seeds from the seed configurations"
+        )
 
 
 def _keep_edits(repo: GitRepo, tip: git.Commit, stamp: str) -> list[Repair]:

@@ -2,9 +2,11 @@
 
 A writer killed part-way (kill -9, power loss) can leave: a stray temp file of an atomic write, git's own
 lock files, a configuration file written but not committed (or deleted), changes staged in the index but
-not committed. A person can leave a hand edit of a configuration file. :func:`survey` finds these and
-changes nothing (what a read-only open reports); :func:`repair` fixes them and says what it did. Both want
-the store lock held, so that no live writer's files are taken for a crash's.
+not committed. A person can leave a hand edit of a configuration file, or a file a store never holds (a
+``chronos_7d.json.bak`` copy, an editor's ``.chronos_7d.json.swp`` or ``chronos_7d.json~``). :func:`survey`
+finds these and changes nothing (what a read-only open reports); :func:`repair` fixes them and says what it
+did. Both want the store lock held, so that no live writer's files are taken for a crash's. An unknown file
+never stops the store: nothing reads it, and forecasts go on.
 
 The rules of a repair:
 
@@ -14,8 +16,8 @@ The rules of a repair:
   happen (its run failed);
 * whatever a repair discards is kept, under ``backups/<name>.discarded-<UTC stamp>``; git's own stale lock
   files (scratch of a killed git command) are the exception;
-* every repair is returned (:class:`Repair`: what, which horizon, where the copy is) so that the caller
-  logs and alerts it (:func:`repair_alert`).
+* every repair is returned (:class:`Repair`: what, which horizon, where the copy is); the store logs it
+  (repair_log.py), and whoever holds an alert channel alerts it once (:func:`repair_alert`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,15 @@ from pathlib import Path
 
 from forex_assets.core.alerting.messages import ALL_HORIZONS, Alert
 from forex_assets.core.deployment.git_repo import GitRepo
-from forex_assets.core.deployment.layout import TEMP_GLOB, config_file_name, discarded_name, utc_stamp
+from forex_assets.core.deployment.layout import (
+    TEMP_GLOB,
+    config_file_name,
+    discarded_name,
+    horizon_in_name,
+    is_layout_name,
+    utc_stamp,
+)
+from forex_assets.core.deployment.repair_log import RepairRecord
 from forex_assets.core.forecasting.config import ConfigError, parse_config
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.templates import render
@@ -46,6 +56,7 @@ class Damage(Enum):
     INVALID = "a configuration file differs from the committed one and is not a valid configuration"
     UNTRACKED = "a configuration file that was never committed (not live)"
     STAGED = "the index holds changes that are not committed"
+    UNKNOWN = "a file a configuration store never holds (a copy, an editor's file); nothing reads it"
 
 
 # what a writer's open does about each
@@ -57,6 +68,7 @@ REMEDY = {
     Damage.INVALID: "put back the committed version, keeping the invalid file in backups/",
     Damage.UNTRACKED: "move it to backups/",
     Damage.STAGED: "reset the index to the commit, keeping the staged contents in backups/",
+    Damage.UNKNOWN: "move it to backups/",
 }
 
 
@@ -89,6 +101,7 @@ def survey(repo: GitRepo, index: bool = True) -> list[Finding]:
     found = [Finding(Damage.STRAY_TEMP_FILE, p.name) for p in sorted(root.glob(TEMP_GLOB))]
     found += [Finding(Damage.STALE_GIT_LOCK, str(p.relative_to(root))) for p in repo.lock_files()]
     head = repo.head
+    found += [Finding(Damage.UNKNOWN, name, horizon_in_name(name)) for name in unknown_names(root, head)]
     for horizon in HORIZONS:
         name = config_file_name(horizon)
         committed = repo.text_at(head, name)
@@ -112,6 +125,12 @@ def survey(repo: GitRepo, index: bool = True) -> list[Finding]:
     if index and repo.index_dirty():
         found.append(Finding(Damage.STAGED, ""))
     return found
+
+
+def unknown_names(root: Path, head) -> list[str]:
+    """The entries of ``root`` that the store's layout has no place for and that are not committed at ``head``
+    (a committed file, whatever its name, is history: left alone)."""
+    return sorted(p.name for p in root.iterdir() if not is_layout_name(p.name) and p.name not in head.tree)
 
 
 def _keep(root: Path, name: str, stamp: str, move: bool = False) -> str:
@@ -154,6 +173,10 @@ def repair(repo: GitRepo) -> list[Repair]:
                 kept = _keep(root, name, stamp, move=True)
                 text = f"moved {name}, never committed (not live, never validated), to {kept}"
                 done.append(Repair(text, horizon, kept))
+            case Damage.UNKNOWN:
+                kept = _keep(root, name, stamp, move=True)
+                text = f"moved {name}, a file a configuration store never holds (nothing read it), to {kept}"
+                done.append(Repair(text, horizon, kept))
     staged = repo.staged()
     if staged:  # after the file repairs, which reset what a killed deploy staged for its own file
         kept_names = []
@@ -170,16 +193,16 @@ def repair(repo: GitRepo) -> list[Repair]:
     return done
 
 
-def repair_alert(root: Path | str, repairs: Sequence[Repair]) -> Alert | None:
-    """The alert for what a writer's open repaired (None when nothing was): an operator must learn that a
-    hand edit was put back, or that a crash was cleaned up, and where the discarded content is kept."""
+def repair_alert(root: Path | str, repairs: Sequence[Repair | RepairRecord]) -> Alert | None:
+    """The alert for what writers of the store repaired (None when nothing was): an operator must learn that a
+    hand edit was put back, a stray file moved, or a crash cleaned up, and where the discarded content is kept."""
     if not repairs:
         return None
     horizons = {r.horizon for r in repairs}
     horizon = horizons.pop() if len(horizons) == 1 and None not in horizons else ALL_HORIZONS
     subject = f"[forex][{horizon}] config store repaired ({len(repairs)} repair{'s' if len(repairs) > 1 else ''})"
     intro = (
-        f"The configuration store {root} was repaired when it was opened for writing. The committed "
+        f"The configuration store {root} was repaired by a process that opened it for writing. The committed "
         "configurations are the live ones; nothing unvalidated went live."
     )
     rows = [(f"repair {i}", r.text) for i, r in enumerate(repairs, 1)]

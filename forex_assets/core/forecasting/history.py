@@ -73,17 +73,21 @@ class ForecastHistory:
     """The forecast history in the SQLite file ``path`` (the embedded default), or, with ``database_url``,
     in that database (every part of the state together; PostgreSQL: schema ``forex``), ``path`` unused except
     that the database adopts the rows of an embedded-default file there once; ``adopt_file=False`` (readers
-    such as the command line): never."""
+    such as the command line): never. ``read_only``: only read, create nothing (``StateDatabase``'s read_only:
+    a missing file is an error, an existing one is not written, a file is never adopted)."""
 
-    def __init__(self, path: Path | str, database_url: str | None = None, *, adopt_file: bool = True):
+    def __init__(
+        self, path: Path | str, database_url: str | None = None, *, adopt_file: bool = True, read_only: bool = False
+    ):
         self.path = Path(path)
         self.database = StateDatabase(
             "forecast_history",
-            self.path if adopt_file or not database_url else None,
+            self.path if (adopt_file and not read_only) or not database_url else None,
             database_url,
             what="forecast history",
             wal=True,
             on_corrupt=corrupt_history_error,
+            read_only=read_only,
         )
 
     def record(self, record: ForecastRecord) -> None:

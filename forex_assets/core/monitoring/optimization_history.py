@@ -1,8 +1,9 @@
 """What happened to a horizon: deploys, rollbacks, trigger decisions and validations on one timeline, and
 the optimization metrics built from it (pure, no Dagster).
 
-Sources: the config store's git history (deploys, rollbacks and their before/after figures), the trigger
-decision log (why an optimization started, or did not) and the validation reports in the working area.
+Sources: the config store's git history (deploys, rollbacks and their before/after figures) and its repair
+log (what writers' opens put back or moved aside), the trigger decision log (why an optimization started, or
+did not) and the validation reports in the working area.
 """
 
 from __future__ import annotations
@@ -53,6 +54,18 @@ def store_events(store: ConfigStore, horizon: str) -> list[HistoryEvent]:
         else:
             kind = "seed"
         events.append(HistoryEvent(version.committed_at, horizon, kind, f"{version.id}  {summary}", details))
+    return events + repair_events(store, horizon)
+
+
+def repair_events(store: ConfigStore, horizon: str) -> list[HistoryEvent]:
+    """What writers' opens of the store repaired for the horizon, or for the whole store (its repair log):
+    what was done, what was discarded and where the copy is."""
+    events = []
+    for record in store.repair_log.entries():
+        if record.horizon in (horizon, None):
+            kept = {"kept": str(store.root / record.kept)} if record.kept else {}
+            summary = f"config store {store.root}: {record.text}"
+            events.append(HistoryEvent(record.at, horizon, "repair", summary, {"id": record.id} | kept))
     return events
 
 

@@ -11,6 +11,16 @@
 * guard: drift and schedule respect 14 days between optimizations of a horizon; a performance
   trigger may override it, at most once every 3 days.
 
+What the guard counts (one rule, for the replay, the sensors and `make run`): an optimization **that reached
+a verdict** (:data:`VERDICTS`): its validation approved or rejected the candidate, or it failed for a reason
+that waiting does not cure (:func:`failure_concludes`: a broken configuration, a search with no usable trial).
+It counts from the day of the decision that launched it, and a performance override counts the same way.
+An optimization whose run died or was killed, or gave up on a transient error, has no verdict: it does not
+hold the horizon back, and the next decision may launch it again. The verdicts are recorded with the
+decisions (:meth:`~forex_assets.core.monitoring.decision_log.DecisionLog.record_verdict`): by the replay
+after each optimization, and in Dagster by ``validation_report`` (or the step that failed), whoever launched
+the run.
+
 Every decision, fired or not, keeps every trigger's reason, and :class:`DecisionLog` persists them
 (SQLite in the working area), so "why did / didn't it optimize" has an answer.
 """
@@ -18,10 +28,11 @@ Every decision, fired or not, keeps every trigger's reason, and :class:`Decision
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from forex_assets.core.monitoring.drift import Severity
+from forex_assets.core.retries import is_transient
 
 
 @dataclass(frozen=True)
@@ -151,3 +162,29 @@ def as_record(decision: TriggerDecision) -> dict:
     d = asdict(decision)
     d["decided_on"] = decision.decided_on.isoformat()
     return d
+
+
+# ------------------------------------------------------------------------------ verdicts
+
+#: how an optimization concludes; the guard counts the optimizations with one of them recorded
+VERDICTS = ("approved", "rejected", "failed")
+
+
+def failure_concludes(error: BaseException) -> bool:
+    """Whether an optimization that failed with ``error`` reached a verdict ("failed", counted by the guard):
+    yes, unless waiting may cure the error (:func:`forex_assets.core.retries.is_transient`: a locked file, a
+    database out of reach), which leaves it like an optimization whose run died, to launch again."""
+    return not is_transient(error)
+
+
+@dataclass(frozen=True)
+class OptimizationVerdict:
+    """How one optimization concluded, with the day and override flag of the decision that launched it."""
+
+    horizon: str
+    decided_on: date
+    verdict: str  # one of VERDICTS ("assumed": a decision logged before verdicts were recorded)
+    performance_override: bool = False
+    detail: str = ""
+    run_id: str | None = None
+    recorded_at: datetime | None = None

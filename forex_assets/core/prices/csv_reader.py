@@ -9,9 +9,13 @@ date is ``dd/mm/yyyy`` and ``mm/dd/yyyy`` at once is refused with a message aski
 guessed.
 
 Nothing is partial: one bad row refuses the whole file, and every error names the file, the line (1-based, as an
-editor shows it), the column and what was expected. A last line cut off in the middle (the file does not end with
-a line break and the line is shorter than its neighbours) is refused too: ``694.7`` from a torn ``694.77`` is a
-plausible price, and only its shape shows it is wrong.
+editor shows it), the column and what was expected. A date pandas cannot hold (before 1677-09-22 or after
+2262-04-11: ``0224-09-09`` for ``2024-09-09``) is refused like a date that cannot be read. A last line cut off in
+the middle (the file does not end with a line break and the line is shorter than its neighbours) is refused too:
+``694.7`` from a torn ``694.77`` is a plausible price, and only its shape shows it is wrong.
+
+The reader hands back each row's file line (:class:`ParsedCsv`), so that the data contract names a row by its
+line in the file too.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -48,6 +53,9 @@ AUTO_DATE_FORMATS = (
     "%Y-%m-%dT%H:%M:%S",
 )
 MAX_SHOWN = 5
+#: the dates a datetime64[ns] series can hold, whole days (pandas.Timestamp.min / max)
+FIRST_DATE = pd.Timestamp.min.ceil("D")
+LAST_DATE = pd.Timestamp.max.floor("D")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -105,11 +113,20 @@ class _Row:
     fields: list[str]
 
 
+class ParsedCsv(NamedTuple):
+    """A price CSV's rows as written: ``dates[i]`` and ``values[i]`` come from the file's line ``lines[i]``
+    (1-based; the header is line 1, and blank lines are skipped but counted)."""
+
+    dates: pd.Series
+    values: np.ndarray
+    lines: tuple[int, ...]
+
+
 def parse_price_csv(
     path: Path | str, date_column: str = "date", value_column: str = "usdclp", fmt: CsvFormat | None = None
-) -> tuple[pd.Series, np.ndarray]:
-    """(dates, prices) of a CSV file, row by row as written; a PriceSourceError for anything it cannot read
-    with certainty. ``fmt`` None: every setting "auto"."""
+) -> ParsedCsv:
+    """The dates, prices and file lines of a CSV file, row by row as written; a PriceSourceError for anything
+    it cannot read with certainty. ``fmt`` None: every setting "auto"."""
     path = Path(path)
     try:
         fmt = (fmt or CsvFormat()).checked()
@@ -161,7 +178,7 @@ def parse_price_csv(
     values, decimals, (decimal, _) = _numbers(path, rows, vi, value_column, fmt, torn_line)
     if torn_line is not None and rows[-1].line == torn_line and len(rows) > 1:
         _check_not_torn(path, rows, di, decimals, decimal)
-    return dates, values
+    return ParsedCsv(dates, values, tuple(r.line for r in rows))
 
 
 # ---------------------------------------------------------------- bytes, lines and fields
@@ -337,7 +354,24 @@ def _dates(path: Path, rows: list[_Row], index: int, column: str, setting: str, 
                 f"reads as {parsed[chosen].iloc[i]:%Y-%m-%d} with {chosen} and as {parsed[other].iloc[i]:%Y-%m-%d} "
                 f"with {other}, and every row fits both; set csv_date_format (e.g. '{chosen}')"
             )
-    return parsed[chosen]
+    dates = parsed[chosen]
+    _check_date_range(path, rows, tokens, dates, column, torn_line)
+    return dates
+
+
+def _check_date_range(
+    path: Path, rows: list[_Row], tokens: list[str], dates: pd.Series, column: str, torn_line: int | None
+) -> None:
+    """Every date within the span a datetime64[ns] series holds (the series' type), else a PriceSourceError
+    naming each one's line and text: ``0224-09-09`` reads as the year 224, which no price series can have."""
+    bad = ((dates < FIRST_DATE) | (dates > LAST_DATE)).to_numpy()
+    if bad.any():
+        raise PriceSourceError(
+            f"{path}: {int(bad.sum())} value(s) in column '{column}' are dates out of range "
+            f"({_shown(rows, tokens, bad)}); dates must lie between {FIRST_DATE:%Y-%m-%d} and {LAST_DATE:%Y-%m-%d} "
+            "(the dates pandas can hold): a mistyped year?"
+            + _torn_hint([r.line for r, b in zip(rows, bad, strict=True) if b], torn_line)
+        )
 
 
 def _parse_dates(tokens: list[str], date_format: str) -> pd.Series:

@@ -2,12 +2,15 @@
 
 A series is a frame with ``date`` (datetime64[ns], business days) and ``usdclp`` (CLP per USD).
 Each rule is a named pandera check; a violation raises :class:`PriceValidationError` whose message
-names every rule that failed and the offending rows.
+names every rule that failed and the offending rows: by their line in the file for a series read from a CSV
+(``frame.attrs[CSV_LINES]``, which the CSV reader fills), else by their row number.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -15,6 +18,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from forex_assets.core.calendar import missing_business_days as chilean_missing_business_days
+from forex_assets.core.calendar import next_business_days
 
 DATE = "date"
 VALUE = "usdclp"
@@ -32,7 +36,17 @@ DEFAULT_MAX_PRICE = 5000.0
 #: Default longest run of missing Chilean business days between two observations (weekends and Chilean
 #: holidays, which have no fixing, are not missing days; 10 leaves room for a source's outage of two weeks).
 DEFAULT_MAX_GAP_BUSINESS_DAYS = 10
+#: "Today" for the rule no_future_dates is the date in the pair's timezone.
+TIMEZONE = "America/Santiago"
+#: Rule no_future_dates: a price may be dated at most this many Chilean business days after today. The Banco
+#: Central de Chile publishes a business day's dólar observado on the evening of the business day before, so a
+#: source read that evening (the daily monitoring schedule runs at 19:00) may already list the next business
+#: day; a date later than that is a mistyped date (2027 for 2026) or a clock set wrong, never a price.
+MAX_BUSINESS_DAYS_AHEAD = 1
 MAX_ROWS_IN_MESSAGE = 5
+#: ``frame.attrs`` key of a CSV's file line per row, a :class:`FileLines`
+#: (:func:`forex_assets.core.prices.sources.read_price_csv`)
+CSV_LINES = "csv_lines"
 
 
 class PriceValidationError(ValueError):
@@ -44,11 +58,31 @@ class PriceValidationError(ValueError):
 
 
 @dataclass(frozen=True)
+class FileLines:
+    """The file line of each row of a frame read from a CSV (row i: ``lines[i]``). Immutable: pandas' copies
+    of a frame's attrs share it instead of copying thousands of numbers on every operation."""
+
+    lines: tuple[int, ...]
+
+    def __deepcopy__(self, memo) -> FileLines:
+        return self
+
+
+def today_in_chile() -> date:
+    """Today's date in :data:`TIMEZONE` (America/Santiago)."""
+    return datetime.now(ZoneInfo(TIMEZONE)).date()
+
+
+@dataclass(frozen=True)
 class PriceRules:
+    """The contract's bounds. ``today``: the day the series is checked on, for no_future_dates (None: the
+    clock's date in America/Santiago, read when the series is validated; tests set it)."""
+
     max_daily_move: float = DEFAULT_MAX_DAILY_MOVE
     max_gap_business_days: int = DEFAULT_MAX_GAP_BUSINESS_DAYS
     min_price: float = DEFAULT_MIN_PRICE
     max_price: float = DEFAULT_MAX_PRICE
+    today: date | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.min_price < self.max_price:
@@ -57,6 +91,13 @@ class PriceRules:
             )
         if not self.max_daily_move > 0:
             raise ValueError(f"max_daily_move {self.max_daily_move} must be positive (a fraction, 0.15 = 15 %)")
+
+    def checked_on(self) -> date:
+        return self.today or today_in_chile()
+
+    def last_allowed_date(self) -> pd.Timestamp:
+        """The latest date a price may have: :data:`MAX_BUSINESS_DAYS_AHEAD` Chilean business days after today."""
+        return next_business_days(self.checked_on(), MAX_BUSINESS_DAYS_AHEAD)[-1]
 
 
 def missing_business_days(dates: pd.Series) -> pd.Series:
@@ -71,6 +112,8 @@ def rule_descriptions(rules: PriceRules = PriceRules()) -> dict[str, str]:
         "unique_dates": "dates must be unique",
         "strictly_increasing_dates": "each date must be later than the previous row's",
         "no_weekends": "dates must be business days (Monday to Friday)",
+        "no_future_dates": f"no date after {rules.last_allowed_date():%Y-%m-%d}: today is "
+        f"{rules.checked_on():%Y-%m-%d} in {TIMEZONE}, and a price is dated the next Chilean business day at most",
         "max_gap_business_days": f"at most {rules.max_gap_business_days} missing business days in a row",
         "positive_finite_values": "prices must be positive finite numbers",
         "plausible_price_range": f"prices must lie between {rules.min_price:,g} and {rules.max_price:,g} CLP per USD",
@@ -83,6 +126,7 @@ def price_schema(rules: PriceRules = PriceRules()) -> pa.DataFrameSchema:
     daily_move = rules.max_daily_move
     max_gap = rules.max_gap_business_days
     low, high = rules.min_price, rules.max_price
+    last_date = rules.last_allowed_date()
     return pa.DataFrameSchema(
         {
             DATE: pa.Column(
@@ -94,6 +138,7 @@ def price_schema(rules: PriceRules = PriceRules()) -> pa.DataFrameSchema:
                         lambda s: s.diff().isna() | (s.diff() > pd.Timedelta(0)), name="strictly_increasing_dates"
                     ),
                     pa.Check(lambda s: s.dt.day_of_week < 5, name="no_weekends"),
+                    pa.Check(lambda s: s <= last_date, name="no_future_dates"),
                     pa.Check(lambda s: missing_business_days(s) <= max_gap, name="max_gap_business_days"),
                 ],
             ),
@@ -114,22 +159,38 @@ def price_schema(rules: PriceRules = PriceRules()) -> pa.DataFrameSchema:
     )
 
 
-def _rows_text(frame: pd.DataFrame, rows: list) -> str:
+def _file_lines(frame: pd.DataFrame) -> tuple[int, ...] | None:
+    """The file line of each row (row i: ``lines[i]``) when ``frame`` is a CSV's rows as read, else None."""
+    attached = frame.attrs.get(CSV_LINES)
+    lines = attached.lines if isinstance(attached, FileLines) else None
+    if lines is None or len(lines) != len(frame) or not frame.index.equals(pd.RangeIndex(len(frame))):
+        return None  # not read from a CSV, or reordered / sliced since: the row numbers are all there is
+    return lines
+
+
+def _rows_text(frame: pd.DataFrame, rows: list, lines: tuple[int, ...] | None) -> str:
     shown = []
     for row in rows[:MAX_ROWS_IN_MESSAGE]:
+        place = f"line {lines[row]}" if lines is not None and row in frame.index else f"row {row}"
         if row in frame.index:
             date = frame.at[row, DATE] if DATE in frame else None
             value = frame.at[row, VALUE] if VALUE in frame else None
             date_text = pd.Timestamp(date).strftime("%Y-%m-%d %a") if pd.notna(date) else "no date"
-            shown.append(f"row {row} ({date_text}, {value})")
+            shown.append(f"{place} ({date_text}, {value})")
         else:
-            shown.append(f"row {row}")
+            shown.append(place)
     more = len(rows) - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
 def validate_prices(frame: pd.DataFrame, rules: PriceRules = PriceRules(), source: str = "prices") -> pd.DataFrame:
-    """Return ``frame`` if it honours every rule; else raise :class:`PriceValidationError`."""
+    """Return ``frame`` if it honours every rule (without the CSV's line numbers, ``attrs[CSV_LINES]``); else
+    raise :class:`PriceValidationError`. A row is named by its file line when ``frame`` came from a CSV."""
+    rules = replace(rules, today=rules.checked_on())  # one "today" for the check and its description
+    file_lines = _file_lines(frame)
+    if CSV_LINES in frame.attrs:  # checked and returned without them (the caller's frame keeps its attrs)
+        frame = frame.copy(deep=False)
+        frame.attrs = {key: value for key, value in frame.attrs.items() if key != CSV_LINES}
     try:
         return price_schema(rules).validate(frame, lazy=True)
     except SchemaErrors as errors:
@@ -143,12 +204,18 @@ def validate_prices(frame: pd.DataFrame, rules: PriceRules = PriceRules(), sourc
             rows = sorted({int(i) for i in group["index"].dropna().tolist()}) if "index" in group else []
             failures[rule] = frame.loc[[r for r in rows if r in frame.index]]
             if rows:
-                lines.append(
-                    f"- {described} on column '{column}' failed on {len(rows)} row(s): {_rows_text(frame, rows)}"
-                )
+                shown = _rows_text(frame, rows, file_lines)
+                lines.append(f"- {described} on column '{column}' failed on {len(rows)} row(s): {shown}")
             else:
                 detail = ", ".join(str(c) for c in group["failure_case"].tolist()[:MAX_ROWS_IN_MESSAGE])
                 lines.append(f"- {described} on column '{column}' failed: {detail}")
+        future = failures.get("no_future_dates")
+        if future is not None and len(future):
+            latest = _rows_text(frame, [future.index[-1]], file_lines)
+            lines.append(
+                f"- {len(future)} price(s) dated in the future, the latest {latest}; a mistyped year or month (2027 "
+                "for 2026?), or this computer's clock is behind; correct the dates in the source"
+            )
         out_of_range = failures.get("plausible_price_range")
         if out_of_range is not None and len(out_of_range) > len(frame) / 2:
             lines.append(

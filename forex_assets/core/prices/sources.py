@@ -1,7 +1,8 @@
 """Where the USD/CLP series comes from: the synthetic default, a CSV file, or the mindicador.cl API.
 
 Every source returns a frame with ``date`` (datetime64[ns]) and ``usdclp`` (float64), oldest first,
-which :func:`forex_assets.core.prices.schema.validate_prices` then checks.
+which :func:`forex_assets.core.prices.schema.validate_prices` then checks. A CSV's frame also carries each row's
+file line (``frame.attrs[CSV_LINES]``), so that the data contract names a row by its line in the file.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from urllib3.util.retry import Retry
 from forex_assets.core.files import write_text_atomically
 from forex_assets.core.prices.csv_reader import CsvFormat, parse_price_csv
 from forex_assets.core.prices.errors import PriceSourceError
-from forex_assets.core.prices.schema import DATE, VALUE
+from forex_assets.core.prices.schema import CSV_LINES, DATE, VALUE, FileLines
 from forex_assets.core.prices.synthetic import usdclp_like_series
 from forex_assets.core.retries import RETRY_STATUSES, TransientError, attempts_made, retrying_session
 
@@ -57,9 +58,12 @@ def read_price_csv(
     """Read a CSV of dates and prices (:mod:`forex_assets.core.prices.csv_reader`): the delimiter, decimal mark,
     thousands separator, date format and encoding are ``csv_format``'s settings, each detected when "auto" (an
     ambiguous file is refused, asking for the setting; None: all "auto"). Errors name the file, the line, the
-    column and the rule."""
-    dates, values = parse_price_csv(path, date_column, value_column, csv_format)
-    return price_frame(dates, values)
+    column and the rule. Each row's file line is in ``frame.attrs[CSV_LINES]`` (for the data contract's
+    messages; :func:`~forex_assets.core.prices.schema.validate_prices` drops it from the frame it returns)."""
+    parsed = parse_price_csv(path, date_column, value_column, csv_format)
+    frame = price_frame(parsed.dates, parsed.values)
+    frame.attrs[CSV_LINES] = FileLines(parsed.lines)
+    return frame
 
 
 class PriceSourceUnavailable(PriceSourceError, TransientError):

@@ -81,6 +81,9 @@ class ReplaySettings:
     measure_seed_baseline: bool = True
     injected_drifts: tuple[pd.Timestamp, ...] = ()  # onsets, for detection latency (synthetic data)
 
+    def __post_init__(self) -> None:  # each horizon replayed once, in the order first given
+        object.__setattr__(self, "horizons", tuple(dict.fromkeys(self.horizons)))
+
 
 @dataclass
 class Optimization:

@@ -15,7 +15,8 @@ Definitions (per horizon, over the replayed days):
 * zero downtime: deploys whose configuration's first forecast (the next replay day) succeeded;
 * trigger to deploy: replay days between the decision and the deploy it led to, and the machine time;
 * detection latency: business days from an injected drift's onset to the first drift report of
-  severity MEDIUM or HIGH, and to the first drift-triggered optimization;
+  severity MEDIUM or HIGH, and to the first drift-triggered optimization; not measurable (None, with
+  the reason) for an onset before the first replayed day or after the last one;
 * accuracy: every live forecast whose whole path matured by the last replay day, against the static
   initial configuration and the random walk on the same origins: RMSE, MAPE, 95 % coverage, and
   Diebold-Mariano (HLN) on the squared error over the path. Step k targets the k-th Chilean business
@@ -225,26 +226,49 @@ def deploy_outcomes(trace: HorizonTrace, prices: pd.DataFrame) -> dict:
     }
 
 
+def latency_not_measurable(onset: pd.Timestamp, days: list[pd.Timestamp]) -> str | None:
+    """Why the detection latency of the drift starting on ``onset`` cannot be measured on the replayed
+    ``days`` (None when it can): its onset must be on or after the first replayed day (before it, the days
+    the drift went undetected were not replayed: counting from the first replay day would report 0 for a
+    drift found at once only because it was old) and on or before the last one."""
+    if not days:
+        return "no day was replayed"
+    if onset < days[0]:
+        return (
+            f"the onset is before the first replay day {days[0].date()}: the days from the onset to it were "
+            "not replayed, so how long the drift went undetected is unknown"
+        )
+    if onset > days[-1]:
+        return f"the onset is after the last replayed day {days[-1].date()}"
+    return None
+
+
 def _latencies(trace: HorizonTrace, days: list[pd.Timestamp], onsets) -> list[dict]:
+    """One row per injected drift: when it was first reported (severity MEDIUM or HIGH) and first led to a
+    drift-triggered optimization, in business days from its onset; both None with the reason in
+    ``not_measurable`` when the onset is outside the replayed days."""
     rows = []
     index = {d: i for i, d in enumerate(days)}
     for onset in onsets:
         onset = pd.Timestamp(onset)
-        later = [d for d in days if d >= onset]
-        if not later:
-            continue
-        detected = next((d for d in later if trace.drift_severity.get(d) in ("MEDIUM", "HIGH")), None)
-        optimized = next((o.day for o in trace.optimizations if o.day >= onset and "drift" in o.fired), None)
-        first = index[later[0]]
-        rows.append(
-            {
-                "onset": str(onset.date()),
-                "detected": str(detected.date()) if detected is not None else None,
-                "detection_latency_days": index[detected] - first if detected is not None else None,
-                "optimized": str(optimized.date()) if optimized is not None else None,
-                "optimization_latency_days": index[optimized] - first if optimized is not None else None,
-            }
-        )
+        row = {
+            "onset": str(onset.date()),
+            "detected": None,
+            "detection_latency_days": None,
+            "optimized": None,
+            "optimization_latency_days": None,
+            "not_measurable": latency_not_measurable(onset, days),
+        }
+        if row["not_measurable"] is None:
+            later = [d for d in days if d >= onset]
+            detected = next((d for d in later if trace.drift_severity.get(d) in ("MEDIUM", "HIGH")), None)
+            optimized = next((o.day for o in trace.optimizations if o.day >= onset and "drift" in o.fired), None)
+            first = index[later[0]]
+            if detected is not None:
+                row["detected"], row["detection_latency_days"] = str(detected.date()), index[detected] - first
+            if optimized is not None:
+                row["optimized"], row["optimization_latency_days"] = str(optimized.date()), index[optimized] - first
+        rows.append(row)
     return rows
 
 
@@ -375,6 +399,7 @@ def format_table(report: dict) -> str:
             f"{_fmt(r['median_detection_latency_days']):>8}"
             f"{_fmt(rmse[0]):>10}{_fmt(rmse[1]):>8}{_fmt(rmse[2]):>8}{_fmt(dm, 3):>14}"
         )
+    lines += latency_notes(report)
     header = (
         f"{'horizon':<8}{'depl':>5}{'judged':>7}{'not':>5}{'win rate':>9}{'rollb/depl':>11}{'opt/yr':>8}"
         f"{'live/static [95 % CI]':>24}{'live/RW [95 % CI]':>24}"
@@ -396,6 +421,17 @@ def format_table(report: dict) -> str:
         "targets (ADR-001): " + ", ".join(f"{k} {v}" for k, v in report["targets"].items()),
     ]
     return "\n".join(lines)
+
+
+def latency_notes(report: dict) -> list[str]:
+    """One line per injected drift whose detection latency could not be measured, with the reason (the
+    same for every horizon); nothing when every latency was measured."""
+    reasons: dict[str, str] = {}
+    for r in report["horizons"].values():
+        for row in r.get("drift_latencies", []):
+            if row.get("not_measurable"):
+                reasons.setdefault(row["onset"], row["not_measurable"])
+    return [f"latency of the drift from {onset}: not measurable ({reason})" for onset, reason in reasons.items()]
 
 
 def ratio_text(ratio: dict | None) -> str:
@@ -604,6 +640,7 @@ LABELS = {
     "skill": "on skill (RMSE / random-walk RMSE)",
     "detection_latency_days": "detection latency (business days)",
     "optimization_latency_days": "optimization latency (business days)",
+    "not_measurable": "latency not measurable because",
     "rmse_change_pct": "RMSE change",
     "rmse_deploy_clp": "RMSE deploy (CLP)",
     "rmse_replaced_clp": "RMSE replaced (CLP)",
@@ -802,7 +839,11 @@ def _section(h: str, r: dict) -> dict:
         "triggers": _triggers(r),
         "accuracy": _accuracy_tables(r["accuracy"]),
         "false_positives": _mapping_table(r["false_positive_detail"]) if r.get("false_positive_detail") else None,
-        "latencies": _records_table(r["drift_latencies"]) if r.get("drift_latencies") else None,
+        "latencies": _records_table(
+            [{**row, "not_measurable": row.get("not_measurable") or ""} for row in r["drift_latencies"]]
+        )
+        if r.get("drift_latencies")
+        else None,
         "errors": list(r.get("optimization_errors", [])),
         "rollback_reasons": list(r.get("rollback_reasons", [])),
         "judgements": _records_table(r["deploy_judgements"]) if r.get("deploy_judgements") else None,

@@ -8,10 +8,12 @@ from forex_assets.core.storage.engine import (
     VERSION_TABLE,
     StateDatabase,
     StateDatabaseError,
+    StateDatabaseMissing,
     StateDatabaseUnavailable,
     complete_url,
     configured_url,
     describe_url,
+    masked_url,
 )
 
 __all__ = [
@@ -21,8 +23,10 @@ __all__ = [
     "VERSION_TABLE",
     "StateDatabase",
     "StateDatabaseError",
+    "StateDatabaseMissing",
     "StateDatabaseUnavailable",
     "complete_url",
     "configured_url",
     "describe_url",
+    "masked_url",
 ]

@@ -24,6 +24,13 @@ CorruptFileError` (state is never set aside silently).
 Opening a part brings its tables to the latest migration (Alembic, ``migrations/``), under a lock
 (PostgreSQL: an advisory transaction lock; SQLite: the write lock), so that processes opening a new
 database at once do not race; when the database is already current, opening only reads its version.
+
+Opened ``read_only`` (the commands that only read: `forex-assets status`, `history`, `forecasts`), a part
+creates nothing (no file, no directory, no table, no migration, no adoption of a file): a SQLite file that does
+not exist is a :class:`StateDatabaseMissing`, an existing one is read without writing a byte
+(:mod:`forex_assets.core.storage.read_only`, a read-only mount included), a PostgreSQL session is read-only;
+``empty`` says that the part's tables do not exist (nothing was ever recorded there), and a database at an
+older migration is read as it is (a query that needs what it lacks says which command upgrades it).
 """
 
 from __future__ import annotations
@@ -70,6 +77,10 @@ class StateDatabaseError(RuntimeError):
         self.database = database
 
 
+class StateDatabaseMissing(StateDatabaseError):
+    """A part opened ``read_only`` names a SQLite file that does not exist (nothing was created)."""
+
+
 class StateDatabaseUnavailable(StateDatabaseError, TransientError):
     """The database could not be reached, the connection was lost, or a SQLite file stayed locked: waiting may
     cure it, so a step's retry policy tries again (``forex_assets.core.retries.is_transient``)."""
@@ -94,8 +105,8 @@ def complete_url(url: str | URL, environ: Mapping[str, str] | None = None) -> UR
         parsed = make_url(url) if isinstance(url, str) else url
     except sqlalchemy.exc.ArgumentError:
         raise ValueError(
-            f"the state database URL {_without_secret(str(url))!r} is not a database URL; use "
-            "postgresql+psycopg2://user@host:5432/database (or leave it unset for SQLite files in the working area)"
+            f"the state database URL {_without_secret(str(url))!r} (${STATE_DATABASE_URL_ENV}) is not a database URL; "
+            "use postgresql+psycopg2://user@host:5432/database (or leave it unset for SQLite files in the working area)"
         ) from None
     backend = parsed.get_backend_name()
     if backend == "postgresql":
@@ -109,9 +120,18 @@ def complete_url(url: str | URL, environ: Mapping[str, str] | None = None) -> UR
     if backend == "sqlite":
         return parsed
     raise ValueError(
-        f"the state database URL {parsed.render_as_string(hide_password=True)} is for {backend}: only PostgreSQL "
-        "(postgresql+psycopg2://...) and SQLite (sqlite:///path, or no URL at all) are supported"
+        f"the state database URL {parsed.render_as_string(hide_password=True)} (${STATE_DATABASE_URL_ENV}) is for "
+        f"{backend}: only PostgreSQL (postgresql+psycopg2://...) and SQLite (sqlite:///path, or no URL at all) "
+        "are supported"
     )
+
+
+def masked_url(text: str) -> str:
+    """The URL ``text`` as given, its password (if any) replaced by ``***``: what messages may show."""
+    try:
+        return make_url(text).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return _without_secret(text)
 
 
 def _without_secret(text: str) -> str:
@@ -133,11 +153,11 @@ def describe_url(url: URL) -> str:
 
 # ------------------------------------------------------------------------------------------------ engines
 
-_engines: dict[tuple[int, str, bool], Engine] = {}
+_engines: dict[tuple[int, str, bool, bool], Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def _sqlite_engine(url: URL, wal: bool) -> Engine:
+def _sqlite_engine(url: URL, wal: bool, read_only: bool = False) -> Engine:
     # a connection per operation (NullPool), as before: nothing holds the file open between operations, the
     # -wal and -shm files go away with the last connection, and a file set aside is never written through a
     # pooled handle
@@ -148,7 +168,9 @@ def _sqlite_engine(url: URL, wal: bool) -> Engine:
         # the driver's own transaction handling off: SQLAlchemy's "begin" below emits BEGIN, so that DDL is
         # transactional too (a migration is all or nothing) and a write can take the lock up front
         dbapi_connection.isolation_level = None
-        if wal:
+        if read_only:  # sqlite_read_url's mode=rw: this connection cannot write (nor switch to WAL)
+            dbapi_connection.execute("PRAGMA query_only=1")
+        elif wal:
             cursor = dbapi_connection.cursor()
             try:
                 cursor.execute("PRAGMA journal_mode=WAL")
@@ -165,7 +187,7 @@ def _sqlite_engine(url: URL, wal: bool) -> Engine:
     return engine
 
 
-def _postgres_engine(url: URL) -> Engine:
+def _postgres_engine(url: URL, read_only: bool = False) -> Engine:
     try:
         import psycopg2  # noqa: F401 - the driver, from the production extra (dagster-postgres)
     except ModuleNotFoundError:
@@ -180,7 +202,11 @@ def _postgres_engine(url: URL) -> Engine:
         max_overflow=4,
         pool_pre_ping=True,  # a connection the server dropped (restart, failover) is replaced, not used
         pool_recycle=1800,
-        connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, "application_name": "forex_assets"},
+        connect_args={
+            "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
+            "application_name": "forex_assets",
+            **({"options": "-c default_transaction_read_only=on"} if read_only else {}),
+        },
         execution_options={"schema_translate_map": {None: STATE_SCHEMA}},
     )
 
@@ -198,14 +224,15 @@ def _forget_inherited_engines() -> None:
 os.register_at_fork(after_in_child=_forget_inherited_engines)
 
 
-def engine_for(url: URL, wal: bool = False) -> Engine:
-    """One engine per database and process (a forked process makes its own); ``wal``: SQLite's journal mode."""
+def engine_for(url: URL, wal: bool = False, read_only: bool = False) -> Engine:
+    """One engine per database and process (a forked process makes its own); ``wal``: SQLite's journal mode;
+    ``read_only``: connections that cannot write (SQLite: ``url`` is :func:`sqlite_read_url`'s)."""
     sqlite = url.get_backend_name() == "sqlite"
-    key = (os.getpid(), url.render_as_string(hide_password=False), wal and sqlite)
+    key = (os.getpid(), url.render_as_string(hide_password=False), wal and sqlite and not read_only, read_only)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _sqlite_engine(url, wal) if sqlite else _postgres_engine(url)
+            engine = _sqlite_engine(url, wal, read_only) if sqlite else _postgres_engine(url, read_only)
             _engines[key] = engine
         return engine
 
@@ -277,6 +304,8 @@ class StateDatabase:
 
     ``what`` names the part in errors ("forecast history"); ``on_corrupt(path, sqlite_error)`` makes the
     error for a corrupt SQLite file (default: a :class:`CorruptFileError` naming the file; nothing is moved).
+    ``read_only``: only read, create nothing (see the module's docstring); ``empty`` then says whether the
+    part's tables are missing (nothing recorded), ``outdated`` whether the database is at an older migration.
     """
 
     def __init__(
@@ -288,23 +317,28 @@ class StateDatabase:
         what: str,
         wal: bool = False,
         on_corrupt: Callable[[Path, BaseException], Exception] | None = None,
+        read_only: bool = False,
     ):
         if part not in PARTS:
             raise ValueError(f"{part!r} is not a part of the state ({', '.join(PARTS)})")
         if url is None and path is None:
             raise ValueError("a state database needs a SQLite file or a URL")
-        self.part, self.what, self._on_corrupt = part, what, on_corrupt
+        self.part, self.what, self._on_corrupt, self.read_only = part, what, on_corrupt, read_only
+        self.empty = self.outdated = False
         if url is None:
             self.path: Path | None = Path(path)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.url = URL.create("sqlite", database=str(self.path))
             self.shared = False
         else:
             self.url = complete_url(url)
             self.path = Path(self.url.database) if self.is_sqlite and self.url.database else None
-            if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
             self.shared = True
+        if read_only:
+            self.engine = engine_for(self._read_only_url(), read_only=True)
+            self.check_readable()
+            return
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = engine_for(self.url, wal=wal)
         self.migrate()
         if self.shared and path is not None:  # the part's file of the embedded default, moved in once
@@ -341,6 +375,20 @@ class StateDatabase:
             path,
         )
 
+    def _read_only_url(self) -> URL:
+        if not self.is_sqlite:
+            return self.url
+        if self.path is None:
+            raise StateDatabaseMissing(f"{self.description}: an in-memory database holds no {self.what}", "memory")
+        if not self.path.is_file():
+            raise StateDatabaseMissing(
+                f"{self.path}: no such database file (the {self.what} was looked for there; nothing was created).",
+                self.description,
+            )
+        from forex_assets.core.storage.read_only import sqlite_read_url
+
+        return sqlite_read_url(self.path)
+
     def _failure(self, error: sqlalchemy.exc.DBAPIError, doing: str, writing: bool) -> StateDatabaseError:
         detail = _driver_message(error)
         if self.url.password:
@@ -371,6 +419,11 @@ class StateDatabase:
             message += hint
         if writing:
             message += " The write is one transaction: it is stored whole or not at all, never in part."
+        if self.outdated and not unavailable:
+            message += (
+                " Its tables were written by an older version of forex_assets and this command only reads them: "
+                "`forex-assets run` (or any run of the instance) upgrades them in place; then run this again."
+            )
         return (StateDatabaseUnavailable if unavailable else StateDatabaseError)(message, self.description)
 
     @contextmanager
@@ -436,6 +489,20 @@ class StateDatabase:
                     if not wanted <= current:
                         self._refuse_unknown(current)
                         run_upgrade(connection, self.schema, "heads" if target is None else f"{target}@head")
+
+    def check_readable(self) -> None:
+        """The read-only open: the migration's version, read; nothing written. Sets ``empty`` (none of the
+        part's tables exist) and ``outdated`` (older than this version's migrations); refuses a newer one."""
+        wanted = target_revisions(None if self.shared else self.part)
+        with self._translated("opening"), self.engine.connect() as connection:
+            current = current_revisions(connection, self.schema)
+            if not wanted <= current:
+                inspector = sa.inspect(connection)
+                present = [t for t in PARTS[self.part] if inspector.has_table(t.name, schema=self.schema)]
+                self.empty = not present
+        if not wanted <= current:
+            self._refuse_unknown(current)
+            self.outdated = not self.empty
 
     def _refuse_unknown(self, current: set[str]) -> None:
         unknown = current - known_revisions()

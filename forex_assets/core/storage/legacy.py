@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from forex_assets.core.corrupt_files import sqlite_corruption
-from forex_assets.core.storage.tables import PARTS
+from forex_assets.core.storage.tables import PARTS, assumed_verdicts, decisions, optimization_verdicts
 
 if TYPE_CHECKING:
     from forex_assets.core.storage.engine import StateDatabase
@@ -31,6 +31,12 @@ BATCH_ROWS = 5000
 
 def _is_empty(connection: sa.Connection, tables: tuple[sa.Table, ...]) -> bool:
     return all(connection.execute(sa.select(sa.literal(1)).select_from(t).limit(1)).first() is None for t in tables)
+
+
+def _has_table(path: Path, name: str) -> bool:
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+    return found is not None
 
 
 def _file_rows(path: Path, table: sa.Table) -> list[dict]:
@@ -65,6 +71,9 @@ def import_sqlite_part(database: StateDatabase, source: Path) -> int:
             return 0
     try:
         contents = {table: _file_rows(source, table) for table in tables}
+        if database.part == "decisions" and not _has_table(source, optimization_verdicts.name):
+            # a log written before verdicts were recorded: its decisions to optimize keep counting (decisions_0002)
+            contents[optimization_verdicts] = assumed_verdicts(contents[decisions])
     except sqlite3.DatabaseError as error:
         corruption = sqlite_corruption(error)
         if corruption is not None:  # the part's own error, naming the file: nothing copied, the file left alone

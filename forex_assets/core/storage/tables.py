@@ -81,6 +81,61 @@ decisions = sa.Table(
     sqlite_autoincrement=True,
 )
 
+#: one row per optimization that reached a verdict (``forex_assets.core.monitoring.triggers``, "Verdicts"):
+#: approved, rejected, or failed for a reason waiting does not cure; an optimization whose run died or was
+#: killed has none. ``decided_on`` and ``performance_override`` are those of the decision that launched it:
+#: the guard counts the days between optimizations (and performance overrides) from them.
+optimization_verdicts = sa.Table(
+    "optimization_verdicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("horizon", sa.Text, nullable=False),
+    sa.Column("decided_on", sa.Text, nullable=False),
+    sa.Column("performance_override", sa.Integer, nullable=False),  # 0/1, as in decisions
+    sa.Column("verdict", sa.Text, nullable=False),  # approved, rejected, failed (assumed: adopted from an old log)
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=True),  # the Dagster run that reached it; None in a replay
+    sa.Column("recorded_at", sa.Text, nullable=False),
+    sa.Index("optimization_verdicts_concluded", "horizon", "decided_on"),
+    sa.Index(
+        "optimization_verdicts_performance_override",
+        "horizon",
+        "decided_on",
+        sqlite_where=sa.text("performance_override = 1"),
+        postgresql_where=sa.text("performance_override = 1"),
+    ),
+    sqlite_autoincrement=True,
+)
+
+#: the verdict a decision to optimize logged before verdicts were recorded stands for (it counted as done then)
+ASSUMED_VERDICT = "assumed"
+ASSUMED_DETAIL = "decided before verdicts were recorded: counted as concluded, as it was then"
+
+
+def assumed_verdicts(decision_rows: list[dict]) -> list[dict]:
+    """The verdict rows of a log written before ``optimization_verdicts`` existed, from its decision rows (what
+    migration ``decisions_0002`` adds to a file it upgrades; the import of such a file into a database too)."""
+    return [
+        {
+            "horizon": row["horizon"],
+            "decided_on": row["decided_on"],
+            "performance_override": row["performance_override"],
+            "verdict": ASSUMED_VERDICT,
+            "detail": ASSUMED_DETAIL,
+            "run_id": None,
+            "recorded_at": row["recorded_at"] or row["decided_on"],
+        }
+        for row in decision_rows
+        if row["optimize"] == 1
+    ]
+
+
+#: what the guard asks -> the index of optimization_verdicts that answers it alone (a MAX of decided_on)
+VERDICT_INDEXES = {
+    "optimize": "optimization_verdicts_concluded",
+    "performance_override": "optimization_verdicts_performance_override",
+}
+
 # ------------------------------------------------------------------ alert log (part "alerts")
 
 alerts = sa.Table(
@@ -119,7 +174,7 @@ backtest_forecasts = sa.Table(
 #: itself, unversioned); in a shared database (PostgreSQL) all parts are there.
 PARTS: dict[str, tuple[sa.Table, ...]] = {
     "forecast_history": (forecast_runs, forecast_steps),
-    "decisions": (decisions,),
+    "decisions": (decisions, optimization_verdicts),
     "alerts": (alerts,),
     "backtest_cache": (backtest_forecasts,),
 }

@@ -5,6 +5,7 @@ from forex_assets.core.deployment.config_store import ConfigStoreError
 from forex_assets.core.deployment.deploy import before_after, before_after_frame, deploy_from_report
 from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.deployment.approval import failed_approval_checks
+from forex_assets.defs.deployment.refusal import refusal
 from forex_assets.defs.deployment.repairs import alert_repairs
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
@@ -35,10 +36,8 @@ def deployed_config(
     try:
         previous, version, config = deploy_from_report(store, validation_report)
     except ConfigStoreError as error:  # StaleValidationError: the deployed version moved since the validation
-        raise dg.Failure(
-            description=f"deployed_config {horizon}: {error}; nothing was changed, {horizon} stays on "
-            f"{store.current_version(horizon).id}"
-        ) from None
+        stays = f"nothing was changed, {horizon} stays on {store.current_version(horizon).id}"
+        raise dg.Failure(description=refusal("deployed_config", horizon, error, stays)) from None
     changed = version.commit != previous.commit
     context.log.info(f"{horizon}: {'deployed' if changed else 'already deployed'} {version.id}")
     diff = store.diff(horizon, previous.id, version.id) if changed else "(no change)"

@@ -8,7 +8,9 @@ from forex_assets.core.deployment.config_store import ConfigStoreError
 from forex_assets.core.deployment.history import rollback_target
 from forex_assets.core.prices.schema import PriceValidationError
 from forex_assets.core.prices.sources import PriceSourceError
+from forex_assets.core.storage import StateDatabaseError
 from forex_assets.defs.alerting.resources import AlertNotifier
+from forex_assets.defs.deployment.refusal import refusal
 from forex_assets.defs.deployment.repairs import alert_repairs
 from forex_assets.defs.forecasting.assets import produce_forecast
 from forex_assets.defs.resources import PriceSource, WorkingArea
@@ -20,21 +22,36 @@ class RollbackConfig(dg.Config):
     reason: str = Field(default="manual rollback", description="recorded in the commit message")
 
 
-@dg.op(description="Restore the configuration version as a new commit in the config store.")
+@dg.op(
+    description="Read the prices the refreshed forecast will use and open the alert log, then restore the "
+    "configuration version as a new commit in the config store: bad prices or a state database out of reach "
+    "refuse the rollback before anything is changed.",
+    out={"horizon": dg.Out(str), "prices": dg.Out()},
+)
 def restore_config(
-    context: dg.OpExecutionContext, config: RollbackConfig, working_area: WorkingArea, alerts: AlertNotifier
-) -> str:
+    context: dg.OpExecutionContext,
+    config: RollbackConfig,
+    working_area: WorkingArea,
+    alerts: AlertNotifier,
+    price_source: PriceSource,
+):
+    try:
+        prices = price_source.load()
+        # a state database server is reached before anything changes (the SQLite file is made when first needed)
+        alert_log = working_area.alert_log() if working_area.state_database else None
+    except (PriceValidationError, PriceSourceError, StateDatabaseError) as error:
+        raise dg.Failure(description=f"rollback {config.horizon} refused, nothing was changed: {error}") from None
     store = working_area.config_store()
     alert_repairs(store, alerts, context.log, working_area)
     try:
         before = store.current_version(config.horizon)
         version = store.rollback(config.horizon, config.to_version, config.reason)
     except ConfigStoreError as error:
-        raise dg.Failure(description=f"rollback {config.horizon}: {error}; nothing was changed") from None
+        raise dg.Failure(description=refusal("rollback", config.horizon, error, "nothing was changed")) from None
     restored = rollback_target(version.summary) or config.to_version
     context.log.info(f"{config.horizon}: rolled back from {before.id} to {restored} as {version.id}")
     alert = rollback_executed(config.horizon, config.reason, before.id, restored, version.id)
-    alerts.send(alert, context.log, working_area.alert_log())
+    alerts.send(alert, context.log, alert_log or working_area.alert_log())
     context.log_event(
         dg.AssetMaterialization(
             asset_key="deployed_config",
@@ -49,17 +66,11 @@ def restore_config(
             },
         )
     )
-    return config.horizon
+    return config.horizon, prices
 
 
-@dg.op(description="Forecast the horizon again with the restored configuration (prices from the price source).")
-def refresh_forecast(
-    context: dg.OpExecutionContext, horizon: str, price_source: PriceSource, working_area: WorkingArea
-) -> None:
-    try:
-        prices = price_source.load()
-    except (PriceValidationError, PriceSourceError) as error:
-        raise dg.Failure(description=f"forecast refresh {horizon}: {error}") from None
+@dg.op(description="Forecast the horizon again with the restored configuration (the prices read before it).")
+def refresh_forecast(context: dg.OpExecutionContext, horizon: str, prices, working_area: WorkingArea) -> None:
     _, metadata = produce_forecast(prices, working_area, horizon, context.log)
     context.log_event(dg.AssetMaterialization(asset_key="forecast", partition=horizon, metadata=metadata))
 
@@ -70,4 +81,5 @@ def refresh_forecast(
     tags={"forex/kind": "rollback"},
 )
 def rollback_job():
-    refresh_forecast(restore_config())
+    horizon, prices = restore_config()
+    refresh_forecast(horizon, prices)

@@ -77,7 +77,7 @@ def rollback_request(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After a deploy, watches the horizon's forecasts: 3 consecutive failed forecast runs, inference "
     "time above 3x the validation baseline, or RMSE above 1.5x the baseline once 5 forecasts have matured "
-    "launch rollback_job. Never twice for the same deploy. Alerts what opening the config store repaired.",
+    "launch rollback_job. Never twice for the same deploy. Alerts what writers of the config store repaired.",
 )
 def rollback_sensor(
     context: dg.SensorEvaluationContext,
@@ -86,7 +86,8 @@ def rollback_sensor(
     monitoring_policy: MonitoringPolicy,
     alerts: AlertNotifier,
 ):
-    # the sensor opens the store every minute: the first to find (and repair) a crash's leftovers or a hand edit
+    # every minute: repairs what a crash, a hand edit or a stray file left, and alerts every logged repair not
+    # alerted yet, whoever made it (a forecast run, which has no alert channel, among them)
     alert_repairs(working_area.config_store(), alerts, context.log, working_area)
     handled: set[str] = set(json.loads(context.cursor)) if context.cursor else set()
     settings = monitoring_policy.policy_settings()

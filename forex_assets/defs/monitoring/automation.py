@@ -7,6 +7,11 @@
   (every decision is recorded) and requests ``optimization_job`` for exactly the horizons that need it.
   It reads metadata only: no model inference on a tick.
 * ``weekly_optimization_schedule`` (Sunday 02:00 America/Santiago) optimizes the horizons that are due.
+
+The guard counts an optimization once it reached a verdict (``core/monitoring/triggers.py``), so while a
+horizon's optimization run is queued or running (:func:`optimization_in_flight`) neither decides for that
+horizon: the sensor decides on the same reports once the run has ended (its verdict then counts; a run that
+died counts nothing, and the decision may launch it again), the schedule leaves the horizon to that run.
 """
 
 from __future__ import annotations
@@ -22,11 +27,20 @@ from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.policy import PolicySettings, decide_optimization, trigger_inputs
 from forex_assets.defs.recalibration.jobs import optimization_job
+from forex_assets.defs.recalibration.verdicts import decision_tags
 from forex_assets.defs.resources import MonitoringPolicy, WorkingArea
 from forex_assets.defs.runs import RUN_EXECUTOR
 
 TIMEZONE = "America/Santiago"
 DRIFT, PERFORMANCE = dg.AssetKey("drift_report"), dg.AssetKey("performance_report")
+CANDIDATE = dg.AssetKey("candidate_config")
+#: a run in one of these may still reach a verdict
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 prices_job = dg.define_asset_job(
     "prices_job", selection=dg.AssetSelection.assets("usdclp_prices"), executor_def=RUN_EXECUTOR
@@ -109,13 +123,25 @@ def decide_from_instance(
 
 def optimization_tags(decision: TriggerDecision) -> dict[str, str]:
     """Run tags of an optimization: the optimizer pool's tag, which triggers fired and why (read by the
-    optimization-triggered alert)."""
+    optimization-triggered alert), and the decision's day and override flag (carried by its verdict)."""
     reasons = {k: decision.reasons[k][:300] for k in decision.fired}
     return {
         "forex/optimizer": decision.horizon,
         "forex/triggers": ",".join(decision.fired),
         "forex/trigger_reasons": json.dumps(reasons),
-    }
+    } | decision_tags(decision)
+
+
+def optimization_in_flight(instance: dg.DagsterInstance, horizon: str) -> str | None:
+    """The id of a run optimizing ``horizon`` (``optimization_job``, or a materialization of its
+    ``candidate_config``) that is queued or running, None when there is none. A run whose process died is
+    marked failed by run monitoring or the dead-run sweep, and is then no longer one."""
+    records = instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT, tags={"dagster/partition": horizon}))
+    for record in records:
+        run = record.dagster_run
+        if run.job_name == optimization_job.name or CANDIDATE in (run.asset_selection or ()):
+            return run.run_id
+    return None
 
 
 def optimization_request(decision: TriggerDecision, key: str) -> dg.RunRequest:
@@ -142,6 +168,10 @@ def optimization_sensor(
         ids = [drift_id, performance_id]
         if ids == [None, None] or seen.get(horizon) == ids:
             continue  # no new report since the last decision
+        running = optimization_in_flight(context.instance, horizon)
+        if running is not None:  # decided on these reports once it has ended (they stay unseen)
+            context.log.info(f"{horizon}: optimization run {running} has not ended; deciding once it has")
+            continue
         seen[horizon] = ids
         decision = decision_from_reports(drift, performance, log, horizon, settings)
         log.record(decision)  # the record of the decision this tick acts on
@@ -164,12 +194,17 @@ def weekly_optimization_schedule(
     log = working_area.decision_log()
     settings = monitoring_policy.policy_settings(scheduled_only=True)
     today = context.scheduled_execution_time.date() if context.scheduled_execution_time else date.today()
-    requests = []
+    requests, running = [], []
     for horizon in HORIZONS:
+        if optimization_in_flight(context.instance, horizon) is not None:
+            running.append(horizon)  # its optimization is under way
+            continue
         decision = decide_optimization(trigger_inputs(horizon, today, None, "", {}, log), settings)
         log.record(decision)  # the record of the decision this tick acts on
         if decision.optimize:
             requests.append(optimization_request(decision, f"weekly-{horizon}-{today}"))
+    under_way = f"; an optimization of {', '.join(running)} is under way" if running else ""
     return requests or dg.SkipReason(
         f"no horizon is due on {today}: each was optimized in the last {settings.triggers.schedule_days} days"
+        + under_way
     )

@@ -18,6 +18,7 @@ The policies are attached with ``retry_policy=`` as usual, so that the UI shows 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,24 @@ OPTIMIZATION_RETRY_POLICY = dg.RetryPolicy(
 #: next scheduled run to try (a run holding its worker for hours helps nobody).
 MAX_RETRY_AFTER_WAIT_S = 900.0
 
+#: Environment variable multiplying every step retry delay above (not a source's ``Retry-After``): 0.01 turns
+#: minutes into a second, for tests and drills; unset or 1 in operation.
+DELAY_SCALE_ENV = "FOREX_STEP_RETRY_DELAY_SCALE"
+
+
+def step_retry_delay_scale() -> float:
+    """The factor :data:`DELAY_SCALE_ENV` sets (1 when unset); ValueError naming it when it is not a number >= 0."""
+    text = os.environ.get(DELAY_SCALE_ENV, "").strip()
+    if not text:
+        return 1.0
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = -1.0
+    if not scale >= 0:
+        raise ValueError(f"{DELAY_SCALE_ENV}={text!r} is not a number >= 0 (e.g. 0.01); unset it for the normal delays")
+    return scale
+
 
 def _step_retry_policy(context: dg.AssetExecutionContext) -> dg.RetryPolicy | None:
     return context.op_def.retry_policy
@@ -63,7 +82,7 @@ def retry_decision(
             description=f"{text}\n(a transient error: gave up after {attempt} attempt(s) of the step)",
             allow_retries=False,
         )
-    wait = float(policy.calculate_delay(attempt))
+    wait = float(policy.calculate_delay(attempt)) * step_retry_delay_scale()
     asked = retry_after_s(error)
     if asked is not None and asked > MAX_RETRY_AFTER_WAIT_S:
         return dg.Failure(
@@ -100,8 +119,10 @@ def retry_transient_only(compute_fn: Callable[..., Any]) -> Callable[..., Any]:
                         f"{context.op_def.name}: transient error on attempt {context.retry_number + 1} of "
                         f"{policy.max_retries + 1}, retrying in {decision.seconds_to_wait:g} s: {error}"
                     )
-            except Exception:  # never let a fault here pass for a transient error: fail as the error did
-                decision = dg.Failure(description=f"{type(error).__name__}: {error}", allow_retries=False)
+            except Exception as fault:  # never let a fault here pass for a transient error: fail as the error did
+                decision = dg.Failure(
+                    description=f"{type(error).__name__}: {error}\n(not retried: {fault})", allow_retries=False
+                )
             raise decision from error
 
     return wrapper

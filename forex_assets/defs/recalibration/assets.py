@@ -27,6 +27,7 @@ from forex_assets.defs.prices.retries import OPTIMIZATION_RETRY_POLICY, retry_tr
 from forex_assets.defs.resources import ApprovalPolicy, WorkingArea
 
 from .plots import leaderboard_figure
+from .verdicts import failure_verdict, record_verdict
 
 ANNOUNCED = "optimization announced (decision recorded, alert sent)"
 
@@ -72,13 +73,17 @@ def announce_optimization(
 def candidate_config(
     context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, working_area: WorkingArea, alerts: AlertNotifier
 ) -> dg.Output[dict]:
-    horizon = context.partition_key
+    horizon, as_of = context.partition_key, usdclp_prices["date"].iloc[-1].date()
     # a retry of a transient failure is the same optimization: announced (decision recorded, alert sent) once,
     # by the first attempt that got that far
     if context.retry_number == 0 or not _announced(context):
-        announce_optimization(context, working_area, alerts, usdclp_prices["date"].iloc[-1].date())
+        announce_optimization(context, working_area, alerts, as_of)
         context.log.info(ANNOUNCED)
-    with set_aside_reported(context, alerts, working_area) as set_aside:  # a corrupt cache or journal
+    # a search that fails for good is the optimization's verdict ("failed"): the guard counts it
+    with (
+        failure_verdict(context, working_area, as_of),
+        set_aside_reported(context, alerts, working_area) as set_aside,  # a corrupt cache or journal
+    ):
         try:
             space = load_search_space(search_space_path(working_area.configs, horizon), expected_horizon=horizon)
             seed = load_config(config_path(working_area.configs, horizon), expected_horizon=horizon)
@@ -140,8 +145,11 @@ def validation_report(
     approval_policy: ApprovalPolicy,
     alerts: AlertNotifier,
 ) -> dg.Output[dict]:
-    horizon = context.partition_key
-    with set_aside_reported(context, alerts, working_area) as set_aside:  # a corrupt backtest cache
+    horizon, as_of = context.partition_key, usdclp_prices["date"].iloc[-1].date()
+    with (
+        failure_verdict(context, working_area, as_of),  # failed for good: the optimization's verdict
+        set_aside_reported(context, alerts, working_area) as set_aside,  # a corrupt backtest cache
+    ):
         try:
             deployed, version = working_area.deployed_config(horizon)
             run = validate_candidate(
@@ -160,6 +168,8 @@ def validation_report(
     verdict = "approved" if report.approved else f"rejected: {', '.join(report.failed_criteria)}"
     context.log.info(f"{horizon}: {verdict}")
     alerts.send(validation_result(report.to_dict()), context.log, working_area.alert_log())
+    # the optimization reached its verdict: from now on the guard counts it (a run killed before this does not)
+    record_verdict(context, working_area, as_of, "approved" if report.approved else "rejected", verdict)
     rows = pd.DataFrame([{"criterion": c.name, "passed": c.passed, "detail": c.description} for c in report.criteria])
     return dg.Output(
         report.to_dict() | {"html_report": str(run.html_path), "json_report": str(run.json_path)},

@@ -37,7 +37,7 @@ from forex_assets.defs.resources import PriceSource, WorkingArea
 class ReplayConfig(dg.Config):
     start: str = Field(default="", description="first replay day, YYYY-MM-DD (default: 6 months before end)")
     end: str = Field(default="", description="last replay day, YYYY-MM-DD (default: the last price)")
-    horizons: list[str] = Field(default_factory=lambda: list(HORIZONS))
+    horizons: list[str] = Field(default_factory=lambda: list(HORIZONS), description="each replayed once")
     log_every_days: int = Field(default=20, ge=1, description="a progress line every this many replay days")
     policies: list[str] = Field(
         default_factory=list,

@@ -1,0 +1,154 @@
+"""`forex-assets rollback --horizon H [--to VERSION]`: roll one horizon's configuration back from a terminal.
+
+Runs ``rollback_job`` in process on the instance of $DAGSTER_HOME (what `forex-assets run` does when the
+rollback watch fires), so the run is recorded there and shows in the UI, with the job's own guards (the
+configuration already deployed, an unknown version, a horizon without a previous version, prices the forecast
+refresh cannot use, a state database out of reach: refused, nothing changed) and its alert (run log, e-mail
+when SMTP is set, the alert log `forex-assets status` reads). Prints the versions (rolled back from ->
+restored, and the new commit that records it) and the refreshed forecast.
+
+Exit status: 0 rolled back and forecast again; 1 rolled back but the forecast refresh failed (the rollback
+stands; the next forecast run uses the restored configuration); 2 refused, one line on stderr.
+"""
+
+from __future__ import annotations
+
+import click
+
+from forex_assets.cli.main import CONTEXT_SETTINGS, CliError, GreedyCommand, check_price_source, price_source_options
+from forex_assets.core.horizons import HORIZONS
+
+DEFAULT_REASON = "manual rollback (forex-assets rollback)"
+VERSIONS_LISTED = 10  # an unknown --to is answered with the horizon's newest versions, at most this many
+
+
+def known_versions(horizon: str, to_version: str) -> str | None:
+    """None when ``to_version`` is one of the horizon's versions in the config store (its id or a commit
+    prefix), else the text that lists the versions there are, newest first (read-only: nothing is written)."""
+    from forex_assets.cli.operator import read_only_store
+    from forex_assets.core.deployment.history import commit_of
+
+    versions = read_only_store().history(horizon)
+    wanted = commit_of(to_version).lower()
+    if any(v.id == to_version or (len(wanted) >= 4 and v.commit.startswith(wanted)) for v in versions):
+        return None
+    if not versions:
+        return f"{horizon} has no version in the config store"
+    listed = ", ".join(v.id for v in versions[:VERSIONS_LISTED])
+    older = len(versions) - VERSIONS_LISTED
+    more = f" and {older} older (forex-assets history --horizon {horizon})" if older > 0 else ""
+    return f"the versions of {horizon}, newest first: {listed}{more}"
+
+
+def failure(result) -> str:
+    """The error of the job's failed step, in one line."""
+    from forex_assets.cli.replay import one_line
+    from forex_assets.cli.run import _failure_message
+
+    return one_line(RuntimeError(_failure_message(result)))
+
+
+def recorded(result, asset_name: str) -> dict:
+    """The metadata of the job's materialization of ``asset_name`` ({} when none)."""
+    from forex_assets.cli.run import _materialization_metadata
+
+    return _materialization_metadata(result, asset_name)
+
+
+def refusal(result, horizon: str, to_version: str) -> str:
+    """The job's reason for refusing, in one line; for a version the horizon never had, the ones it had."""
+    message = failure(result)
+    if to_version != "previous":
+        versions = known_versions(horizon, to_version)
+        if versions is not None:
+            message += f"; {versions}"
+    return message
+
+
+def run_rollback(horizon: str, to_version: str, reason: str, price_options: dict):
+    """rollback_job on the instance of $DAGSTER_HOME with every resource of the code location (the price
+    source from the options, for the forecast refresh); the job's result, failures not raised."""
+    import dagster as dg
+
+    from forex_assets.cli.run import QUIET
+    from forex_assets.defs.deployment.jobs import rollback_job
+    from forex_assets.defs.resources import PriceSource, WorkingArea, code_location_resources
+
+    restore = {"horizon": horizon, "to_version": to_version, "reason": reason}
+    tags = {
+        "forex/horizon": horizon,
+        "forex/rollback_reason": reason[:200],
+        "forex/launched_by": "forex-assets rollback",
+    }
+    with dg.DagsterInstance.get() as instance:
+        return rollback_job.execute_in_process(
+            run_config={"ops": {"restore_config": {"config": restore}}} | QUIET,
+            instance=instance,
+            resources=code_location_resources(WorkingArea(), PriceSource(**price_options)),
+            tags=tags,
+            raise_on_error=False,
+        )
+
+
+def format_result(horizon: str, rolled: dict, forecast: dict, reason: str, run_id: str, home) -> str:
+    lines = [
+        f"{horizon} rolled back: {rolled['previous_version']} -> {rolled['restored_version']} "
+        f"(recorded as version {rolled['version']})",
+        f"  reason    {reason}",
+    ]
+    if forecast:
+        lines.append(
+            f"  forecast  origin {forecast['origin_date']}: median {forecast['median_at_horizon_clp']:.2f} CLP, "
+            f"95 % [{forecast['interval_95_low_clp']:.2f}, {forecast['interval_95_high_clp']:.2f}] "
+            f"with {forecast['config_version']}"
+        )
+    lines.append(f"  run       {run_id} (rollback_job, DAGSTER_HOME={home})")
+    return "\n".join(lines)
+
+
+@click.command(name="rollback", cls=GreedyCommand, context_settings=CONTEXT_SETTINGS)
+@click.option("--horizon", required=True, metavar="H", help=", ".join(HORIZONS))
+@click.option(
+    "--to",
+    "to_version",
+    default="previous",
+    show_default=True,
+    metavar="VERSION",
+    help="'previous' or a version id of the horizon (forex-assets history --horizon H lists them)",
+)
+@click.option("--reason", default=DEFAULT_REASON, show_default=True, help="recorded in the commit and the alert")
+@price_source_options
+@click.pass_context
+def rollback_command(ctx: click.Context, horizon: str, to_version: str, reason: str, **price_options) -> None:
+    """Roll one horizon's configuration back (default: to the previous version) and forecast it again.
+
+    Runs rollback_job on the instance of $DAGSTER_HOME (default: the project's .dagster_home, what `make run`
+    uses): the run shows in the UI, the rollback is a new commit of the config store, the alert is sent and
+    logged, and `forex-assets status` shows the new version. The price source options are the ones the
+    cycle runs with (the refreshed forecast uses them). Refused in one line, exit status 2, when the version
+    is the one deployed, unknown, or the horizon has no previous version; exit status 1 when the rollback
+    was made but the forecast refresh failed."""
+    from forex_assets.cli.operator import OperatorError, instance_home
+
+    if horizon not in HORIZONS:
+        raise CliError(f"unknown horizon {horizon!r}; horizons are {', '.join(HORIZONS)}")
+    check_price_source(price_options["source"], price_options["csv_path"])
+    try:
+        home = instance_home()  # refused when nothing has run there: no store, no deployed version
+    except OperatorError as error:
+        raise CliError(str(error)) from None
+    from forex_assets.cli.instance_storage import prepare_instance
+
+    prepare_instance(home)  # under the instance's lock: a cycle starting beside it may be creating the storage
+    result = run_rollback(horizon, to_version, reason, price_options)
+    if not result.is_node_success("restore_config"):
+        raise CliError(refusal(result, horizon, to_version))
+    rolled, forecast = recorded(result, "deployed_config"), recorded(result, "forecast")
+    click.echo(format_result(horizon, rolled, forecast, reason, result.run_id, home))
+    if not result.success:
+        click.echo(
+            f"{ctx.command_path}: the rollback stands, but the forecast refresh failed: {failure(result)}; the "
+            "next forecast run uses the restored configuration",
+            err=True,
+        )
+        ctx.exit(1)
