@@ -19,7 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 if TYPE_CHECKING:
-    from forex_assets.defs.alerting.resources import AlertNotifier
+    from forex_assets.defs.resources.alerts import AlertNotifier
 
 USER, PASSWORD = "forex-ops", "s3cr3t-Pa55-Xq7"
 #: Every setting of the alerting resource that the environment can give (cleared for a test's own settings).
@@ -98,7 +98,7 @@ def start_server(directory: Path) -> tuple[Controller, Inbox, Path]:
 def alert_server(directory: Path, monkeypatch) -> Iterator[tuple[Inbox, AlertNotifier]]:
     """(inbox, notifier): a real STARTTLS + AUTH server and the alerting resource configured for it, with
     the user and the password in the environment (``FOREX_SMTP_USER``, ``FOREX_SMTP_PASSWORD``)."""
-    from forex_assets.defs.alerting.resources import AlertNotifier
+    from forex_assets.defs.resources.alerts import AlertNotifier
 
     for name in SMTP_ENV:
         monkeypatch.delenv(name, raising=False)

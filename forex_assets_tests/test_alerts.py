@@ -12,13 +12,13 @@ from forex_assets.core.alerting import delivery as delivery_module
 from forex_assets.core.alerting.delivery import SmtpSettings, deliver
 from forex_assets.core.alerting.messages import rollback_executed
 from forex_assets.core.prices.schema import validate_prices
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.alerting.sensors import run_failure_alert_sensor
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.resources import ApprovalPolicy, PriceSource
+from forex_assets.defs.resources.alerts import AlertNotifier
 from forex_assets_tests.conftest import lenient_approval, random_walk_prices
 from forex_assets_tests.smtp_server import PASSWORD, SMTP_ENV, USER, alert_server, free_port
 

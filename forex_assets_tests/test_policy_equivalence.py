@@ -13,7 +13,7 @@ from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.forecasting.config import ValidationBaseline
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.triggers import TriggerPolicy, manual_decision
-from forex_assets.core.policy import PolicySettings
+from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.core.prices.synthetic import InjectedDrift, inject_drifts, usdclp_like_series
 from forex_assets.core.replay.engine import PriceProvider, Replay, ReplaySettings
 from forex_assets.core.working_area import SEED_CONFIGS_DIR

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from forex_assets.core.monitoring.drift import Severity
-from forex_assets.core.policy import PolicySettings
 from forex_assets.core.policy_file import PolicyFileError, load_policy, parse_policy, policy_document
+from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.core.working_area import PROJECT_ROOT
 
 POLICIES = PROJECT_ROOT / "policies"

@@ -18,7 +18,7 @@ from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.forecasting.production import target_business_days
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.triggers import TriggerPolicy
-from forex_assets.core.policy import PolicySettings
+from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.core.prices.sources import PriceSourceError
 from forex_assets.core.prices.synthetic import InjectedDrift, inject_drifts, usdclp_like_series
 from forex_assets.core.replay.engine import PriceProvider, ReplayError, ReplaySettings, run_replay

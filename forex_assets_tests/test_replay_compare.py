@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from forex_assets.cli.main import cli
-from forex_assets.core.policy import PolicySettings
 from forex_assets.core.policy_file import PolicyFileError, policy_document
+from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.core.replay import compare
 from forex_assets.core.replay.compare import (
     check_writable,

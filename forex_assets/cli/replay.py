@@ -176,8 +176,8 @@ def replay_command(
     Policies: without --policy, the project's defaults. With two or more --policy files, each is replayed
     on the same days and prices in its own working area; each report goes to --out/<policy name>/, and the
     comparison (per horizon, one row per policy) to stdout and --out/replay_comparison.json / .html."""
-    from forex_assets.core.policy import PolicySettings
     from forex_assets.core.policy_file import PolicyFileError
+    from forex_assets.core.policy_settings import PolicySettings
     from forex_assets.core.prices.schema import PriceValidationError
     from forex_assets.core.prices.sources import PriceSourceError
     from forex_assets.core.replay.compare import (

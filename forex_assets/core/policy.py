@@ -42,7 +42,7 @@ from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.deployment.deploy import deploy_from_report
 from forex_assets.core.deployment.history import Version
-from forex_assets.core.deployment.rollback_rules import PostDeployHealth, RollbackThresholds, rollback_reason
+from forex_assets.core.deployment.rollback_rules import PostDeployHealth, rollback_reason
 from forex_assets.core.forecasting.config import ChronosConfig, ConfigError, config_path, load_config
 from forex_assets.core.forecasting.history import ForecastHistory, ForecastRecord
 from forex_assets.core.forecasting.production import make_forecast
@@ -56,42 +56,23 @@ from forex_assets.core.monitoring.drift import (
     detect_drift,
 )
 from forex_assets.core.monitoring.live_scoring import PerformanceSnapshot, score_matured
-from forex_assets.core.monitoring.performance import PerformancePolicy, performance_snapshot
+from forex_assets.core.monitoring.performance import performance_snapshot
 from forex_assets.core.monitoring.triggers import (
     TriggerDecision,
     TriggerInputs,
-    TriggerPolicy,
     decide,
     failure_concludes,
 )
-from forex_assets.core.recalibration.levers import LeverSettings
+from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.core.recalibration.search import SearchError
 from forex_assets.core.recalibration.search_space import load_search_space, search_space_path
-from forex_assets.core.recalibration.validation import ApprovalThresholds, ValidationReport
+from forex_assets.core.recalibration.validation import ValidationReport
 from forex_assets.core.recalibration.workflow import (
     WindowOverlapError,
     candidate_document,
     find_candidate,
     validate_candidate,
 )
-
-
-@dataclass(frozen=True)
-class PolicySettings:
-    """Every threshold of the policy: triggers, drift windows, performance scoring, approval, rollback."""
-
-    triggers: TriggerPolicy = TriggerPolicy()
-    drift: DriftThresholds = DriftThresholds()
-    drift_per_horizon: Mapping[str, DriftThresholds] = field(default_factory=dict)
-    performance: PerformancePolicy = PerformancePolicy()
-    approval: ApprovalThresholds = ApprovalThresholds()
-    rollback: RollbackThresholds = RollbackThresholds()
-    # the FX levers fitted after the search; None = what each horizon's search-space file says
-    levers: LeverSettings | None = None
-
-    def drift_thresholds(self, horizon: str) -> DriftThresholds:
-        return self.drift_per_horizon.get(horizon, self.drift)
-
 
 # ------------------------------------------------------------------------------ 1. forecast
 

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from forex_assets.core.forecasting.config import ConfigError, describe_validation_error, read_json_object
 from forex_assets.core.monitoring.drift import DriftThresholds, Severity
-from forex_assets.core.policy import PolicySettings
+from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.core.recalibration.levers import LeverSettings
 
 SECTIONS = {

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from forex_assets.core.policy import PolicySettings
 from forex_assets.core.policy_file import PolicyFileError, load_policy, policy_document
+from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.core.replay.engine import PriceProvider, ReplayResult, ReplaySettings, run_replay
 from forex_assets.core.replay.report import build_report
 from forex_assets.core.templates import render

@@ -6,8 +6,8 @@ import dagster as dg
 
 from forex_assets.core.alerting.messages import run_failed
 from forex_assets.core.error_text import describe_error
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.resources import WorkingArea
+from forex_assets.defs.resources.alerts import AlertNotifier
 from forex_assets.defs.runs import run_assets
 
 

@@ -10,8 +10,8 @@ import dagster as dg
 
 from forex_assets.core.alerting.messages import ALL_HORIZONS, file_set_aside
 from forex_assets.core.corrupt_files import SetAside, collect_set_aside
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.resources import WorkingArea
+from forex_assets.defs.resources.alerts import AlertNotifier
 
 
 def report_set_aside(

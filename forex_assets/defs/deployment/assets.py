@@ -3,13 +3,13 @@ import dagster as dg
 from forex_assets.core.alerting.messages import config_deployed
 from forex_assets.core.deployment.config_store import ConfigStoreError
 from forex_assets.core.deployment.deploy import before_after, before_after_frame, deploy_from_report
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.deployment.approval import failed_approval_checks
 from forex_assets.defs.deployment.refusal import refusal
 from forex_assets.defs.deployment.repairs import alert_repairs
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import WorkingArea
+from forex_assets.defs.resources.alerts import AlertNotifier
 
 
 @dg.asset(

@@ -9,11 +9,11 @@ from forex_assets.core.deployment.history import rollback_target
 from forex_assets.core.prices.schema import PriceValidationError
 from forex_assets.core.prices.sources import PriceSourceError
 from forex_assets.core.storage import StateDatabaseError
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.deployment.refusal import refusal
 from forex_assets.defs.deployment.repairs import alert_repairs
 from forex_assets.defs.forecasting.assets import produce_forecast
 from forex_assets.defs.resources import PriceSource, WorkingArea
+from forex_assets.defs.resources.alerts import AlertNotifier
 
 
 class RollbackConfig(dg.Config):

@@ -14,8 +14,8 @@ from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreEr
 from forex_assets.core.deployment.repair import repair_alert
 from forex_assets.core.deployment.repair_log import RepairRecord
 from forex_assets.core.forecasting.config import ConfigError
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.resources import WorkingArea
+from forex_assets.defs.resources.alerts import AlertNotifier
 
 
 def alert_repairs(store: ConfigStore, alerts: AlertNotifier, log, working_area: WorkingArea) -> list[RepairRecord]:

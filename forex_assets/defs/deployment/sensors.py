@@ -11,9 +11,9 @@ from forex_assets.core.deployment.rollback_rules import PostDeployHealth
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.policy import PolicySettings, is_watched_deploy, rollback_decision
 from forex_assets.core.policy import post_deploy_health as policy_health
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.deployment.repairs import alert_repairs
 from forex_assets.defs.resources import MonitoringPolicy, PriceSource, WorkingArea
+from forex_assets.defs.resources.alerts import AlertNotifier
 from forex_assets.defs.runs import run_assets
 
 FORECAST = dg.AssetKey("forecast")

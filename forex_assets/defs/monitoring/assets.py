@@ -5,11 +5,11 @@ import pandas as pd
 
 from forex_assets.core.plots import markdown_image
 from forex_assets.core.policy import drift_check, drift_summary, performance_check
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.alerting.set_aside import set_aside_reported
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import MonitoringPolicy, WorkingArea
+from forex_assets.defs.resources.alerts import AlertNotifier
 
 EAGER = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
 

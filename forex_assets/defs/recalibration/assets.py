@@ -19,12 +19,12 @@ from forex_assets.core.recalibration.workflow import (
     find_candidate,
     validate_candidate,
 )
-from forex_assets.defs.alerting.resources import AlertNotifier
 from forex_assets.defs.alerting.set_aside import set_aside_reported
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.prices.retries import OPTIMIZATION_RETRY_POLICY, retry_transient_only
 from forex_assets.defs.resources import ApprovalPolicy, WorkingArea
+from forex_assets.defs.resources.alerts import AlertNotifier
 
 from .plots import leaderboard_figure
 from .verdicts import failure_verdict, record_verdict

@@ -13,8 +13,8 @@ import pandas as pd
 from pydantic import Field
 
 from forex_assets.core.horizons import HORIZONS
-from forex_assets.core.policy import PolicySettings
 from forex_assets.core.policy_file import PolicyFileError
+from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.core.prices.schema import PriceValidationError
 from forex_assets.core.prices.sources import PriceSourceError
 from forex_assets.core.prices.synthetic import RegimeChange
