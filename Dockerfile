@@ -17,15 +17,21 @@ ENV PIP_NO_CACHE_DIR=1 \
     HF_HUB_OFFLINE=1 \
     TOKENIZERS_PARALLELISM=false
 
-# the CPU build of torch first, so that nothing below pulls a CUDA build
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
-
 WORKDIR /opt/forex_assets
+# every version the tests passed with (`make lock` writes it), a constraints file as `make venv` uses it
+COPY requirements.lock ./
+# the CPU build of torch first (the lock's version; its dependencies at the lock's versions, from PyPI), so
+# that nothing below pulls a CUDA build
+RUN pip install -c requirements.lock --index-url https://download.pytorch.org/whl/cpu \
+        --extra-index-url https://pypi.org/simple torch==2.13.0+cpu
+
 COPY pyproject.toml README.md ./
 COPY forex_assets ./forex_assets
 COPY configs ./configs
-# the same requirements `make test` installs here: the project with its production extra
-RUN pip install -e '.[production]'
+# the policy files: FOREX_POLICY_FILE selects one (default policies/default.json)
+COPY policies ./policies
+# the project with its production extra, every dependency at the version `make test` passed with
+RUN pip install -c requirements.lock -e '.[production]'
 
 COPY deploy/dagster.yaml deploy/workspace.yaml /opt/dagster/home/
 RUN mkdir -p /opt/dagster/state /opt/dagster/config_store /opt/dagster/cache /opt/dagster/models /opt/dagster/logs

@@ -47,9 +47,10 @@ test: venv system-packages
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-## make lint: ruff, and the import-layering contracts (core never imports Dagster; cli > defs > core)
+## make lint: ruff (the package, its tests, bench/ and scripts/), and the import contracts of pyproject.toml
+## (core never imports Dagster; cli > defs > core; the domains inside core/ layered; the read-only commands light)
 lint: venv
-	$(BIN)/ruff check forex_assets forex_assets_tests scripts
+	$(BIN)/ruff check forex_assets forex_assets_tests bench scripts
 	$(BIN)/lint-imports
 
 ## make lock: re-resolve $(LOCK) after a dependency change in pyproject.toml (make lock UPGRADE=1: also
@@ -80,8 +81,10 @@ model: venv
 clean:
 	rm -rf .dagster_home .forex_assets .pytest_cache
 
-## make bench: search engine vs the plain ADR grid loop, peak RSS of optimization runs; writes bench/results.md
+## make bench: search engine vs the plain ADR grid loop, peak RSS of optimization runs, the read-only commands'
+## wall time and peak RSS; writes bench/results.md
 bench: venv
+	$(BIN)/python bench/bench_cli.py
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_replay.py

@@ -67,15 +67,15 @@ from forex_assets.core.recalibration.validation import CRITERIA_NAMES, Validatio
 from forex_assets.defs.graph import ASSETS
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.recalibration.checks import DESCRIPTIONS
-from forex_assets.defs.resources import ApprovalPolicy, code_location_resources
+from forex_assets.defs.resources import PolicyResource, code_location_resources
 
 
 def _criterion_check(name):
     @dg.asset_check(asset="validation_report", name=name, blocking=True, description=DESCRIPTIONS[name],
                     partitions_def=horizon_partitions)
-    def _check(validation_report: dict, approval_policy: ApprovalPolicy) -> dg.AssetCheckResult:
+    def _check(validation_report: dict, policy: PolicyResource) -> dg.AssetCheckResult:
         metrics = ValidationMetrics(**validation_report["metrics"])
-        criterion = next(c for c in approval_criteria(metrics, approval_policy.thresholds()) if c.name == name)
+        criterion = next(c for c in approval_criteria(metrics, policy.settings().approval) if c.name == name)
         return dg.AssetCheckResult(passed=criterion.passed, severity=dg.AssetCheckSeverity.ERROR,
                                    description=criterion.description,
                                    metadata={"observed": float(criterion.observed),

@@ -37,6 +37,7 @@ from forex_assets.core.horizons import HORIZONS  # noqa: E402
 from forex_assets.core.prices.sources import synthetic_prices  # noqa: E402
 from forex_assets.core.prices.synthetic import RegimeChange  # noqa: E402
 from forex_assets.core.replay.engine import PriceProvider, Replay, ReplaySettings, check_range  # noqa: E402
+from forex_assets.core.working_area import WorkingAreaLayout  # noqa: E402
 
 START, END = "<!-- replay-cost:start -->", "<!-- replay-cost:end -->"
 TARGET_RATIO = 1.2
@@ -150,7 +151,7 @@ def table(years: list[Year]) -> str:
 def storage_summary(replay: Replay) -> str:
     journals = sorted(Path(replay.journal).glob("*.journal")) if Path(replay.journal).is_dir() else []
     sizes = [p.stat().st_size for p in journals]
-    html = list((replay.workdir / "reports").rglob("*.html"))
+    html = list(WorkingAreaLayout.in_directory(replay.workdir).reports.rglob("*.html"))
     return (
         f"{len(journals)} study journals (largest {max(sizes, default=0) / 1024:.0f} KiB, "
         f"{sum(sizes) / 1024:.0f} KiB in all), {len(html)} validation HTML reports"

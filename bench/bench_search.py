@@ -44,13 +44,14 @@ from forex_assets.core.forecasting.quantiles import forecast_quantiles
 from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
 from forex_assets.core.models.random_t5 import build_random_t5_checkpoint
 from forex_assets.core.prices.sources import synthetic_prices
-from forex_assets.core.recalibration.search import open_storage, run_search
+from forex_assets.core.recalibration.search import run_search
 from forex_assets.core.recalibration.search_space import (
     SearchSpace,
     enumerate_candidates,
     load_search_space,
     search_space_path,
 )
+from forex_assets.core.recalibration.study_storage import open_storage
 from forex_assets.core.working_area import PROJECT_ROOT, SEED_CONFIGS_DIR
 
 STEPS = 30

@@ -55,6 +55,13 @@ import dagster as dg  # noqa: E402
 from forex_assets.core.horizons import HORIZONS  # noqa: E402
 from forex_assets.core.monitoring.decision_log import DecisionLog  # noqa: E402
 from forex_assets.core.run_owner import OWNER_PID_TAG  # noqa: E402
+from forex_assets.core.working_area import (  # noqa: E402
+    CONFIG_STORE_DIR_ENV,
+    DAGSTER_HOME_ENV,
+    HOME_ENV,
+    STATE_DATABASE_URL_ENV,
+    WorkingAreaLayout,
+)
 from forex_assets.defs.dead_runs import UNFINISHED, claims, run_label  # noqa: E402
 
 CLI = str(Path(sys.executable).parent / "forex-assets")
@@ -62,8 +69,8 @@ START, END = "<!-- kill-rerun-soak:start -->", "<!-- kill-rerun-soak:end -->"
 
 
 def _env(home: Path, area: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("FOREX_CONFIG_STORE_DIR", "FOREX_STATE_DATABASE_URL")}
-    return env | {"DAGSTER_HOME": str(home), "FOREX_ASSETS_HOME": str(area), "HF_HUB_OFFLINE": "1"}
+    env = {k: v for k, v in os.environ.items() if k not in (CONFIG_STORE_DIR_ENV, STATE_DATABASE_URL_ENV)}
+    return env | {DAGSTER_HOME_ENV: str(home), HOME_ENV: str(area), "HF_HUB_OFFLINE": "1"}
 
 
 def _complete_run(home: Path, area: Path, log: Path, timeout: float) -> tuple[int, float, str]:
@@ -155,12 +162,13 @@ def check_rerun(
             instance, run_id
         ):
             problems.append(f"killed run {run_id} is {run.status.value}, not failed by the sweep")
-    entries = DecisionLog(area / "trigger_decisions.sqlite", read_only=True).entries()
+    layout = WorkingAreaLayout.in_directory(area)
+    entries = DecisionLog(layout.decision_log, read_only=True).entries()
     decided = {d.horizon for at, d in entries if at is not None and at >= rerun_started}
     lost = [h for h in HORIZONS if h not in decided]
     if lost:
         problems.append(f"no decision recorded by the rerun for {', '.join(lost)}")
-    clean, detail = _fsck(area / "config_store")
+    clean, detail = _fsck(layout.config_store)
     if not clean:
         problems.append(f"git fsck --full of the config store: {detail}")
     return problems

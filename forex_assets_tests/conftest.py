@@ -4,9 +4,14 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.pop("FOREX_ASSETS_ALLOW_DOWNLOAD", None)
 # A production setting in the developer's shell must not point the tests at a real database or remote.
-for _setting in ("FOREX_STATE_DATABASE_URL", "FOREX_CONFIG_STORE_REMOTE"):
+for _setting in ("FOREX_STATE_DATABASE_URL", "FOREX_CONFIG_STORE_REMOTE", "FOREX_POLICY_FILE"):
     os.environ.pop(_setting, None)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import functools  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -27,19 +32,37 @@ def random_walk_prices(n: int = 600, seed: int = 0, daily_vol: float = 0.006, le
     return price_frame(pd.bdate_range("2020-01-01", periods=n), np.round(values, 2))
 
 
-def lenient_approval():
-    """An approval policy every candidate passes: for tests that need a deploy to happen."""
-    from forex_assets.defs.resources import ApprovalPolicy
+def policy_with(directory: Path | None, name: str = "test", **sections):
+    """A ``policy`` resource reading a policy file written to ``directory`` (None: a temporary directory kept for
+    the session): the default policy with the fields of ``sections`` changed, e.g.
+    ``policy_with(tmp_path, approval={"min_coverage_95": 1.01})``."""
+    from forex_assets.defs.resources import PolicyResource
 
-    return ApprovalPolicy(
-        min_rmse_improvement_pct=-1000.0,
-        min_mape_improvement_pct=-1000.0,
-        max_error_std_growth_pct=1000.0,
-        max_inference_time_ratio=1000.0,
-        min_coverage_95=0.0,
-        max_abs_bias_clp=1000.0,
-        max_improvement_p_value=1.0,
-    )
+    path = Path(directory or _policy_directory()) / f"{name}.json"
+    path.write_text(json.dumps({"name": name, **sections}))
+    return PolicyResource(policy_file=str(path))
+
+
+#: approval thresholds every candidate passes
+LENIENT_APPROVAL = {
+    "min_rmse_improvement_pct": -1000.0,
+    "min_mape_improvement_pct": -1000.0,
+    "max_error_std_growth_pct": 1000.0,
+    "max_inference_time_ratio": 1000.0,
+    "min_coverage_95": 0.0,
+    "max_abs_bias_clp": 1000.0,
+    "max_improvement_p_value": 1.0,
+}
+
+
+@functools.cache
+def _policy_directory() -> Path:
+    return Path(tempfile.mkdtemp(prefix="forex-test-policies-"))
+
+
+def lenient_approval():
+    """A policy resource every candidate passes: for tests that need a deploy to happen."""
+    return policy_with(None, "lenient", approval=LENIENT_APPROVAL)
 
 
 @pytest.fixture

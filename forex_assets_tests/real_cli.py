@@ -41,6 +41,7 @@ CLEARED = (
     "FOREX_SMTP_HOST",
     "FOREX_ALERT_TO",
     "FOREX_ASSETS_ALLOW_DOWNLOAD",
+    "FOREX_POLICY_FILE",
 )
 #: Dagster's own part of an instance home (run and event storage, IO manager values, logs): summarised as the
 #: runs recorded, not listed file by file
@@ -124,10 +125,13 @@ def seed_copy(directory: Path, search_space: dict | None = None) -> Path:
 
 
 def run_config(configs: Path, approval: dict | None = None) -> str:
-    """--config-json of `dagster asset materialize`: the working area's seed configurations from ``configs``."""
+    """--config-json of `dagster asset materialize`: the working area's seed configurations from ``configs``
+    (and a policy file with ``approval``'s thresholds, when given)."""
     resources: dict = {"working_area": {"config": {"configs_dir": str(configs)}}}
-    if approval:
-        resources["approval_policy"] = {"config": approval}
+    if approval:  # a policy file with these approval thresholds, next to ``configs``
+        policy = configs.parent / "approval_policy.json"
+        policy.write_text(json.dumps({"name": "approval", "approval": approval}))
+        resources["policy"] = {"config": {"policy_file": str(policy)}}
     return json.dumps({"resources": resources})
 
 

@@ -17,9 +17,9 @@ from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
-from forex_assets.defs.resources import ApprovalPolicy, PriceSource
+from forex_assets.defs.resources import PriceSource
 from forex_assets.defs.resources.alerts import AlertNotifier
-from forex_assets_tests.conftest import lenient_approval, random_walk_prices
+from forex_assets_tests.conftest import lenient_approval, policy_with, random_walk_prices
 from forex_assets_tests.smtp_server import PASSWORD, SMTP_ENV, USER, alert_server, free_port
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -66,7 +66,7 @@ def _everything_recorded(instance, working_area) -> str:
 def test_a_deploy_and_a_rollback_send_one_alert_per_event_with_their_numbers(smtp, forex_env, capfd):
     inbox, notifier = smtp
     instance, resources, working_area = forex_env
-    resources = resources | {"alerts": notifier, "approval_policy": lenient_approval()}
+    resources = resources | {"alerts": notifier, "policy": lenient_approval()}
     seed = working_area.config_store().current_version("7d")
     tags = {"forex/triggers": "drift", "forex/trigger_reasons": '{"drift": "severity HIGH: KS p=0.0004"}'}
 
@@ -115,11 +115,11 @@ def test_a_deploy_and_a_rollback_send_one_alert_per_event_with_their_numbers(smt
     ]
 
 
-def test_a_rejected_candidate_alert_names_the_failed_criteria_and_nothing_deploys(smtp, forex_env):
+def test_a_rejected_candidate_alert_names_the_failed_criteria_and_nothing_deploys(smtp, forex_env, tmp_path):
     inbox, notifier = smtp
     instance, resources, working_area = forex_env
-    strict = ApprovalPolicy(min_coverage_95=1.01)
-    resources = resources | {"alerts": notifier, "approval_policy": strict}
+    strict = policy_with(tmp_path, "strict", approval={"min_coverage_95": 1.01})
+    resources = resources | {"alerts": notifier, "policy": strict}
     seed = working_area.config_store().current_version("7d")
 
     result = _recalibrate(instance, resources)  # launched by hand: no trigger tags
@@ -134,7 +134,8 @@ def test_a_rejected_candidate_alert_names_the_failed_criteria_and_nothing_deploy
     assert "coverage_95_sufficient" in inbox.subjects()[1]
     text = inbox.text(inbox.messages[1])
     coverage = report["metrics"]["ci95_coverage_new"]
-    assert re.search(rf"FAIL coverage_95_sufficient +95 % interval coverage {coverage:.3f} \(at least 1.01\)", text)
+    observed_then_rule = rf"95 % interval coverage {coverage:.3f}; needs 95 % interval coverage at least 1.01"
+    assert re.search(rf"FAIL coverage_95_sufficient +{observed_then_rule}", text)
     assert "rejected: the deployed configuration stays" in text
     decision = working_area.decision_log().decisions("7d")[-1]
     assert decision.fired == ("manual",) and decision.optimize  # a manual optimization is recorded as one

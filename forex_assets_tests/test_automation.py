@@ -11,7 +11,7 @@ from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import optimization_sensor, weekly_optimization_schedule
 from forex_assets.defs.prices.assets import usdclp_prices
-from forex_assets.defs.resources import MonitoringPolicy
+from forex_assets_tests.conftest import policy_with
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -82,9 +82,10 @@ def test_sensor_requests_the_horizons_that_need_it_with_reasons_in_tags(env):
     assert _tick(instance, resources, cursor)[0] == {}  # no new reports, no new decision
 
 
-def test_performance_trigger_overrides_the_cooldown_once_every_three_days(env):
+def test_performance_trigger_overrides_the_cooldown_once_every_three_days(env, tmp_path):
     instance, resources, working_area = env
-    resources = resources | {"monitoring_policy": MonitoringPolicy(performance_metric="rmse")}  # the ADR's rule
+    adr_rule = policy_with(tmp_path, "rmse-rule", triggers={"performance_metric": "rmse"})  # the ADR's rule
+    resources = resources | {"policy": adr_rule}
     store = working_area.config_store()
     tight = store.read("7d").model_copy(update={"baseline": ValidationBaseline(rmse_clp=1.0, inference_seconds=0.5)})
     store.deploy(tight, reason="a baseline no forecast can meet")

@@ -19,7 +19,7 @@ from forex_assets.core.forecasting.production import make_forecast, target_busin
 from forex_assets.core.monitoring.live_scoring import fixing_dates, live_window_arrays, score_matured
 from forex_assets.core.prices.schema import PriceRules, PriceValidationError, validate_prices
 from forex_assets.core.prices.sources import price_frame
-from forex_assets.core.replay.report import _paths
+from forex_assets.core.replay.report_stats import _paths
 
 FIESTAS_PATRIAS_2024 = pd.to_datetime(["2024-09-18", "2024-09-19", "2024-09-20"])  # Wed, Thu, Fri
 ORIGIN = pd.Timestamp("2024-09-13")  # the Friday before them

@@ -45,12 +45,12 @@ from forex_assets_tests.real_cli import ROOT, copy_instance, environment, invoke
 
 MAX_LINES = 12
 #: The commands that load Dagster before they refuse (~6-9 s a case) get fewer cases: `run` (its module imports
-#: Dagster) one unknown option and one CSV that does not exist (click's usage errors and the price source options
-#: are the same code in every command); the four CSV problems are spread over `run`, `replay` and `rollback`
-#: (one reader, PriceSource, behind them all), `replay --out` gets one unwritable place and `--source csv`
+#: Dagster) one unknown option, one CSV and one policy file that do not exist (click's usage errors and the price
+#: source options are the same code in every command); the four CSV problems are spread over `run`, `replay` and
+#: `rollback` (one reader, PriceSource, behind them all), `replay --out` gets one unwritable place and `--source csv`
 #: without `--csv-path` is tried where it is cheap (`rollback`). A new command gets every case.
 KINDS_TRIED = {
-    "run": {"unknown option", "csv"},
+    "run": {"unknown option", "csv", "policy"},
     "replay": {"unknown option", "bad choice", "bad date", "csv", "output", "drift", "policy"},
 }
 CSV_FILES = {

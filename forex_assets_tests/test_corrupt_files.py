@@ -18,7 +18,7 @@ from forex_assets.core.forecasting.history import ForecastHistory, ForecastRecor
 from forex_assets.core.forecasting.quantiles import FORECAST_QUANTILES
 from forex_assets.core.models import loading
 from forex_assets.core.models.loading import MODELS_DIR, ModelLoadError, load_pipeline
-from forex_assets.core.recalibration.search import open_storage, study_journal_path
+from forex_assets.core.recalibration.study_storage import open_storage, study_journal_path
 
 GARBAGE = b"this is not an SQLite database, whatever its name says\n" * 40
 

@@ -11,7 +11,8 @@ from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.checks import approval_checks
-from forex_assets.defs.resources import MonitoringPolicy, WorkingArea
+from forex_assets.defs.resources import WorkingArea
+from forex_assets_tests.conftest import policy_with
 from forex_assets_tests.test_validation import GOOD
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -253,11 +254,11 @@ def test_a_healthy_deploy_is_left_alone(setup):
     assert _sensor_requests(instance, resources)[0] == []
 
 
-def test_slow_inference_after_a_deploy_triggers_a_rollback(setup):
+def test_slow_inference_after_a_deploy_triggers_a_rollback(setup, tmp_path):
     instance, resources, working_area = setup
     dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
     _deploy_directly(working_area, baseline_s=0.000001)  # any real forecast is far above 3x this baseline
-    no_floor = resources | {"monitoring_policy": MonitoringPolicy(rollback_min_inference_excess_seconds=0.0)}
+    no_floor = resources | {"policy": policy_with(tmp_path, "no-floor", rollback={"min_inference_excess_seconds": 0.0})}
     # the version's forecasts of the two days before (one forecast per origin: re-running a day replaces it)
     prices = resources["price_source"].load()
     config, version = working_area.deployed_config("7d")

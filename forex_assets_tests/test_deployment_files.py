@@ -110,9 +110,12 @@ def test_no_secret_in_the_files():
 
 
 def test_dockerfile_installs_cpu_torch_first_then_the_project_with_its_production_extra():
-    torch = DOCKERFILE.index("--index-url https://download.pytorch.org/whl/cpu torch==2.13.0")
-    project = DOCKERFILE.index("pip install -e '.[production]'")
-    assert torch < project
+    lock = DOCKERFILE.index("COPY requirements.lock ./")
+    torch = DOCKERFILE.index("RUN pip install -c requirements.lock --index-url https://download.pytorch.org/whl/cpu")
+    project = DOCKERFILE.index("RUN pip install -c requirements.lock -e '.[production]'")
+    assert lock < torch < project  # every version from the lock, as `make venv` installs them
+    [pinned] = re.findall(r"^torch==(\S+)$", (PROJECT_ROOT / "requirements.lock").read_text(), re.MULTILINE)
+    assert f"torch=={pinned}+cpu" in DOCKERFILE[torch:project]  # the lock's torch, its CPU build
     assert "COPY deploy/dagster.yaml deploy/workspace.yaml /opt/dagster/home/" in DOCKERFILE
     assert "HF_HUB_OFFLINE=1" in DOCKERFILE and "DAGSTER_HOME=/opt/dagster/home" in DOCKERFILE
 

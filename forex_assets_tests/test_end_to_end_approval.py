@@ -2,7 +2,7 @@
 
 Everything is the production path: the ``optimization_job`` of the code location (``candidate_config`` ->
 ``validation_report`` with its six blocking asset checks -> ``deployed_config``), the default
-``ApprovalPolicy()`` (nothing loosened), a SQLite-backed test instance, a git config store seeded from
+policy (``policies/default.json``, nothing loosened), a SQLite-backed test instance, a git config store seeded from
 ``configs/`` in a temporary working area, the bundled Chronos-2 checkpoint, prices read through the ``csv``
 price source and its data contract. Only the price series is made up (``approval_series.py``).
 
@@ -88,7 +88,7 @@ def _optimize(tmp_path, prices) -> Optimization:
     resources = code_location_resources(working_area, source) | {
         "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path / "storage"))
     }
-    assert resources["approval_policy"].thresholds() == DEFAULTS  # the default policy, nothing loosened
+    assert resources["policy"].settings().approval == DEFAULTS  # the default policy, nothing loosened
     defs = dg.Definitions(assets=ASSETS, asset_checks=approval_checks, jobs=[optimization_job], resources=resources)
     store = working_area.config_store()
     seed_version = store.current_version(HORIZON)

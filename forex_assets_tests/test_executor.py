@@ -18,7 +18,7 @@ from forex_assets.defs.monitoring.automation import prices_job
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.recalibration.checks import approval_checks
 from forex_assets.defs.recalibration.jobs import optimization_job
-from forex_assets.defs.resources import ApprovalPolicy
+from forex_assets.defs.resources import PolicyResource
 from forex_assets.defs.runs import RUN_EXECUTOR
 from forex_assets_tests.test_validation import GOOD
 
@@ -85,7 +85,7 @@ def stub_optimization_job() -> dg.JobDefinition:
         assets=[stub_report, deploy_stand_in],
         asset_checks=approval_checks,
         jobs=[dg.define_asset_job("stub_optimization_job", executor_def=RUN_EXECUTOR)],
-        resources={"approval_policy": ApprovalPolicy()},
+        resources={"policy": PolicyResource()},
     )
     return defs.resolve_job_def("stub_optimization_job")
 
@@ -148,7 +148,7 @@ def test_a_failed_criterion_in_the_one_step_keeps_the_others_and_blocks_downstre
 def test_one_check_executed_alone_evaluates_only_that_check(tmp_path):
     """The UI may execute a single check of the six (can_subset): a run of the asset job's subset with that
     check alone, on a report made earlier. Only that check is evaluated, on the partition."""
-    resources = {"approval_policy": ApprovalPolicy(), "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))}
+    resources = {"policy": PolicyResource(), "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))}
     run_config = QUIET | {"ops": {"validation_report": {"config": {"metrics_json": json.dumps(asdict(GOOD))}}}}
     defs = dg.Definitions(assets=[stub_report], asset_checks=approval_checks, resources=resources)
     job = defs.resolve_implicit_global_asset_job_def()

@@ -14,7 +14,7 @@ from forex_assets.core.backtest.windows import PriceSeries, split_windows
 from forex_assets.core.forecasting.config import load_config
 from forex_assets.core.monitoring.decision_log import FLAG_INDEXES, VERDICT_INDEXES, DecisionLog
 from forex_assets.core.monitoring.triggers import TriggerDecision
-from forex_assets.core.recalibration.search import open_storage, stored_studies, study_journal_path
+from forex_assets.core.recalibration.study_storage import open_storage, stored_studies, study_journal_path
 from forex_assets.core.recalibration.validation import ApprovalThresholds
 from forex_assets.core.recalibration.workflow import validate_candidate
 from forex_assets.core.working_area import SEED_CONFIGS_DIR

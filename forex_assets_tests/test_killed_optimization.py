@@ -119,7 +119,7 @@ def test_a_log_written_before_verdicts_keeps_its_guard_after_the_upgrade(tmp_pat
     concluded (verdict "assumed"), as it did then; SQLite and PostgreSQL alike."""
     from alembic.config import main as alembic_main
 
-    from forex_assets.core.storage.engine import MIGRATIONS_DIR
+    from forex_assets.core.storage.schema_versions import MIGRATIONS_DIR
 
     cluster = None
     if backend == "sqlite":

@@ -197,7 +197,7 @@ PRICE_SOURCE = [
     "--csv-encoding",
 ]
 OPTIONS = {
-    "run": [*PRICE_SOURCE, "--horizons", "--no-recalibration"],
+    "run": [*PRICE_SOURCE, "--horizons", "--no-recalibration", "--policy"],
     "status": [],
     "history": ["--horizon", "--since", "--kind"],
     "rollback": ["--horizon", "--to", "--reason", *PRICE_SOURCE],

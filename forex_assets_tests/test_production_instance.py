@@ -86,7 +86,7 @@ def test_full_graph_of_one_partition_is_stored_in_postgres_and_again_after_a_res
     home = production_home(tmp_path)
     resources = code_location_resources(
         WorkingArea(path=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR)),
-        approval_policy=lenient_approval(),  # the deploy happens, so the whole graph materializes
+        policy=lenient_approval(),  # the deploy happens, so the whole graph materializes
     )
     all_runs: set[str] = set()
     for attempt in (1, 2):  # the second instance stands for a restart of every service

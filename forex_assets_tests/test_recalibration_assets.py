@@ -4,13 +4,15 @@ from dataclasses import asdict, replace
 import dagster as dg
 import pytest
 
+from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.recalibration.validation import CRITERIA_NAMES
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.recalibration.checks import approval_checks
-from forex_assets.defs.resources import ApprovalPolicy, WorkingArea, code_location_resources
+from forex_assets.defs.resources import PolicyResource, WorkingArea, code_location_resources
+from forex_assets_tests.conftest import policy_with
 from forex_assets_tests.test_validation import GOOD
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -39,7 +41,7 @@ def _run_checks(metrics, policy=None):
             instance=instance,
             raise_on_error=False,
             run_config=QUIET,
-            resources={"approval_policy": policy or ApprovalPolicy()},
+            resources={"policy": policy or PolicyResource()},
         )
         checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
         downstream = instance.get_latest_materialization_event(dg.AssetKey("deploy_stand_in"))
@@ -71,8 +73,8 @@ def test_a_failed_check_blocks_everything_downstream(change, failing):
     assert downstream is None
 
 
-def test_check_thresholds_come_from_the_policy_resource():
-    lenient = ApprovalPolicy(max_abs_bias_clp=10.0)
+def test_check_thresholds_come_from_the_policy_resource(tmp_path):
+    lenient = policy_with(tmp_path, "lenient-bias", approval={"max_abs_bias_clp": 10.0})
     result, checks, downstream = _run_checks(replace(GOOD, bias_new=6.5), lenient)
     assert result.success and checks["bias_bounded"].passed and downstream is not None
 
@@ -120,6 +122,8 @@ def test_candidate_and_validation_end_to_end(tmp_path):
     assert "<img" in html and "data:image/png;base64," in html and "Approval criteria" in html
     assert json.loads(open(report["json_report"]).read())["approved"] == report["approved"]
     artifact = tmp_path / "area" / "candidates" / "candidate_7d.json"
-    assert json.loads(artifact.read_text())["config"] == candidate["config"]
+    # one ChronosConfig from the search to the deploy; the candidate file keeps its JSON form
+    assert isinstance(candidate["config"], ChronosConfig) and report["candidate"] == candidate["config"]
+    assert json.loads(artifact.read_text())["config"] == candidate["config"].model_dump(mode="json", exclude_none=True)
     metadata = candidate_meta.asset_materialization.metadata
     assert len(metadata["leaderboard"].value.records) == 8

@@ -76,7 +76,8 @@ def test_a_repair_made_by_a_forecasts_open_is_alerted_once_by_the_next_opener_th
     store = working_area.config_store()
     store.path("7d").write_text(HAND_EDIT)
     (store.root / "chronos_30d.json.bak").write_text("a copy")
-    config, version = working_area.deployed_config("7d")  # the forecast's open: it repairs, it cannot alert
+    forecast_run = WorkingArea(path=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))  # a run's own
+    config, version = forecast_run.deployed_config("7d")  # the forecast's open: it repairs, it cannot alert
     assert config.context_length == 180 and version == store.current_version("7d").id
     assert working_area.alert_log().entries() == []
 

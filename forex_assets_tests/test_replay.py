@@ -25,7 +25,7 @@ from forex_assets.core.replay.engine import PriceProvider, ReplayError, ReplaySe
 from forex_assets.core.replay.report import build_report, format_table, render_html
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.replay.jobs import replay_job
-from forex_assets.defs.resources import PriceSource, WorkingArea
+from forex_assets.defs.resources import PolicyResource, PriceSource, WorkingArea
 from forex_assets_tests.conftest import lenient_approval
 
 BASE = usdclp_like_series(regime_change=None, end="2025-12-31")
@@ -51,7 +51,7 @@ def _settings(**changes) -> ReplaySettings:
 def short_replay(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("replay")
     settings = _settings(
-        policy=PolicySettings(triggers=POLICY, approval=lenient_approval().thresholds())
+        policy=PolicySettings(triggers=POLICY, approval=lenient_approval().settings().approval)
     )  # approvals, so deploys happen too
     seen = []
     result = run_replay(PriceProvider(PRICES, "synthetic test"), settings, workdir, lambda i, n, d: seen.append(d))
@@ -245,7 +245,7 @@ def test_replay_job_logs_progress_and_records_the_report(tmp_path):
         result = replay_job.execute_in_process(
             run_config=config,
             instance=instance,
-            resources={"price_source": PriceSource(), "working_area": working_area},
+            resources={"price_source": PriceSource(), "working_area": working_area, "policy": PolicyResource()},
         )
         assert result.success
         messages = [e.message for e in instance.all_logs(result.run_id)]

@@ -25,7 +25,7 @@ from forex_assets.core.replay.compare import (
 )
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.replay.jobs import replay_job
-from forex_assets.defs.resources import PriceSource, WorkingArea
+from forex_assets.defs.resources import PolicyResource, PriceSource, WorkingArea
 
 REPO = Path(__file__).resolve().parents[1]
 ROW_KEYS = ("optimizations", "approvals", "deploys", "rollbacks")
@@ -306,7 +306,7 @@ def test_replay_job_records_a_report_per_policy_and_the_comparison(tmp_path):
         result = replay_job.execute_in_process(
             run_config=config,
             instance=instance,
-            resources={"price_source": PriceSource(), "working_area": working_area},
+            resources={"price_source": PriceSource(), "working_area": working_area, "policy": PolicyResource()},
         )
         assert result.success
         recorded = result.asset_materializations_for_node("replay_history")
@@ -335,7 +335,7 @@ def test_replay_job_refuses_a_bad_policy_file_before_replaying(tmp_path, no_repl
         result = replay_job.execute_in_process(
             run_config=config,
             instance=instance,
-            resources={"price_source": PriceSource(), "working_area": working_area},
+            resources={"price_source": PriceSource(), "working_area": working_area, "policy": PolicyResource()},
             raise_on_error=False,
         )
     assert not result.success

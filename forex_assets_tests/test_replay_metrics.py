@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forex_assets.core.cycle import PolicyDay
 from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.forecasting.history import ForecastRecord
 from forex_assets.core.forecasting.production import target_business_days
 from forex_assets.core.metrics import block_bootstrap_ratio_ci
 from forex_assets.core.monitoring.triggers import TriggerDecision
-from forex_assets.core.policy import PolicyDay, Recalibration
+from forex_assets.core.policy import Recalibration
 from forex_assets.core.replay import engine
 from forex_assets.core.replay.engine import (
     JUDGED_ORIGINS,
@@ -25,14 +26,12 @@ from forex_assets.core.replay.engine import (
     ReplayResult,
     ReplaySettings,
 )
-from forex_assets.core.replay.report import (
+from forex_assets.core.replay.report import build_report, format_table, render_html
+from forex_assets.core.replay.report_stats import (
     TARGETS,
     after_onset,
-    build_report,
     deploy_outcomes,
-    format_table,
     judge_deploy,
-    render_html,
     rmse_ratio_interval,
 )
 

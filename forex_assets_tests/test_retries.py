@@ -25,15 +25,14 @@ from forex_assets.core.retries import is_transient, retry_after_s
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.prices.assets import usdclp_prices
-from forex_assets.defs.prices.retries import (
-    OPTIMIZATION_RETRY_POLICY,
-    PRICES_RETRY_POLICY,
-    retry_decision,
-)
+from forex_assets.defs.prices.retries import PRICES_RETRY_POLICY
 from forex_assets.defs.recalibration import assets as recalibration_assets
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.recalibration.checks import approval_checks
-from forex_assets.defs.resources import ApprovalPolicy, PriceSource, WorkingArea, code_location_resources
+from forex_assets.defs.recalibration.retries import OPTIMIZATION_RETRY_POLICY
+from forex_assets.defs.resources import PriceSource, WorkingArea, code_location_resources
+from forex_assets.defs.step_retries import retry_decision
+from forex_assets_tests.conftest import policy_with
 from forex_assets_tests.mindicador_server import FakeMindicador
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -396,8 +395,8 @@ def seed_as_candidate(context: dg.AssetExecutionContext, usdclp_prices: pd.DataF
 
 
 def test_a_rejected_candidate_is_a_verdict_not_retried(working_area, tmp_path, fast_step_retries):
-    demanding = ApprovalPolicy(min_rmse_improvement_pct=50.0, min_mape_improvement_pct=50.0)
-    resources = code_location_resources(working_area, approval_policy=demanding)
+    approval = {"min_rmse_improvement_pct": 50.0, "min_mape_improvement_pct": 50.0}
+    resources = code_location_resources(working_area, policy=policy_with(tmp_path, "demanding", approval=approval))
     with dg.instance_for_test() as instance:
         dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
         result = dg.materialize(

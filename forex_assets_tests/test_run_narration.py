@@ -22,7 +22,8 @@ import pytest
 
 from forex_assets.core.working_area import PROJECT_ROOT
 from forex_assets.defs.dead_runs import UNFINISHED
-from forex_assets.defs.prices.retries import DELAY_SCALE_ENV, PRICES_RETRY_POLICY, retry_decision
+from forex_assets.defs.prices.retries import PRICES_RETRY_POLICY
+from forex_assets.defs.step_retries import DELAY_SCALE_ENV, retry_decision
 from forex_assets_tests.mindicador_server import FakeMindicador
 
 CLI = str(Path(sys.executable).parent / "forex-assets")

@@ -12,7 +12,7 @@ import pytest
 from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.windows import PriceSeries, split_windows
 from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
-from forex_assets.core.recalibration.search import _leaderboard, grid_plan, open_storage, run_search, stored_studies
+from forex_assets.core.recalibration.search import _leaderboard, grid_plan, run_search
 from forex_assets.core.recalibration.search_space import (
     SearchSpace,
     SearchSpaceError,
@@ -20,6 +20,7 @@ from forex_assets.core.recalibration.search_space import (
     load_search_space,
     search_space_path,
 )
+from forex_assets.core.recalibration.study_storage import open_storage, stored_studies
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets_tests.conftest import random_walk_prices
 

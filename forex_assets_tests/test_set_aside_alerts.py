@@ -118,7 +118,7 @@ def test_the_optimization_job_alerts_for_a_corrupt_cache_and_a_torn_journal(smtp
     monkeypatch.delenv("FOREX_CACHE_DIR", raising=False)
     inbox, notifier = smtp
     instance, resources, working_area = forex_env
-    resources = resources | {"alerts": notifier, "approval_policy": lenient_approval()}
+    resources = resources | {"alerts": notifier, "policy": lenient_approval()}
     dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
 
     def optimize(selection):

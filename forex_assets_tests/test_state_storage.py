@@ -28,7 +28,7 @@ from forex_assets.core.storage import (
     tables,
 )
 from forex_assets.core.storage import engine as storage_engine
-from forex_assets.core.storage.engine import MIGRATIONS_DIR, target_revisions
+from forex_assets.core.storage.schema_versions import MIGRATIONS_DIR, target_revisions
 from forex_assets.defs.resources import WorkingArea
 from forex_assets_tests.test_state_storage_common import (
     HEADS,

@@ -32,16 +32,10 @@ import sqlalchemy as sa
 from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.windows import PriceSeries, split_windows
 from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
-from forex_assets.core.recalibration import search as search_module
-from forex_assets.core.recalibration.search import (
-    INTERRUPTED,
-    MAX_RETRY,
-    _counts,
-    _error,
-    open_storage,
-    run_search,
-)
+from forex_assets.core.recalibration import study_storage
+from forex_assets.core.recalibration.search import INTERRUPTED, _counts, _error, run_search
 from forex_assets.core.recalibration.search_space import SearchSpace, enumerate_candidates
+from forex_assets.core.recalibration.study_storage import MAX_RETRY, open_storage
 from forex_assets.core.storage import StateDatabaseError
 from forex_assets.defs.resources import WorkingArea
 from forex_assets_tests.conftest import random_walk_prices
@@ -115,7 +109,7 @@ def _search(url: str | None, root: Path, loader=load_pipeline):
 
 def _search_hanging_on_the_third_trial(url: str, root: str, heartbeat_s: int, grace_s: int) -> None:
     """The search process that is killed: its third trial never ends (it sleeps in the model's loading)."""
-    search_module.HEARTBEAT_INTERVAL_S, search_module.GRACE_PERIOD_S = heartbeat_s, grace_s
+    study_storage.HEARTBEAT_INTERVAL_S, study_storage.GRACE_PERIOD_S = heartbeat_s, grace_s
     calls = {"n": 0}
 
     def hangs_on_the_third_trial(reference):
@@ -335,8 +329,8 @@ def test_a_search_killed_mid_trial_leaves_a_trial_the_heartbeat_fails_and_the_re
     url, tmp_path, monkeypatch
 ):
     heartbeat_s, grace_s = 1, 3
-    monkeypatch.setattr(search_module, "HEARTBEAT_INTERVAL_S", heartbeat_s)
-    monkeypatch.setattr(search_module, "GRACE_PERIOD_S", grace_s)
+    monkeypatch.setattr(study_storage, "HEARTBEAT_INTERVAL_S", heartbeat_s)
+    monkeypatch.setattr(study_storage, "GRACE_PERIOD_S", grace_s)
     context = multiprocessing.get_context("spawn")
     process = context.Process(
         target=_search_hanging_on_the_third_trial, args=(url, str(tmp_path), heartbeat_s, grace_s)

@@ -23,14 +23,8 @@ from forex_assets.core.prices.synthetic import usdclp_like_series
 from forex_assets.core.recalibration.report_html import render_validation_html
 from forex_assets.core.recalibration.validation import build_report as build_validation_report
 from forex_assets.core.replay.engine import HorizonTrace, Optimization, ReplayResult, ReplaySettings
-from forex_assets.core.replay.report import (
-    build_report,
-    event_counts,
-    render_html,
-    timeline_events,
-    timeline_figure,
-    timeline_frequency,
-)
+from forex_assets.core.replay.report import build_report, render_html
+from forex_assets.core.replay.report_plots import event_counts, timeline_events, timeline_figure, timeline_frequency
 from forex_assets.core.templates import render
 
 SCRIPT = "<script>alert('x')</script>"

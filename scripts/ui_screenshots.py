@@ -27,7 +27,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from forex_assets.core.working_area import DAGSTER_HOME_ENV, PROJECT_ROOT, WorkingAreaLayout, dagster_home
+
 CHROMIUM_FLAGS = [  # this machine's closed network: no background connections, no updates
     "--no-sandbox",
     "--disable-gpu",
@@ -86,7 +87,8 @@ def take(page, url: str, target: Path, settle_s: float, before=None) -> None:
 
 
 def latest_report(home: Path, horizon: str) -> Path | None:
-    reports = sorted((home / "forex_assets" / "reports" / horizon).glob(f"validation_{horizon}_*.html"))
+    area = WorkingAreaLayout.from_environment(instance_home=home)
+    reports = sorted(area.reports_for(horizon).glob(f"validation_{horizon}_*.html"))
     return reports[-1] if reports else None
 
 
@@ -99,13 +101,13 @@ def main() -> int:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("chromium not found: `sudo apt-get install chromium` (Debian's package)")
-    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")
-    if not (home / "forex_assets").is_dir():
+    home = dagster_home()
+    if not WorkingAreaLayout.from_environment(instance_home=home).root.is_dir():
         raise SystemExit(f"no forex_assets instance at {home}: run `make run` first")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = os.environ | {"DAGSTER_HOME": str(home)}
+    env = os.environ | {DAGSTER_HOME_ENV: str(home)}
     webserver = shutil.which("dagster-webserver", path=str(Path(sys.executable).parent)) or "dagster-webserver"
     server = subprocess.Popen(
         [webserver, "-m", "forex_assets.definitions", "-h", "127.0.0.1", "-p", str(port)],

@@ -28,18 +28,16 @@ import click
 
 from forex_assets.cli.main import CONTEXT_SETTINGS, CliError, ISODate
 from forex_assets.core.horizons import HORIZONS
-from forex_assets.core.working_area import PROJECT_ROOT, default_working_area
 
-HISTORY_FILE = "forecast_history.sqlite"
 FORMATS = ("csv", "json")
 
 
 def history_path() -> Path:
     """The working area's forecast history, where `make run` and the instance of $DAGSTER_HOME write it:
     $FOREX_ASSETS_HOME, else $DAGSTER_HOME/forex_assets, else the project's .dagster_home/forex_assets."""
-    if os.environ.get("FOREX_ASSETS_HOME") or os.environ.get("DAGSTER_HOME"):
-        return default_working_area() / HISTORY_FILE
-    return PROJECT_ROOT / ".dagster_home" / "forex_assets" / HISTORY_FILE
+    from forex_assets.cli.state_reads import layout
+
+    return layout().forecast_history
 
 
 def export_columns() -> list[str]:
@@ -146,7 +144,7 @@ def forecasts_command(
     columns are described in docs/forecast_table.md."""
     if since is not None and until is not None and since > until:
         raise click.BadParameter(f"--since {since} is after --until {until}", param_hint="'--since'")
-    from forex_assets.core.storage import configured_url
+    from forex_assets.cli.state_reads import state_url as configured_url
 
     text = render(forecast_rows(history_path(), horizon, since, until, configured_url()), output_format)
     if output is None:

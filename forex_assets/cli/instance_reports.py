@@ -1,81 +1,160 @@
-"""The metadata of the latest drift and performance reports, read from the Dagster instance of `forex-assets
-status` without writing to it.
+"""The metadata of the latest drift and performance reports of each horizon, read from the Dagster instance of
+`forex-assets status` without writing to it, and without loading Dagster where it can: ``import dagster``
+alone takes about 1.2 s and 66 MiB, more than the whole of `status` otherwise (bench/bench_cli.py).
 
-``DagsterInstance.get()`` opens (and may create or stamp) every SQLite database of an embedded instance:
-on a read-only copy it fails ("unable to open database file", SQLite cannot make the ``-shm`` file of the
-WAL-mode ``runs.db``). Only the event log's index shard (``history/runs/index.db``, where Dagster mirrors
-every asset materialization) holds what status shows, so on SQLite storage status reads that one file
-through Dagster's own event log class, with read-only connections
-(:func:`forex_assets.core.storage.read_only.sqlite_read_uri`) and no initialization, migration or creation of
-shards. Any other storage (production's PostgreSQL) is opened as Dagster opens it.
+An embedded instance (``dagster.yaml`` without ``storage``, or with ``storage: sqlite``) mirrors every asset
+materialization into its event log's index shard (``history/runs/index.db``). Here that one file is read with
+Python's ``sqlite3``, read-only (:func:`~forex_assets.core.storage.read_only.sqlite_read_uri`, ``PRAGMA
+query_only``: nothing created, initialized or migrated, a read-only copy reads as the instance), with the
+query Dagster's ``fetch_materializations`` makes (the asset key and partition, the latest first, nothing from
+before the asset's last wipe); the metadata comes from the stored event's JSON, Dagster's serialized
+``EventLogEntry`` (``metadata_entries``: a label and an ``entry_data``, whose value field :data:`VALUE_FIELDS` names).
+``forex_assets_tests/test_fast_cli.py`` checks that this reads what Dagster reads.
+
+Any other storage (production's PostgreSQL, a custom class) and an event stored in a form not known here are
+read through Dagster itself (``cli/dagster_reports.py``).
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
-import dagster as dg
-import yaml
-from dagster._core.instance.ref import InstanceRef
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+#: the assets whose latest metadata `status` shows (asset names of ``defs/monitoring/assets.py``)
+DRIFT_REPORT, PERFORMANCE_REPORT = "drift_report", "performance_report"
+INDEX_SHARD = "index.db"
+MATERIALIZATION = "ASSET_MATERIALIZATION"
+#: metadata kinds as Dagster stores them (serdes storage names) -> the field holding ``MetadataValue.value``
+VALUE_FIELDS: dict[str, str | None] = {
+    "TextMetadataEntryData": "text",
+    "MarkdownMetadataEntryData": "md_str",
+    "IntMetadataEntryData": "value",
+    "FloatMetadataEntryData": "value",
+    "BoolMetadataEntryData": "value",
+    "TimestampMetadataValue": "value",
+    "JsonMetadataEntryData": "data",
+    "PathMetadataEntryData": "path",
+    "UrlMetadataEntryData": "url",
+    "NullMetadataEntryData": None,
+}
+#: how SQLAlchemy stores a DateTime in SQLite (Dagster's ``timestamp`` columns: naive UTC)
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+EVENT_LOG_MODULES = ("dagster._core.storage.event_log", "dagster.core.storage.event_log")
 
-from forex_assets.core.storage.read_only import sqlite_read_uri
-from forex_assets.defs.monitoring.automation import DRIFT, PERFORMANCE, latest_metadata
 
-INDEX_SHARD = "index"
-
-
-class ReadOnlySqliteEventLog(SqliteEventLogStorage):
-    """Dagster's SQLite event log, each shard opened read-only and never created or migrated."""
-
-    def conn_string_for_shard(self, shard_name: str) -> str:
-        return f"sqlite:///{sqlite_read_uri(Path(self.path_for_shard(shard_name)))}&uri=true"
-
-    def _initdb(self, engine, for_index_shard=False) -> None:
-        """Creates and stamps a missing shard in Dagster's class: here a read does not write."""
+class UnknownEventFormat(ValueError):
+    """A stored event or index shard in a form this reader does not know: Dagster reads it instead."""
 
 
-def _sqlite_event_log_dir(ref: InstanceRef) -> Path | None:
-    """The directory of the instance's SQLite event log; None when the instance stores it elsewhere."""
-    data = ref.event_storage_data
-    if (
-        data is None
-        or data.class_name != "SqliteEventLogStorage"
-        or data.module_name != "dagster._core.storage.event_log"
-    ):
+def _string_source(value: object) -> str | None:
+    """A ``dagster.yaml`` string: itself, or ``{env: NAME}``'s variable; None for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"env"}:
+        return os.environ.get(value["env"])
+    return None
+
+
+def sqlite_event_log_dir(home: Path) -> Path | None:
+    """The directory of the SQLite event log of the instance in ``home``, where Dagster's
+    ``InstanceRef.from_dir`` puts it; None when ``dagster.yaml`` configures any other event log storage."""
+    import yaml
+
+    config_file = home / "dagster.yaml"
+    config = (yaml.safe_load(config_file.read_text()) if config_file.is_file() else None) or {}
+    if not isinstance(config, dict) or "instance_class" in config:
         return None
-    base_dir = yaml.safe_load(data.config_yaml)["base_dir"]
-    if isinstance(base_dir, dict):  # dagster.yaml's {env: NAME}
-        base_dir = os.environ[base_dir["env"]]
-    return Path(base_dir)
+    legacy = config.get("event_log_storage")
+    if legacy:  # the legacy form: one storage class per kind
+        if legacy.get("module") not in EVENT_LOG_MODULES or legacy.get("class") != "SqliteEventLogStorage":
+            return None
+        base_dir = _string_source((legacy.get("config") or {}).get("base_dir"))
+        return Path(base_dir) if base_dir else None
+    storage = config.get("storage")
+    if storage and not (config.get("run_storage") or config.get("schedule_storage")):
+        if set(storage) != {"sqlite"}:
+            return None
+        base_dir = _string_source((storage["sqlite"] or {}).get("base_dir"))
+        return Path(base_dir) / "history" / "runs" if base_dir else None
+    return home / "history" / "runs"
 
 
-@contextmanager
-def _materializations(home: Path) -> Iterator[object | None]:
-    """What answers ``fetch_materializations`` (DagsterInstance's signature) for the instance at ``home``;
-    None when its SQLite event log has no index yet (nothing materialized)."""
-    ref = InstanceRef.from_dir(str(home))
-    directory = _sqlite_event_log_dir(ref)
-    if directory is None:
-        with dg.DagsterInstance.from_ref(ref) as instance:
-            yield instance
-        return
-    if not (directory / f"{INDEX_SHARD}.db").is_file():
-        yield None
-        return
-    event_log = ReadOnlySqliteEventLog(str(directory))
+def metadata_values(event_json: str) -> dict:
+    """label -> value of the metadata of a stored materialization event: what ``MetadataValue.value`` is for
+    the kinds of :data:`VALUE_FIELDS`, the stored JSON object for any other kind."""
     try:
-        yield event_log
+        event = json.loads(event_json)
+        materialization = event["dagster_event"]["event_specific_data"]["materialization"]
+        entries = materialization["metadata_entries"]
+        values = {}
+        for entry in entries:
+            data = entry["entry_data"]
+            kind = data["__class__"]
+            if kind not in VALUE_FIELDS:  # a table, a schema, a reference to an asset or a run...
+                values[entry["label"]] = data  # as stored: `status` shows none of them
+                continue
+            field = VALUE_FIELDS[kind]
+            values[entry["label"]] = None if field is None else data[field]
+    except (ValueError, KeyError, TypeError) as error:
+        raise UnknownEventFormat(f"a materialization stored as Dagster does not any more ({error!r})") from None
+    return values
+
+
+def _wiped_before(connection: sqlite3.Connection, asset_key: str) -> str | None:
+    """When the asset was last wiped, as stored in the event log's ``timestamp`` column; None if never."""
+    row = connection.execute("SELECT asset_details FROM asset_keys WHERE asset_key = ?", (asset_key,)).fetchone()
+    if row is None or row[0] is None:
+        return None
+    wiped = json.loads(row[0]).get("last_wipe_timestamp")
+    return None if wiped is None else datetime.fromtimestamp(wiped, UTC).strftime(SQLITE_DATETIME)
+
+
+def latest_metadata(connection: sqlite3.Connection, asset: str, partition: str) -> dict:
+    """The metadata values of the latest materialization of ``asset[partition]``; {} when there is none."""
+    asset_key = json.dumps([asset])  # Dagster's AssetKey.to_string()
+    query = (
+        "SELECT event FROM event_logs WHERE asset_key = ? AND partition = ? AND dagster_event_type = ?"
+        " AND (? IS NULL OR timestamp > ?) ORDER BY id DESC LIMIT 1"
+    )
+    wiped = _wiped_before(connection, asset_key)
+    row = connection.execute(query, (asset_key, partition, MATERIALIZATION, wiped, wiped)).fetchone()
+    return {} if row is None else metadata_values(row[0])
+
+
+def read_index_shard(directory: Path, horizons: tuple[str, ...]) -> dict[str, tuple[dict, dict]]:
+    """horizon -> (drift, performance) metadata, from the SQLite event log in ``directory``, read-only."""
+    from forex_assets.core.storage.read_only import sqlite_read_uri
+
+    index = directory / INDEX_SHARD
+    if not index.is_file():  # nothing materialized yet
+        return {h: ({}, {}) for h in horizons}
+    connection = sqlite3.connect(sqlite_read_uri(index), uri=True)
+    try:
+        connection.execute("PRAGMA query_only = 1")
+        try:
+            return {
+                h: (latest_metadata(connection, DRIFT_REPORT, h), latest_metadata(connection, PERFORMANCE_REPORT, h))
+                for h in horizons
+            }
+        except sqlite3.OperationalError as error:
+            if "no such" in str(error):  # a table or column of another Dagster version
+                raise UnknownEventFormat(f"{index}: {error}") from None
+            raise
     finally:
-        event_log.dispose()
+        connection.close()
 
 
 def latest_reports(home: Path, horizons: tuple[str, ...]) -> dict[str, tuple[dict, dict]]:
     """horizon -> (metadata of its latest drift report, of its latest performance report); {} for none."""
-    with _materializations(home) as source:
-        if source is None:
-            return {h: ({}, {}) for h in horizons}
-        return {h: (latest_metadata(source, DRIFT, h), latest_metadata(source, PERFORMANCE, h)) for h in horizons}
+    directory = sqlite_event_log_dir(home)
+    if directory is not None:
+        try:
+            return read_index_shard(directory, horizons)
+        except UnknownEventFormat:
+            pass
+    from forex_assets.cli.dagster_reports import latest_reports_through_dagster
+
+    return latest_reports_through_dagster(home, horizons, (DRIFT_REPORT, PERFORMANCE_REPORT))

@@ -4,7 +4,9 @@
 
 (each takes --help). The subcommands live next to what they do (`cli/run.py`, `cli/operator.py`,
 `cli/rollback.py`, `cli/replay.py`, `cli/forecasts.py`) and are imported when used: `run` and `rollback` load
-Dagster and the whole asset graph (seconds), which `forex-assets --help` need not wait for.
+Dagster and the whole asset graph, `replay` the models (seconds), which `forex-assets --help` need not wait for.
+The read-only commands (`status`, `history`, `forecasts`) load none of that, nor torch or matplotlib
+(forex_assets_tests/test_fast_cli.py; their time and memory: bench/bench_cli.py).
 Also here, the pieces the subcommands share: the option parsing (options that take several values, as
 `--horizons 7d 30d`), dates, the price source's options and the one-line error with exit status 2.
 """

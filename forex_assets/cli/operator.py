@@ -20,7 +20,7 @@ import click
 
 from forex_assets.cli.main import CONTEXT_SETTINGS, CliError, GreedyCommand, GreedyOption, ISODate
 from forex_assets.core.horizons import HORIZONS
-from forex_assets.core.working_area import PROJECT_ROOT, default_working_area
+from forex_assets.core.working_area import DAGSTER_HOME_ENV, dagster_home
 
 HISTORY_KINDS = ("deploy", "rollback", "decision", "validation", "seed", "repair")
 
@@ -31,13 +31,13 @@ class OperatorError(RuntimeError):
 
 def instance_home() -> Path:
     """The instance directory; a clear error when nothing has run there."""
-    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home").expanduser()
+    home = dagster_home()
     hint = "run `make run` first, or set DAGSTER_HOME to the directory of the instance"
     if not home.is_dir():
         raise OperatorError(f"no Dagster instance at {home}: {hint}")
     if not any((home / name).exists() for name in ("dagster.yaml", "storage", "history")):
         raise OperatorError(f"{home} is not a Dagster instance (no dagster.yaml, no storage): {hint}")
-    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ[DAGSTER_HOME_ENV] = str(home)
     store = config_store_path()
     if not store.is_dir():
         raise OperatorError(f"no forex_assets config store at {store} (nothing has run on {home}): {hint}")
@@ -46,33 +46,30 @@ def instance_home() -> Path:
 
 def config_store_path() -> Path:
     """Where the working area's config store is (what ``WorkingArea().config_store()`` opens)."""
-    configured = os.environ.get("FOREX_CONFIG_STORE_DIR")
-    return Path(configured).expanduser() if configured else default_working_area() / "config_store"
+    from forex_assets.cli.state_reads import layout
+
+    return layout().config_store
 
 
 def read_only_store():
     """The config store, opened read-only: nothing is written, and what a writer would repair is in ``damage``."""
-    from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreError
+    from forex_assets.cli.state_reads import read_only_store as open_store
 
-    remote = os.environ.get("FOREX_CONFIG_STORE_REMOTE") or None  # production: reads fetch the remote's head
-    try:
-        return ConfigStore(config_store_path(), read_only=True, remote=remote)
-    except ConfigStoreError as error:
-        raise OperatorError(f"config store {error}") from None
+    return open_store(OperatorError)  # production: reads fetch the remote's head
 
 
 def _existing_logs():
     """The decision log and the alert log of the working area, opened read-only, each None when nothing was
     recorded (no file: none is created); in production ($FOREX_STATE_DATABASE_URL) the ones in the state
     database (never adopting a local file's rows)."""
-    from forex_assets.cli.state_reads import open_for_reading, state_url
+    from forex_assets.cli.state_reads import layout, open_for_reading, state_url
     from forex_assets.core.alerting.delivery import AlertLog
     from forex_assets.core.monitoring.decision_log import DecisionLog
 
-    area = default_working_area()
+    area = layout()
     url = state_url()
-    decisions = open_for_reading(DecisionLog, area / "trigger_decisions.sqlite", url)
-    return decisions, open_for_reading(AlertLog, area / "alerts.sqlite", url)
+    decisions = open_for_reading(DecisionLog, area.decision_log, url)
+    return decisions, open_for_reading(AlertLog, area.alert_log, url)
 
 
 def _reports(home: Path) -> tuple[dict[str, tuple[dict | None, dict | None]], str]:
@@ -91,17 +88,37 @@ def _reports(home: Path) -> tuple[dict[str, tuple[dict | None, dict | None]], st
         return {h: (None, None) for h in HORIZONS}, note
 
 
+#: the variable that names the policy file in force (``core/policy_file.py``'s, which loads the whole modeling
+#: stack to be imported: test_fast_cli.py checks that they agree)
+POLICY_FILE_ENV = "FOREX_POLICY_FILE"
+
+
+def schedule_days() -> int:
+    """Days between scheduled optimizations of a horizon in the policy in force. Without ``$FOREX_POLICY_FILE``
+    the policy is the default file, which holds every default: ``TriggerPolicy``'s own, read without loading a
+    policy (seconds: the thresholds' modules load numpy, pandas, scipy and torch). A policy file that is set is
+    read as the code location reads it."""
+    if not os.environ.get(POLICY_FILE_ENV):
+        from forex_assets.core.monitoring.triggers import TriggerPolicy
+
+        return TriggerPolicy().schedule_days
+    from forex_assets.core.policy_file import PolicyFileError, load_policy_in_force
+
+    try:
+        return load_policy_in_force().settings.triggers.schedule_days
+    except PolicyFileError as error:
+        raise OperatorError(str(error)) from None
+
+
 def status(now: datetime | None = None) -> str:
     home = instance_home()
     store = read_only_store()
-    log, alerts = _existing_logs()  # before Dagster is loaded (seconds): a wrong state database URL says so at once
+    log, alerts = _existing_logs()
 
     from forex_assets.cli.views import format_damage, format_table, status_row
-    from forex_assets.defs.monitoring.automation import TIMEZONE
-    from forex_assets.defs.monitoring.automation import weekly_optimization_schedule as weekly
-    from forex_assets.defs.resources import MonitoringPolicy
+    from forex_assets.core.monitoring.schedule import TIMEZONE, WEEKLY_OPTIMIZATION_CRON
 
-    schedule = (weekly.cron_schedule, TIMEZONE, MonitoringPolicy().schedule_days)
+    schedule = (WEEKLY_OPTIMIZATION_CRON, TIMEZONE, schedule_days())
     now = now or datetime.now(UTC)
     reports, note = _reports(home)
     with _state_errors():
@@ -123,6 +140,7 @@ def _state_errors() -> Iterator[None]:
 
 
 def history(horizon: str, since: date | None = None, kinds: list[str] | None = None) -> str:
+    from forex_assets.cli.state_reads import layout
     from forex_assets.cli.views import format_damage, format_history
     from forex_assets.core.monitoring.optimization_history import decision_events, store_events, validation_events
 
@@ -131,7 +149,7 @@ def history(horizon: str, since: date | None = None, kinds: list[str] | None = N
     instance_home()
     store = read_only_store()
     log, _ = _existing_logs()
-    reports = default_working_area() / "reports" / horizon  # globbed; not created when missing
+    reports = layout().reports_for(horizon)  # globbed; not created when missing
     with _state_errors():
         decisions = decision_events(log, horizon) if log else []
     events = sorted(store_events(store, horizon) + decisions + validation_events(reports, horizon), key=lambda e: e.at)

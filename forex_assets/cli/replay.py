@@ -58,50 +58,26 @@ class Drift(click.ParamType):
         return InjectedDrift(onset, multiplier)
 
 
-class DriftOutsideSeries(ValueError):
-    """An --inject-drift onset outside the prices it would change."""
-
-
-def load_provider(
+def price_source_from_options(
     source: str,
     csv_path: str | None = None,
     csv_date_column: str = "date",
     csv_value_column: str = "usdclp",
-    inject_drift: tuple = (),
     csv_format: dict[str, str] | None = None,
-) -> tuple:
-    """(provider, injected drift onsets) from the command's options; the source's own errors pass through.
-    ``csv_format``: the CSV source's format settings by name (PriceSource's csv_delimiter, csv_decimal,
-    csv_thousands, csv_date_format, csv_encoding); only those that are not "auto" are passed on."""
-    from forex_assets.core.prices.schema import validate_prices
-    from forex_assets.core.prices.synthetic import RegimeChange, inject_drifts
-    from forex_assets.core.replay.engine import PriceProvider
+):
+    """The ``price_source`` resource the command's options describe. ``csv_format``: the CSV source's format
+    settings by name (PriceSource's csv_delimiter, csv_decimal, csv_thousands, csv_date_format, csv_encoding);
+    only those that are not "auto" are passed on."""
     from forex_assets.defs.resources import PriceSource
 
     settings = {name: value for name, value in (csv_format or {}).items() if value not in (None, "auto")}
-    price_source = PriceSource(
+    return PriceSource(
         source=source,
         csv_path=csv_path,
         csv_date_column=csv_date_column,
         csv_value_column=csv_value_column,
         **settings,
     )
-    prices = price_source.load()
-    onsets = []
-    if source == "synthetic":
-        onsets.append(pd.Timestamp(prices["date"].iloc[-RegimeChange().observations_before_end]))
-        if inject_drift:
-            first, last = prices["date"].iloc[0], prices["date"].iloc[-1]
-            for drift in inject_drift:  # the first day has no return before it to change
-                if not first < pd.Timestamp(drift.onset) <= last:
-                    raise DriftOutsideSeries(
-                        f"--inject-drift {pd.Timestamp(drift.onset).date()}: the onset must be a day after the first "
-                        f"price and on or before the last one of {price_source.describe()} "
-                        f"({pd.Timestamp(first).date()}..{pd.Timestamp(last).date()})"
-                    )
-            prices = validate_prices(inject_drifts(prices, list(inject_drift)), source=price_source.describe())
-            onsets += [pd.Timestamp(d.onset) for d in inject_drift]
-    return PriceProvider(prices, price_source.describe()), tuple(sorted(onsets))
 
 
 def one_line(error: Exception) -> str:
@@ -127,7 +103,8 @@ def one_line(error: Exception) -> str:
     "policy_files",
     metavar="FILE",
     multiple=True,
-    help="a policy settings file (policies/*.json) instead of the project's defaults; repeatable: two or "
+    help="a policy settings file (policies/*.json) instead of $FOREX_POLICY_FILE, else policies/default.json (the "
+    "policy `forex-assets run` uses); repeatable: two or "
     "more are replayed on the same days and compared",
 )
 @click.option(
@@ -173,33 +150,17 @@ def replay_command(
     The synthetic default series carries a known regime change 30 business days before its end; it counts
     as an injected drift (detection latency). --inject-drift 2026-03-02:3 adds one more.
 
-    Policies: without --policy, the project's defaults. With two or more --policy files, each is replayed
+    Policies: without --policy, the one `forex-assets run` uses ($FOREX_POLICY_FILE, else
+    policies/default.json). With two or more --policy files, each is replayed
     on the same days and prices in its own working area; each report goes to --out/<policy name>/, and the
     comparison (per horizon, one row per policy) to stdout and --out/replay_comparison.json / .html."""
-    from forex_assets.core.policy_file import PolicyFileError
-    from forex_assets.core.policy_settings import PolicySettings
-    from forex_assets.core.prices.schema import PriceValidationError
-    from forex_assets.core.prices.sources import PriceSourceError
-    from forex_assets.core.replay.compare import (
-        DEFAULT_POLICY_NAME,
-        compare_reports,
-        format_comparison,
-        load_policies,
-        replay_policies,
-        report_directories,
-        write_comparison,
-    )
-    from forex_assets.core.replay.engine import ReplayError, ReplaySettings, check_range
-    from forex_assets.core.replay.report import format_table, write_report
-    from forex_assets.core.working_area import default_working_area
+    from forex_assets.core.replay.compare import format_comparison
+    from forex_assets.core.replay.engine import ReplayError
+    from forex_assets.core.replay.report import format_table
+    from forex_assets.core.replay.setup import ReplayOptions, run_replays, set_up_replay
+    from forex_assets.core.working_area import WorkingAreaLayout
 
     check_price_source(source, csv_path)
-    if inject_drift and source != "synthetic":
-        raise CliError("--inject-drift is for the synthetic source only")
-    try:
-        policies = load_policies(policy_files) if policy_files else {DEFAULT_POLICY_NAME: PolicySettings()}
-    except PolicyFileError as error:
-        raise CliError(str(error)) from None
     csv_format = {
         "csv_delimiter": csv_delimiter,
         "csv_decimal": csv_decimal,
@@ -207,29 +168,15 @@ def replay_command(
         "csv_date_format": csv_date_format,
         "csv_encoding": csv_encoding,
     }
-    try:  # every input is read and checked here, before the first replay day and before --out is created
-        provider, onsets = load_provider(
-            source, csv_path, csv_date_column, csv_value_column, inject_drift, csv_format=csv_format
-        )
-    except (PriceValidationError, PriceSourceError, OSError) as error:
-        raise CliError(f"the price source failed: {one_line(error)}") from None
-    except DriftOutsideSeries as error:
-        raise CliError(str(error)) from None
-    first, last = provider.span()
-    end = end or last.date()
-    start = start or (pd.Timestamp(end) - pd.DateOffset(months=6)).date()
-    settings = ReplaySettings(start=start, end=end, horizons=tuple(horizons), injected_drifts=onsets)
-    try:
-        check_range(provider, settings)  # the replay checks it too; here before --out is created
-    except ReplayError as error:
-        raise CliError(str(error)) from None
+    price_source = price_source_from_options(source, csv_path, csv_date_column, csv_value_column, csv_format)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = Path(out) if out else default_working_area() / "replays" / stamp
-    try:  # one policy: its report in --out as always; several: one directory each, the comparison in --out
-        report_dirs = report_directories(out_dir, policies)
-    except OSError as error:
-        raise CliError(str(error.strerror or error)) from None
-    compared = len(policies) > 1
+    out_dir = Path(out) if out else WorkingAreaLayout.from_environment().replays / stamp
+    options = ReplayOptions(start, end, tuple(horizons), tuple(policy_files), tuple(inject_drift))
+    try:  # every input is read and checked here, before the first replay day and before --out is created
+        setup = set_up_replay(options, price_source.load, price_source.describe(), source == "synthetic", out_dir)
+    except ReplayError as error:
+        raise CliError(one_line(error)) from None
+    compared = setup.compared
     bars: list = []
 
     def progress(name: str):
@@ -249,27 +196,23 @@ def replay_command(
 
         return step
 
-    state_dirs = {name: directory / "state" for name, directory in report_dirs.items()} if keep_state else None
     try:
-        replays = replay_policies(provider, settings, policies, progress, state_dirs)
+        run = run_replays(setup, progress, keep_state)
     except ReplayError as error:
         raise CliError(str(error)) from None
     finally:
         for bar in bars:
             bar.close()
-    paths = {name: write_report(r.report, r.prices, report_dirs[name]) for name, r in replays.items()}
     if not compared:
-        [(name, replayed)] = replays.items()
-        json_path, html_path = paths[name]
+        [(name, replayed)] = run.replays.items()
+        json_path, html_path = run.report_paths[name]
         click.echo(format_table(replayed.report))
         click.echo(f"\nreport: {html_path}\n        {json_path}")
     else:
-        comparison = compare_reports({name: r.report for name, r in replays.items()})
-        links = {name: f"{name}/{html.name}" for name, (_, html) in paths.items()}
-        json_path, html_path = write_comparison(comparison, out_dir, links)
-        click.echo(format_comparison(comparison))
+        json_path, html_path = run.comparison_paths
+        click.echo(format_comparison(run.comparison))
         click.echo("\nreports:")
-        for name, (_, policy_html) in paths.items():
+        for name, (_, policy_html) in run.report_paths.items():
             click.echo(f"  {name}: {policy_html}")
         click.echo(f"comparison: {html_path}\n            {json_path}")
-    ctx.exit(3 if any(r.result.partial for r in replays.values()) else 0)
+    ctx.exit(3 if run.partial else 0)

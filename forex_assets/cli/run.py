@@ -1,7 +1,10 @@
 """`make run`: one cycle on the embedded default instance, then a per-horizon summary.
 
-Materializes ``usdclp_prices`` and the four ``forecast`` partitions in the Dagster instance of
-``$DAGSTER_HOME`` (a project-local SQLite instance when unset), exactly as the UI would.
+Runs the steps of the daily cycle in the order of ``core/cycle.py``'s ``CYCLE`` (prices, then per horizon:
+forecast, watch, reports, decision, optimization) in the Dagster instance of ``$DAGSTER_HOME`` (a
+project-local SQLite instance when unset): each step materializes its assets, exactly as the UI would, or asks
+the helper its sensor asks (``rollback_request``, ``decide_from_instance``) and runs the job it would request.
+``--no-recalibration``: through the forecast.
 
 A failure is shown in full (every line of the error the project raised, e.g. each broken rule of the
 data contract with its rows), unwrapped from Dagster's "Error occurred while executing op" and without
@@ -34,11 +37,13 @@ from forex_assets.cli.main import (
 )
 from forex_assets.cli.run_guard import RunGuard, Stopped, checkpoint, own_tags, wait_for_pools
 from forex_assets.core.corrupt_files import collect_set_aside
+from forex_assets.core.cycle import CYCLE, steps_through
 from forex_assets.core.error_text import PROJECT_PACKAGE, describe_error
 from forex_assets.core.error_text import user_error as _user_error  # noqa: F401 - moved to core, importable here
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.triggers import TriggerDecision
-from forex_assets.core.working_area import PROJECT_ROOT
+from forex_assets.core.policy_file import POLICY_FILE_ENV, PolicyFileError, load_policy_in_force
+from forex_assets.core.working_area import DAGSTER_HOME_ENV, PROJECT_ROOT, dagster_home
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.deployment.repairs import repair_summary
@@ -61,9 +66,8 @@ def ensure_dagster_home() -> Path:
     """Use $DAGSTER_HOME, or the project-local .dagster_home seeded with the repo's dagster.yaml; its storage
     created under the instance's lock (``cli/instance_storage.py``: cycles started together on a fresh home
     would both create it, and one would die)."""
-    if not os.environ.get("DAGSTER_HOME"):
-        os.environ["DAGSTER_HOME"] = str(PROJECT_ROOT / ".dagster_home")
-    home = Path(os.environ["DAGSTER_HOME"]).expanduser()
+    home = dagster_home()
+    os.environ[DAGSTER_HOME_ENV] = str(home)
     if home.exists() and not home.is_dir():
         raise CliError(f"DAGSTER_HOME={home} is a file, not a directory: point DAGSTER_HOME at a directory")
     try:
@@ -150,32 +154,23 @@ def run_cycle(
     working_area: WorkingArea,
     horizons=HORIZONS,
     recalibrate: bool = True,
+    **resource_overrides,
 ) -> list[dict]:
-    resources = code_location_resources(working_area, price_source)
-    prices_run = dg.materialize(
-        [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET, tags=own_tags()
-    )
-    checkpoint()
-    if not prices_run.success:
-        raise SystemExit(f"usdclp_prices failed: {_failure_message(prices_run)}")
+    """One business day of the cycle against the instance, in the order of ``core/cycle.py``'s ``CYCLE``: the
+    prices once, then for each horizon every step, each by its driver in :data:`CYCLE_DRIVERS` (the assets it
+    materializes, the sensor helper it asks). Without ``recalibrate``: through the forecast. One summary row
+    per horizon; ``resource_overrides`` replace resources of the code location (e.g. ``policy``)."""
+    resources = code_location_resources(working_area, price_source, **resource_overrides)
+    steps = CYCLE if recalibrate else steps_through("forecast")
+    for step in steps:
+        if not step.per_horizon:  # once for every horizon
+            CYCLE_DRIVERS[step.name](instance, resources, {})
     rows = []
     for horizon in horizons:
-        started = time.perf_counter()
-        result = materialize_selection(instance, resources, [forecast], horizon)
-        row = {
-            "horizon": horizon,
-            "status": "ok" if result.success else "FAILED",
-            "run_seconds": time.perf_counter() - started,
-        }
-        row.update(
-            _materialization_metadata(result, "forecast") if result.success else {"error": _failure_message(result)}
-        )
-        if recalibrate:
-            row["rollback"] = watch_deploy(instance, resources, horizon)
-            decision = monitor_and_decide(instance, resources, horizon)
-            row["decision"] = decision
-            if decision.optimize:
-                row["recalibration"] = recalibrate_horizon(instance, resources, horizon, optimization_tags(decision))
+        row = {"horizon": horizon}
+        for step in steps:
+            if step.per_horizon:
+                CYCLE_DRIVERS[step.name](instance, resources, row)
         rows.append(row)
     if recalibrate:  # the operator's overview: optimizations, deploys, rollbacks per horizon
         dg.materialize(
@@ -191,10 +186,61 @@ def run_cycle(
     return rows
 
 
+# ------------------------------------------------------------------------------ one driver per step of CYCLE
+# Each takes (instance, resources, row) and writes what it did into the horizon's summary ``row``
+# (``row["horizon"]``; an empty row for the steps done once for every horizon).
+
+
+def _prices(instance: dg.DagsterInstance, resources: dict, row: dict) -> None:
+    prices_run = dg.materialize(
+        [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET, tags=own_tags()
+    )
+    checkpoint()
+    if not prices_run.success:
+        raise SystemExit(f"usdclp_prices failed: {_failure_message(prices_run)}")
+
+
+def _forecast(instance: dg.DagsterInstance, resources: dict, row: dict) -> None:
+    started = time.perf_counter()
+    result = materialize_selection(instance, resources, [forecast], row["horizon"])
+    row["status"] = "ok" if result.success else "FAILED"
+    row["run_seconds"] = time.perf_counter() - started
+    row.update(_materialization_metadata(result, "forecast") if result.success else {"error": _failure_message(result)})
+
+
+def _watch(instance: dg.DagsterInstance, resources: dict, row: dict) -> None:
+    row["rollback"] = watch_deploy(instance, resources, row["horizon"])
+
+
+def _reports(instance: dg.DagsterInstance, resources: dict, row: dict) -> None:
+    make_reports(instance, resources, row["horizon"])
+
+
+def _decision(instance: dg.DagsterInstance, resources: dict, row: dict) -> None:
+    row["decision"] = decide(instance, resources, row["horizon"])
+
+
+def _optimization(instance: dg.DagsterInstance, resources: dict, row: dict) -> None:
+    decision = row["decision"]
+    if decision.optimize:
+        row["recalibration"] = recalibrate_horizon(instance, resources, row["horizon"], optimization_tags(decision))
+
+
+#: step name (``core/cycle.py``) -> what `make run` does for it; a test checks it drives every step and no other
+CYCLE_DRIVERS = {
+    "prices": _prices,
+    "forecast": _forecast,
+    "watch": _watch,
+    "reports": _reports,
+    "decision": _decision,
+    "optimization": _optimization,
+}
+
+
 def watch_deploy(instance: dg.DagsterInstance, resources: dict, horizon: str) -> str | None:
     """The rollback sensor's rule for the horizon's latest deploy; runs rollback_job when it fires and returns
     the reason (None when the deploy is healthy or the version is not a deploy)."""
-    settings = resources["monitoring_policy"].policy_settings(resources["approval_policy"])
+    settings = resources["policy"].settings()
     request = rollback_request(instance, resources["working_area"], resources["price_source"], settings, horizon)
     if request is None:
         return None
@@ -209,12 +255,17 @@ def watch_deploy(instance: dg.DagsterInstance, resources: dict, horizon: str) ->
     return request.tags["forex/rollback_reason"]
 
 
-def monitor_and_decide(instance: dg.DagsterInstance, resources: dict, horizon: str) -> TriggerDecision:
-    """Drift and performance reports for the horizon, then the trigger manager's (recorded) decision."""
-    materialize_selection(instance, resources, [drift_report, performance_report], horizon)
-    settings = resources["monitoring_policy"].policy_settings(resources["approval_policy"])
+def make_reports(instance: dg.DagsterInstance, resources: dict, horizon: str) -> dg.ExecuteInProcessResult:
+    """The horizon's drift and performance reports (what their eager conditions materialize after new prices)."""
+    return materialize_selection(instance, resources, [drift_report, performance_report], horizon)
+
+
+def decide(instance: dg.DagsterInstance, resources: dict, horizon: str) -> TriggerDecision:
+    """The trigger manager's decision on the horizon's latest reports, recorded (what optimization_sensor
+    decides and records)."""
+    settings = resources["policy"].settings()
     log = resources["working_area"].decision_log()
-    decision = decide_from_instance(instance, log, horizon, settings)  # what optimization_sensor decides
+    decision = decide_from_instance(instance, log, horizon, settings)
     log.record(decision)
     return decision
 
@@ -305,6 +356,13 @@ def format_summary(rows: list[dict]) -> str:
 @price_source_options
 @horizons_option
 @click.option("--no-recalibration", is_flag=True, help="forecasts only")
+@click.option(
+    "--policy",
+    "policy_file",
+    metavar="FILE",
+    help=f"the policy file (policies/*.json) to run with, e.g. one compared with `forex-assets replay --policy`; "
+    f"default ${POLICY_FILE_ENV}, else policies/default.json",
+)
 @click.pass_context
 def run_command(
     ctx: click.Context,
@@ -319,14 +377,20 @@ def run_command(
     csv_encoding: str,
     horizons: tuple[str, ...],
     no_recalibration: bool,
+    policy_file: str | None,
 ) -> None:
     """One cycle on the embedded instance, then a per-horizon summary (what `make run` does).
 
-    Materializes usdclp_prices and the forecast partitions in the Dagster instance of $DAGSTER_HOME (a
-    project-local SQLite instance when unset), exactly as the UI would; then, per horizon, the drift and
-    performance reports, the trigger decision and, when it says so, search, validation and deploy. Exit
-    status 1 when a forecast or a recalibration failed."""
+    The steps of the daily cycle, in the Dagster instance of $DAGSTER_HOME (a project-local SQLite instance
+    when unset), exactly as the UI would materialize them: usdclp_prices, then per horizon the forecast, the
+    rollback watch of the latest deploy, the drift and performance reports, the trigger decision and, when
+    it says so, search, validation and deploy. Exit status 1 when a forecast or a recalibration failed."""
     check_price_source(source, csv_path)
+    try:  # read and checked before anything runs; errors name the file and the key
+        policy = load_policy_in_force(policy_file)
+    except PolicyFileError as error:
+        raise CliError(str(error)) from None
+    os.environ[POLICY_FILE_ENV] = str(policy.path)  # what the policy resource of every run of the cycle reads
     home = ensure_dagster_home()
     started, began = time.perf_counter(), datetime.now(UTC)
     price_source = PriceSource(
@@ -360,6 +424,7 @@ def run_command(
         ctx.exit(stop.exit_status)
     click.echo()
     click.echo(f"forex_assets cycle on {price_source.describe()} (DAGSTER_HOME={home})")
+    click.echo(f"policy {policy.label()}")
     click.echo(format_summary(rows))
     if set_aside:  # already logged as warnings; repeated here so that nobody misses them
         click.echo("\ncorrupt files set aside (the work went on without them):")

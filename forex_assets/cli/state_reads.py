@@ -1,6 +1,11 @@
 """How the read-only commands (`status`, `history`, `forecasts`) open the state: never creating a database, a
 directory or a file, and saying in one line what is wrong with a state database URL.
 
+* where: :func:`layout`, the working area's layout (core/working_area.py) as the environment says, in the
+  project's ``.dagster_home`` when it says nothing (where `make run` writes);
+* the config store: opened for reading (:func:`read_only_store`: no lock held, no repair, nothing written;
+  what a writer's open would repair is in its ``damage``);
+
 * the embedded default (no ``$FOREX_STATE_DATABASE_URL``): a part whose SQLite file does not exist has nothing
   recorded (None); an existing file is read without a byte written, on a read-only mount too;
 * ``$FOREX_STATE_DATABASE_URL`` set: it must name a database that is there. Not a URL, a server that cannot be
@@ -16,14 +21,32 @@ from pathlib import Path
 from typing import TypeVar
 
 from forex_assets.cli.main import CliError
+from forex_assets.core.working_area import PROJECT_DAGSTER_HOME, WorkingAreaLayout
 
 Part = TypeVar("Part")
 
 
-def state_url() -> str | None:
-    from forex_assets.core.storage import configured_url
+def layout() -> WorkingAreaLayout:
+    """The working area the read-only commands read: the environment's; in the project's .dagster_home when
+    neither $FOREX_ASSETS_HOME nor $DAGSTER_HOME is set (what `make run` fills)."""
+    return WorkingAreaLayout.from_environment(instance_home=PROJECT_DAGSTER_HOME)
 
-    return configured_url()
+
+def state_url() -> str | None:
+    return layout().state_database_url
+
+
+def read_only_store(error: type[Exception] = CliError):
+    """The config store, opened read-only (``ConfigStore.for_reading``): nothing is written and no lock is held
+    to read, what a writer would repair is in ``damage``. With a remote (production), its head is fetched and
+    read, so that the answer is the source of truth's. A missing or unusable store is an ``error`` naming it."""
+    from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreError
+
+    area = layout()
+    try:
+        return ConfigStore.for_reading(area.config_store, area.config_store_remote, fetch_remote=True)
+    except ConfigStoreError as problem:
+        raise error(f"config store {problem}") from None
 
 
 def url_problem(url: str, problem: str) -> CliError:

@@ -15,17 +15,25 @@ Holidays are computed once per year and the numpy business-day calendars once pe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from functools import cache, lru_cache
+from typing import TypeAlias
 
 import holidays
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 COUNTRY = "CL"
 HOLIDAY_CATEGORIES = ("public", "bank")
 WEEKMASK = "1111100"  # Monday to Friday
 _DAY = np.timedelta64(1, "D")
+
+#: one date: an ISO string, a ``date`` (``pd.Timestamp`` is one) or a numpy ``datetime64``
+DateScalar: TypeAlias = str | date | np.datetime64
+#: one date, or many: a sequence of dates, a datetime64 array, a pandas Series or Index of dates
+Dates: TypeAlias = DateScalar | Sequence[DateScalar] | npt.NDArray[np.datetime64] | pd.Series | pd.Index
 
 
 @cache
@@ -49,7 +57,7 @@ def business_day_calendar(first_year: int, last_year: int) -> np.busdaycalendar:
     return _calendar_for_decades(first // 10 * 10, last // 10 * 10)
 
 
-def _days(values) -> np.ndarray:
+def _days(values: Dates) -> npt.NDArray[np.datetime64]:
     """Dates (a scalar, a sequence, a Series or an index) as a datetime64[D] array (at least 1-d)."""
     if isinstance(values, (pd.Series, pd.Index)):
         values = values.to_numpy()
@@ -58,7 +66,7 @@ def _days(values) -> np.ndarray:
     return np.atleast_1d(pd.to_datetime(values).to_numpy().astype("datetime64[D]"))
 
 
-def _years_spanned(*arrays: np.ndarray, pad_days: int = 0) -> tuple[int, int]:
+def _years_spanned(*arrays: npt.NDArray[np.datetime64], pad_days: int = 0) -> tuple[int, int]:
     present = [a for a in arrays if a.size]
     if not present:
         return 2000, 2000
@@ -67,25 +75,25 @@ def _years_spanned(*arrays: np.ndarray, pad_days: int = 0) -> tuple[int, int]:
     return low, high
 
 
-def _is_scalar(value) -> bool:
+def _is_scalar(value: Dates) -> bool:
     return isinstance(value, (str, date, np.datetime64)) or np.ndim(value) == 0
 
 
-def chilean_holidays(start, end) -> pd.DatetimeIndex:
+def chilean_holidays(start: DateScalar, end: DateScalar) -> pd.DatetimeIndex:
     """The Chilean holidays (public and bank) that fall on a weekday between ``start`` and ``end`` inclusive."""
     low, high = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
     days = [pd.Timestamp(d) for y in range(low.year, high.year + 1) for d in _weekday_holidays(y)]
     return pd.DatetimeIndex([d for d in days if low <= d <= high], dtype="datetime64[ns]")
 
 
-def is_business_day(dates):
+def is_business_day(dates: Dates) -> bool | npt.NDArray[np.bool_]:
     """Whether each date is a Chilean business day: a bool for one date, else a bool array (dates' order)."""
     days = _days(dates)
     mask = np.is_busday(days, busdaycal=business_day_calendar(*_years_spanned(days)))
     return bool(mask[0]) if _is_scalar(dates) else mask
 
 
-def next_business_days(origin, steps: int) -> list[pd.Timestamp]:
+def next_business_days(origin: DateScalar, steps: int) -> list[pd.Timestamp]:
     """The ``steps`` Chilean business days after ``origin`` (the first is the next business day strictly
     after it, also when the origin itself is a weekend day or a holiday)."""
     if steps < 0:
@@ -99,7 +107,8 @@ def next_business_days(origin, steps: int) -> list[pd.Timestamp]:
     return [pd.Timestamp(t) for t in targets]
 
 
-def nth_business_day_after(origins, steps) -> np.ndarray:
+def nth_business_day_after(origins: Dates, steps: int | Sequence[int] | npt.NDArray[np.integer] | pd.Series
+                           ) -> npt.NDArray[np.datetime64]:
     """Vectorised :func:`next_business_days`: the ``steps[i]``-th Chilean business day after ``origins[i]``
     (datetime64[ns] array)."""
     days, offsets = _days(origins), np.atleast_1d(np.asarray(steps, dtype=np.int64))
@@ -108,7 +117,8 @@ def nth_business_day_after(origins, steps) -> np.ndarray:
     return np.busday_offset(days, offsets, roll="backward", busdaycal=calendar).astype("datetime64[ns]")
 
 
-def chilean_business_days(start, periods: int | None = None, end=None) -> pd.DatetimeIndex:
+def chilean_business_days(start: DateScalar, periods: int | None = None, end: DateScalar | None = None
+                          ) -> pd.DatetimeIndex:
     """Chilean business days from ``start`` (included when it is one): ``periods`` of them, or all of them
     up to ``end`` (included) - the Chilean counterpart of ``pd.bdate_range``."""
     if (periods is None) == (end is None):
@@ -127,7 +137,7 @@ def chilean_business_days(start, periods: int | None = None, end=None) -> pd.Dat
     return pd.DatetimeIndex(days.astype("datetime64[ns]"))
 
 
-def business_days_between(start, end):
+def business_days_between(start: Dates, end: Dates) -> int | npt.NDArray[np.int64]:
     """Chilean business days after ``start`` up to and including ``end`` (0 when ``end`` <= ``start``):
     ``business_days_between(o, next_business_days(o, k)[-1]) == k``. A scalar for scalars, else an array."""
     a, b = _days(start), _days(end)
@@ -137,7 +147,7 @@ def business_days_between(start, end):
     return int(counts[0]) if _is_scalar(start) and _is_scalar(end) else counts
 
 
-def missing_business_days(dates) -> np.ndarray:
+def missing_business_days(dates: Dates) -> npt.NDArray[np.int64]:
     """Chilean business days strictly between each date and the previous one (0 for the first date and for
     consecutive business days; a weekend or a Chilean holiday in between is not missing)."""
     days = _days(dates)

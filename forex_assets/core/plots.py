@@ -1,14 +1,22 @@
-"""Small matplotlib figures embedded inline (base64 PNG) in Dagster metadata and HTML reports."""
+"""Small matplotlib figures embedded inline (base64 PNG) in Dagster metadata and HTML reports.
+
+Every figure an asset shows in the UI is drawn here (prices, forecast fan, drift distributions, search
+leaderboard, optimization metrics); the Dagster layer only attaches them (``markdown_image``). The replay
+report's figures are in ``core/replay/report_plots.py``, the validation report's in
+``core/recalibration/report_html.py``. Headless: the Agg backend.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
@@ -46,4 +54,65 @@ def forecast_fan_figure(prices: pd.DataFrame, forecast: pd.DataFrame, horizon: s
     ax.set_ylabel("CLP per USD")
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def returns_distribution_figure(prices: pd.DataFrame, baseline_window: int, test_window: int, horizon: str):
+    """Histograms of the daily log returns (%) of the drift check's baseline window and its test window (the
+    last ``test_window`` returns), on the same bins."""
+    returns = np.diff(np.log(prices["usdclp"].to_numpy()))[-(baseline_window + test_window) :] * 100
+    baseline, test = returns[:baseline_window], returns[baseline_window:]
+    fig, ax = plt.subplots(figsize=(7, 3))
+    bins = np.linspace(returns.min(), returns.max(), 25)
+    ax.hist(baseline, bins=bins, density=True, alpha=0.5, label=f"baseline ({baseline_window})")
+    ax.hist(test, bins=bins, density=True, alpha=0.5, label=f"test ({test_window})")
+    ax.set_xlabel("daily log return (%)")
+    ax.set_title(f"{horizon}: baseline vs test returns")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def leaderboard_figure(board: pd.DataFrame, horizon: str):
+    """The search's 20 best complete configurations by search-window RMSE (CLP), best at the top."""
+    complete = board[board["state"] == "COMPLETE"].head(20)
+    fig, ax = plt.subplots(figsize=(7, max(2.0, 0.3 * len(complete) + 1)))
+    labels = [label.split("|", 1)[-1] for label in complete["label"]]
+    ax.barh(labels[::-1], complete["rmse_clp"].to_numpy()[::-1], color="tab:blue")
+    ax.set_xlabel("search-window RMSE (CLP)")
+    ax.set_title(f"{horizon}: configurations, best at the top")
+    ax.grid(alpha=0.3, axis="x")
+    return fig
+
+
+def optimization_metrics_figure(metrics: Sequence, trigger_kinds: Sequence[str]):
+    """The operator's month at a glance: RMSE (CLP) before and after each deploy per horizon (left), and
+    optimizations per horizon stacked by trigger kind with deploys and rollbacks (right). ``metrics``: one
+    :class:`~forex_assets.core.monitoring.optimization_history.HorizonMetrics` per horizon."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
+    for m in metrics:
+        if m.deploys:
+            at = [d.deployed_at for d in m.deploys]
+            line = left.plot(at, [d.rmse_after_clp for d in m.deploys], marker="o", label=f"{m.horizon} after")[0]
+            before = [d.rmse_before_clp for d in m.deploys]
+            left.scatter(at, before, facecolors="none", edgecolors=line.get_color(), label=f"{m.horizon} before")
+    left.set_title("RMSE before (hollow) and after each deploy")
+    left.set_ylabel("CLP")
+    left.grid(alpha=0.3)
+    if any(m.deploys for m in metrics):
+        left.legend(fontsize=7, ncol=2)
+        fig.autofmt_xdate()
+    else:
+        left.text(0.5, 0.5, "no deploy yet", ha="center", va="center", transform=left.transAxes)
+    x = np.arange(len(metrics))
+    bottom = np.zeros(len(metrics))
+    for kind in trigger_kinds:
+        counts = np.array([m.by_trigger[kind] for m in metrics], dtype=float)
+        right.bar(x, counts, bottom=bottom, label=kind)
+        bottom += counts
+    right.plot(x, [len(m.deploys) for m in metrics], "k^", label="deploys")
+    right.plot(x, [m.rollbacks for m in metrics], "rv", label="rollbacks")
+    right.set_xticks(x, [m.horizon for m in metrics])
+    right.set_title("optimizations by trigger")
+    right.legend(fontsize=7)
+    right.grid(alpha=0.3, axis="y")
     return fig

@@ -1,28 +1,30 @@
-"""The recalibration policy for one horizon on one business day: the single implementation.
+"""The recalibration policy's steps for one horizon: the core functions every path calls.
 
-A business day of one horizon goes through these steps, in this order (``docs/architecture.md``):
+The order of the steps, and what each reads and produces, is described once, in ``core/cycle.py``
+(:data:`~forex_assets.core.cycle.CYCLE`), which also composes them into one business day for the replay
+(:func:`~forex_assets.core.cycle.run_policy_day`). This module holds the steps themselves:
 
-1. **forecast** with the deployed configuration and record it in the forecast history;
-2. **health**: if the deployed version is a deploy not yet judged, score what happened since
-   (:func:`post_deploy_health`) and roll it back when a rollback rule fires (:func:`rollback_decision`);
-   after a rollback the horizon is forecast again with the restored configuration;
-3. **reports**: drift of the prices (:func:`drift_check`) and accuracy of the matured forecasts
-   against the deployed configuration's baseline (:func:`performance_check`);
-4. **trigger**: the trigger manager's decision, recorded with its reasons (:func:`decide_optimization`);
-5. **optimization** when the decision says so: search on the search window, validation on the
-   later disjoint window, deploy only when every approval criterion passed (:func:`recalibrate`);
-   its verdict is recorded (:func:`record_verdict`: what the guard counts from then on); after a deploy
-   the horizon is forecast again with the new configuration.
+* **forecast**: :func:`forecast_step` (the deployed configuration's forecast, recorded in the history);
+* **watch**: :func:`is_watched_deploy`, :func:`post_deploy_health` and :func:`rollback_decision` (a deploy
+  not yet judged, scored on its forecasts since, rolled back when a rollback rule fires);
+* **reports**: :func:`drift_check` (with :func:`drift_summary`) and :func:`performance_check`;
+* **decision**: :func:`trigger_inputs` and :func:`decide_optimization` (the trigger manager);
+* **optimization**: :func:`recalibrate` composes the search (``find_candidate``), the validation on the later
+  disjoint window (``validate_candidate``), its verdict (:func:`validation_verdict`) and the deploy
+  (``deploy_from_report``); :func:`record_verdict` records the verdict the guard counts from then on (the
+  replay's record; ``validation_report`` records the same verdict and detail, ``defs/recalibration/verdicts.py``).
 
 Every rule and threshold comes from :class:`PolicySettings`. Who calls what:
 
-* the replay (``core/replay/engine.py``) runs :func:`run_policy_day` for every replayed day;
-* the Dagster layer runs the same steps asynchronously: the ``forecast``, ``drift_report`` and
-  ``performance_report`` assets call steps 1 and 3, the rollback sensor steps 2, the optimization sensor
-  and the weekly schedule step 4 (they only read state and request runs), and ``optimization_job``
-  (``candidate_config`` -> ``validation_report`` with its blocking checks -> ``deployed_config``) the
-  pieces of step 5 that :func:`recalibrate` composes here;
-* ``make run`` materializes those assets and asks the same sensor helpers.
+* the replay, through :func:`~forex_assets.core.cycle.run_policy_day`, every step for every replayed day;
+* the Dagster layer, the same functions from the definitions each step of ``CYCLE`` names: the ``forecast``
+  asset (and ``rollback_job``'s refresh) :func:`forecast_step`; ``rollback_sensor`` the watch; the
+  ``drift_report`` and ``performance_report`` assets the reports; ``optimization_sensor`` and the weekly
+  schedule the decision (they only read state and request runs); ``optimization_job``'s ``candidate_config``,
+  ``validation_report`` (with :func:`validation_verdict`, as :func:`recalibrate`) and ``deployed_config`` the
+  optimization;
+* ``make run`` (``cli/run.py`` ``run_cycle``), which materializes those assets and asks the sensors' helpers
+  in the order of ``CYCLE``.
 
 Pure: no Dagster import (checked by the import-linter contract in ``pyproject.toml``).
 """
@@ -31,9 +33,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -71,6 +72,7 @@ from forex_assets.core.recalibration.workflow import (
     WindowOverlapError,
     candidate_document,
     find_candidate,
+    report_value,
     validate_candidate,
 )
 
@@ -198,6 +200,29 @@ def decide_optimization(inputs: TriggerInputs, settings: PolicySettings) -> Trig
 # ------------------------------------------------------------------------------ 5. optimization
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """An optimization's verdict once its candidate was validated: what decides the deploy and what the decision
+    log records (the guard counts it from then on). Both paths take it from :func:`validation_verdict`."""
+
+    verdict: str  # "approved" or "rejected"
+    failed_criteria: tuple[str, ...] = ()
+
+    @property
+    def approved(self) -> bool:
+        return self.verdict == "approved"
+
+    @property
+    def text(self) -> str:
+        """The verdict as recorded and logged: "approved", or "rejected: " and the failed approval criteria."""
+        return self.verdict if self.approved else f"{self.verdict}: {', '.join(self.failed_criteria)}"
+
+
+def validation_verdict(report: ValidationReport) -> Verdict:
+    """Approved when every approval criterion passed, rejected naming those that failed otherwise."""
+    return Verdict("approved" if report.approved else "rejected", tuple(report.failed_criteria))
+
+
 @dataclass
 class Recalibration:
     """One optimization: search, validation, and the deploy when the validation approved it."""
@@ -210,6 +235,13 @@ class Recalibration:
     previous_version: str | None = None
     deployed_version: Version | None = None
     seconds: float = 0.0
+
+    @property
+    def detail(self) -> str:
+        """What the decision log records with the verdict: the error, or :attr:`Verdict.text`."""
+        if self.verdict == "error" or self.report is None:
+            return self.error
+        return validation_verdict(self.report).text
 
 
 RECALIBRATION_ERRORS = (ConfigError, SearchError, ModelLoadError, WindowOverlapError, ValueError)
@@ -249,10 +281,10 @@ def recalibrate(
             settings.approval,
             render_html=render_html,
         )
-        outcome.report = run.report
-        outcome.verdict = "approved" if run.report.approved else "rejected"
-        if run.report.approved:
-            _, outcome.deployed_version, _ = deploy_from_report(store, run.report.to_dict())
+        outcome.report, verdict = run.report, validation_verdict(run.report)
+        outcome.verdict = verdict.verdict
+        if verdict.approved:
+            _, outcome.deployed_version, _ = deploy_from_report(store, report_value(run))
     except RECALIBRATION_ERRORS as error:
         outcome.verdict, outcome.error = "error", f"{type(error).__name__}: {error}"
         outcome.concluded = failure_concludes(error)
@@ -273,124 +305,6 @@ def record_verdict(
         decision.decided_on,
         verdict,
         performance_override=decision.performance_override,
-        detail=outcome.error,
+        detail=outcome.detail,
         at=at,
     )
-
-
-# ------------------------------------------------------------------------------ one business day
-
-
-@dataclass
-class PolicyState:
-    """The state one horizon's policy reads and writes (a working area: production's or a replay's)."""
-
-    store: ConfigStore
-    history: ForecastHistory
-    log: DecisionLog
-    cache: ForecastCache
-    study_journal: Path  # the Optuna study directory: one journal file per study
-    reports_root: Path
-    configs_dir: Path
-    # forecast outcomes per configuration version, oldest first (production reads them from run records)
-    forecast_outcomes: dict[str, list[bool]] = field(default_factory=dict)
-    handled_deploys: set[str] = field(default_factory=set)
-    # context for writes (config store commits) dated on the policy's day; the replay dates them
-    dated: Callable[[pd.Timestamp], AbstractContextManager] = lambda day: nullcontext()
-    # when the decision log has no optimization yet, count the configuration as optimized on this day
-    optimized_on_or_before: date | None = None
-    # write each validation's HTML report (plots) besides its JSON; a replay nobody reads report by report skips it
-    render_reports: bool = True
-
-
-@dataclass
-class PolicyDay:
-    """What the policy did for one horizon on one day."""
-
-    horizon: str
-    day: pd.Timestamp
-    forecast: ForecastRecord | None = None
-    forecast_error: str | None = None
-    rollback: tuple[str, str] | None = None  # (rolled-back version, reason)
-    drift: DriftReport | None = None
-    performance: PerformanceSnapshot | None = None
-    decision: TriggerDecision | None = None
-    recalibration: Recalibration | None = None
-    refreshed_forecasts: list[ForecastRecord] = field(default_factory=list)  # after a rollback or deploy
-
-
-def _at(day: pd.Timestamp, hour: int) -> datetime:
-    return datetime.combine(pd.Timestamp(day).date(), datetime.min.time(), tzinfo=UTC).replace(hour=hour)
-
-
-def _forecast(state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame) -> ForecastRecord | None:
-    deployed, version = state.store.read(outcome.horizon), state.store.current_version(outcome.horizon).id
-    try:
-        record = forecast_step(prices, deployed, version, state.history)
-    except Exception as error:  # noqa: BLE001 - a failed forecast is data for the rollback rules
-        state.forecast_outcomes.setdefault(version, []).append(False)
-        outcome.forecast_error = f"{type(error).__name__}: {error}"
-        return None
-    state.forecast_outcomes.setdefault(version, []).append(True)
-    return record
-
-
-def run_policy_day(
-    state: PolicyState, horizon: str, day: pd.Timestamp, prices: pd.DataFrame, settings: PolicySettings
-) -> PolicyDay:
-    """Steps 1-5 of the module docstring for ``horizon`` on ``day``; ``prices`` end on ``day``."""
-    outcome = PolicyDay(horizon, day)
-    outcome.forecast = _forecast(state, outcome, prices)
-
-    version = state.store.current_version(horizon)
-    if is_watched_deploy(horizon, version) and version.id not in state.handled_deploys:
-        health = post_deploy_health(
-            state.history,
-            prices,
-            horizon,
-            version.id,
-            list(reversed(state.forecast_outcomes.get(version.id, []))),
-        )
-        reason = rollback_decision(horizon, version, state.store.read(horizon), health, settings, state.handled_deploys)
-        if reason is not None:
-            state.handled_deploys.add(version.id)
-            with state.dated(day):
-                state.store.rollback(horizon, "previous", f"automatic rollback: {reason}")
-            outcome.rollback = (version.id, reason)
-            refreshed = _forecast(state, PolicyDay(horizon, day), prices)
-            outcome.refreshed_forecasts += [refreshed] if refreshed else []
-
-    deployed, version_id = state.store.read(horizon), state.store.current_version(horizon).id
-    outcome.drift = drift_check(prices, settings.drift_thresholds(horizon))
-    outcome.performance = performance_check(horizon, prices, state.history, deployed, state.cache, settings, version_id)
-    inputs = trigger_inputs(
-        horizon,
-        pd.Timestamp(day).date(),
-        outcome.drift.severity if outcome.drift else None,
-        drift_summary(outcome.drift) if outcome.drift else "",
-        outcome.performance.degradation_pct,
-        state.log,
-        state.optimized_on_or_before,
-        outcome.performance.random_walk_test,
-    )
-    outcome.decision = decide_optimization(inputs, settings)
-    state.log.record(outcome.decision, at=_at(day, 17))
-
-    if outcome.decision.optimize:
-        with state.dated(day):
-            outcome.recalibration = recalibrate(
-                horizon,
-                prices,
-                state.store,
-                state.configs_dir,
-                state.cache,
-                state.study_journal,
-                state.reports_root / horizon,
-                settings,
-                render_html=state.render_reports,
-            )
-        record_verdict(state.log, outcome.decision, outcome.recalibration, at=_at(day, 18))
-        if outcome.recalibration.deployed_version is not None:
-            refreshed = _forecast(state, PolicyDay(horizon, day), prices)
-            outcome.refreshed_forecasts += [refreshed] if refreshed else []
-    return outcome

@@ -5,7 +5,7 @@ Two layers retry (docs/decisions.md, ADR risk 2): the HTTP client (seconds: a 50
 client's patience, a locked SQLite study). Both retry only what may go away by waiting: a rejected
 candidate, a broken data contract, a bad configuration or a bug fail at once, however often they are tried.
 
-Pure: no Dagster. The Dagster layer (``forex_assets.defs.prices.retries``) asks :func:`is_transient`.
+Pure: no Dagster. The Dagster layer (``forex_assets.defs.step_retries``) asks :func:`is_transient`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ repository (pure, no Dagster). This module is the facade; the parts are beside i
   fsync, rename, directory fsync), git commit whose message names horizon, reason, candidate metrics
   and validation baseline.
 * A version id is readable: ``<UTC time of the commit>-<short commit>``, e.g. ``20261126T071502Z-3fa2c1d0``.
+* Open a store once per run or sensor tick and hand it on: a writer's open takes the store lock, repairs and
+  fetches the remote each time. Where nothing is written, :meth:`ConfigStore.for_reading` opens it without any
+  of that.
 * A writer's open (the default) creates the store when there is none, atomically (creation.py), rebuilds a
   half-made one (keeping it aside), and repairs what a crash, a hand edit or a stray file left (repair.py),
   listed in ``ConfigStore.repairs`` (one line each) and ``ConfigStore.repaired`` (with horizon and the copy
@@ -90,7 +93,11 @@ class ConfigStore:
         *,
         read_only: bool = False,
         remote: str | Path | None = None,
+        fetch_remote: bool = True,
     ):
+        """A writer's open (the default), or with ``read_only`` a reader's (see the module's docstring);
+        ``fetch_remote=False``: a reader's open with a remote reads the local clone as it is, fetching nothing
+        (:meth:`for_reading`)."""
         self.root = Path(root)
         self.read_only = read_only
         self.remote = Remote(remote) if remote else None  # None: the local repository is the store
@@ -111,7 +118,7 @@ class ConfigStore:
                 raise UnusableStoreError(f"{self.root}: no configuration store here (none was created yet{clone})")
             self._git = GitRepo(self.root)
             self.damage = survey(self._git)
-            if self.remote is not None:
+            if self.remote is not None and fetch_remote:
                 self._fetch_for_reading()
             return
         if condition(self.root).state != USABLE:
@@ -134,6 +141,16 @@ class ConfigStore:
                         "remote can be reached"
                     )
             self.repair_log.append(self.repaired)
+
+    @classmethod
+    def for_reading(
+        cls, root: Path | str, remote: str | Path | None = None, *, fetch_remote: bool = False
+    ) -> ConfigStore:
+        """The store opened only to read: no lock, no repair, no write (what a writer would repair is listed in
+        ``damage``; deploy and rollback are refused), and an UnusableStoreError when there is no usable store.
+        With a ``remote``, the local clone is read as it is, unless ``fetch_remote``: then the remote's head is
+        fetched (under the store lock, at most READER_LOCK_TIMEOUT_S) and read, as the operator's commands do."""
+        return cls(root, read_only=True, remote=remote, fetch_remote=fetch_remote)
 
     def _warn(self, text: str) -> None:
         self.warnings.append(text)

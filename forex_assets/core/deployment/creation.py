@@ -41,6 +41,7 @@ from forex_assets.core.deployment.layout import (
 from forex_assets.core.files import fsync_directory
 from forex_assets.core.forecasting.config import load_seed
 from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.working_area import CONFIG_STORE_DIR_ENV
 
 USABLE, ABSENT, EMPTY, HALF_MADE = "usable", "absent", "empty", "half-made"
 
@@ -80,7 +81,7 @@ def _not_a_store(root: Path, holds: str, foreign: list[str]) -> UnusableStoreErr
     """The refusal of a directory that is not a store: what it holds, and what to do (never: empty it)."""
     move = f"move {_listed(foreign)} out of it" if foreign else "move what is there out of it"
     return UnusableStoreError(
-        f"{root}: not a configuration store: it holds {holds}; left untouched. Point FOREX_CONFIG_STORE_DIR (or "
+        f"{root}: not a configuration store: it holds {holds}; left untouched. Point {CONFIG_STORE_DIR_ENV} (or "
         f"config_store_dir of the working_area resource) at another directory, or {move}"
     )
 

@@ -6,12 +6,13 @@ import pandas as pd
 
 from forex_assets.core.deployment.config_store import ConfigStore, StaleValidationError
 from forex_assets.core.deployment.history import Version
-from forex_assets.core.forecasting.config import ChronosConfig, ValidationBaseline
+from forex_assets.core.forecasting.config import ChronosConfig, ValidationBaseline, as_config
 
 
 def config_with_baseline(report: dict) -> ChronosConfig:
-    """The candidate of a validation report carrying its validation baseline (what triggers and the
-    automatic rollback compare against)."""
+    """The candidate of a validation report (the ChronosConfig the search found, or its document in a report
+    stored by an earlier version) carrying its validation baseline (what triggers and the automatic rollback
+    compare against)."""
     metrics = report["metrics"]
     baseline = ValidationBaseline(
         rmse_clp=metrics["rmse_new"],
@@ -21,7 +22,8 @@ def config_with_baseline(report: dict) -> ChronosConfig:
         skill_vs_random_walk=metrics.get("skill_vs_random_walk_new"),
         validated_on=report["validation_window"][1],
     )
-    return ChronosConfig.model_validate(report["candidate"]).model_copy(update={"baseline": baseline})
+    candidate = as_config(report["candidate"], f"validation report {report.get('horizon')}: candidate")
+    return candidate.model_copy(update={"baseline": baseline})
 
 
 def deploy_reason(report: dict) -> str:

@@ -47,6 +47,7 @@ from forex_assets.core.deployment.git_repo import IDENTITY, GitRepo, error_line
 from forex_assets.core.deployment.history import parse_message, version_of
 from forex_assets.core.deployment.layout import RemoteError, UnusableStoreError, discarded_name, utc_stamp
 from forex_assets.core.deployment.repair import Repair
+from forex_assets.core.working_area import CONFIG_STORE_REMOTE_ENV
 
 REMOTE_NAME = "origin"
 BRANCH = "main"
@@ -195,7 +196,7 @@ class Remote:
             clone.repo.close()
         raise UnusableStoreError(
             f"{self.shown}: its branch {BRANCH} holds someone else's history, not a configuration store's ({holds}; "
-            f"the first commit: {first!r}); nothing was created or pushed. Point FOREX_CONFIG_STORE_REMOTE (or "
+            f"the first commit: {first!r}); nothing was created or pushed. Point {CONFIG_STORE_REMOTE_ENV} (or "
             f"config_store_remote of the working_area resource) at the configuration store's remote, or at an "
             "empty repository (`git init --bare <path>`), which the first run seeds from the seed configurations"
         )

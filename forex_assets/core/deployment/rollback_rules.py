@@ -22,6 +22,17 @@ class RollbackThresholds:
     min_matured_forecasts: int = 5  # forecasts whose every target is observed, before RMSE counts
 
 
+def rollback_rules_text(thresholds: RollbackThresholds = RollbackThresholds()) -> str:
+    """The rollback rules in words, with the values of ``thresholds`` (the rollback sensor's description)."""
+    t = thresholds
+    return (
+        f"{t.consecutive_failures} consecutive failed forecast runs, inference time above {t.inference_time_ratio:g}x "
+        f"the validation baseline and more than {t.min_inference_excess_seconds:g} s above it on each of the latest "
+        f"{t.slow_forecasts} forecasts, or RMSE above {t.rmse_ratio:g}x the baseline once {t.min_matured_forecasts} "
+        "forecasts have matured"
+    )
+
+
 @dataclass(frozen=True)
 class PostDeployHealth:
     """What happened to one horizon's forecasts since its latest deploy."""

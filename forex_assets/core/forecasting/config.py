@@ -11,8 +11,11 @@ the search window for 95 % coverage (``recalibration.levers``).
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -120,6 +123,38 @@ def parse_config(document: dict, source: str = "<config>") -> ChronosConfig:
         raise ConfigError(describe_validation_error(error, source, "Chronos configuration")) from None
 
 
+def as_config(value: ChronosConfig | Mapping, source: str = "<config>") -> ChronosConfig:
+    """``value`` itself when it is a ChronosConfig (the model travels from the search to the store as it is);
+    a document, as an earlier version stored candidates and reports, validated (``source`` names it)."""
+    if isinstance(value, ChronosConfig):
+        return value
+    return parse_config(dict(value), source)
+
+
+Loaded = TypeVar("Loaded")
+
+
+def read_once(load: Callable[[Path], Loaded]) -> Callable[[Path], Loaded]:
+    """``load(path)``, read and validated once per process while the file stays as it is: the cache is keyed
+    on the path and the file's modification time, size and inode, so an edited (or replaced) file is read
+    again. Errors are not cached. The loaded values must be immutable (frozen models)."""
+
+    @lru_cache(maxsize=64)
+    def cached(path: Path, stamp: tuple[int, int, int]) -> Loaded:
+        return load(path)
+
+    def loader(path: Path) -> Loaded:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return load(path)  # the loader says what is wrong with the path
+        return cached(path, (stat.st_mtime_ns, stat.st_size, stat.st_ino))
+
+    loader.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    loader.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    return loader
+
+
 def read_json_object(path: Path, error: type[ValueError], what: str) -> dict:
     """A JSON object from ``path``; a missing file or bad JSON raises ``error`` naming the file and position."""
     try:
@@ -137,11 +172,16 @@ def read_json_object(path: Path, error: type[ValueError], what: str) -> dict:
     return document
 
 
+@read_once
+def _read_config(path: Path) -> ChronosConfig:
+    return parse_config(read_json_object(path, ConfigError, "configuration"), str(path))
+
+
 def load_config(path: Path, expected_horizon: str | None = None) -> ChronosConfig:
-    """Read and validate ``chronos_{horizon}.json``; errors name the file and the field."""
+    """Read and validate ``chronos_{horizon}.json`` (once per process while the file is unchanged: the seed
+    configurations are read by every optimization); errors name the file and the field."""
     path = Path(path)
-    document = read_json_object(path, ConfigError, "configuration")
-    config = parse_config(document, str(path))
+    config = _read_config(path)
     if expected_horizon is not None and config.horizon != expected_horizon:
         raise ConfigError(
             f"{path}: field 'horizon': is {config.horizon!r} but the file is for horizon {expected_horizon!r}"

@@ -27,18 +27,12 @@ MEDIUM and HIGH trigger a recalibration (docs/decisions.md, Drift).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from enum import IntEnum
 
 import numpy as np
 from river.drift import PageHinkley
 from scipy import stats
 
-
-class Severity(IntEnum):
-    NONE = 0
-    LOW = 1
-    MEDIUM = 2
-    HIGH = 3
+from forex_assets.core.monitoring.severity import Severity
 
 
 @dataclass(frozen=True)

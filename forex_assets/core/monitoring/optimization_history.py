@@ -15,12 +15,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.deployment.history import message_fields, rollback_target
 from forex_assets.core.monitoring.decision_log import DecisionLog
+
+if TYPE_CHECKING:  # pandas only for the asset's tables: `forex-assets history` does without it
+    import pandas as pd
 
 TRIGGER_KINDS = ("performance", "drift", "schedule", "manual")
 REPORT_NAME = re.compile(r"validation_(?P<horizon>\w+)_(?P<stamp>\d{8}T\d{6}Z)\.json$")
@@ -172,6 +174,8 @@ def horizon_metrics(events: list[HistoryEvent], horizon: str) -> HorizonMetrics:
 
 
 def summary_frame(metrics: list[HorizonMetrics]) -> pd.DataFrame:
+    import pandas as pd
+
     rows = []
     for m in metrics:
         last = m.deploys[-1] if m.deploys else None
@@ -193,6 +197,8 @@ def summary_frame(metrics: list[HorizonMetrics]) -> pd.DataFrame:
 
 
 def deploys_frame(metrics: list[HorizonMetrics]) -> pd.DataFrame:
+    import pandas as pd
+
     rows = [
         {
             "horizon": d.horizon,

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
-from forex_assets.core.monitoring.drift import Severity
+from forex_assets.core.monitoring.severity import Severity
 from forex_assets.core.retries import is_transient
 
 

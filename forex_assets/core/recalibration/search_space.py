@@ -24,6 +24,7 @@ from forex_assets.core.forecasting.config import (
     Family,
     describe_validation_error,
     read_json_object,
+    read_once,
 )
 
 
@@ -169,13 +170,20 @@ def enumerate_candidates(space: SearchSpace) -> list[Candidate]:
     return candidates
 
 
-def load_search_space(path: Path | str, expected_horizon: str | None = None) -> SearchSpace:
-    path = Path(path)
+@read_once
+def _read_search_space(path: Path) -> SearchSpace:
     document = read_json_object(path, SearchSpaceError, "search-space")
     try:
-        space = SearchSpace.model_validate(document)
+        return SearchSpace.model_validate(document)
     except ValidationError as error:
         raise SearchSpaceError(describe_validation_error(error, str(path), "search space", "key")) from None
+
+
+def load_search_space(path: Path | str, expected_horizon: str | None = None) -> SearchSpace:
+    """Read and validate ``search_space_{horizon}.json`` (once per process while the file is unchanged: every
+    optimization reads it); errors name the file and the key."""
+    path = Path(path)
+    space = _read_search_space(path)
     if expected_horizon is not None and space.horizon != expected_horizon:
         raise SearchSpaceError(
             f"{path}: key 'horizon': is {space.horizon!r} but the file is for horizon {expected_horizon!r}"

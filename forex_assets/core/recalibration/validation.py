@@ -148,9 +148,31 @@ def one_sided_improvement_p(candidate: BacktestResult, deployed: BacktestResult,
     return test.p_value / 2 if test.statistic < 0 else 1.0 - test.p_value / 2
 
 
+def criterion_rule(name: str, thresholds: ApprovalThresholds = ApprovalThresholds()) -> str:
+    """What approval criterion ``name`` requires, in words, with the values of ``thresholds``: the asset
+    check's description in the UI and the second half of each evaluated criterion's description."""
+    t = thresholds
+    rules = {
+        "accuracy_improves": f"RMSE at least {t.min_rmse_improvement_pct:g} % lower or MAPE at least "
+        f"{t.min_mape_improvement_pct:g} % lower than the deployed config's",
+        "error_std_stable": f"error std (stability) at most {t.max_error_std_growth_pct:g} % above the deployed "
+        f"config's (ratio at most {1 + t.max_error_std_growth_pct / 100:.2f})",
+        "inference_time_bounded": f"inference time at most {t.max_inference_time_ratio:g}x the deployed config's, "
+        f"or at most {t.max_inference_excess_seconds:g} s slower",
+        "coverage_95_sufficient": f"95 % interval coverage at least {t.min_coverage_95:.2f}",
+        "bias_bounded": f"|bias| below {t.max_abs_bias_clp:g} CLP, or at most "
+        f"{1 + t.max_bias_growth_pct / 100:.2f}x the deployed config's",
+        "improvement_significant": "a significant RMSE improvement: one-sided Diebold-Mariano p at most "
+        f"{t.max_improvement_p_value:g} that the candidate's error is lower",
+    }
+    return rules[name]
+
+
 def approval_criteria(
     metrics: ValidationMetrics, thresholds: ApprovalThresholds = ApprovalThresholds()
 ) -> list[Criterion]:
+    """Each criterion evaluated on ``metrics``; its description says what was observed, then
+    :func:`criterion_rule`."""
     t = thresholds
     inference_ratio = (
         metrics.inference_time_new / metrics.inference_time_current if metrics.inference_time_current else float("inf")
@@ -162,56 +184,56 @@ def approval_criteria(
         metrics.rmse_improvement <= -t.min_rmse_improvement_pct
         or metrics.mape_improvement <= -t.min_mape_improvement_pct
     )
-    return [
-        Criterion(
+    evaluated = [
+        (
             "accuracy_improves",
             accuracy_passed,
             metrics.rmse_improvement,
             -t.min_rmse_improvement_pct,
-            f"RMSE change {metrics.rmse_improvement:+.2f} % (needs <= -{t.min_rmse_improvement_pct:g} %) or "
-            f"MAPE change {metrics.mape_improvement:+.2f} % (needs <= -{t.min_mape_improvement_pct:g} %)",
+            f"RMSE change {metrics.rmse_improvement:+.2f} %, MAPE change {metrics.mape_improvement:+.2f} %",
         ),
-        Criterion(
+        (
             "error_std_stable",
             metrics.stability_score <= 1.0 + t.max_error_std_growth_pct / 100.0,
             metrics.stability_score,
             1.0 + t.max_error_std_growth_pct / 100.0,
             f"error std {metrics.error_std_new:.2f} vs {metrics.error_std_current:.2f} CLP: ratio "
-            f"{metrics.stability_score:.3f} (at most {1 + t.max_error_std_growth_pct / 100:.2f})",
+            f"{metrics.stability_score:.3f}",
         ),
-        Criterion(
+        (
             "inference_time_bounded",
             inference_ratio <= t.max_inference_time_ratio
             or metrics.inference_time_new - metrics.inference_time_current <= t.max_inference_excess_seconds,
             inference_ratio,
             t.max_inference_time_ratio,
             f"inference {metrics.inference_time_new * 1000:.1f} ms vs {metrics.inference_time_current * 1000:.1f} ms "
-            f"per forecast: {inference_ratio:.2f}x (at most {t.max_inference_time_ratio:g}x, or at most "
-            f"{t.max_inference_excess_seconds:g} s slower)",
+            f"per forecast: {inference_ratio:.2f}x",
         ),
-        Criterion(
+        (
             "coverage_95_sufficient",
             metrics.ci95_coverage_new >= t.min_coverage_95,
             metrics.ci95_coverage_new,
             t.min_coverage_95,
-            f"95 % interval coverage {metrics.ci95_coverage_new:.3f} (at least {t.min_coverage_95:.2f})",
+            f"95 % interval coverage {metrics.ci95_coverage_new:.3f}",
         ),
-        Criterion(
+        (
             "bias_bounded",
             abs(metrics.bias_new) < bias_limit,
             metrics.bias_new,
             bias_limit,
-            f"bias {metrics.bias_new:+.2f} CLP (|bias| below {t.max_abs_bias_clp:g} CLP, or at most "
-            f"{1 + t.max_bias_growth_pct / 100:.2f} x the deployed config's {abs(metrics.bias_current):.2f} CLP)",
+            f"bias {metrics.bias_new:+.2f} CLP (the deployed config's {abs(metrics.bias_current):.2f} CLP)",
         ),
-        Criterion(
+        (
             "improvement_significant",
             p_value <= t.max_improvement_p_value,
             p_value,
             t.max_improvement_p_value,
-            f"one-sided Diebold-Mariano p {p_value:.3f} that the candidate's error is lower "
-            f"(at most {t.max_improvement_p_value:g})",
+            f"one-sided Diebold-Mariano p {p_value:.3f}",
         ),
+    ]
+    return [
+        Criterion(name, passed, observed, threshold, f"{seen}; needs {criterion_rule(name, t)}")
+        for name, passed, observed, threshold, seen in evaluated
     ]
 
 

@@ -14,7 +14,7 @@ from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.engine import BacktestResult, run_backtest
 from forex_assets.core.backtest.windows import PriceSeries, split_windows
 from forex_assets.core.files import write_text_atomically
-from forex_assets.core.forecasting.config import ChronosConfig
+from forex_assets.core.forecasting.config import ChronosConfig, as_config
 from forex_assets.core.horizons import horizon_steps
 from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
 from forex_assets.core.recalibration.levers import LeverSettings, fit_levers
@@ -79,10 +79,11 @@ def find_candidate(
 
 
 def candidate_document(outcome: SearchOutcome, space: SearchSpace) -> dict:
-    """What candidate_config stores: the best configuration, how it was found, and the windows."""
+    """What candidate_config stores: the best configuration (the ChronosConfig itself, handed on as it is to
+    the validation and the store), how it was found, and the windows. :func:`candidate_json` writes it."""
     return {
         "horizon": outcome.horizon,
-        "config": outcome.best.model_dump(mode="json", exclude_none=True),
+        "config": outcome.best,
         "search_metrics": outcome.best_metrics,
         "search_window": list(outcome.search_origin_dates),
         "search_origins": space.search_origins,
@@ -94,6 +95,14 @@ def candidate_document(outcome: SearchOutcome, space: SearchSpace) -> dict:
         "trials_failed": outcome.trials_failed,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def candidate_json(document: dict, leaderboard: pd.DataFrame) -> str:
+    """The candidate file (``candidates/candidate_<horizon>.json``): the document, its configuration as the
+    configuration files write it (JSON fields, no nulls), then the leaderboard."""
+    config = as_config(document["config"], "candidate_config")
+    written = document | {"config": config.model_dump(mode="json", exclude_none=True)}
+    return json.dumps(written | {"leaderboard": leaderboard.to_dict("records")}, indent=2, default=str) + "\n"
 
 
 class WindowOverlapError(ValueError):
@@ -141,7 +150,7 @@ def validate_candidate(
     for a person, so a replay that nobody reads report by report skips its rendering."""
     horizon = candidate_doc["horizon"]
     steps = horizon_steps(horizon)
-    candidate = ChronosConfig.model_validate(candidate_doc["config"])
+    candidate = as_config(candidate_doc["config"], f"candidate_config {horizon}")
     series = PriceSeries.from_frame(prices)
     windows = split_windows(
         len(series.values),
@@ -184,3 +193,15 @@ def validate_candidate(
         html_path = reports_dir / f"validation_{horizon}_{stamp}.html"
         write_text_atomically(html_path, render_validation_html(report, results[0], results[1]))
     return ValidationRun(report, json_path, html_path, results[0], results[1])
+
+
+def report_value(run: ValidationRun) -> dict:
+    """What validation_report hands to the deploy: the report's figures (JSON values, as its file has them),
+    its candidate the ChronosConfig itself (no dump and validation again between the search and the store),
+    and where its JSON and HTML reports were written."""
+    html = str(run.html_path) if run.html_path is not None else None
+    return run.report.to_dict() | {
+        "candidate": run.report.candidate,
+        "html_report": html,
+        "json_report": str(run.json_path),
+    }

@@ -1,14 +1,13 @@
 """Replay of history: the whole recalibration policy, business day by business day, with only the prices
 known on each day (pure, no Dagster).
 
-Each replay day, for every horizon, does what production does on that day, with production's code:
-forecast with the deployed configuration (``make_forecast``, recorded in a forecast history), watch the
-latest deploy (``rollback_reason``, restore with ``ConfigStore.rollback``), drift (``detect_drift``) and
-performance (``performance_snapshot``) reports, the trigger decision (``decide``, recorded in a decision
-log), and when it says so: search (``find_candidate``), validation on the later disjoint window
-(``validate_candidate``) and deploy (``deploy_from_report``). State lives in a temporary working area
-(config store, decision log, forecast history, backtest cache); git commits and decisions carry the
-replay day, not the wall clock.
+Each replay day, for every horizon, runs the steps of the daily cycle (``core/cycle.py`` ``CYCLE``) in
+its order, with production's code (:func:`~forex_assets.core.cycle.run_policy_day`): forecast with the
+deployed configuration (recorded in a forecast history), watch the latest deploy (rollback rules, restore
+with ``ConfigStore.rollback``), drift and performance reports, the trigger decision (recorded in a decision
+log), and when it says so: search, validation on the later disjoint window, the verdict and the deploy.
+State lives in a temporary working area (config store, decision log, forecast history, backtest cache); git
+commits and decisions carry the replay day, not the wall clock.
 
 No look-ahead: the only prices any step receives are ``provider.visible(day)``, which ends on ``day``.
 """
@@ -29,18 +28,19 @@ import pandas as pd
 from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.engine import run_backtest
 from forex_assets.core.backtest.windows import PriceSeries, latest_origins
+from forex_assets.core.cycle import PolicyDay, PolicyState, run_policy_day
 from forex_assets.core.deployment.config_store import ConfigStore
-from forex_assets.core.forecasting.config import ChronosConfig, ValidationBaseline, load_config
+from forex_assets.core.forecasting.config import ChronosConfig, ValidationBaseline, config_path, load_config
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.forecasting.production import make_forecast
 from forex_assets.core.horizons import HORIZONS, horizon_steps
 from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.triggers import TriggerDecision
-from forex_assets.core.policy import PolicyDay, PolicySettings, PolicyState, run_policy_day
+from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.core.recalibration.search_space import load_search_space, search_space_path
 from forex_assets.core.recalibration.validation import single_forecast_seconds
-from forex_assets.core.working_area import SEED_CONFIGS_DIR
+from forex_assets.core.working_area import SEED_CONFIGS_DIR, WorkingAreaLayout
 
 
 class ReplayError(ValueError):
@@ -187,7 +187,7 @@ def required_history(settings: ReplaySettings) -> int:
     needed = 0
     for horizon in settings.horizons:
         steps = horizon_steps(horizon)
-        config = load_config(settings.configs_dir / f"chronos_{horizon}.json", expected_horizon=horizon)
+        config = load_config(config_path(settings.configs_dir, horizon), expected_horizon=horizon)
         space = load_search_space(search_space_path(settings.configs_dir, horizon), expected_horizon=horizon)
         longest = max([config.longest_context, *space.context_length, *(max(e) for e in space.context_ensembles)])
         spanned = (space.search_origins + space.validation_origins) * space.origin_spacing + 2 * steps
@@ -230,11 +230,12 @@ class Replay:
     def __init__(self, provider: PriceProvider, settings: ReplaySettings, workdir: Path):
         self.provider, self.settings, self.workdir = provider, settings, Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.store = ConfigStore(self.workdir / "config_store", seed_dir=settings.configs_dir)
-        self.log = DecisionLog(self.workdir / "trigger_decisions.sqlite")
-        self.history = ForecastHistory(self.workdir / "forecast_history.sqlite")
-        self.cache = ForecastCache(self.workdir / "backtest_cache.sqlite")
-        self.journal = self.workdir / "optuna_studies"  # one Optuna journal per study
+        area = WorkingAreaLayout.in_directory(self.workdir, settings.configs_dir)  # every part inside workdir
+        self.store = ConfigStore(area.config_store, seed_dir=area.configs)
+        self.log = DecisionLog(area.decision_log)
+        self.history = ForecastHistory(area.forecast_history)
+        self.cache = ForecastCache(area.backtest_cache)
+        self.journal = area.optuna_studies  # one Optuna journal per study
         self.seeds = {h: self.store.read(h) for h in settings.horizons}
         self.seed_versions = {h: self.store.current_version(h).id for h in settings.horizons}
         self.traces = {h: HorizonTrace(h) for h in settings.horizons}
@@ -246,7 +247,7 @@ class Replay:
                 log=self.log,
                 cache=self.cache,
                 study_journal=self.journal,
-                reports_root=self.workdir / "reports",
+                reports_root=area.reports,
                 configs_dir=settings.configs_dir,
                 dated=_commit_time,
                 optimized_on_or_before=counted,

@@ -5,7 +5,6 @@ from forex_assets.core.storage.engine import (
     PASSWORD_ENVS,
     STATE_DATABASE_URL_ENV,
     STATE_SCHEMA,
-    VERSION_TABLE,
     StateDatabase,
     StateDatabaseError,
     StateDatabaseMissing,
@@ -15,6 +14,7 @@ from forex_assets.core.storage.engine import (
     describe_url,
     masked_url,
 )
+from forex_assets.core.storage.schema_versions import VERSION_TABLE
 
 __all__ = [
     "PASSWORD_ENVS",

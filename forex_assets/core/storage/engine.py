@@ -39,7 +39,6 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -49,20 +48,21 @@ from sqlalchemy.pool import NullPool
 
 from forex_assets.core.corrupt_files import CorruptFileError, sqlite_corruption
 from forex_assets.core.retries import TransientError
+from forex_assets.core.storage.legacy import import_sqlite_part
+from forex_assets.core.storage.schema_versions import (
+    current_revisions,
+    known_revisions,
+    prepare_migration,
+    run_upgrade,
+    target_revisions,
+)
 from forex_assets.core.storage.tables import PARTS
+from forex_assets.core.working_area import STATE_DATABASE_URL_ENV, configured_state_database_url
 
-#: the state database's URL; empty or unset: SQLite files in the working area
-STATE_DATABASE_URL_ENV = "FOREX_STATE_DATABASE_URL"
 #: where a PostgreSQL URL without a password finds it, in this order
 PASSWORD_ENVS = ("FOREX_STATE_DATABASE_PASSWORD", "DAGSTER_POSTGRES_PASSWORD", "DAGSTER_PG_PASSWORD")
 #: the PostgreSQL schema of the project's tables (Dagster's own tables stay in ``public``)
 STATE_SCHEMA = "forex"
-#: Alembic's version table (in the state schema on PostgreSQL, in each file on SQLite); not
-#: ``alembic_version``, which is Dagster's own in the same database
-VERSION_TABLE = "forex_state_version"
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-#: the key of the PostgreSQL advisory lock that serializes migrations (any constant; "forex" in ASCII)
-MIGRATION_LOCK_KEY = 0x666F726578
 SQLITE_BUSY_TIMEOUT_S = 30
 POSTGRES_CONNECT_TIMEOUT_S = 10
 WRITE_OPTION = "forex_state_write"  # execution option: this connection's transaction writes (SQLite: BEGIN IMMEDIATE)
@@ -90,10 +90,9 @@ class StateDatabaseUnavailable(StateDatabaseError, TransientError):
 
 
 def configured_url(value: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
-    """``value``, else ``$FOREX_STATE_DATABASE_URL``; None (empty or unset) means the embedded SQLite files."""
-    environ = os.environ if environ is None else environ
-    chosen = value if value else environ.get(STATE_DATABASE_URL_ENV)
-    return chosen.strip() if chosen and chosen.strip() else None
+    """``value``, else ``$FOREX_STATE_DATABASE_URL``; None (empty or unset) means the embedded SQLite files
+    (resolved by the working-area layout, :mod:`forex_assets.core.working_area`)."""
+    return configured_state_database_url(value, environ)
 
 
 def complete_url(url: str | URL, environ: Mapping[str, str] | None = None) -> URL:
@@ -237,55 +236,6 @@ def engine_for(url: URL, wal: bool = False, read_only: bool = False) -> Engine:
         return engine
 
 
-# ------------------------------------------------------------------------------------------------ migrations
-
-
-@lru_cache(maxsize=1)
-def _script():
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory(str(MIGRATIONS_DIR))
-
-
-def known_revisions() -> set[str]:
-    return {script.revision for script in _script().walk_revisions()}
-
-
-def target_revisions(part: str | None) -> set[str]:
-    """The revisions a database must be at: the head of ``part``'s branch, or every head (all parts)."""
-    script = _script()
-    if part is None:
-        return set(script.get_heads())
-    return {revision.revision for revision in script.get_revisions(f"{part}@head")}
-
-
-def prepare_migration(connection: Connection, schema: str | None) -> None:
-    """Inside the migration's transaction, before Alembic runs: on PostgreSQL wait for the migration lock
-    (released at commit) and make the schema."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        connection.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
-
-
-def current_revisions(connection: Connection, schema: str | None) -> set[str]:
-    if not sa.inspect(connection).has_table(VERSION_TABLE, schema=schema):
-        return set()
-    versions = sa.table(VERSION_TABLE, sa.column("version_num"), schema=schema)
-    return set(connection.execute(sa.select(versions.c.version_num)).scalars())
-
-
-def run_upgrade(connection: Connection, schema: str | None, target: str) -> None:
-    """Alembic's upgrade to ``target`` on ``connection``, inside the caller's transaction."""
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["connection"] = connection
-    config.attributes["schema"] = schema
-    command.upgrade(config, target)
-
-
 # ------------------------------------------------------------------------------------------------ the database
 
 
@@ -342,8 +292,6 @@ class StateDatabase:
         self.engine = engine_for(self.url, wal=wal)
         self.migrate()
         if self.shared and path is not None:  # the part's file of the embedded default, moved in once
-            from forex_assets.core.storage.legacy import import_sqlite_part
-
             import_sqlite_part(self, Path(path))
 
     @property

@@ -7,26 +7,47 @@ part whose tables are still empty there copies the part's rows from its file (``
 forecast, decision or alert is left behind and two processes never copy it twice. The file is only read
 (never changed, moved or deleted): it stays as a backup, and is not used again (the tables are no longer
 empty). Decisions and alerts keep their order (they get new ids, in the same order).
+
+The part's database is given by its caller, :class:`~forex_assets.core.storage.engine.StateDatabase`, as the
+:class:`StatePart` it is: this module never imports the engine (an import-linter contract keeps it so).
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from contextlib import closing
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import sqlalchemy as sa
 
 from forex_assets.core.corrupt_files import sqlite_corruption
+from forex_assets.core.storage.schema_versions import prepare_migration
 from forex_assets.core.storage.tables import PARTS, assumed_verdicts, decisions, optimization_verdicts
-
-if TYPE_CHECKING:
-    from forex_assets.core.storage.engine import StateDatabase
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 5000
+
+
+class StatePart(Protocol):
+    """What the copy needs of one part of the state in its database (a ``StateDatabase``)."""
+
+    part: str
+    path: Path | None
+    what: str
+
+    @property
+    def schema(self) -> str | None: ...
+
+    @property
+    def description(self) -> str: ...
+
+    def read(self, doing: str = ...) -> AbstractContextManager[sa.Connection]: ...
+
+    def write(self, doing: str = ...) -> AbstractContextManager[sa.Connection]: ...
+
+    def corrupt_error(self, error: BaseException, path: Path | None = None) -> Exception: ...
 
 
 def _is_empty(connection: sa.Connection, tables: tuple[sa.Table, ...]) -> bool:
@@ -56,11 +77,9 @@ def _file_rows(path: Path, table: sa.Table) -> list[dict]:
     return rows
 
 
-def import_sqlite_part(database: StateDatabase, source: Path) -> int:
+def import_sqlite_part(database: StatePart, source: Path) -> int:
     """Copy ``database.part``'s rows from the SQLite file ``source`` when the part's tables in ``database``
     are empty; the number of rows copied (0: nothing to do)."""
-    from forex_assets.core.storage.engine import prepare_migration
-
     tables = PARTS[database.part]
     if not source.is_file() or source.stat().st_size == 0:
         return 0

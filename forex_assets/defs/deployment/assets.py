@@ -8,7 +8,7 @@ from forex_assets.defs.deployment.refusal import refusal
 from forex_assets.defs.deployment.repairs import alert_repairs
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
-from forex_assets.defs.resources import WorkingArea
+from forex_assets.defs.resources import PolicyResource, WorkingArea
 from forex_assets.defs.resources.alerts import AlertNotifier
 
 
@@ -21,7 +21,11 @@ from forex_assets.defs.resources.alerts import AlertNotifier
     "version is still the one the candidate was validated against; refuses otherwise, naming why.",
 )
 def deployed_config(
-    context: dg.AssetExecutionContext, validation_report: dict, working_area: WorkingArea, alerts: AlertNotifier
+    context: dg.AssetExecutionContext,
+    validation_report: dict,
+    working_area: WorkingArea,
+    alerts: AlertNotifier,
+    policy: PolicyResource,
 ) -> dg.MaterializeResult:
     horizon = context.partition_key
     failed = failed_approval_checks(context.instance, horizon)
@@ -50,6 +54,7 @@ def deployed_config(
             "previous_version": previous.id,
             "changed": changed,
             "reason": version.summary,
+            "policy": policy.label(),
             "diff": dg.MetadataValue.md(f"```diff\n{diff}\n```"),
             "before_after": table_metadata(before_after_frame(before_after(validation_report))),
             "baseline_rmse_clp": round(config.baseline.rmse_clp, 4),

@@ -1,9 +1,10 @@
 """What writers of the config store repaired, said to the operator as alerts (run log, alert log and e-mail).
 
 Any writer's open may repair the store (a forecast, a deploy, a rollback, the rollback sensor, `make run`);
-the store logs each repair (core/deployment/repair_log.py). Every holder of an alert channel calls
-:func:`alert_repairs` after opening the store: it alerts what is logged and not alerted yet, whoever repaired
-it, once."""
+there is one per run and one per sensor tick (``WorkingArea.config_store()`` keeps it for the resource
+instance Dagster makes for each), and the store logs each repair (core/deployment/repair_log.py). Every
+holder of an alert channel calls :func:`alert_repairs` after opening the store: it alerts what is logged and
+not alerted yet, whoever repaired it, once."""
 
 from __future__ import annotations
 

@@ -1,31 +1,68 @@
-"""Automatic rollback: watch each horizon's forecasts after a deploy and roll back when they misbehave."""
+"""Automatic rollback: watch each horizon's forecasts after a deploy and roll back when they misbehave.
+
+One tick opens the config store once (the writer's open repairs what a crash, a hand edit or a stray file
+left) and hands it on; the health check reads the prices the instance stored (the latest value of
+usdclp_prices), never the price source, unless usdclp_prices was never materialized or its value cannot be
+read (then the price source, and a warning that says so), at most once per tick.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
+from functools import cache
 
 import dagster as dg
+import pandas as pd
 
+from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.deployment.history import Version
-from forex_assets.core.deployment.rollback_rules import PostDeployHealth
+from forex_assets.core.deployment.rollback_rules import PostDeployHealth, rollback_rules_text
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.policy import PolicySettings, is_watched_deploy, rollback_decision
 from forex_assets.core.policy import post_deploy_health as policy_health
 from forex_assets.defs.deployment.repairs import alert_repairs
-from forex_assets.defs.resources import MonitoringPolicy, PriceSource, WorkingArea
+from forex_assets.defs.prices.stored import stored_prices
+from forex_assets.defs.resources import PolicyResource, PriceSource, WorkingArea
 from forex_assets.defs.resources.alerts import AlertNotifier
 from forex_assets.defs.runs import run_assets
 
 FORECAST = dg.AssetKey("forecast")
+Prices = Callable[[], pd.DataFrame]
 
 
 def _targets_forecast(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
     return FORECAST in run_assets(instance, run)
 
 
+def health_prices(
+    instance: dg.DagsterInstance,
+    price_source: PriceSource,
+    repository_def: dg.RepositoryDefinition | None = None,
+    log: logging.Logger | None = None,
+) -> pd.DataFrame:
+    """The prices the post-deploy health is judged on: the latest stored value of usdclp_prices (what the
+    forecasts were made from); the price source when it was never materialized or cannot be read, with a
+    warning that names why."""
+    log = log or logging.getLogger(__name__)
+    try:
+        prices = stored_prices(instance, repository_def)
+    except Exception as error:  # whatever the I/O manager raises (a file removed, a pickle from another pandas)
+        why = f"its stored value could not be read ({type(error).__name__}: {error})"
+    else:
+        if prices is not None:
+            return prices
+        why = "it was never materialized in this instance"
+    log.warning(f"post-deploy health: usdclp_prices not read, {why}; prices from {price_source.describe()}")
+    return price_source.load()
+
+
 def post_deploy_health(
-    instance: dg.DagsterInstance, working_area: WorkingArea, price_source: PriceSource, horizon: str, deploy: Version
+    instance: dg.DagsterInstance, working_area: WorkingArea, prices: Prices, horizon: str, deploy: Version
 ) -> PostDeployHealth:
+    """What happened to the horizon's forecasts since ``deploy``: the outcomes of its forecast runs (from the
+    instance's run records) and its matured forecasts scored on ``prices()``."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(
             tags={"dagster/partition": horizon},
@@ -36,13 +73,7 @@ def post_deploy_health(
     )
     forecast_runs = [r for r in records if _targets_forecast(instance, r.dagster_run)]
     succeeded = [r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in forecast_runs]  # newest first
-    return policy_health(
-        working_area.forecast_history(),
-        price_source.load(),
-        horizon,
-        deploy.id,
-        succeeded,
-    )
+    return policy_health(working_area.forecast_history(), prices(), horizon, deploy.id, succeeded)
 
 
 def rollback_request(
@@ -52,14 +83,20 @@ def rollback_request(
     settings: PolicySettings,
     horizon: str,
     handled: set[str] | frozenset[str] = frozenset(),
+    *,
+    store: ConfigStore | None = None,
+    prices: Prices | None = None,
 ) -> dg.RunRequest | None:
     """Step 2 of the policy for one horizon: a rollback_job request when the deployed version is a deploy
-    not yet handled and a rollback rule fires; None otherwise (the sensor and `make run` ask this)."""
-    store = working_area.config_store()
+    not yet handled and a rollback rule fires; None otherwise (the sensor and `make run` ask this).
+    ``store``: the config store already opened (else the working area's); ``prices``: what the health is
+    judged on (else :func:`health_prices`, read only when a deploy is watched)."""
+    store = store or working_area.config_store()
     deploy = store.current_version(horizon)
     if not is_watched_deploy(horizon, deploy) or deploy.id in handled:
         return None  # seeds and rollbacks are not watched; a deploy is rolled back at most once
-    health = post_deploy_health(instance, working_area, price_source, horizon, deploy)
+    prices = prices or (lambda: health_prices(instance, price_source))
+    health = post_deploy_health(instance, working_area, prices, horizon, deploy)
     reason = rollback_decision(horizon, deploy, store.read(horizon), health, settings, handled)
     if reason is None:
         return None
@@ -75,24 +112,29 @@ def rollback_request(
     job_name="rollback_job",  # by name: Definitions binds its resources (no with_updated_jobs copy)
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After a deploy, watches the horizon's forecasts: 3 consecutive failed forecast runs, inference "
-    "time above 3x the validation baseline, or RMSE above 1.5x the baseline once 5 forecasts have matured "
-    "launch rollback_job. Never twice for the same deploy. Alerts what writers of the config store repaired.",
+    description=f"After a deploy, watches the horizon's forecasts: {rollback_rules_text(PolicySettings().rollback)} "
+    "(default policy) launch rollback_job. Never twice for the same deploy. Alerts what writers of the config "
+    "store repaired.",
 )
 def rollback_sensor(
     context: dg.SensorEvaluationContext,
     working_area: WorkingArea,
     price_source: PriceSource,
-    monitoring_policy: MonitoringPolicy,
+    policy: PolicyResource,
     alerts: AlertNotifier,
 ):
-    # every minute: repairs what a crash, a hand edit or a stray file left, and alerts every logged repair not
-    # alerted yet, whoever made it (a forecast run, which has no alert channel, among them)
-    alert_repairs(working_area.config_store(), alerts, context.log, working_area)
+    # every minute: the tick's one writer's open repairs what a crash, a hand edit or a stray file left; then
+    # every logged repair not alerted yet is alerted, whoever made it (a forecast run, which has no alert
+    # channel, among them)
+    store = working_area.config_store()
+    alert_repairs(store, alerts, context.log, working_area)
     handled: set[str] = set(json.loads(context.cursor)) if context.cursor else set()
-    settings = monitoring_policy.policy_settings()
+    settings = policy.settings()
+    prices = cache(lambda: health_prices(context.instance, price_source, context.repository_def, context.log))
     for horizon in HORIZONS:
-        request = rollback_request(context.instance, working_area, price_source, settings, horizon, handled)
+        request = rollback_request(
+            context.instance, working_area, price_source, settings, horizon, handled, store=store, prices=prices
+        )
         if request is not None:
             handled.add(request.tags["forex/rolled_back_version"])
             context.log.info(f"{horizon}: rolling back: {request.tags['forex/rollback_reason']}")

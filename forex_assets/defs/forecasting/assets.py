@@ -3,10 +3,10 @@ import pandas as pd
 
 from forex_assets.core.deployment.config_store import ConfigStoreError
 from forex_assets.core.forecasting.config import ConfigError
-from forex_assets.core.forecasting.production import make_forecast
 from forex_assets.core.forecasting.quantiles import ForecastError
 from forex_assets.core.models.loading import ModelLoadError
 from forex_assets.core.plots import forecast_fan_figure, markdown_image
+from forex_assets.core.policy import forecast_step
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
 from forex_assets.defs.resources import WorkingArea
@@ -19,10 +19,9 @@ def produce_forecast(prices: pd.DataFrame, working_area: WorkingArea, horizon: s
     """
     try:
         config, version = working_area.deployed_config(horizon)
-        record = make_forecast(prices, config, version)
+        record = forecast_step(prices, config, version, working_area.forecast_history())  # the cycle's step
     except (ConfigError, ConfigStoreError, ModelLoadError, ForecastError) as error:
         raise dg.Failure(description=f"forecast {horizon}: {error}") from None
-    working_area.forecast_history().record(record)
     table = record.table()
     last = table.iloc[-1]
     log.info(

@@ -1,30 +1,16 @@
 import dagster as dg
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from forex_assets.core.plots import markdown_image
+from forex_assets.core.plots import markdown_image, returns_distribution_figure
 from forex_assets.core.policy import drift_check, drift_summary, performance_check
+from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.defs.alerting.set_aside import set_aside_reported
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
-from forex_assets.defs.resources import MonitoringPolicy, WorkingArea
+from forex_assets.defs.resources import PolicyResource, WorkingArea
 from forex_assets.defs.resources.alerts import AlertNotifier
 
 EAGER = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
-
-
-def _distribution_figure(prices: pd.DataFrame, baseline_window: int, test_window: int, horizon: str):
-    returns = np.diff(np.log(prices["usdclp"].to_numpy()))[-(baseline_window + test_window) :] * 100
-    baseline, test = returns[:baseline_window], returns[baseline_window:]
-    fig, ax = plt.subplots(figsize=(7, 3))
-    bins = np.linspace(returns.min(), returns.max(), 25)
-    ax.hist(baseline, bins=bins, density=True, alpha=0.5, label=f"baseline ({baseline_window})")
-    ax.hist(test, bins=bins, density=True, alpha=0.5, label=f"test ({test_window})")
-    ax.set_xlabel("daily log return (%)")
-    ax.set_title(f"{horizon}: baseline vs test returns")
-    ax.legend(fontsize=8)
-    return fig
 
 
 @dg.asset(
@@ -35,10 +21,10 @@ def _distribution_figure(prices: pd.DataFrame, baseline_window: int, test_window
     "streaming detector; severity NONE/LOW/MEDIUM/HIGH with the rule that decided it.",
 )
 def drift_report(
-    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, monitoring_policy: MonitoringPolicy
+    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, policy: PolicyResource
 ) -> dg.Output[dict]:
     horizon = context.partition_key
-    thresholds = monitoring_policy.policy_settings().drift_thresholds(horizon)
+    thresholds = policy.settings().drift_thresholds(horizon)
     report = drift_check(usdclp_prices, thresholds)
     if report is None:
         raise dg.Failure(
@@ -60,9 +46,12 @@ def drift_report(
             "fast_alarm": report.fast_alarm,
             "rule": dg.MetadataValue.md("\n".join(f"- {r}" for r in report.reasons)),
             "rules": drift_summary(report),  # what the optimization sensor quotes
+            "policy": policy.label(),
             "distributions": dg.MetadataValue.md(
                 markdown_image(
-                    _distribution_figure(usdclp_prices, thresholds.baseline_window, thresholds.test_window, horizon),
+                    returns_distribution_figure(
+                        usdclp_prices, thresholds.baseline_window, thresholds.test_window, horizon
+                    ),
                     "returns",
                 )
             ),
@@ -75,7 +64,8 @@ def drift_report(
     group_name="monitoring",
     deps=[dg.AssetDep("forecast")],
     automation_condition=EAGER,
-    description="Accuracy of the horizon's forecasts that matured in the last 14 days (or, while too few have "
+    description="Accuracy of the horizon's forecasts that matured in the last "
+    f"{PolicySettings().performance.window_days} days (default policy) (or, while too few have "
     "matured, of a rolling-origin backtest of the deployed configuration) and its degradation against the "
     "deployed configuration's validation baseline.",
 )
@@ -83,7 +73,7 @@ def performance_report(
     context: dg.AssetExecutionContext,
     usdclp_prices: pd.DataFrame,
     working_area: WorkingArea,
-    monitoring_policy: MonitoringPolicy,
+    policy: PolicyResource,
     alerts: AlertNotifier,
 ) -> dg.Output[dict]:
     horizon = context.partition_key
@@ -95,7 +85,7 @@ def performance_report(
             working_area.forecast_history(),
             deployed,
             working_area.backtest_cache(),
-            monitoring_policy.policy_settings(),
+            policy.settings(),
             version,
         )
     m = snapshot.metrics
@@ -106,6 +96,7 @@ def performance_report(
         "note": snapshot.note,
         "forecasts_scored": snapshot.forecasts,
         "config_version": version,
+        "policy": policy.label(),
         "rmse_clp": round(m["rmse_clp"], 4),
         "mae_clp": round(m["mae_clp"], 4),
         "mape_pct": round(m["mape_pct"], 4),

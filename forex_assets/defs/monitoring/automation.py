@@ -24,14 +24,14 @@ import dagster as dg
 from forex_assets.core.calendar import is_business_day
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.decision_log import DecisionLog
+from forex_assets.core.monitoring.schedule import DAILY_MONITORING_CRON, TIMEZONE, WEEKLY_OPTIMIZATION_CRON
 from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.policy import PolicySettings, decide_optimization, trigger_inputs
 from forex_assets.defs.recalibration.jobs import optimization_job
 from forex_assets.defs.recalibration.verdicts import decision_tags
-from forex_assets.defs.resources import MonitoringPolicy, WorkingArea
+from forex_assets.defs.resources import PolicyResource, WorkingArea
 from forex_assets.defs.runs import RUN_EXECUTOR
 
-TIMEZONE = "America/Santiago"
 DRIFT, PERFORMANCE = dg.AssetKey("drift_report"), dg.AssetKey("performance_report")
 CANDIDATE = dg.AssetKey("candidate_config")
 #: a run in one of these may still reach a verdict
@@ -55,7 +55,7 @@ forex_automation_sensor = dg.AutomationConditionSensorDefinition(
 
 
 @dg.schedule(
-    cron_schedule="0 19 * * 1-5",
+    cron_schedule=DAILY_MONITORING_CRON,
     execution_timezone=TIMEZONE,
     job=prices_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -144,8 +144,10 @@ def optimization_in_flight(instance: dg.DagsterInstance, horizon: str) -> str | 
     return None
 
 
-def optimization_request(decision: TriggerDecision, key: str) -> dg.RunRequest:
-    return dg.RunRequest(run_key=key, partition_key=decision.horizon, tags=optimization_tags(decision))
+def optimization_request(decision: TriggerDecision, key: str, policy: str) -> dg.RunRequest:
+    """``policy``: the label of the policy that decided (tag ``forex/policy``)."""
+    tags = optimization_tags(decision) | {"forex/policy": policy}
+    return dg.RunRequest(run_key=key, partition_key=decision.horizon, tags=tags)
 
 
 @dg.sensor(
@@ -155,12 +157,10 @@ def optimization_request(decision: TriggerDecision, key: str) -> dg.RunRequest:
     description="Asks the trigger manager, for every horizon with a new drift or performance report, whether "
     "to optimize; requests optimization_job with the reasons in the run tags.",
 )
-def optimization_sensor(
-    context: dg.SensorEvaluationContext, working_area: WorkingArea, monitoring_policy: MonitoringPolicy
-):
+def optimization_sensor(context: dg.SensorEvaluationContext, working_area: WorkingArea, policy: PolicyResource):
     seen = json.loads(context.cursor) if context.cursor else {}
     log = working_area.decision_log()
-    settings = monitoring_policy.policy_settings()
+    settings = policy.settings()
     for horizon in HORIZONS:
         (drift_id, drift), (performance_id, performance) = (
             _latest(context.instance, key, horizon) for key in (DRIFT, PERFORMANCE)
@@ -177,22 +177,23 @@ def optimization_sensor(
         log.record(decision)  # the record of the decision this tick acts on
         context.log.info(decision.summary())
         if decision.optimize:
-            yield optimization_request(decision, f"optimize-{horizon}-{ids[0]}-{ids[1]}")
+            yield optimization_request(decision, f"optimize-{horizon}-{ids[0]}-{ids[1]}", policy.label())
     context.update_cursor(json.dumps(seen))
 
 
 @dg.schedule(
-    cron_schedule="0 2 * * 0",
+    cron_schedule=WEEKLY_OPTIMIZATION_CRON,
     execution_timezone=TIMEZONE,
     job=optimization_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Weekly fallback: optimizes every horizon not optimized in the last 14 days.",
+    description="Weekly fallback: optimizes every horizon not optimized in the last "
+    f"{PolicySettings().triggers.schedule_days} days (default policy).",
 )
 def weekly_optimization_schedule(
-    context: dg.ScheduleEvaluationContext, working_area: WorkingArea, monitoring_policy: MonitoringPolicy
+    context: dg.ScheduleEvaluationContext, working_area: WorkingArea, policy: PolicyResource
 ):
     log = working_area.decision_log()
-    settings = monitoring_policy.policy_settings(scheduled_only=True)
+    settings = policy.settings().scheduled_only()
     today = context.scheduled_execution_time.date() if context.scheduled_execution_time else date.today()
     requests, running = [], []
     for horizon in HORIZONS:
@@ -202,7 +203,7 @@ def weekly_optimization_schedule(
         decision = decide_optimization(trigger_inputs(horizon, today, None, "", {}, log), settings)
         log.record(decision)  # the record of the decision this tick acts on
         if decision.optimize:
-            requests.append(optimization_request(decision, f"weekly-{horizon}-{today}"))
+            requests.append(optimization_request(decision, f"weekly-{horizon}-{today}", policy.label()))
     under_way = f"; an optimization of {', '.join(running)} is under way" if running else ""
     return requests or dg.SkipReason(
         f"no horizon is due on {today}: each was optimized in the last {settings.triggers.schedule_days} days"

@@ -1,8 +1,6 @@
 """optimization_metrics: the operator's month at a glance, per horizon, with trends in the UI's asset plots."""
 
 import dagster as dg
-import matplotlib.pyplot as plt
-import numpy as np
 
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.optimization_history import (
@@ -13,42 +11,11 @@ from forex_assets.core.monitoring.optimization_history import (
     horizon_metrics,
     summary_frame,
 )
-from forex_assets.core.plots import markdown_image
+from forex_assets.core.plots import markdown_image, optimization_metrics_figure
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.resources import WorkingArea
 
 TIMEZONE = "America/Santiago"
-
-
-def _figure(metrics: list[HorizonMetrics]):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
-    for m in metrics:
-        if m.deploys:
-            at = [d.deployed_at for d in m.deploys]
-            line = left.plot(at, [d.rmse_after_clp for d in m.deploys], marker="o", label=f"{m.horizon} after")[0]
-            before = [d.rmse_before_clp for d in m.deploys]
-            left.scatter(at, before, facecolors="none", edgecolors=line.get_color(), label=f"{m.horizon} before")
-    left.set_title("RMSE before (hollow) and after each deploy")
-    left.set_ylabel("CLP")
-    left.grid(alpha=0.3)
-    if any(m.deploys for m in metrics):
-        left.legend(fontsize=7, ncol=2)
-        fig.autofmt_xdate()
-    else:
-        left.text(0.5, 0.5, "no deploy yet", ha="center", va="center", transform=left.transAxes)
-    x = np.arange(len(metrics))
-    bottom = np.zeros(len(metrics))
-    for kind in TRIGGER_KINDS:
-        counts = np.array([m.by_trigger[kind] for m in metrics], dtype=float)
-        right.bar(x, counts, bottom=bottom, label=kind)
-        bottom += counts
-    right.plot(x, [len(m.deploys) for m in metrics], "k^", label="deploys")
-    right.plot(x, [m.rollbacks for m in metrics], "rv", label="rollbacks")
-    right.set_xticks(x, [m.horizon for m in metrics])
-    right.set_title("optimizations by trigger")
-    right.legend(fontsize=7)
-    right.grid(alpha=0.3, axis="y")
-    return fig
 
 
 def _trend_metadata(m: HorizonMetrics) -> dict:
@@ -88,7 +55,9 @@ def optimization_metrics(context: dg.AssetExecutionContext, working_area: Workin
     metadata: dict = {
         "summary": table_metadata(summary),
         "deploys": table_metadata(deploys.tail(50)) if not deploys.empty else "no deploy yet",
-        "plot": dg.MetadataValue.md(markdown_image(_figure(metrics), "optimization metrics")),
+        "plot": dg.MetadataValue.md(
+            markdown_image(optimization_metrics_figure(metrics, TRIGGER_KINDS), "optimization metrics")
+        ),
     }
     for m in metrics:
         metadata |= _trend_metadata(m)

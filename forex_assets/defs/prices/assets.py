@@ -5,8 +5,9 @@ from forex_assets.core.plots import markdown_image, price_history_figure
 from forex_assets.core.prices.schema import PriceValidationError
 from forex_assets.core.prices.sources import PriceSourceError
 from forex_assets.core.retries import TransientError
-from forex_assets.defs.prices.retries import PRICES_RETRY_POLICY, retry_transient_only
+from forex_assets.defs.prices.retries import PRICES_RETRY_POLICY
 from forex_assets.defs.resources import PriceSource
+from forex_assets.defs.step_retries import retry_transient_only
 
 
 @dg.asset(

@@ -9,24 +9,27 @@ from forex_assets.core.files import write_text_atomically
 from forex_assets.core.forecasting.config import ConfigError, config_path, load_config
 from forex_assets.core.models.loading import ModelLoadError
 from forex_assets.core.monitoring.triggers import manual_decision
-from forex_assets.core.plots import markdown_image
+from forex_assets.core.plots import leaderboard_figure, markdown_image
+from forex_assets.core.policy import validation_verdict
 from forex_assets.core.recalibration.report_html import error_by_step_figure
 from forex_assets.core.recalibration.search import SearchError
 from forex_assets.core.recalibration.search_space import candidate_label, load_search_space, search_space_path
 from forex_assets.core.recalibration.workflow import (
     WindowOverlapError,
     candidate_document,
+    candidate_json,
     find_candidate,
+    report_value,
     validate_candidate,
 )
 from forex_assets.defs.alerting.set_aside import set_aside_reported
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import horizon_partitions
-from forex_assets.defs.prices.retries import OPTIMIZATION_RETRY_POLICY, retry_transient_only
-from forex_assets.defs.resources import ApprovalPolicy, WorkingArea
+from forex_assets.defs.resources import PolicyResource, WorkingArea
 from forex_assets.defs.resources.alerts import AlertNotifier
+from forex_assets.defs.step_retries import retry_transient_only
 
-from .plots import leaderboard_figure
+from .retries import OPTIMIZATION_RETRY_POLICY
 from .verdicts import failure_verdict, record_verdict
 
 ANNOUNCED = "optimization announced (decision recorded, alert sent)"
@@ -71,7 +74,11 @@ def announce_optimization(
 )
 @retry_transient_only
 def candidate_config(
-    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, working_area: WorkingArea, alerts: AlertNotifier
+    context: dg.AssetExecutionContext,
+    usdclp_prices: pd.DataFrame,
+    working_area: WorkingArea,
+    alerts: AlertNotifier,
+    policy: PolicyResource,
 ) -> dg.Output[dict]:
     horizon, as_of = context.partition_key, usdclp_prices["date"].iloc[-1].date()
     # a retry of a transient failure is the same optimization: announced (decision recorded, alert sent) once,
@@ -93,17 +100,15 @@ def candidate_config(
                 working_area.backtest_cache(),
                 working_area.optuna_storage,
                 context.log.info,
+                policy.settings().levers,  # None: the search-space file's levers
                 prior=seed,
                 database_url=working_area.state_database,  # the studies in the state database, when there is one
             )
         except (ConfigError, SearchError, ModelLoadError) as error:
             raise dg.Failure(description=f"candidate_config {horizon}: {error}") from None
     document = candidate_document(outcome, space)
-    artifact = working_area.root / "candidates" / f"candidate_{horizon}.json"
-    write_text_atomically(
-        artifact,
-        json.dumps(document | {"leaderboard": outcome.leaderboard.to_dict("records")}, indent=2, default=str) + "\n",
-    )
+    artifact = working_area.candidate_file(horizon)
+    write_text_atomically(artifact, candidate_json(document, outcome.leaderboard))
     board = outcome.leaderboard.drop(columns=["error"]).head(50)
     failed = outcome.leaderboard[outcome.leaderboard["state"] == "FAIL"][["trial", "label", "error"]]
     return dg.Output(
@@ -142,7 +147,7 @@ def validation_report(
     usdclp_prices: pd.DataFrame,
     candidate_config: dict,
     working_area: WorkingArea,
-    approval_policy: ApprovalPolicy,
+    policy: PolicyResource,
     alerts: AlertNotifier,
 ) -> dg.Output[dict]:
     horizon, as_of = context.partition_key, usdclp_prices["date"].iloc[-1].date()
@@ -159,22 +164,22 @@ def validation_report(
                 usdclp_prices,
                 working_area.backtest_cache(),
                 working_area.reports_dir(horizon),
-                approval_policy.thresholds(),
+                policy.settings().approval,
             )
         except (ConfigError, ModelLoadError, WindowOverlapError) as error:
             raise dg.Failure(description=f"validation_report {horizon}: {error}") from None
     report = run.report
     m = report.metrics
-    verdict = "approved" if report.approved else f"rejected: {', '.join(report.failed_criteria)}"
-    context.log.info(f"{horizon}: {verdict}")
+    verdict = validation_verdict(report)  # the same verdict as the replay's (core/policy.py)
+    context.log.info(f"{horizon}: {verdict.text}")
     alerts.send(validation_result(report.to_dict()), context.log, working_area.alert_log())
     # the optimization reached its verdict: from now on the guard counts it (a run killed before this does not)
-    record_verdict(context, working_area, as_of, "approved" if report.approved else "rejected", verdict)
+    record_verdict(context, working_area, as_of, verdict.verdict, verdict.text)
     rows = pd.DataFrame([{"criterion": c.name, "passed": c.passed, "detail": c.description} for c in report.criteria])
     return dg.Output(
-        report.to_dict() | {"html_report": str(run.html_path), "json_report": str(run.json_path)},
+        report_value(run),  # the candidate goes on to deployed_config as the ChronosConfig itself
         metadata={
-            "verdict": verdict,
+            "verdict": verdict.text,
             "rmse_improvement_pct": round(m.rmse_improvement, 3),
             "mape_improvement_pct": round(m.mape_improvement, 3),
             "rmse_candidate_clp": round(m.rmse_new, 4),
@@ -187,6 +192,7 @@ def validation_report(
             "diebold_mariano_p_value": round(report.diebold_mariano.p_value, 4),
             "validation_window": " .. ".join(report.validation_window),
             "deployed_version": version,
+            "policy": policy.label(),
             "criteria": table_metadata(rows),
             "error_by_step": dg.MetadataValue.md(
                 markdown_image(error_by_step_figure(run.candidate, run.deployed), "RMSE by forecast step")

@@ -9,7 +9,9 @@ setup. The criteria are a few comparisons on the report's metrics: nothing gains
 
 Every result is yielded before Dagster fails the step, so a failed criterion never hides the verdict of
 the others; a failed blocking check fails the step, and nothing downstream of validation_report
-materializes for that partition in the same run. Thresholds come from the ``approval_policy`` resource.
+materializes for that partition in the same run. Thresholds come from the ``policy`` resource (the policy
+file in force); each check's description is rendered from the default policy's values by the same function
+that describes each evaluated criterion (``criterion_rule``), and each result names the policy that judged it.
 """
 
 # no `from __future__ import annotations`: Dagster reads the `context` annotation as a class
@@ -18,20 +20,27 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from forex_assets.core.recalibration.validation import CRITERIA_NAMES, ValidationMetrics, approval_criteria
+from forex_assets.core.policy_settings import PolicySettings
+from forex_assets.core.recalibration.validation import (
+    CRITERIA_NAMES,
+    ApprovalThresholds,
+    ValidationMetrics,
+    approval_criteria,
+    criterion_rule,
+)
 from forex_assets.defs.partitions import horizon_partitions
-from forex_assets.defs.resources import ApprovalPolicy
+from forex_assets.defs.resources import PolicyResource
 
 VALIDATION_REPORT = dg.AssetKey("validation_report")
 
-DESCRIPTIONS = {
-    "accuracy_improves": "RMSE at least 5 % lower or MAPE at least 3 % lower than the deployed config",
-    "error_std_stable": "error std (stability) grows at most 10 %",
-    "inference_time_bounded": "inference time at most 1.5 x the deployed config's, or at most 1 s slower",
-    "coverage_95_sufficient": "95 % interval coverage at least 0.90",
-    "bias_bounded": "|bias| below 5 CLP, or at most 1.1 x the deployed config's",
-    "improvement_significant": "the RMSE improvement is significant: one-sided Diebold-Mariano p at most 0.002",
-}
+
+def check_descriptions(thresholds: ApprovalThresholds) -> dict[str, str]:
+    """criterion name -> the check's description, rendered from ``thresholds``."""
+    return {name: criterion_rule(name, thresholds) for name in CRITERIA_NAMES}
+
+
+#: the UI's check descriptions: the default policy's values (each result says the values of the policy in force)
+DESCRIPTIONS = check_descriptions(PolicySettings().approval)
 
 
 # Partitioned asset checks are a Dagster 1.13 preview feature, used on purpose: they give one result per
@@ -49,7 +58,7 @@ CHECK_SPECS = [
         name,
         asset=VALIDATION_REPORT,
         blocking=True,
-        description=DESCRIPTIONS[name] + " (defaults; see the approval_policy resource)",
+        description=DESCRIPTIONS[name] + " (default policy; each result: the policy in force)",
         partitions_def=horizon_partitions,
     )
     for name in CRITERIA_NAMES
@@ -63,11 +72,12 @@ CHECK_SPECS = [
     can_subset=True,  # the UI may execute one check alone; only the selected ones are evaluated then
 )
 def approval_checks_op(
-    context: dg.AssetCheckExecutionContext, validation_report: dict, approval_policy: ApprovalPolicy
+    context: dg.AssetCheckExecutionContext, validation_report: dict, policy: PolicyResource
 ) -> Iterator[dg.AssetCheckResult]:
     metrics = ValidationMetrics(**validation_report["metrics"])
     selected = {key.name for key in context.selected_asset_check_keys}
-    for criterion in approval_criteria(metrics, approval_policy.thresholds()):
+    in_force = policy.loaded()
+    for criterion in approval_criteria(metrics, in_force.settings.approval):
         if criterion.name not in selected:
             continue
         yield dg.AssetCheckResult(
@@ -76,7 +86,11 @@ def approval_checks_op(
             passed=criterion.passed,
             severity=dg.AssetCheckSeverity.ERROR,
             description=criterion.description,
-            metadata={"observed": float(criterion.observed), "threshold": float(criterion.threshold)},
+            metadata={
+                "observed": float(criterion.observed),
+                "threshold": float(criterion.threshold),
+                "policy": in_force.label(),
+            },
         )
 
 

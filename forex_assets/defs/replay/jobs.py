@@ -2,36 +2,24 @@
 
 With policy files in the run config (``policies``), each policy is replayed on the same days and prices in
 its own working area: one ``replay_report`` materialization per policy (``policy`` in its metadata) and, for
-two or more, a ``replay_comparison`` materialization with the comparison (``core/replay/compare.py``).
+two or more, a ``replay_comparison`` materialization with the comparison (``core/replay/compare.py``). The
+set-up (options to prices, settings, policies, report directories) and the run are those of the command
+(``core/replay/setup.py``).
 """
 
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
 from forex_assets.core.horizons import HORIZONS
-from forex_assets.core.policy_file import PolicyFileError
-from forex_assets.core.policy_settings import PolicySettings
-from forex_assets.core.prices.schema import PriceValidationError
-from forex_assets.core.prices.sources import PriceSourceError
-from forex_assets.core.prices.synthetic import RegimeChange
-from forex_assets.core.replay.compare import (
-    DEFAULT_POLICY_NAME,
-    PolicyReplay,
-    compare_reports,
-    format_comparison,
-    load_policies,
-    replay_policies,
-    report_directories,
-    write_comparison,
-)
-from forex_assets.core.replay.engine import PriceProvider, ReplayError, ReplaySettings, check_range
-from forex_assets.core.replay.report import format_table, write_report
+from forex_assets.core.replay.compare import DEFAULT_POLICY_NAME, PolicyReplay, format_comparison
+from forex_assets.core.replay.engine import ReplayError
+from forex_assets.core.replay.report import format_table
+from forex_assets.core.replay.setup import ReplayOptions, run_replays, set_up_replay
 from forex_assets.defs.metadata import table_metadata
-from forex_assets.defs.resources import PriceSource, WorkingArea
+from forex_assets.defs.resources import PolicyResource, PriceSource, WorkingArea
 
 
 class ReplayConfig(dg.Config):
@@ -41,7 +29,7 @@ class ReplayConfig(dg.Config):
     log_every_days: int = Field(default=20, ge=1, description="a progress line every this many replay days")
     policies: list[str] = Field(
         default_factory=list,
-        description="policy files (JSON, policies/*.json) instead of the project's defaults; two or more are "
+        description="policy files (JSON, policies/*.json) instead of the policy resource's file; two or more are "
         "replayed on the same days and compared",
     )
 
@@ -100,30 +88,25 @@ def _record_report(context: dg.OpExecutionContext, replay: PolicyReplay, paths, 
        "report (JSON, HTML) and records it as replay_report, and a comparison of several policies as "
        "replay_comparison.")  # fmt: skip
 def replay_history(
-    context: dg.OpExecutionContext, config: ReplayConfig, price_source: PriceSource, working_area: WorkingArea
+    context: dg.OpExecutionContext,
+    config: ReplayConfig,
+    price_source: PriceSource,
+    working_area: WorkingArea,
+    policy: PolicyResource,
 ) -> None:
-    try:
-        policies = load_policies(config.policies) if config.policies else {DEFAULT_POLICY_NAME: PolicySettings()}
-    except PolicyFileError as error:
+    options = ReplayOptions(
+        start=date.fromisoformat(config.start) if config.start else None,
+        end=date.fromisoformat(config.end) if config.end else None,
+        horizons=tuple(config.horizons),
+        policy_files=tuple(config.policies),
+    )
+    out = working_area.replay_dir(context.run_id[:8])
+    try:  # the set-up of `forex-assets replay`; without policy files in the run config: the policy in force
+        synthetic = price_source.source == "synthetic"
+        setup = set_up_replay(options, price_source.load, price_source.describe(), synthetic, out, policy.policy_file)
+    except ReplayError as error:
         raise dg.Failure(description=f"replay: {error}") from None
-    try:
-        prices = price_source.load()
-    except (PriceValidationError, PriceSourceError) as error:
-        raise dg.Failure(description=f"replay: the price source failed: {error}") from None
-    provider = PriceProvider(prices, price_source.describe())
-    onsets = ()
-    if price_source.source == "synthetic":
-        onsets = (pd.Timestamp(prices["date"].iloc[-RegimeChange().observations_before_end]),)
-    end = date.fromisoformat(config.end) if config.end else provider.span()[1].date()
-    start = date.fromisoformat(config.start) if config.start else (pd.Timestamp(end) - pd.DateOffset(months=6)).date()
-    settings = ReplaySettings(start=start, end=end, horizons=tuple(config.horizons), injected_drifts=onsets)
-    out = working_area.root / "replays" / context.run_id[:8]
-    try:
-        check_range(provider, settings)
-        report_dirs = report_directories(out, policies)
-    except (ReplayError, OSError) as error:
-        raise dg.Failure(description=f"replay: {getattr(error, 'strerror', None) or error}") from None
-    compared = len(policies) > 1
+    compared = setup.compared
 
     def progress(name: str):
         label = f"replay {name}" if compared else "replay"
@@ -135,27 +118,25 @@ def replay_history(
         return step
 
     try:
-        replays = replay_policies(provider, settings, policies, progress)
+        run = run_replays(setup, progress)
     except ReplayError as error:
         raise dg.Failure(description=f"replay: {error}") from None
-    description = f"replay of {provider.description}, {start}..{end}"
-    html = {
-        name: _record_report(context, r, write_report(r.report, r.prices, report_dirs[name]), description)
-        for name, r in replays.items()
-    }
+    settings = setup.settings
+    description = f"replay of {setup.provider.description}, {settings.start}..{settings.end}"
+    html = {name: _record_report(context, r, run.report_paths[name], description) for name, r in run.replays.items()}
     where = html[next(iter(html))]
     if compared:
-        comparison = compare_reports({name: r.report for name, r in replays.items()})
-        json_path, html_path = write_comparison(comparison, out, {n: f"{n}/{Path(p).name}" for n, p in html.items()})
+        comparison = run.comparison
+        json_path, html_path = run.comparison_paths
         where = str(html_path)
         table = format_comparison(comparison)
         context.log.info(table)
         context.log_event(
             dg.AssetMaterialization(
                 asset_key="replay_comparison",
-                description=f"{description}, policies {', '.join(policies)}",
+                description=f"{description}, policies {', '.join(setup.policies)}",
                 metadata={
-                    "policies": ", ".join(policies),
+                    "policies": ", ".join(setup.policies),
                     "days_planned": comparison["days_planned"],
                     "same_days": comparison["same_days"],
                     "comparison": table_metadata(_comparison_rows(comparison)),
@@ -166,9 +147,8 @@ def replay_history(
                 },
             )
         )
-    partial = [(name, r.result.partial_reason) for name, r in replays.items() if r.result.partial]
-    if partial:
-        reasons = "; ".join(f"{name}: {reason}" if compared else reason for name, reason in partial)
+    if run.partial:
+        reasons = "; ".join(f"{name}: {reason}" if compared else reason for name, reason in run.partial)
         raise dg.Failure(description=f"replay PARTIAL: {reasons}; partial report at {where}")
 
 

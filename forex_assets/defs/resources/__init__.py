@@ -7,14 +7,13 @@ benchmarks.
 from __future__ import annotations
 
 from forex_assets.defs.resources.alerts import AlertNotifier
-from forex_assets.defs.resources.policy import ApprovalPolicy, MonitoringPolicy
+from forex_assets.defs.resources.policy import PolicyResource, policy_resource
 from forex_assets.defs.resources.prices import PriceSource
 from forex_assets.defs.resources.working_area import WorkingArea
 
 __all__ = [
     "AlertNotifier",
-    "ApprovalPolicy",
-    "MonitoringPolicy",
+    "PolicyResource",
     "PriceSource",
     "WorkingArea",
     "code_location_resources",
@@ -29,7 +28,6 @@ def code_location_resources(
     return {
         "price_source": price_source or PriceSource(),
         "working_area": working_area or WorkingArea(),
-        "approval_policy": ApprovalPolicy(),
-        "monitoring_policy": MonitoringPolicy(),
+        "policy": policy_resource(),  # the policy file: $FOREX_POLICY_FILE, else policies/default.json
         "alerts": AlertNotifier(),
     } | overrides

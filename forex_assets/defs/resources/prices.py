@@ -19,7 +19,7 @@ from forex_assets.core.prices.schema import (
     validate_prices,
 )
 from forex_assets.core.prices.sources import CsvFormat, MindicadorClient, read_price_csv, synthetic_prices
-from forex_assets.core.working_area import default_working_area
+from forex_assets.core.working_area import WorkingAreaLayout
 
 
 class PriceSource(dg.ConfigurableResource):
@@ -70,7 +70,9 @@ class PriceSource(dg.ConfigurableResource):
             return read_price_csv(self.csv_path, self.csv_date_column, self.csv_value_column, self.csv_format())
         if self.source == "mindicador":
             cache = (
-                Path(self.mindicador_cache_dir) if self.mindicador_cache_dir else default_working_area() / "mindicador"
+                Path(self.mindicador_cache_dir)
+                if self.mindicador_cache_dir
+                else WorkingAreaLayout.from_environment().mindicador_cache
             )
             client = MindicadorClient(self.mindicador_base_url, cache, self.timeout_s, self.max_retries, self.backoff_s)
             return client.prices(self.mindicador_start_year, self.mindicador_end_year, today=date.today())

@@ -1,12 +1,17 @@
-"""The working_area resource: where the project's state lives (forecast history, config store, logs, caches)."""
+"""The working_area resource: where the project's state lives (forecast history, config store, logs, caches).
+
+Its paths come from one place, :class:`~forex_assets.core.working_area.WorkingAreaLayout` (the fields below,
+then the environment, then the defaults). The config store is opened for writing once per resource instance:
+Dagster makes one instance per run and one per sensor tick, so a run or a tick opens (locks, repairs, fetches)
+the store once, however many times its code asks for it.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from forex_assets.core.alerting.delivery import AlertLog
 from forex_assets.core.backtest.cache import ForecastCache
@@ -14,32 +19,43 @@ from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.monitoring.decision_log import DecisionLog
-from forex_assets.core.storage import configured_url
-from forex_assets.core.working_area import SEED_CONFIGS_DIR, default_working_area
+from forex_assets.core.working_area import (
+    AREA_IN_INSTANCE,
+    CACHE_DIR_ENV,
+    CONFIG_STORE_DIR,
+    CONFIG_STORE_DIR_ENV,
+    CONFIG_STORE_REMOTE_ENV,
+    DAGSTER_HOME_ENV,
+    HOME_ENV,
+    STATE_DATABASE_URL_ENV,
+    WorkingAreaLayout,
+)
 
 
 class WorkingArea(dg.ConfigurableResource):
-    """The instance's working area (forecast history, caches, later the config store and reports)."""
+    """The instance's working area (forecast history, caches, the config store and reports)."""
 
     path: str | None = Field(
-        default=None, description="directory for the project's state; default $DAGSTER_HOME/forex_assets"
+        default=None,
+        description=f"directory for the project's state; default ${HOME_ENV}, else "
+        f"${DAGSTER_HOME_ENV}/{AREA_IN_INSTANCE}",
     )
     configs_dir: str | None = Field(default=None, description="seed configurations; default the repo's configs/")
     config_store_dir: str | None = Field(
         default=None,
-        description="the versioned config store (a git repository); default $FOREX_CONFIG_STORE_DIR, "
-        "else <working area>/config_store",
+        description=f"the versioned config store (a git repository); default ${CONFIG_STORE_DIR_ENV}, "
+        f"else <working area>/{CONFIG_STORE_DIR}",
     )
     config_store_remote: str | None = Field(
         default=None,
         description="git remote that is the config store's source of truth (a bare repository's path or a git "
-        "URL; its branch main); the store directory is then a local clone of it. Default $FOREX_CONFIG_STORE_REMOTE, "
-        "else none: the local repository alone",
+        "URL; its branch main); the store directory is then a local clone of it. Default "
+        f"${CONFIG_STORE_REMOTE_ENV}, else none: the local repository alone",
     )
     cache_dir: str | None = Field(
         default=None,
         description="backtest forecast cache and Optuna journals when there is no state database; default "
-        "$FOREX_CACHE_DIR, else the working area",
+        f"${CACHE_DIR_ENV}, else the working area",
     )
     state_database_url: str | None = Field(
         default=None,
@@ -47,37 +63,63 @@ class WorkingArea(dg.ConfigurableResource):
         "Optuna studies (a SQLAlchemy URL; PostgreSQL, e.g. postgresql+psycopg2://dagster@host:5432/dagster: "
         "tables in its schema forex, the Optuna studies in its schema forex_optuna, the "
         "password from $FOREX_STATE_DATABASE_PASSWORD, $DAGSTER_POSTGRES_PASSWORD or $DAGSTER_PG_PASSWORD, never "
-        "in this URL); default $FOREX_STATE_DATABASE_URL, else SQLite files in the working area",
+        f"in this URL); default ${STATE_DATABASE_URL_ENV}, else SQLite files in the working area",
     )
+    # this instance's writer's open of the config store, and the (directory, remote, seeds) it was opened on
+    _store: ConfigStore | None = PrivateAttr(default=None)
+    _store_opened_on: tuple | None = PrivateAttr(default=None)
+
+    @property
+    def layout(self) -> WorkingAreaLayout:
+        """Every path of the working area: the fields, else the environment, else the defaults."""
+        return WorkingAreaLayout.from_environment(
+            self.path,
+            configs_dir=self.configs_dir,
+            config_store_dir=self.config_store_dir,
+            config_store_remote=self.config_store_remote,
+            cache_dir=self.cache_dir,
+            state_database_url=self.state_database_url,
+        )
+
+    def _made(self, cache: bool = False) -> WorkingAreaLayout:
+        """The layout, with the working area's root (and the cache directory) made when missing."""
+        layout = self.layout
+        layout.root.mkdir(parents=True, exist_ok=True)
+        if cache:
+            layout.cache.mkdir(parents=True, exist_ok=True)
+        return layout
 
     @property
     def root(self) -> Path:
-        path = Path(self.path).expanduser() if self.path else default_working_area()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return self._made().root
 
     @property
     def configs(self) -> Path:
-        return Path(self.configs_dir).expanduser() if self.configs_dir else SEED_CONFIGS_DIR
+        return self.layout.configs
 
     @property
     def state_database(self) -> str | None:
-        """The state database's URL: state_database_url, else $FOREX_STATE_DATABASE_URL; None: SQLite files in
-        the working area (forecast_history.sqlite, trigger_decisions.sqlite, alerts.sqlite)."""
-        return configured_url(self.state_database_url)
+        """The state database's URL (state_database_url, else the environment); None: SQLite files in the
+        working area."""
+        return self.layout.state_database_url
 
     def forecast_history(self) -> ForecastHistory:
-        return ForecastHistory(self.root / "forecast_history.sqlite", database_url=self.state_database)
+        layout = self._made()
+        return ForecastHistory(layout.forecast_history, database_url=layout.state_database_url)
 
     def config_store(self) -> ConfigStore:
-        """The versioned configuration store (a git repository), seeded from configs/ when new."""
-        configured = self.config_store_dir or os.environ.get("FOREX_CONFIG_STORE_DIR")
-        path = Path(configured).expanduser() if configured else self.root / "config_store"
-        remote = self.config_store_remote or os.environ.get("FOREX_CONFIG_STORE_REMOTE") or None
-        store = ConfigStore(path, seed_dir=self.configs, remote=remote)
-        for repair in store.repairs:
-            dg.get_dagster_logger().warning(f"config store {path}: {repair}")
-        return store
+        """The versioned configuration store (a git repository), opened for writing once per resource instance
+        (one per run, one per sensor tick): created from the seed configurations when new, repaired, fetched
+        from its remote; each repair is logged as a warning. Opened again only when the layout names another
+        store (another directory, remote or seeds)."""
+        layout = self.layout
+        opened_on = (layout.config_store, layout.config_store_remote, layout.configs)
+        if self._store is None or self._store_opened_on != opened_on:
+            store = ConfigStore(layout.config_store, seed_dir=layout.configs, remote=layout.config_store_remote)
+            for repair in store.repairs:
+                dg.get_dagster_logger().warning(f"config store {store.root}: {repair}")
+            self._store, self._store_opened_on = store, opened_on
+        return self._store
 
     def deployed_config(self, horizon: str) -> tuple[ChronosConfig, str]:
         """The configuration the horizon's forecasts use now, and its version id (from the store)."""
@@ -85,32 +127,40 @@ class WorkingArea(dg.ConfigurableResource):
         return store.read(horizon), store.current_version(horizon).id
 
     def decision_log(self) -> DecisionLog:
-        return DecisionLog(self.root / "trigger_decisions.sqlite", database_url=self.state_database)
+        layout = self._made()
+        return DecisionLog(layout.decision_log, database_url=layout.state_database_url)
 
     def alert_log(self) -> AlertLog:
-        return AlertLog(self.root / "alerts.sqlite", database_url=self.state_database)
+        layout = self._made()
+        return AlertLog(layout.alert_log, database_url=layout.state_database_url)
 
     @property
     def cache(self) -> Path:
-        configured = self.cache_dir or os.environ.get("FOREX_CACHE_DIR")
-        path = Path(configured).expanduser() if configured else self.root
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return self._made(cache=True).cache
 
     def backtest_cache(self) -> ForecastCache:
         """The backtest forecast cache: in the state database when there is one (table backtest_forecasts),
-        else the SQLite file backtest_cache.sqlite in the cache directory."""
-        return ForecastCache(self.cache / "backtest_cache.sqlite", database_url=self.state_database)
+        else its SQLite file in the cache directory."""
+        layout = self._made(cache=True)
+        return ForecastCache(layout.backtest_cache, database_url=layout.state_database_url)
 
     @property
     def optuna_storage(self) -> Path:
         """The Optuna study directory: one journal file per study, so opening a study does not re-read every
-        study run before. A single-file ``optuna_studies.journal`` left by older versions is no longer read.
-        Not used when there is a state database (``state_database``): the studies are there (schema
-        forex_optuna on PostgreSQL, with heartbeats)."""
-        return self.cache / "optuna_studies"
+        study run before (a single-file journal left by older versions is no longer read). Not used when there
+        is a state database (``state_database``): the studies are there (schema forex_optuna on PostgreSQL,
+        with heartbeats)."""
+        return self._made(cache=True).optuna_studies
 
     def reports_dir(self, horizon: str) -> Path:
-        path = self.root / "reports" / horizon
+        path = self.layout.reports_for(horizon)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def candidate_file(self, horizon: str) -> Path:
+        """Where candidate_config writes the horizon's latest candidate and leaderboard (JSON)."""
+        return self._made().candidate_file(horizon)
+
+    def replay_dir(self, name: str) -> Path:
+        """The directory of one replay run from the instance (not made here)."""
+        return self._made().replays / name

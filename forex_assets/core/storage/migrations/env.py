@@ -11,13 +11,12 @@ from alembic import context
 
 from forex_assets.core.storage.engine import (
     STATE_SCHEMA,
-    VERSION_TABLE,
     WRITE_OPTION,
     complete_url,
     configured_url,
     engine_for,
-    prepare_migration,
 )
+from forex_assets.core.storage.schema_versions import VERSION_TABLE, prepare_migration
 
 
 def _run(connection, schema: str | None) -> None:
