@@ -11,7 +11,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv home run dev test lint lock model bench clean screenshots system-packages
+.PHONY: venv home run dev test lint typecheck lock model bench clean screenshots system-packages
 
 # Installs the project with the exact versions of $(LOCK) (a constraints file: -c), again whenever
 # pyproject.toml or the lock changes.
@@ -48,10 +48,17 @@ test: venv system-packages
 	$(BIN)/python -m pytest
 
 ## make lint: ruff (the package, its tests, bench/ and scripts/), and the import contracts of pyproject.toml
-## (core never imports Dagster; cli > defs > core; the domains inside core/ layered; the read-only commands light)
+## (core never imports Dagster; cli > defs > core; the domains inside core/ layered; the read-only commands light),
+## then the type checker (make typecheck)
 lint: venv
 	$(BIN)/ruff check forex_assets forex_assets_tests bench scripts
 	$(BIN)/lint-imports
+	$(MAKE) --no-print-directory typecheck
+
+## make typecheck: mypy on the package as [tool.mypy] of pyproject.toml says: strict on forex_assets/core,
+## mypy's defaults on defs/ and cli/ (make lint runs it)
+typecheck: venv
+	$(BIN)/mypy
 
 ## make lock: re-resolve $(LOCK) after a dependency change in pyproject.toml (make lock UPGRADE=1: also
 ## move every pin to the newest allowed version). uv, in a throwaway venv, resolves the dev and production

@@ -11,7 +11,7 @@ the answer); the decision and alert logs are opened read-only and a log that doe
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -72,7 +72,7 @@ def _existing_logs():
     return decisions, open_for_reading(AlertLog, area.alert_log, url)
 
 
-def _reports(home: Path) -> tuple[dict[str, tuple[dict | None, dict | None]], str]:
+def _reports(home: Path) -> tuple[Mapping[str, tuple[dict | None, dict | None]], str]:
     """horizon -> the metadata of its latest (drift, performance) reports, and a note for the operator: when
     the instance cannot be read, each is None (shown "unavailable") and the note says why."""
     from forex_assets.cli.instance_reports import latest_reports

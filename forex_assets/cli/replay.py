@@ -16,6 +16,7 @@ import math
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
@@ -29,6 +30,9 @@ from forex_assets.cli.main import (
     horizons_option,
     price_source_options,
 )
+
+if TYPE_CHECKING:
+    from forex_assets.core.prices.sources import PriceSourceName
 
 VALID_MULTIPLIER = (
     "the multiplier of the daily volatility from DATE on must be a positive number other than 1 "
@@ -59,7 +63,7 @@ class Drift(click.ParamType):
 
 
 def price_source_from_options(
-    source: str,
+    source: PriceSourceName,
     csv_path: str | None = None,
     csv_date_column: str = "date",
     csv_value_column: str = "usdclp",
@@ -70,7 +74,8 @@ def price_source_from_options(
     only those that are not "auto" are passed on."""
     from forex_assets.defs.resources import PriceSource
 
-    settings = {name: value for name, value in (csv_format or {}).items() if value not in (None, "auto")}
+    chosen = (csv_format or {}).items()
+    settings: dict[str, Any] = {name: value for name, value in chosen if value not in (None, "auto")}
     return PriceSource(
         source=source,
         csv_path=csv_path,
@@ -118,7 +123,7 @@ def one_line(error: Exception) -> str:
 @click.pass_context
 def replay_command(
     ctx: click.Context,
-    source: str,
+    source: PriceSourceName,
     csv_path: str | None,
     csv_date_column: str,
     csv_value_column: str,
@@ -209,6 +214,7 @@ def replay_command(
         click.echo(format_table(replayed.report))
         click.echo(f"\nreport: {html_path}\n        {json_path}")
     else:
+        assert run.comparison is not None and run.comparison_paths is not None  # two or more policies: compared
         json_path, html_path = run.comparison_paths
         click.echo(format_comparison(run.comparison))
         click.echo("\nreports:")

@@ -22,6 +22,7 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import dagster as dg
@@ -60,6 +61,9 @@ from forex_assets.defs.resources import (
     WorkingArea,
     code_location_resources,
 )
+
+if TYPE_CHECKING:
+    from forex_assets.core.prices.sources import PriceSourceName
 
 
 def ensure_dagster_home() -> Path:
@@ -245,7 +249,7 @@ def watch_deploy(instance: dg.DagsterInstance, resources: dict, horizon: str) ->
     if request is None:
         return None
     rollback_job.execute_in_process(
-        run_config=request.run_config | QUIET,
+        run_config={**request.run_config, **QUIET},
         instance=instance,
         resources=resources,
         tags={**request.tags, **own_tags()},
@@ -366,7 +370,7 @@ def format_summary(rows: list[dict]) -> str:
 @click.pass_context
 def run_command(
     ctx: click.Context,
-    source: str,
+    source: PriceSourceName,
     csv_path: str | None,
     csv_date_column: str,
     csv_value_column: str,
@@ -393,6 +397,8 @@ def run_command(
     os.environ[POLICY_FILE_ENV] = str(policy.path)  # what the policy resource of every run of the cycle reads
     home = ensure_dagster_home()
     started, began = time.perf_counter(), datetime.now(UTC)
+    url = os.environ.get(MINDICADOR_URL_ENV)
+    mindicador: dict[str, Any] = {"mindicador_base_url": url} if url else {}
     price_source = PriceSource(
         source=source,
         csv_path=csv_path,
@@ -403,7 +409,7 @@ def run_command(
         csv_thousands=csv_thousands,
         csv_date_format=csv_date_format,
         csv_encoding=csv_encoding,
-        **({"mindicador_base_url": os.environ[MINDICADOR_URL_ENV]} if os.environ.get(MINDICADOR_URL_ENV) else {}),
+        **mindicador,
     )
     try:
         with (

@@ -275,6 +275,8 @@ class RunGuard:
         for record in result.records:
             entry = record.event_log_entry
             event = entry.dagster_event
+            if event is None:  # not a Dagster event: none of the types asked for
+                continue
             step = event.step_key or "run"
             name = f"{step} {label}" if label else step
             if event.event_type in _RESUMED:

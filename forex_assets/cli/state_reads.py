@@ -18,12 +18,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from forex_assets.cli.main import CliError
 from forex_assets.core.working_area import PROJECT_DAGSTER_HOME, WorkingAreaLayout
 
-Part = TypeVar("Part")
+if TYPE_CHECKING:
+    from forex_assets.core.storage import StateDatabase
+
+
+class _StatePart(Protocol):
+    """A part of the state read here (ForecastHistory, DecisionLog, AlertLog): it keeps its database."""
+
+    @property
+    def database(self) -> StateDatabase: ...
+
+
+Part = TypeVar("Part", bound=_StatePart)
 
 
 def layout() -> WorkingAreaLayout:

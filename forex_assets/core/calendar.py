@@ -76,7 +76,7 @@ def _years_spanned(*arrays: npt.NDArray[np.datetime64], pad_days: int = 0) -> tu
 
 
 def _is_scalar(value: Dates) -> bool:
-    return isinstance(value, (str, date, np.datetime64)) or np.ndim(value) == 0
+    return isinstance(value, (str, date, np.datetime64)) or np.asarray(value).ndim == 0
 
 
 def chilean_holidays(start: DateScalar, end: DateScalar) -> pd.DatetimeIndex:
@@ -107,8 +107,9 @@ def next_business_days(origin: DateScalar, steps: int) -> list[pd.Timestamp]:
     return [pd.Timestamp(t) for t in targets]
 
 
-def nth_business_day_after(origins: Dates, steps: int | Sequence[int] | npt.NDArray[np.integer] | pd.Series
-                           ) -> npt.NDArray[np.datetime64]:
+def nth_business_day_after(
+    origins: Dates, steps: int | Sequence[int] | npt.NDArray[np.integer] | pd.Series
+) -> npt.NDArray[np.datetime64]:
     """Vectorised :func:`next_business_days`: the ``steps[i]``-th Chilean business day after ``origins[i]``
     (datetime64[ns] array)."""
     days, offsets = _days(origins), np.atleast_1d(np.asarray(steps, dtype=np.int64))
@@ -117,8 +118,9 @@ def nth_business_day_after(origins: Dates, steps: int | Sequence[int] | npt.NDAr
     return np.busday_offset(days, offsets, roll="backward", busdaycal=calendar).astype("datetime64[ns]")
 
 
-def chilean_business_days(start: DateScalar, periods: int | None = None, end: DateScalar | None = None
-                          ) -> pd.DatetimeIndex:
+def chilean_business_days(
+    start: DateScalar, periods: int | None = None, end: DateScalar | None = None
+) -> pd.DatetimeIndex:
     """Chilean business days from ``start`` (included when it is one): ``periods`` of them, or all of them
     up to ``end`` (included) - the Chilean counterpart of ``pd.bdate_range``."""
     if (periods is None) == (end is None):

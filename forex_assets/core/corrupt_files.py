@@ -22,7 +22,7 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -166,7 +166,7 @@ def set_aside_sqlite(
 # ------------------------------------------------------------------------------------------------ journals
 
 
-def first_bad_line(path: Path, parse) -> tuple[int, int, str] | None:
+def first_bad_line(path: Path, parse: Callable[[bytes], object]) -> tuple[int, int, str] | None:
     """``(byte offset, line number, problem)`` of the first line of ``path`` that does not end with a newline
     or that ``parse`` (bytes -> anything) rejects; None when every line is whole."""
     offset = 0
@@ -182,7 +182,7 @@ def first_bad_line(path: Path, parse) -> tuple[int, int, str] | None:
     return None
 
 
-def truncate_journal(path: Path, what: str, parse) -> SetAside | None:
+def truncate_journal(path: Path, what: str, parse: Callable[[bytes], object]) -> SetAside | None:
     """Cut an append-only journal back to its intact records, after keeping a copy of the whole file.
 
     A process killed mid-write leaves a torn last line; a writer that appended after it (before this check

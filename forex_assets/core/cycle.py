@@ -74,7 +74,7 @@ class PolicyState:
     forecast_outcomes: dict[str, list[bool]] = field(default_factory=dict)
     handled_deploys: set[str] = field(default_factory=set)
     # context for writes (config store commits) dated on the policy's day; the replay dates them
-    dated: Callable[[pd.Timestamp], AbstractContextManager] = lambda day: nullcontext()
+    dated: Callable[[pd.Timestamp], AbstractContextManager[object]] = lambda day: nullcontext()
     # when the decision log has no optimization yet, count the configuration as optimized on this day
     optimized_on_or_before: date | None = None
     # write each validation's HTML report (plots) besides its JSON; a replay nobody reads report by report skips it
@@ -122,11 +122,11 @@ def _forecast_again(state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame
 # ------------------------------------------------------------------------------ each step, as the replay runs it
 
 
-def _forecast_in_replay(state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame, settings: PolicySettings):
+def _forecast_in_replay(state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame, settings: PolicySettings) -> None:
     outcome.forecast = _forecast(state, outcome, prices)
 
 
-def _watch_in_replay(state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame, settings: PolicySettings):
+def _watch_in_replay(state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame, settings: PolicySettings) -> None:
     horizon, version = outcome.horizon, state.store.current_version(outcome.horizon)
     if not is_watched_deploy(horizon, version) or version.id in state.handled_deploys:
         return
@@ -142,14 +142,14 @@ def _watch_in_replay(state: PolicyState, outcome: PolicyDay, prices: pd.DataFram
     _forecast_again(state, outcome, prices)
 
 
-def _reports_in_replay(state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame, settings: PolicySettings):
+def _reports_in_replay(state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame, settings: PolicySettings) -> None:
     horizon = outcome.horizon
     deployed, version_id = state.store.read(horizon), state.store.current_version(horizon).id
     outcome.drift = drift_check(prices, settings.drift_thresholds(horizon))
     outcome.performance = performance_check(horizon, prices, state.history, deployed, state.cache, settings, version_id)
 
 
-def _decision_in_replay(state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame, settings: PolicySettings):
+def _decision_in_replay(state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame, settings: PolicySettings) -> None:
     drift, performance = outcome.drift, outcome.performance
     inputs = trigger_inputs(
         outcome.horizon,
@@ -165,7 +165,9 @@ def _decision_in_replay(state: PolicyState, outcome: PolicyDay, prices: pd.DataF
     state.log.record(outcome.decision, at=_at(outcome.day, 17))
 
 
-def _optimization_in_replay(state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame, settings: PolicySettings):
+def _optimization_in_replay(
+    state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame, settings: PolicySettings
+) -> None:
     if outcome.decision is None or not outcome.decision.optimize:
         return
     horizon = outcome.horizon
@@ -201,7 +203,7 @@ class CycleStep:
     does: str
     reads: tuple[str, ...]
     produces: tuple[str, ...]
-    calls: tuple[Callable, ...] = ()  # the core functions both the replay and the Dagster layer call
+    calls: tuple[Callable[..., object], ...] = ()  # the core functions both the replay and the Dagster layer call
     assets: tuple[str, ...] = ()  # asset keys materialized by the step
     sensors: tuple[str, ...] = ()
     schedules: tuple[str, ...] = ()

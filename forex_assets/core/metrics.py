@@ -34,7 +34,7 @@ class WindowMetrics:
     skill_vs_random_walk: float  # rmse / random-walk rmse: below 1 beats the random walk
     seconds_per_forecast: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
@@ -115,7 +115,7 @@ class DieboldMarianoResult:
     origins: int
     mean_loss_differential: float  # mean of (loss a - loss b): negative favours forecast a
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
@@ -167,7 +167,7 @@ class BootstrapInterval:
     resamples: int
     origins: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
 

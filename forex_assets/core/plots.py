@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
 
 import matplotlib
 
@@ -18,20 +20,45 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 
-def figure_png_base64(fig) -> str:
+class _DeployPoint(Protocol):
+    """What :func:`optimization_metrics_figure` reads of a deploy (``optimization_history.DeployRecord``)."""
+
+    @property
+    def deployed_at(self) -> datetime: ...
+    @property
+    def rmse_before_clp(self) -> float | None: ...
+    @property
+    def rmse_after_clp(self) -> float | None: ...
+
+
+class _HorizonCounts(Protocol):
+    """What :func:`optimization_metrics_figure` reads of a horizon (``optimization_history.HorizonMetrics``)."""
+
+    @property
+    def horizon(self) -> str: ...
+    @property
+    def by_trigger(self) -> Mapping[str, int]: ...
+    @property
+    def deploys(self) -> Sequence[_DeployPoint]: ...
+    @property
+    def rollbacks(self) -> int: ...
+
+
+def figure_png_base64(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def markdown_image(fig, alt: str) -> str:
+def markdown_image(fig: Figure, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{figure_png_base64(fig)})"
 
 
-def price_history_figure(prices: pd.DataFrame, last_n: int = 750, title: str = "USD/CLP"):
+def price_history_figure(prices: pd.DataFrame, last_n: int = 750, title: str = "USD/CLP") -> Figure:
     recent = prices.tail(last_n)
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.plot(recent["date"], recent["usdclp"], lw=1, color="tab:blue")
@@ -41,7 +68,7 @@ def price_history_figure(prices: pd.DataFrame, last_n: int = 750, title: str = "
     return fig
 
 
-def forecast_fan_figure(prices: pd.DataFrame, forecast: pd.DataFrame, horizon: str, last_n: int = 180):
+def forecast_fan_figure(prices: pd.DataFrame, forecast: pd.DataFrame, horizon: str, last_n: int = 180) -> Figure:
     """Recent prices and the forecast fan: median, 80 % and 95 % intervals."""
     recent = prices.tail(last_n)
     fig, ax = plt.subplots(figsize=(8, 3))
@@ -57,13 +84,13 @@ def forecast_fan_figure(prices: pd.DataFrame, forecast: pd.DataFrame, horizon: s
     return fig
 
 
-def returns_distribution_figure(prices: pd.DataFrame, baseline_window: int, test_window: int, horizon: str):
+def returns_distribution_figure(prices: pd.DataFrame, baseline_window: int, test_window: int, horizon: str) -> Figure:
     """Histograms of the daily log returns (%) of the drift check's baseline window and its test window (the
     last ``test_window`` returns), on the same bins."""
     returns = np.diff(np.log(prices["usdclp"].to_numpy()))[-(baseline_window + test_window) :] * 100
     baseline, test = returns[:baseline_window], returns[baseline_window:]
     fig, ax = plt.subplots(figsize=(7, 3))
-    bins = np.linspace(returns.min(), returns.max(), 25)
+    bins = np.linspace(returns.min(), returns.max(), 25).tolist()
     ax.hist(baseline, bins=bins, density=True, alpha=0.5, label=f"baseline ({baseline_window})")
     ax.hist(test, bins=bins, density=True, alpha=0.5, label=f"test ({test_window})")
     ax.set_xlabel("daily log return (%)")
@@ -72,7 +99,7 @@ def returns_distribution_figure(prices: pd.DataFrame, baseline_window: int, test
     return fig
 
 
-def leaderboard_figure(board: pd.DataFrame, horizon: str):
+def leaderboard_figure(board: pd.DataFrame, horizon: str) -> Figure:
     """The search's 20 best complete configurations by search-window RMSE (CLP), best at the top."""
     complete = board[board["state"] == "COMPLETE"].head(20)
     fig, ax = plt.subplots(figsize=(7, max(2.0, 0.3 * len(complete) + 1)))
@@ -84,7 +111,7 @@ def leaderboard_figure(board: pd.DataFrame, horizon: str):
     return fig
 
 
-def optimization_metrics_figure(metrics: Sequence, trigger_kinds: Sequence[str]):
+def optimization_metrics_figure(metrics: Sequence[_HorizonCounts], trigger_kinds: Sequence[str]) -> Figure:
     """The operator's month at a glance: RMSE (CLP) before and after each deploy per horizon (left), and
     optimizations per horizon stacked by trigger kind with deploys and rollbacks (right). ``metrics``: one
     :class:`~forex_assets.core.monitoring.optimization_history.HorizonMetrics` per horizon."""

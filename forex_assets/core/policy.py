@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -53,11 +54,11 @@ from forex_assets.core.monitoring.drift import (
     DriftReport,
     DriftThresholds,
     InsufficientDataError,
-    Severity,
     detect_drift,
 )
 from forex_assets.core.monitoring.live_scoring import PerformanceSnapshot, score_matured
 from forex_assets.core.monitoring.performance import performance_snapshot
+from forex_assets.core.monitoring.severity import Severity
 from forex_assets.core.monitoring.triggers import (
     TriggerDecision,
     TriggerInputs,
@@ -175,7 +176,7 @@ def trigger_inputs(
     degradation_pct: Mapping[str, float],
     log: DecisionLog,
     optimized_on_or_before: date | None = None,
-    random_walk_test: Mapping | None = None,
+    random_walk_test: Mapping[str, Any] | None = None,
 ) -> TriggerInputs:
     """What the trigger manager decides on. ``optimized_on_or_before`` stands for the last optimization
     when the log has none (the replay counts its seed configuration as optimized on its first day)."""

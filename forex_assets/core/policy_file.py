@@ -20,11 +20,13 @@ import json
 import operator
 import os
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
 from forex_assets.core.forecasting.config import ConfigError, describe_validation_error, read_json_object
-from forex_assets.core.monitoring.drift import DriftThresholds, Severity
+from forex_assets.core.monitoring.drift import DriftThresholds
+from forex_assets.core.monitoring.severity import Severity
 from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.core.recalibration.levers import LeverSettings
 from forex_assets.core.working_area import PROJECT_ROOT
@@ -83,14 +85,14 @@ def _section_types() -> dict[str, type]:
     return types | {"levers": LeverSettings, "drift_per_horizon": DriftThresholds}
 
 
-def _check_keys(cls: type, document: dict, where: str) -> None:
+def _check_keys(cls: type, document: dict[str, Any], where: str) -> None:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(document) - known)
     if unknown:
         raise PolicyFileError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
 
 
-def _check_limits(section: str, value, source: str, where: str) -> None:
+def _check_limits(section: str, value: object, source: str, where: str) -> None:
     for owner, field, comparison, bound in LIMITS:
         if owner == section and not _COMPARISONS[comparison](getattr(value, field), bound):
             raise PolicyFileError(
@@ -98,7 +100,7 @@ def _check_limits(section: str, value, source: str, where: str) -> None:
             )
 
 
-def parse_policy(document: dict, source: str = "<policy>") -> tuple[str, PolicySettings]:
+def parse_policy(document: dict[str, Any], source: str = "<policy>") -> tuple[str, PolicySettings]:
     """(name, settings) from a policy document; errors name ``source`` and the key."""
     name = str(document.get("name") or Path(source).stem)
     unknown = sorted(set(document) - set(SECTIONS) - {"name", "description"})
@@ -106,7 +108,8 @@ def parse_policy(document: dict, source: str = "<policy>") -> tuple[str, PolicyS
         raise PolicyFileError(
             f"{source}: unknown section(s) {', '.join(unknown)}; sections: {', '.join(sorted(SECTIONS))}"
         )
-    types, values = _section_types(), {}
+    types = _section_types()
+    values: dict[str, Any] = {}
     for section, cls in types.items():
         if section not in document:
             continue
@@ -125,7 +128,10 @@ def parse_policy(document: dict, source: str = "<policy>") -> tuple[str, PolicyS
     return name, PolicySettings(**values)
 
 
-def _dataclass(cls: type, body, source: str, where: str):
+_Section = TypeVar("_Section")
+
+
+def _dataclass(cls: type[_Section], body: object, source: str, where: str) -> _Section:
     if not isinstance(body, dict):
         raise PolicyFileError(f"{source}: section '{where}' must be an object")
     _check_keys(cls, body, f"{source}: section '{where}'")
@@ -148,9 +154,9 @@ def load_policy(path: Path | str) -> tuple[str, PolicySettings]:
     return parse_policy(read_json_object(path, PolicyFileError, "policy"), str(path))
 
 
-def policy_document(name: str, settings: PolicySettings) -> dict:
+def policy_document(name: str, settings: PolicySettings) -> dict[str, Any]:
     """The JSON document of ``settings`` (every field written out)."""
-    document = {"name": name}
+    document: dict[str, Any] = {"name": name}
     for section in SECTIONS:
         value = getattr(settings, section)
         if section == "drift_per_horizon":
@@ -159,7 +165,8 @@ def policy_document(name: str, settings: PolicySettings) -> dict:
             document[section] = dataclasses.asdict(value)
     if "triggers" in document:
         document["triggers"]["drift_min_severity"] = settings.triggers.drift_min_severity.name
-    return json.loads(json.dumps(document, default=float))
+    as_json: dict[str, Any] = json.loads(json.dumps(document, default=float))
+    return as_json
 
 
 def policy_version(settings: PolicySettings) -> str:

@@ -13,10 +13,14 @@ from __future__ import annotations
 import errno
 import sqlite3
 from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Self
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 #: HTTP answers that may go away by waiting: request timeout, too many requests, and the server-side ones a
@@ -111,15 +115,23 @@ class HttpRetry(Retry):
     asks for more than ``max_retry_after_s``: the answer (a 429 or 503) is then returned as it is, so that the
     caller can say so and leave the longer wait to the orchestrator, without blocking a worker for it."""
 
-    def __init__(self, *args, max_retry_after_s: float = 60.0, **kwargs):
+    def __init__(self, *args: Any, max_retry_after_s: float = 60.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_retry_after_s = max_retry_after_s
 
-    def new(self, **kw):
+    def new(self, **kw: Any) -> Self:
         kw.setdefault("max_retry_after_s", self.max_retry_after_s)
         return super().new(**kw)
 
-    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
         if response is not None and self.respect_retry_after_header and response.status in RETRY_STATUSES:
             try:
                 wait = self.get_retry_after(response)
@@ -127,6 +139,7 @@ class HttpRetry(Retry):
                 wait = None
             if wait is not None and wait > self.max_retry_after_s:
                 cause = f"Retry-After {wait:g} s is longer than the {self.max_retry_after_s:g} s this client waits"
+                # urllib3 itself raises it with the pool it was given, None included (its annotation says a pool)
                 raise MaxRetryError(_pool, url, ResponseError(cause))  # type: ignore[arg-type]
         return super().increment(method, url, response, error, _pool, _stacktrace)
 

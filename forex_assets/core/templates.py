@@ -15,7 +15,7 @@ from functools import cache
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 
-def number(value, spec: str = ".2f") -> str:
+def number(value: object, spec: str = ".2f") -> str:
     """A figure for a table cell: ``n/a`` for a missing value, floats with ``spec``, anything else as text."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -24,7 +24,7 @@ def number(value, spec: str = ".2f") -> str:
     return str(value)
 
 
-def percent(value, digits: int = 0) -> str:
+def percent(value: float | None, digits: int = 0) -> str:
     """A share (0.81) as a percentage (``81 %``); ``n/a`` when missing."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -46,6 +46,6 @@ def environment() -> Environment:
     return env
 
 
-def render(template: str, **context) -> str:
+def render(template: str, **context: object) -> str:
     """Render ``forex_assets/templates/<template>`` with ``context`` (every value autoescaped)."""
     return environment().get_template(template).render(**context)

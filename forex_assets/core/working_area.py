@@ -65,14 +65,14 @@ FILE_NAMES = (FORECAST_HISTORY_FILE, DECISION_LOG_FILE, ALERT_LOG_FILE, BACKTEST
 DIRECTORY_NAMES = (OPTUNA_DIR, CONFIG_STORE_DIR, REPORTS_DIR, REPLAYS_DIR, MINDICADOR_DIR, CANDIDATES_DIR)
 
 
-def _given(value: str | os.PathLike | None) -> str | None:
+def _given(value: str | os.PathLike[str] | None) -> str | None:
     """``value`` as text, None when unset or empty (blank)."""
     if value is None:
         return None
     return str(os.fspath(value)).strip() or None
 
 
-def _path(value: str | os.PathLike) -> Path:
+def _path(value: str | os.PathLike[str]) -> Path:
     return Path(value).expanduser()
 
 
@@ -109,12 +109,12 @@ class WorkingAreaLayout:
     @classmethod
     def from_environment(
         cls,
-        root: str | os.PathLike | None = None,
+        root: str | os.PathLike[str] | None = None,
         *,
-        configs_dir: str | os.PathLike | None = None,
-        config_store_dir: str | os.PathLike | None = None,
-        config_store_remote: str | os.PathLike | None = None,
-        cache_dir: str | os.PathLike | None = None,
+        configs_dir: str | os.PathLike[str] | None = None,
+        config_store_dir: str | os.PathLike[str] | None = None,
+        config_store_remote: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
         state_database_url: str | None = None,
         instance_home: Path | None = None,
         environ: Mapping[str, str] | None = None,
@@ -145,7 +145,9 @@ class WorkingAreaLayout:
         )
 
     @classmethod
-    def in_directory(cls, root: str | os.PathLike, configs_dir: str | os.PathLike | None = None) -> WorkingAreaLayout:
+    def in_directory(
+        cls, root: str | os.PathLike[str], configs_dir: str | os.PathLike[str] | None = None
+    ) -> WorkingAreaLayout:
         """A self-contained working area in ``root`` (a replay's): every part inside it, SQLite files, no
         remote; the environment is not read."""
         area = _path(root)

@@ -133,11 +133,11 @@ def sweep_dead_runs(instance: dg.DagsterInstance, host: str | None = None) -> Sw
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         sweep.dead_runs.append(DeadRun(run.run_id, run_label(instance, run), record.start_time, why, freed))
     for run_id, run_claims in by_run.items():
-        run = instance.get_run_by_id(run_id)
-        if run is not None and not run.is_finished:
+        claiming = instance.get_run_by_id(run_id)
+        if claiming is not None and not claiming.is_finished:
             continue
         instance.event_log_storage.free_concurrency_slots_for_run(run_id)
-        status = "no such run" if run is None else f"the run ended {run.status.value}"
+        status = "no such run" if claiming is None else f"the run ended {claiming.status.value}"
         sweep.orphan_claims += [(claim, status) for claim in run_claims if not claim.pending]
     return sweep
 

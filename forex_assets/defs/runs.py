@@ -27,4 +27,5 @@ def run_assets(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set[dg.Asset
     planned = instance.get_records_for_run(
         run_id=run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
     ).records
-    return {r.event_log_entry.dagster_event.asset_key for r in planned}
+    events = [r.event_log_entry.dagster_event for r in planned]
+    return {e.asset_key for e in events if e is not None and e.asset_key is not None}

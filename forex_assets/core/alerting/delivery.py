@@ -81,9 +81,12 @@ def _masked(text: str, secret: str | None) -> str:
 
 def _send_once(settings: SmtpSettings, message: EmailMessage) -> None:
     context = ssl.create_default_context(cafile=settings.ca_file)
-    client_class = smtplib.SMTP_SSL if settings.security == "ssl" else smtplib.SMTP
-    kwargs = {"context": context} if settings.security == "ssl" else {}
-    with client_class(settings.host, settings.port, timeout=settings.timeout_s, **kwargs) as client:
+    client = (
+        smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout_s, context=context)
+        if settings.security == "ssl"
+        else smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_s)
+    )
+    with client:
         if settings.security == "starttls":
             client.starttls(context=context)
         if settings.username:

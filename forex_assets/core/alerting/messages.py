@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from forex_assets.core.corrupt_files import SetAside
 from forex_assets.core.templates import render
@@ -30,7 +31,9 @@ def _subject(horizon: str, title: str) -> str:
     return f"[forex][{horizon}] {title}"
 
 
-def _render(event: str, horizon: str, title: str, intro: str, rows: Sequence[tuple[str, str]], notes=()) -> Alert:
+def _render(
+    event: str, horizon: str, title: str, intro: str, rows: Sequence[tuple[str, str]], notes: Sequence[str] = ()
+) -> Alert:
     """One alert from an intro line, a table of (field, value) rows and optional free-text notes."""
     width = max((len(k) for k, _ in rows), default=0)
     text_lines = [intro, ""] + [f"{k.ljust(width)}  {v}" for k, v in rows]
@@ -55,7 +58,7 @@ def optimization_triggered(horizon: str, fired: Sequence[str], reasons: Mapping[
     )
 
 
-def validation_result(report: Mapping) -> Alert:
+def validation_result(report: Mapping[str, Any]) -> Alert:
     """From ``ValidationReport.to_dict()``: which criteria passed or failed, with their numbers."""
     horizon, m = report["horizon"], report["metrics"]
     failed = list(report["failed_criteria"])
@@ -81,17 +84,17 @@ def validation_result(report: Mapping) -> Alert:
     )
 
 
-def _before_after(label: str, before: float | None, after: float | None, unit: str, digits: int = 3) -> tuple:
+def _before_after(label: str, before: float | None, after: float | None, unit: str, digits: int = 3) -> tuple[str, str]:
     fmt = f"{{:.{digits}f}}"
     b = "n/a" if before is None else fmt.format(before)
     a = "n/a" if after is None else fmt.format(after)
     change = ""
-    if before not in (None, 0) and after is not None:
+    if before is not None and before != 0 and after is not None:
         change = f" ({(after - before) / before * 100:+.2f} %)"
     return (label, f"{b} -> {a} {unit}{change}".rstrip())
 
 
-def config_deployed(horizon: str, version: str, previous: str, report: Mapping, reason: str = "") -> Alert:
+def config_deployed(horizon: str, version: str, previous: str, report: Mapping[str, Any], reason: str = "") -> Alert:
     """Metrics before (the previously deployed configuration) and after (the new one), on the validation window."""
     m = report["metrics"]
     rows = [

@@ -24,6 +24,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -33,11 +34,19 @@ from forex_assets.core.forecasting.quantiles import (
     FORECAST_QUANTILES,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+
+    from forex_assets.core.storage import StateDatabase
+
+_Result = TypeVar("_Result")
+
 #: keys per ``IN (...)`` query, rows per ``INSERT`` statement
 BATCH = 500
 
 
-def model_fields(config: ChronosConfig) -> dict:
+def model_fields(config: ChronosConfig) -> dict[str, Any]:
     """The configuration fields that change a forecast (not the horizon label or the baseline)."""
     fields = {
         "family": config.family,
@@ -62,13 +71,13 @@ class ForecastCache:
     def __init__(self, path: Path | str, database_url: str | None = None):
         self.path = Path(path)
         self.database_url = database_url
+        self.database: StateDatabase | None = None
         if database_url is not None:
             from forex_assets.core.storage import StateDatabase
 
             # no path: the embedded default's file is a cache, not state to copy in
             self.database = StateDatabase("backtest_cache", None, database_url, what=self.WHAT)
             return
-        self.database = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._guarded(self._create)
 
@@ -89,7 +98,7 @@ class ForecastCache:
             raise
         return db
 
-    def _guarded(self, operation: Callable[[], object]):
+    def _guarded(self, operation: Callable[[], _Result]) -> _Result:
         """``operation()``; when the file is corrupt, set it aside, start an empty cache and run it again.
 
         A first corruption error is retried as is: another process may have set the file aside a moment
@@ -119,7 +128,7 @@ class ForecastCache:
 
     def get_many(self, keys: Sequence[str]) -> dict[str, tuple[np.ndarray, float]]:
         if self.database is not None:
-            return self._database_get_many(keys)
+            return self._database_get_many(self.database, keys)
         return self._guarded(lambda: self._get_many(keys))
 
     def _get_many(self, keys: Sequence[str]) -> dict[str, tuple[np.ndarray, float]]:
@@ -138,7 +147,7 @@ class ForecastCache:
     def put_many(self, rows: Sequence[tuple[str, str, str, np.ndarray, float]]) -> None:
         """rows: (key, checkpoint id, origin date, quantiles (steps, levels), seconds per forecast)."""
         if self.database is not None:
-            self._database_put_many(rows)
+            self._database_put_many(self.database, rows)
             return
         self._guarded(lambda: self._put_many(rows))
 
@@ -154,38 +163,38 @@ class ForecastCache:
 
     def count(self, checkpoint_id: str | None = None) -> int:
         if self.database is not None:
-            return self._database_count(checkpoint_id)
+            return self._database_count(self.database, checkpoint_id)
         return self._guarded(lambda: self._count(checkpoint_id))
 
     def _count(self, checkpoint_id: str | None) -> int:
         with closing(self._connect()) as db:
             if checkpoint_id is None:
-                return db.execute("SELECT COUNT(*) FROM forecasts").fetchone()[0]
-            return db.execute("SELECT COUNT(*) FROM forecasts WHERE checkpoint = ?", (checkpoint_id,)).fetchone()[0]
+                return int(db.execute("SELECT COUNT(*) FROM forecasts").fetchone()[0])
+            query = "SELECT COUNT(*) FROM forecasts WHERE checkpoint = ?"
+            return int(db.execute(query, (checkpoint_id,)).fetchone()[0])
 
     # ------------------------------------------------------------------------------ in a state database
 
-    def _database_get_many(self, keys: Sequence[str]) -> dict[str, tuple[np.ndarray, float]]:
+    def _database_get_many(self, database: StateDatabase, keys: Sequence[str]) -> dict[str, tuple[np.ndarray, float]]:
         import sqlalchemy as sa
 
         from forex_assets.core.storage.tables import backtest_forecasts as table
 
         found: dict[str, tuple[np.ndarray, float]] = {}
         query = sa.select(table.c.key, table.c.steps, table.c.quantiles, table.c.seconds)
-        with self.database.read("reading forecasts from") as db:
+        with database.read("reading forecasts from") as db:
             for start in range(0, len(keys), BATCH):
                 chunk = list(keys[start : start + BATCH])
-                for key, steps, blob, seconds in db.execute(query.where(table.c.key.in_(chunk))):
-                    found[key] = (np.frombuffer(bytes(blob), dtype=np.float64).reshape(steps, -1), seconds)
+                for row in db.execute(query.where(table.c.key.in_(chunk))):
+                    quantiles = np.frombuffer(bytes(row.quantiles), dtype=np.float64).reshape(row.steps, -1)
+                    found[row.key] = (quantiles, row.seconds)
         return found
 
-    def _database_put_many(self, rows: Sequence[tuple[str, str, str, np.ndarray, float]]) -> None:
+    def _database_put_many(
+        self, database: StateDatabase, rows: Sequence[tuple[str, str, str, np.ndarray, float]]
+    ) -> None:
         from forex_assets.core.storage.tables import backtest_forecasts as table
 
-        if self.database.is_sqlite:
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
         latest = {  # a key given twice: its last row (one statement may not change a row twice)
             k: {
                 "key": k,
@@ -202,7 +211,15 @@ class ForecastCache:
         # in key order: writers of overlapping keys lock their rows in the same order, so they queue, never
         # deadlock
         values = [latest[key] for key in sorted(latest)]
-        statement = insert(table)
+        statement: SqliteInsert | PostgresqlInsert
+        if database.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(table)
+        else:
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            statement = postgresql_insert(table)
         statement = statement.on_conflict_do_update(
             index_elements=[table.c.key],
             set_={
@@ -210,11 +227,11 @@ class ForecastCache:
                 for name in ("checkpoint", "origin_date", "steps", "quantiles", "seconds")
             },
         )
-        with self.database.write("storing forecasts in") as db:
+        with database.write("storing forecasts in") as db:
             for start in range(0, len(values), BATCH):
                 db.execute(statement, values[start : start + BATCH])
 
-    def _database_count(self, checkpoint_id: str | None) -> int:
+    def _database_count(self, database: StateDatabase, checkpoint_id: str | None) -> int:
         import sqlalchemy as sa
 
         from forex_assets.core.storage.tables import backtest_forecasts as table
@@ -222,5 +239,5 @@ class ForecastCache:
         query = sa.select(sa.func.count()).select_from(table)
         if checkpoint_id is not None:
             query = query.where(table.c.checkpoint == checkpoint_id)
-        with self.database.read("counting the forecasts of") as db:
+        with database.read("counting the forecasts of") as db:
             return db.execute(query).scalar_one()

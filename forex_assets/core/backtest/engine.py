@@ -20,15 +20,15 @@ that filled it computed).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.memory import DEFAULT_MEMORY_BUDGET_MB, batch_size_for
-from forex_assets.core.backtest.windows import PriceSeries
+from forex_assets.core.backtest.windows import Origins, PriceSeries
 from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.forecasting.quantiles import (
     FORECAST_QUANTILES,
@@ -40,6 +40,9 @@ from forex_assets.core.forecasting.quantiles import (
     single_context_members,
 )
 from forex_assets.core.metrics import WindowMetrics, mase_scales, window_metrics
+
+if TYPE_CHECKING:
+    from chronos import BaseChronosPipeline  # untyped (Any)
 
 #: The MASE scale looks at this many one-step changes before the origin.
 MASE_LOOKBACK = 250
@@ -72,7 +75,15 @@ class BacktestResult:
 class MemberPlan:
     """Which origins of one single-context member are cached and which must be computed."""
 
-    def __init__(self, series: PriceSeries, member: ChronosConfig, origins, steps, cache, checkpoint_id):
+    def __init__(
+        self,
+        series: PriceSeries,
+        member: ChronosConfig,
+        origins: Origins,
+        steps: int,
+        cache: ForecastCache | None,
+        checkpoint_id: str,
+    ) -> None:
         self.member = member
         self.origins = np.asarray(origins)
         first = int(self.origins.min())
@@ -100,7 +111,7 @@ class MemberPlan:
             if key in self.found:
                 self.quantiles[i], self.seconds[i] = self.found[key]
 
-    def fill(self, computed: np.ndarray, seconds_each: float, cache, checkpoint_id) -> None:
+    def fill(self, computed: np.ndarray, seconds_each: float, cache: ForecastCache | None, checkpoint_id: str) -> None:
         for j, i in enumerate(self.missing):
             self.quantiles[i], self.seconds[i] = computed[j], seconds_each
         if cache is not None and self.missing:
@@ -114,7 +125,7 @@ class MemberPlan:
 
 def assemble_result(
     series: PriceSeries, config: ChronosConfig, plans: list[MemberPlan], steps: int, model_seconds: float
-):
+) -> BacktestResult:
     origins = plans[0].origins
     histories = [series.values[: o + 1] for o in origins]
     computed = sum(len(p.missing) for p in plans)
@@ -140,10 +151,10 @@ def assemble_result(
 
 
 def run_backtest(
-    pipeline,
+    pipeline: BaseChronosPipeline,
     config: ChronosConfig,
     series: PriceSeries,
-    origins: Sequence[int],
+    origins: Origins,
     steps: int,
     cache: ForecastCache | None = None,
     checkpoint_id: str = "",

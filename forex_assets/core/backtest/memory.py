@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forex_assets.core.forecasting.config import SAMPLING_FAMILY, ChronosConfig
+
+if TYPE_CHECKING:
+    from chronos import BaseChronosPipeline  # untyped (Any)
 
 #: Memory the model's activations may take in one batched call (MB); $FOREX_BACKTEST_MEMORY_MB overrides.
 DEFAULT_MEMORY_BUDGET_MB = float(os.environ.get("FOREX_BACKTEST_MEMORY_MB") or 256)
@@ -57,7 +61,9 @@ def activation_budget_mb(requested_mb: float, limit_mb: float | None, resident: 
     return max(MIN_MEMORY_BUDGET_MB, min(requested_mb, headroom / 2))
 
 
-def batch_size_for(pipeline, config: ChronosConfig, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> int:
+def batch_size_for(
+    pipeline: BaseChronosPipeline, config: ChronosConfig, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB
+) -> int:
     """Series per model call so that the activations of one call stay within the memory budget.
 
     Quantile families: tokens (patches of 16) x hidden size x layers x a generous 48 bytes. Sampling
@@ -68,8 +74,9 @@ def batch_size_for(pipeline, config: ChronosConfig, memory_budget_mb: float = DE
     model_config = pipeline.model.config if hasattr(pipeline.model, "config") else pipeline.model.model.config
     hidden = getattr(model_config, "d_model", 512)
     if config.family == SAMPLING_FAMILY:
-        decoder_layers = getattr(model_config, "num_decoder_layers", None) or getattr(model_config, "num_layers", 6)
-        per_series = (config.num_samples or 1) * (config.longest_context + 64) * hidden * decoder_layers * 16
+        decoder_layers: int | None = getattr(model_config, "num_decoder_layers", None)
+        decoder_layers = decoder_layers or int(getattr(model_config, "num_layers", 6))
+        per_series: float = (config.num_samples or 1) * (config.longest_context + 64) * hidden * decoder_layers * 16
     else:
         layers = getattr(model_config, "num_layers", 6)
         tokens = config.longest_context / 16 + 64

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from forex_assets.core.backtest.cache import ForecastCache, model_fields
 from forex_assets.core.backtest.engine import BacktestResult, MemberPlan, assemble_result
 from forex_assets.core.backtest.memory import DEFAULT_MEMORY_BUDGET_MB, batch_size_for
-from forex_assets.core.backtest.windows import PriceSeries
+from forex_assets.core.backtest.windows import Origins, PriceSeries
 from forex_assets.core.forecasting.config import SAMPLING_FAMILY, ChronosConfig
 from forex_assets.core.forecasting.quantiles import (
     FORECAST_QUANTILES,
@@ -22,6 +23,9 @@ from forex_assets.core.forecasting.quantiles import (
     single_context_members,
     to_model_space,
 )
+
+if TYPE_CHECKING:
+    from chronos import BaseChronosPipeline  # untyped (Any)
 
 
 class SampleBank:
@@ -35,7 +39,7 @@ class SampleBank:
     go to the ForecastCache.
     """
 
-    def __init__(self, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB):
+    def __init__(self, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> None:
         self.memory_budget_mb = memory_budget_mb
         self._paths: dict[tuple[str, int], np.ndarray] = {}  # (group key, origin) -> (drawn, steps)
         self._seconds_per_path: dict[str, float] = {}  # group key -> seconds per sampled path
@@ -50,7 +54,14 @@ class SampleBank:
         return self._seconds_per_path.get(self.group_key(member, steps), 0.0)
 
     def draws(
-        self, pipeline, member: ChronosConfig, origins, contexts, steps: int, n: int, draw_to: int | None = None
+        self,
+        pipeline: BaseChronosPipeline,
+        member: ChronosConfig,
+        origins: Sequence[int],
+        contexts: Sequence[np.ndarray],
+        steps: int,
+        n: int,
+        draw_to: int | None = None,
     ) -> list[np.ndarray]:
         """The first ``n`` paths per origin; a shortfall is drawn up to ``draw_to`` (>= n) paths at once,
         so that a later, larger request costs no second round of model calls."""
@@ -73,7 +84,7 @@ class SampleBank:
                     model_input,
                     steps,
                     extra,
-                    member.temperature,
+                    member.sampling_temperature,
                     member.top_k,
                     member.top_p,
                     seed=member.seed + 7919 * count + start,
@@ -88,10 +99,10 @@ class SampleBank:
 
 
 def backtest_sampling(
-    pipeline,
+    pipeline: BaseChronosPipeline,
     config: ChronosConfig,
     series: PriceSeries,
-    origins: Sequence[int],
+    origins: Origins,
     steps: int,
     bank: SampleBank,
     cache: ForecastCache | None = None,
@@ -114,17 +125,18 @@ def backtest_sampling(
             continue
         missing_origins = [int(plan.origins[i]) for i in plan.missing]
         contexts = [plan.contexts[i] for i in plan.missing]
-        paths = bank.draws(pipeline, plan.member, missing_origins, contexts, steps, config.num_samples, draw_to)
+        n = config.sampling_num_samples
+        paths = bank.draws(pipeline, plan.member, missing_origins, contexts, steps, n, draw_to)
         computed = np.stack([np.sort(np.quantile(p, levels, axis=0).T, axis=-1) for p in paths])
-        plan.fill(computed, bank.seconds_per_path(plan.member, steps) * config.num_samples, cache, checkpoint_id)
+        plan.fill(computed, bank.seconds_per_path(plan.member, steps) * n, cache, checkpoint_id)
     return assemble_result(series, config, plans, steps, bank.model_seconds - before)
 
 
 def backtest_sampling_group(
-    pipeline,
+    pipeline: BaseChronosPipeline,
     configs: Sequence[ChronosConfig],
     series: PriceSeries,
-    origins: Sequence[int],
+    origins: Origins,
     steps: int,
     cache: ForecastCache | None = None,
     checkpoint_id: str = "",
@@ -139,7 +151,7 @@ def backtest_sampling_group(
         if config.model_copy(update={"num_samples": base.num_samples}) != base:
             raise ValueError("configurations of one sampling group may differ only in num_samples")
     bank = SampleBank(memory_budget_mb)
-    ordered = sorted(configs, key=lambda c: -c.num_samples)  # the largest first: one draw serves all
+    ordered = sorted(configs, key=lambda c: -c.sampling_num_samples)  # the largest first: one draw serves all
     results = {
         id(c): backtest_sampling(pipeline, c, series, origins, steps, bank, cache, checkpoint_id) for c in ordered
     }

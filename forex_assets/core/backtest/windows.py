@@ -3,22 +3,28 @@ disjoint search and validation windows."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from forex_assets.core.forecasting.quantiles import (
     InsufficientHistoryError,
 )
 
+#: origins of a backtest: indices into a :class:`PriceSeries` (:func:`latest_origins` gives an array of them)
+Origins: TypeAlias = Sequence[int] | npt.NDArray[np.integer]
+
 
 @dataclass(frozen=True)
 class Windows:
     """Origin indices of the search window and of the (later, disjoint) validation window."""
 
-    search: np.ndarray
-    validation: np.ndarray
+    search: npt.NDArray[np.int64]
+    validation: npt.NDArray[np.int64]
     steps: int
     spacing: int = 1  # business days between consecutive origins
 
@@ -41,7 +47,7 @@ def independent_paths(origins: int, steps: int, spacing: int = 1) -> float:
 
 def latest_origins(
     n_observations: int, steps: int, count: int, last_origin: int | None = None, spacing: int = 1
-) -> np.ndarray:
+) -> npt.NDArray[np.int64]:
     """The ``count`` origins ``spacing`` business days apart ending at ``last_origin`` (default: the latest
     with all targets)."""
     last = n_observations - 1 - steps if last_origin is None else last_origin

@@ -44,6 +44,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -119,11 +120,12 @@ class ConfigStore:
             self._git = GitRepo(self.root)
             self.damage = survey(self._git)
             if self.remote is not None and fetch_remote:
-                self._fetch_for_reading()
+                self._fetch_for_reading(self.remote)
             return
         if condition(self.root).state != USABLE:
             seeds = Path(seed_dir) if seed_dir else None
-            make = (lambda target: self.remote.create(target, seeds)) if self.remote else None
+            store_remote = self.remote
+            make = (lambda target: store_remote.create(target, seeds)) if store_remote else None
             self.created, rebuilt = ensure_store(self.root, seeds, make)
             self.repaired += [Repair(text) for text in rebuilt]
         self._locks = StoreLocks(self.root)
@@ -156,12 +158,12 @@ class ConfigStore:
         self.warnings.append(text)
         log.warning("config store %s: %s", self.root, text)
 
-    def _fetch_for_reading(self) -> None:
+    def _fetch_for_reading(self, remote: Remote) -> None:
         """Fetch the remote's head and read from it from now on; when that fails, read the last fetched state
         (or the clone's HEAD), with a warning."""
         try:
             with StoreLocks(self.root).store.acquire(timeout=READER_LOCK_TIMEOUT_S):
-                self.remote.fetch(self._git)
+                remote.fetch(self._git)
         except (RemoteError, TimeoutError, OSError) as error:
             why = str(error) if isinstance(error, RemoteError) else f"{self.root}: store lock ({error})"
             where = "the last fetched state" if self._git.commit(TRACKING) else "the local clone's HEAD"
@@ -226,9 +228,10 @@ class ConfigStore:
                 raise ConfigStoreError(f"{self.path(horizon)}: no configuration deployed for {horizon}")
             text, source = self.path(horizon).read_text(), str(self.path(horizon))
         else:
-            text = self._git.text_at(self._commit(version), name)
-            if text is None:
+            committed = self._git.text_at(self._commit(version), name)
+            if committed is None:
                 raise ConfigStoreError(f"version {version} has no configuration for {horizon}")
+            text = committed
             source = f"{name}@{version}"
         try:
             document = json.loads(text)
@@ -270,8 +273,8 @@ class ConfigStore:
         self,
         config: ChronosConfig,
         reason: str,
-        metrics: dict | None = None,
-        validation: dict | None = None,
+        metrics: dict[str, Any] | None = None,
+        validation: dict[str, Any] | None = None,
         action: str = "deploy",
         expected_version: str | None = None,
     ) -> Version:
@@ -357,13 +360,15 @@ class ConfigStore:
         done only once pushed; see :meth:`_change_on_remote`."""
         with self._locks.horizon(horizon), self._locks.store:
             if self.remote is not None:
-                return self._change_on_remote(horizon, action, decide)
+                return self._change_on_remote(self.remote, horizon, action, decide)
             decided = decide()
             if isinstance(decided, Version):
                 return decided
             return self._write_and_commit(horizon, *decided)
 
-    def _change_on_remote(self, horizon: str, action: str, decide: Callable[[], Version | tuple[str, str]]) -> Version:
+    def _change_on_remote(
+        self, remote: Remote, horizon: str, action: str, decide: Callable[[], Version | tuple[str, str]]
+    ) -> Version:
         """Fetch and fast-forward, decide, commit on the remote's head (plumbing: nothing local changes) and
         push, never forced. When another writer pushed first, fetch and decide again: the horizon unchanged
         (another horizon moved), commit again on the new head; the horizon moved, refuse. Only a pushed commit
@@ -371,7 +376,7 @@ class ConfigStore:
         name, based_on = config_file_name(horizon), None
         for attempt in range(1, PUSH_ATTEMPTS + 1):
             try:
-                self._note(reconcile(self._git, self.remote, self.remote.fetch(self._git)))
+                self._note(reconcile(self._git, remote, remote.fetch(self._git)))
             except RemoteError as error:
                 raise RemoteError(f"{horizon}: {action} not done: {error}; nothing was changed") from None
             decided = decide()
@@ -380,11 +385,11 @@ class ConfigStore:
             head = self._git.head
             current = next(self._git.commits_touching(name, max_count=1), None)
             if based_on is not None and (current and current.hexsha) != based_on.commit:
-                raise StaleValidationError(self._moved_message(horizon, action, based_on, current))
+                raise StaleValidationError(self._moved_message(remote, horizon, action, based_on, current))
             based_on = version_of(current) if current is not None else None
             commit = self._git.commit_file(head, name, *decided)
             try:
-                pushed = self.remote.push(self._git, commit, head)
+                pushed = remote.push(self._git, commit, head)
             except PushOutcomeUnknown as error:
                 raise RemoteError(
                     f"{horizon}: {action} uncertain: {error}; the local clone was left as it was: the next open of "
@@ -397,15 +402,17 @@ class ConfigStore:
                 return version_of(commit)
             time.sleep(random.uniform(0, 0.02 * attempt))  # another writer pushed first: let it finish its turn
         raise ConfigStoreError(
-            f"{horizon}: {action} not done: the push to {self.remote.shown} was refused {PUSH_ATTEMPTS} times "
+            f"{horizon}: {action} not done: the push to {remote.shown} was refused {PUSH_ATTEMPTS} times "
             "in a row, each time because another writer had pushed first; nothing was changed: try again"
         )
 
-    def _moved_message(self, horizon: str, action: str, based_on: Version | None, current: git.Commit | None) -> str:
+    def _moved_message(
+        self, remote: Remote, horizon: str, action: str, based_on: Version | None, current: git.Commit | None
+    ) -> str:
         now = version_of(current) if current is not None else None
         deployed = f"{now.id} ({now.summary})" if now is not None else "none"
         return (
-            f"{horizon}: {action} refused: while it was being pushed to {self.remote.shown}, another writer changed "
+            f"{horizon}: {action} refused: while it was being pushed to {remote.shown}, another writer changed "
             f"{horizon} there: the {action} was decided against version {based_on.id if based_on else 'none'}, but "
             f"the deployed version is now {deployed}; it would undo that change unexamined: nothing was changed; "
             "decide again against the deployed version"

@@ -24,7 +24,7 @@ from pathlib import Path
 import git
 from filelock import FileLock
 
-from forex_assets.core.deployment.git_repo import GitRepo
+from forex_assets.core.deployment.git_repo import GitRepo, message_text
 from forex_assets.core.deployment.history import INITIALISE_SUMMARY, is_store_root, with_trailers
 from forex_assets.core.deployment.layout import (
     BACKUPS_DIR,
@@ -70,7 +70,7 @@ def _store_like(name: str) -> bool:
 def is_store_history(repo: GitRepo, rev: str = "HEAD") -> bool:
     """Whether ``rev``'s history is a configuration store's: it starts with the store's first commit
     (history.is_store_root), not with someone else's (a README, an empty commit)."""
-    return any(is_store_root(root.message) for root in repo.roots(rev))
+    return any(is_store_root(message_text(root)) for root in repo.roots(rev))
 
 
 def _listed(names: list[str]) -> str:
@@ -123,15 +123,16 @@ def condition(root: Path) -> Condition:
             "it is not rebuilt automatically: repair it with git, or move it aside to start again from the seeds"
         ) from None
     if foreign or ".gitignore" not in head.tree:  # every store commits its .gitignore first: checked when odd
-        repo = GitRepo(root)
+        store_repo = GitRepo(root)
         try:
-            if not is_store_history(repo):
+            if not is_store_history(store_repo):
                 loose = [name for name in foreign if name not in head.tree]
                 extra = f", and files a store never has ({_listed(loose)})" if loose else ""
-                holds = f"a git repository whose history is not a configuration store's ({repo.describe()}){extra}"
+                described = store_repo.describe()
+                holds = f"a git repository whose history is not a configuration store's ({described}){extra}"
                 raise _not_a_store(root, holds, [])
         finally:
-            repo.repo.close()
+            store_repo.repo.close()
     return Condition(USABLE)
 
 
@@ -139,7 +140,9 @@ def read_seeds(seed_dir: Path | None) -> dict[str, str]:
     """The seed files of ``seed_dir`` by name, every one checked (JSON, schema, horizon) before any is used;
     a bad seed is a ConfigError naming the file, the position or field, and what to do."""
     seeds: dict[str, str] = {}
-    for horizon in HORIZONS if seed_dir is not None else ():
+    if seed_dir is None:
+        return seeds
+    for horizon in HORIZONS:
         source = Path(seed_dir) / config_file_name(horizon)
         if source.is_file():
             load_seed(source, horizon)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from forex_assets.core.deployment.config_store import ConfigStore, StaleValidationError
@@ -9,7 +11,7 @@ from forex_assets.core.deployment.history import Version
 from forex_assets.core.forecasting.config import ChronosConfig, ValidationBaseline, as_config
 
 
-def config_with_baseline(report: dict) -> ChronosConfig:
+def config_with_baseline(report: dict[str, Any]) -> ChronosConfig:
     """The candidate of a validation report (the ChronosConfig the search found, or its document in a report
     stored by an earlier version) carrying its validation baseline (what triggers and the automatic rollback
     compare against)."""
@@ -26,7 +28,7 @@ def config_with_baseline(report: dict) -> ChronosConfig:
     return candidate.model_copy(update={"baseline": baseline})
 
 
-def deploy_reason(report: dict) -> str:
+def deploy_reason(report: dict[str, Any]) -> str:
     m = report["metrics"]
     return (
         f"validation passed on {report['validation_window'][0]}..{report['validation_window'][1]}: "
@@ -36,7 +38,7 @@ def deploy_reason(report: dict) -> str:
     )
 
 
-def before_after(report: dict) -> dict:
+def before_after(report: dict[str, Any]) -> dict[str, Any]:
     """The deployed (before) and candidate (after) figures of the validation window, as kept in the store."""
     m = report["metrics"]
     pairs = {
@@ -52,7 +54,7 @@ def before_after(report: dict) -> dict:
     return figures | {"replaced_version": report.get("deployed_version"), "validation_window": window}
 
 
-def before_after_frame(figures: dict) -> pd.DataFrame:
+def before_after_frame(figures: dict[str, Any]) -> pd.DataFrame:
     """before_after() as rows: metric, before (replaced configuration), after (the deployed one)."""
     names = sorted({key.rsplit("_", 1)[0] for key in figures if key.endswith(("_before", "_after"))})
     return pd.DataFrame(
@@ -60,7 +62,7 @@ def before_after_frame(figures: dict) -> pd.DataFrame:
     )
 
 
-def deploy_from_report(store: ConfigStore, report: dict) -> tuple[Version, Version, ChronosConfig]:
+def deploy_from_report(store: ConfigStore, report: dict[str, Any]) -> tuple[Version, Version, ChronosConfig]:
     """Deploy the report's candidate; returns (previous version, new version, deployed config).
 
     The candidate was validated against the report's ``deployed_version``: when the horizon's deployed

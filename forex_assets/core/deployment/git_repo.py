@@ -31,6 +31,12 @@ def error_line(error: git.GitCommandError) -> str:
     return lines[-1] if lines else str(error).strip().splitlines()[0]
 
 
+def message_text(commit: git.Commit) -> str:
+    """A commit's message as text (GitPython gives bytes only for a message in an encoding it cannot decode)."""
+    message = commit.message
+    return message if isinstance(message, str) else message.decode("utf-8", errors="replace")
+
+
 def clean_message(message: str) -> str:
     """What ``git commit -m`` keeps of a message (its default "whitespace" clean-up), for a commit made with
     ``git commit-tree``: trailing spaces and surrounding blank lines gone, runs of blank lines made one."""
@@ -79,7 +85,7 @@ class GitRepo:
         return self.repo.iter_commits(rev, paths=name, max_count=max_count)
 
     def is_ancestor(self, ancestor: git.Commit, descendant: git.Commit) -> bool:
-        return self.repo.is_ancestor(ancestor.hexsha, descendant.hexsha)
+        return self.repo.is_ancestor(ancestor, descendant)
 
     def related(self, one: git.Commit, other: git.Commit) -> bool:
         """Whether the two commits share any history (a merge base)."""
@@ -100,7 +106,7 @@ class GitRepo:
         return f"{count} commit{'s' if count != 1 else ''} by {who}{files if names else ', no files'}"
 
     def diff(self, old: git.Commit, new: git.Commit, name: str) -> str:
-        return self.repo.git.diff(old.hexsha, new.hexsha, "--", name)
+        return str(self.repo.git.diff(old.hexsha, new.hexsha, "--", name))
 
     def index_dirty(self) -> bool:
         """Whether the index holds changes that are not committed (staged by a writer that was killed)."""

@@ -27,9 +27,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Any
 
 import git
 
+from forex_assets.core.deployment.git_repo import message_text
 from forex_assets.core.forecasting.config import ValidationBaseline
 
 ACTION, HORIZON = "Forex-Action", "Forex-Horizon"
@@ -53,9 +55,9 @@ class CommitRecord:
 
     action: str | None  # initialise, deploy, rollback, repair, baseline (replay) ...; None: not recognised
     horizon: str | None  # None: the whole store (initialise, repair of the index)
-    candidate_metrics: dict | None = None
-    validation: dict | None = None
-    baseline: dict | None = None
+    candidate_metrics: dict[str, Any] | None = None
+    validation: dict[str, Any] | None = None
+    baseline: dict[str, Any] | None = None
     rolled_back_from: str | None = None  # rollback: the version that was replaced
     restored: str | None = None  # rollback: the version restored
     structured: bool = False  # read from trailers; False: the earlier free-text format
@@ -79,7 +81,7 @@ class Version:
 
 def version_of(commit: git.Commit) -> Version:
     at = datetime.fromtimestamp(commit.committed_date, tz=UTC)
-    return Version(f"{at:%Y%m%dT%H%M%SZ}-{commit.hexsha[:8]}", commit.hexsha, at, commit.message.strip())
+    return Version(f"{at:%Y%m%dT%H%M%SZ}-{commit.hexsha[:8]}", commit.hexsha, at, message_text(commit).strip())
 
 
 def commit_of(version: str) -> str:
@@ -90,7 +92,7 @@ def commit_of(version: str) -> str:
 # ---------------------------------------------------------------------------------- writing
 
 
-def _json(value: dict) -> str:
+def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, default=float)
 
 
@@ -99,8 +101,8 @@ def with_trailers(
     action: str,
     horizon: str | None = None,
     *,
-    metrics: dict | None = None,
-    validation: dict | None = None,
+    metrics: dict[str, Any] | None = None,
+    validation: dict[str, Any] | None = None,
     baseline: ValidationBaseline | None = None,
     rolled_back_from: str | None = None,
     restored: str | None = None,
@@ -119,7 +121,7 @@ def with_trailers(
     return f"{summary}\n\n" + "\n".join(lines) + "\n"
 
 
-def commit_message(action: str, reason: str, horizon: str, **trailer_values) -> str:
+def commit_message(action: str, reason: str, horizon: str, **trailer_values: Any) -> str:
     """``[h] action: reason`` and the trailers; a rollback (``restored`` given) names both versions in the
     summary too."""
     if trailer_values.get("restored") is not None:
@@ -139,10 +141,10 @@ def trailers(message: str) -> dict[str, str]:
     matches = [_TRAILER.fullmatch(line.rstrip()) for line in paragraphs[-1].splitlines()]
     if not all(matches):
         return {}
-    return {m[1]: m[2] for m in matches}
+    return {m[1]: m[2] for m in matches if m is not None}
 
 
-def _loads(text: str | None) -> dict | None:
+def _loads(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
     try:
@@ -191,7 +193,7 @@ def _parse_legacy(message: str) -> CommitRecord:
     )
 
 
-def _legacy_fields(message: str) -> dict[str, dict]:
+def _legacy_fields(message: str) -> dict[str, dict[str, Any]]:
     fields = {}
     for line in message.splitlines()[1:]:
         name, _, value = line.partition(": ")
@@ -203,7 +205,7 @@ def _legacy_fields(message: str) -> dict[str, dict]:
     return fields
 
 
-def message_fields(message: str) -> dict[str, dict]:
+def message_fields(message: str) -> dict[str, dict[str, Any]]:
     """The JSON fields of a commit message under their earlier names ("candidate metrics", "validation
     metrics", "validation baseline"), from its trailers or, in an earlier store, its ``name: {json}`` lines."""
     record = parse_message(message)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+import git
+
 from forex_assets.core.alerting.messages import ALL_HORIZONS, Alert
 from forex_assets.core.deployment.git_repo import GitRepo
 from forex_assets.core.deployment.layout import (
@@ -127,7 +129,7 @@ def survey(repo: GitRepo, index: bool = True) -> list[Finding]:
     return found
 
 
-def unknown_names(root: Path, head) -> list[str]:
+def unknown_names(root: Path, head: git.Commit) -> list[str]:
     """The entries of ``root`` that the store's layout has no place for and that are not committed at ``head``
     (a committed file, whatever its name, is history: left alone)."""
     return sorted(p.name for p in root.iterdir() if not is_layout_name(p.name) and p.name not in head.tree)
@@ -199,7 +201,8 @@ def repair_alert(root: Path | str, repairs: Sequence[Repair | RepairRecord]) -> 
     if not repairs:
         return None
     horizons = {r.horizon for r in repairs}
-    horizon = horizons.pop() if len(horizons) == 1 and None not in horizons else ALL_HORIZONS
+    only = horizons.pop() if len(horizons) == 1 else None
+    horizon = only if only is not None else ALL_HORIZONS
     subject = f"[forex][{horizon}] config store repaired ({len(repairs)} repair{'s' if len(repairs) > 1 else ''})"
     intro = (
         f"The configuration store {root} was repaired by a process that opened it for writing. The committed "

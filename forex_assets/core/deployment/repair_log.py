@@ -22,12 +22,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from filelock import FileLock, Timeout
 
 from forex_assets.core.deployment.layout import LOCKS_DIR, REPAIR_LOG, REPAIRS_ALERTED, utc_stamp
 
 ALERT_LOCK_TIMEOUT_S = 30.0  # another process alerting longer than this: it alerts what is pending, skip
+
+
+class _Repair(Protocol):
+    """What a repair log records of a repair (``repair.Repair``)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def horizon(self) -> str | None: ...
+    @property
+    def kept(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,7 @@ class RepairLog:
         self.path = self.root / REPAIR_LOG
         self.alerted_path = self.root / REPAIRS_ALERTED
 
-    def append(self, repairs: Iterable) -> list[RepairRecord]:
+    def append(self, repairs: Iterable[_Repair]) -> list[RepairRecord]:
         """Log ``repairs`` (anything with ``text``, ``horizon`` and ``kept``: repair.Repair); the caller holds the
         store lock. Returns the records written."""
         now, stamp = datetime.now(UTC), utc_stamp()

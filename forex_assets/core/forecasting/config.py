@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -96,7 +96,21 @@ class ChronosConfig(BaseModel):
     def longest_context(self) -> int:
         return max(self.context_lengths)
 
-    def sampling_kwargs(self) -> dict:
+    @property
+    def sampling_num_samples(self) -> int:
+        """``num_samples`` of the sampling family, where the validator requires it (a ValueError elsewhere)."""
+        if self.num_samples is None:
+            raise ValueError(f"{self.horizon}: family {self.family} samples no paths: it has no num_samples")
+        return self.num_samples
+
+    @property
+    def sampling_temperature(self) -> float:
+        """``temperature`` of the sampling family, where the validator requires it (a ValueError elsewhere)."""
+        if self.temperature is None:
+            raise ValueError(f"{self.horizon}: family {self.family} samples no paths: it has no temperature")
+        return self.temperature
+
+    def sampling_kwargs(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in SAMPLING_FIELDS if getattr(self, name) is not None}
 
     def without_baseline(self) -> ChronosConfig:
@@ -115,7 +129,7 @@ def describe_validation_error(error: ValidationError, source: str, what: str, it
     return f"{source}: invalid {what}: " + "; ".join(problems)
 
 
-def parse_config(document: dict, source: str = "<config>") -> ChronosConfig:
+def parse_config(document: dict[str, Any], source: str = "<config>") -> ChronosConfig:
     """Validate a configuration document; ``source`` names it in errors."""
     try:
         return ChronosConfig.model_validate(document)
@@ -123,7 +137,7 @@ def parse_config(document: dict, source: str = "<config>") -> ChronosConfig:
         raise ConfigError(describe_validation_error(error, source, "Chronos configuration")) from None
 
 
-def as_config(value: ChronosConfig | Mapping, source: str = "<config>") -> ChronosConfig:
+def as_config(value: ChronosConfig | Mapping[str, Any], source: str = "<config>") -> ChronosConfig:
     """``value`` itself when it is a ChronosConfig (the model travels from the search to the store as it is);
     a document, as an earlier version stored candidates and reports, validated (``source`` names it)."""
     if isinstance(value, ChronosConfig):
@@ -155,7 +169,7 @@ def read_once(load: Callable[[Path], Loaded]) -> Callable[[Path], Loaded]:
     return loader
 
 
-def read_json_object(path: Path, error: type[ValueError], what: str) -> dict:
+def read_json_object(path: Path, error: type[ValueError], what: str) -> dict[str, Any]:
     """A JSON object from ``path``; a missing file or bad JSON raises ``error`` naming the file and position."""
     try:
         document = json.loads(Path(path).read_text())

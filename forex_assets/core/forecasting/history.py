@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ class ForecastRecord:
     quantiles: np.ndarray  # (steps, len(FORECAST_QUANTILES)), CLP
     config_version: str
     checkpoint: str
-    config: dict
+    config: dict[str, Any]
     inference_seconds: float
 
     def table(self) -> pd.DataFrame:

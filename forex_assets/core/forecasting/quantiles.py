@@ -10,11 +10,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from forex_assets.core.forecasting.config import SAMPLING_FAMILY, ChronosConfig
+
+if TYPE_CHECKING:
+    from chronos import BaseChronosPipeline  # untyped (Any): what every Chronos pipeline class derives from
 
 #: Quantile levels every forecast carries: the 95 % and 80 % intervals and the median.
 FORECAST_QUANTILES: tuple[float, ...] = (0.025, 0.1, 0.5, 0.9, 0.975)
@@ -35,7 +40,7 @@ class InsufficientHistoryError(ForecastError):
     pass
 
 
-def pipeline_family(pipeline) -> str:
+def pipeline_family(pipeline: BaseChronosPipeline) -> str:
     name = type(pipeline).__name__
     try:
         return _PIPELINE_FAMILIES[name]
@@ -43,7 +48,7 @@ def pipeline_family(pipeline) -> str:
         raise ForecastError(f"unsupported Chronos pipeline class {name}") from None
 
 
-def check_family(pipeline, config: ChronosConfig) -> None:
+def check_family(pipeline: BaseChronosPipeline, config: ChronosConfig) -> None:
     actual = pipeline_family(pipeline)
     if actual != config.family:
         raise ForecastError(
@@ -64,7 +69,7 @@ def from_model_space(values: np.ndarray, preprocessing: str) -> np.ndarray:
 
 
 def sample_paths(
-    pipeline,
+    pipeline: BaseChronosPipeline,
     contexts: list[torch.Tensor],
     steps: int,
     num_samples: int,
@@ -75,26 +80,27 @@ def sample_paths(
 ) -> np.ndarray:
     """Sampled paths of the sampling family (Chronos-T5): shape (n, num_samples, steps)."""
     torch.manual_seed(seed)
-    kwargs = {"num_samples": num_samples, "temperature": temperature}
+    kwargs: dict[str, Any] = {"num_samples": num_samples, "temperature": temperature}
     if top_k is not None:
         kwargs["top_k"] = top_k
     if top_p is not None:
         kwargs["top_p"] = top_p
     with torch.inference_mode():
         samples = pipeline.predict(contexts, prediction_length=steps, **kwargs)
-    return samples.numpy()
+    paths: np.ndarray = samples.numpy()
+    return paths
 
 
 def _quantiles_one_context_length(
-    pipeline, config: ChronosConfig, contexts: list[torch.Tensor], steps: int, levels: list[float]
+    pipeline: BaseChronosPipeline, config: ChronosConfig, contexts: list[torch.Tensor], steps: int, levels: list[float]
 ) -> np.ndarray:
     if config.family == SAMPLING_FAMILY:
         samples = sample_paths(
             pipeline,
             contexts,
             steps,
-            num_samples=config.num_samples,
-            temperature=config.temperature,
+            num_samples=config.sampling_num_samples,
+            temperature=config.sampling_temperature,
             top_k=config.top_k,
             top_p=config.top_p,
             seed=config.seed,
@@ -104,7 +110,8 @@ def _quantiles_one_context_length(
         quantiles, _ = pipeline.predict_quantiles(contexts, prediction_length=steps, quantile_levels=levels)
     if isinstance(quantiles, list):  # Chronos-2: one (n_variates, steps, q) tensor per series
         return np.stack([q[0].numpy() for q in quantiles])
-    return quantiles.numpy()
+    as_array: np.ndarray = quantiles.numpy()
+    return as_array
 
 
 def single_context_members(config: ChronosConfig) -> list[ChronosConfig]:
@@ -128,16 +135,18 @@ def adjust_quantiles(
         return quantiles
     median = quantiles[..., list(quantile_levels).index(0.5)]
     moved = median + shrinkage * (np.asarray(last_prices, dtype=np.float64)[:, None] - median)
-    return moved[..., None] + interval_scale * (quantiles - median[..., None])
+    adjusted: np.ndarray = moved[..., None] + interval_scale * (quantiles - median[..., None])
+    return adjusted
 
 
 def combine_members(member_quantiles: Sequence[np.ndarray]) -> np.ndarray:
     """Quantile averaging of ensemble members; each member is sorted, so the mean is ordered too."""
-    return np.mean(np.stack(member_quantiles), axis=0)
+    mean: np.ndarray = np.mean(np.stack(member_quantiles), axis=0)
+    return mean
 
 
 def forecast_quantiles(
-    pipeline,
+    pipeline: BaseChronosPipeline,
     config: ChronosConfig,
     histories: Sequence[np.ndarray],
     steps: int,
@@ -182,7 +191,13 @@ class TimedForecast:
     seconds_per_forecast: float
 
 
-def timed_forecast_quantiles(pipeline, config: ChronosConfig, histories, steps: int, **kwargs) -> TimedForecast:
+def timed_forecast_quantiles(
+    pipeline: BaseChronosPipeline,
+    config: ChronosConfig,
+    histories: Sequence[npt.NDArray[np.float64]],
+    steps: int,
+    **kwargs: Any,
+) -> TimedForecast:
     started = time.perf_counter()
     quantiles = forecast_quantiles(pipeline, config, histories, steps, **kwargs)
     elapsed = time.perf_counter() - started

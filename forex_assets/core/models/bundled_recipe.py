@@ -7,8 +7,12 @@ directory, and so that the model card and the script cannot disagree on the numb
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from chronos import Chronos2Pipeline  # untyped (Any)
 
 #: Where the trained checkpoint lives inside the package (shipped with the wheel).
 BUNDLED_MODEL_DIR = Path(__file__).parent / "usdclp-chronos2-mini"
@@ -23,7 +27,7 @@ PATCH_SIZE = 16
 QUANTILE_LEVELS = [0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975]
 
 
-def new_chronos2_pipeline(seed: int = 0, d_model: int = 128, num_layers: int = 3):
+def new_chronos2_pipeline(seed: int = 0, d_model: int = 128, num_layers: int = 3) -> Chronos2Pipeline:
     """A randomly initialised Chronos-2 pipeline of the bundled architecture."""
     from chronos import Chronos2Pipeline
     from chronos.chronos2 import Chronos2CoreConfig, Chronos2Model

@@ -19,6 +19,10 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chronos import BaseChronosPipeline  # untyped (Any)
 
 MODELS_DIR = Path(__file__).parent
 BUNDLED_PREFIX = "bundled:"
@@ -68,12 +72,12 @@ _load_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=8)
-def _load(location: str, is_local: bool, allow_download: bool):
+def _load(location: str, is_local: bool, allow_download: bool) -> BaseChronosPipeline:
     import torch
     from chronos import BaseChronosPipeline
     from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
 
     local_only = is_local or not allow_download
     try:
@@ -94,7 +98,7 @@ def _load(location: str, is_local: bool, allow_download: bool):
         raise ModelLoadError(f"{location} is not a Chronos checkpoint: {error}") from error
 
 
-def load_pipeline(reference: str):
+def load_pipeline(reference: str) -> BaseChronosPipeline:
     """The Chronos pipeline for ``reference``: float32, CPU, loaded once per process."""
     resolved = resolve_checkpoint(reference)
     with _load_lock:

@@ -29,7 +29,8 @@ def build_random_bolt_checkpoint(
 
     directory = Path(directory)
     torch.manual_seed(seed)
-    config = T5Config(
+    # decoder_start_token_id goes to PreTrainedConfig's keywords, which T5Config's typed fields do not list
+    config = T5Config(  # type: ignore[call-arg]
         d_model=d_model,
         d_kv=d_model // num_heads,
         d_ff=d_ff,

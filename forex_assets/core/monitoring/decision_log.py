@@ -13,8 +13,10 @@ last optimization)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
@@ -28,7 +30,7 @@ from forex_assets.core.storage.tables import optimization_verdicts as verdicts_t
 __all__ = ["FLAG_INDEXES", "VERDICT_INDEXES", "DecisionLog"]
 
 
-def _last_flagged_statement(flag: str) -> sa.Select:
+def _last_flagged_statement(flag: str) -> sa.Select[Any]:
     """The latest ``decided_on`` of the horizon's optimizations that reached a verdict (``flag`` "optimize"),
     or of those that were performance overrides (``flag`` "performance_override")."""
     if flag not in VERDICT_INDEXES:
@@ -105,7 +107,7 @@ class DecisionLog:
         if horizon is not None:
             query = query.where(c.horizon == horizon)
         with self.database.read() as db:
-            rows = db.execute(query.order_by(c.id)).all()
+            rows: Sequence[Sequence[Any]] = db.execute(query.order_by(c.id)).all()
         return [
             OptimizationVerdict(h, date.fromisoformat(d), v, bool(p), detail, run, datetime.fromisoformat(at))
             for h, d, v, p, detail, run, at in rows
@@ -120,7 +122,7 @@ class DecisionLog:
         if horizon is not None:
             query = query.where(c.horizon == horizon)
         with self.database.read() as db:
-            rows = db.execute(query.order_by(c.id)).all()
+            rows: Sequence[Sequence[Any]] = db.execute(query.order_by(c.id)).all()
         return [
             (
                 datetime.fromisoformat(at) if at else None,

@@ -27,6 +27,7 @@ MEDIUM and HIGH trigger a recalibration (docs/decisions.md, Drift).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from river.drift import PageHinkley
@@ -69,7 +70,7 @@ class DriftReport:
     baseline_std: float
     test_std: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["severity"] = self.severity.name
         d["reasons"] = list(self.reasons)
@@ -97,7 +98,7 @@ def page_hinkley_alarms(values: np.ndarray, threshold: float, delta: float) -> l
     detector = PageHinkley(min_instances=30, delta=delta, threshold=threshold, alpha=1.0, mode="up")
     alarms = []
     for i, value in enumerate(values):
-        detector.update(float(value))
+        detector.update(float(value))  # type: ignore[no-untyped-call]  # river leaves update() unannotated
         if detector.drift_detected:
             alarms.append(i)
     return alarms

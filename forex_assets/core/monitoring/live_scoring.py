@@ -11,11 +11,13 @@ dates followed the Chilean calendar.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forex_assets.core.calendar import is_business_day, nth_business_day_after
+from forex_assets.core.calendar import Dates, is_business_day, nth_business_day_after
+from forex_assets.core.forecasting.config import ValidationBaseline
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class MaturedScore:
     errors: pd.DataFrame  # origin_date, step, target_date, forecast, actual, error
 
 
-def fixing_dates(steps: pd.DataFrame, observed_dates) -> pd.Series:
+def fixing_dates(steps: pd.DataFrame, observed_dates: Dates) -> pd.Series:
     """The date whose fixing scores each ``forecast_steps`` row (aligned with ``steps``): its target date.
 
     Except for a path recorded before target dates followed the Chilean calendar (``pd.bdate_range``), one
@@ -77,12 +79,12 @@ class PerformanceSnapshot:
     source: str  # "live" (matured forecasts) or "backtest" (too few matured yet)
     forecasts: int
     window: tuple[str, str]  # first and last origin scored
-    metrics: dict  # WindowMetrics fields
+    metrics: dict[str, Any]  # WindowMetrics fields
     degradation_pct: dict[str, float]  # {"rmse": .., "skill": ..} against the baseline; empty without one
     note: str
-    random_walk_test: dict | None = None  # the deployed version against the random walk (random_walk_test())
+    random_walk_test: dict[str, Any] | None = None  # the deployed version against the random walk (random_walk_test())
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "forecasts": self.forecasts,
@@ -94,7 +96,7 @@ class PerformanceSnapshot:
         }
 
 
-def degradation(metrics: dict, baseline) -> dict[str, float]:
+def degradation(metrics: dict[str, Any], baseline: ValidationBaseline | None) -> dict[str, float]:
     """Percent change of RMSE (and of skill, when the baseline has one) against the validation baseline."""
     if baseline is None:
         return {}
@@ -105,7 +107,9 @@ def degradation(metrics: dict, baseline) -> dict[str, float]:
     return out
 
 
-def live_window_arrays(steps: pd.DataFrame, runs: pd.DataFrame, prices: pd.DataFrame, days: int = 14):
+def live_window_arrays(
+    steps: pd.DataFrame, runs: pd.DataFrame, prices: pd.DataFrame, days: int = 14
+) -> tuple[list[pd.Timestamp], np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Forecasts whose every target date has a price (:func:`fixing_dates`) and whose last target falls in
     the last ``days`` calendar days of the prices: (origins, quantiles (n, h, q), actuals (n, h), last
     prices (n,)), step k of every origin in column k - 1, origins in date order.

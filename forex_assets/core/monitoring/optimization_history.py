@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.deployment.history import message_fields, rollback_target
@@ -34,14 +34,14 @@ class HistoryEvent:
     horizon: str
     kind: str  # seed, deploy, rollback, repair, decision, validation
     summary: str  # one line a person reads
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def store_events(store: ConfigStore, horizon: str) -> list[HistoryEvent]:
     events = []
     for version in reversed(store.history(horizon)):  # oldest first
         summary, fields = version.summary, message_fields(version.message)
-        details = {"version": version.id}
+        details: dict[str, Any] = {"version": version.id}
         if summary.startswith(f"[{horizon}] deploy"):
             kind = "deploy"
             details |= {
@@ -146,7 +146,7 @@ class HorizonMetrics:
 
 def horizon_metrics(events: list[HistoryEvent], horizon: str) -> HorizonMetrics:
     """Per-horizon optimization metrics from the horizon's time-ordered events."""
-    by_trigger: Counter = Counter()
+    by_trigger: Counter[str] = Counter()
     optimizations = validations = passed = rollbacks = 0
     deploys: list[DeployRecord] = []
     last_trigger: datetime | None = None

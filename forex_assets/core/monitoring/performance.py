@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ def _random_walk_since(horizon: str, prices: pd.DataFrame, policy: PerformancePo
 
 def random_walk_test(
     horizon: str, prices: pd.DataFrame, history: ForecastHistory, version: str | None, policy: PerformancePolicy
-) -> dict | None:
+) -> dict[str, Any] | None:
     """Is the deployed version's median forecast worse than the random walk's (the last price), on its latest
     matured forecasts? One-sided Diebold-Mariano (HLN, HAC lags h - 1 capped at n // 3) on the per-origin
     path loss; None while fewer than ``random_walk_test_min_origins`` have matured."""
@@ -53,8 +54,13 @@ def random_walk_test(
 
 
 def _random_walk_test(
-    horizon: str, prices: pd.DataFrame, runs: pd.DataFrame, steps: pd.DataFrame, version: str | None, policy
-) -> dict | None:
+    horizon: str,
+    prices: pd.DataFrame,
+    runs: pd.DataFrame,
+    steps: pd.DataFrame,
+    version: str | None,
+    policy: PerformancePolicy,
+) -> dict[str, Any] | None:
     """:func:`random_walk_test` on the history rows already read (``runs``/``steps`` from its window on)."""
     if version is None:
         return None
@@ -64,9 +70,10 @@ def _random_walk_test(
         return None
     steps = steps[steps["origin_date"].isin(mine["origin_date"])]
     origins, quantiles, actuals, lasts = live_window_arrays(steps, mine, prices, days=100_000)
-    origins, quantiles, actuals, lasts = (
-        x[-policy.random_walk_test_origins :] if x is not None else x for x in (origins, quantiles, actuals, lasts)
-    )
+    if quantiles is None or actuals is None or lasts is None:  # no origin matured
+        return None
+    last = slice(-policy.random_walk_test_origins, None)
+    origins, quantiles, actuals, lasts = origins[last], quantiles[last], actuals[last], lasts[last]
     if len(origins) < policy.random_walk_test_min_origins:
         return None
     median = quantiles[..., FORECAST_QUANTILES.index(0.5)]
@@ -101,7 +108,12 @@ def performance_snapshot(
     runs, steps = all_runs[all_runs["origin_date"] >= since], all_steps[all_steps["origin_date"] >= since]
     origins, quantiles, actuals, lasts = live_window_arrays(steps, runs, prices, policy.window_days)
     walk_test = _random_walk_test(horizon, prices, all_runs, all_steps, version, policy)
-    if len(origins) >= policy.min_live_forecasts:
+    if (
+        quantiles is not None
+        and actuals is not None
+        and lasts is not None
+        and len(origins) >= policy.min_live_forecasts
+    ):
         seconds = float(runs[runs["origin_date"].isin(origins)]["inference_seconds"].mean())
         metrics = window_metrics(quantiles, actuals, lasts, np.ones(len(origins)), FORECAST_QUANTILES, seconds)
         window = (str(pd.Timestamp(origins[0]).date()), str(pd.Timestamp(origins[-1]).date()))
@@ -126,7 +138,7 @@ def performance_snapshot(
         cache,
         checkpoint_identity(deployed.checkpoint),
     )
-    metrics = result.metrics().as_dict()
+    scored = result.metrics().as_dict()
     window = (series.date_text(int(indices[0])), series.date_text(int(indices[-1])))
     note = (
         f"only {len(origins)} live forecasts matured in the last {policy.window_days} days (fewer than "
@@ -134,5 +146,5 @@ def performance_snapshot(
         f"the latest {policy.backtest_origins} origins instead"
     )
     return PerformanceSnapshot(
-        "backtest", len(indices), window, metrics, degradation(metrics, deployed.baseline), note, walk_test
+        "backtest", len(indices), window, scored, degradation(scored, deployed.baseline), note, walk_test
     )

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from forex_assets.core.monitoring.severity import Severity
 from forex_assets.core.retries import is_transient
@@ -55,7 +55,7 @@ class TriggerInputs:
     drift_severity: Severity | None = None
     drift_summary: str = ""
     degradation_pct: dict[str, float] = field(default_factory=dict)  # {"rmse": .., "skill": ..}
-    random_walk_test: dict | None = None  # PerformanceSnapshot.random_walk_test
+    random_walk_test: dict[str, Any] | None = None  # PerformanceSnapshot.random_walk_test
     last_optimization: date | None = None
     last_performance_override: date | None = None
 
@@ -158,7 +158,7 @@ def manual_decision(horizon: str, today: date, run_id: str) -> TriggerDecision:
     return TriggerDecision(horizon, today, True, ("manual",), (), {"manual": reason}, False)
 
 
-def as_record(decision: TriggerDecision) -> dict:
+def as_record(decision: TriggerDecision) -> dict[str, Any]:
     d = asdict(decision)
     d["decided_on"] = decision.decided_on.isoformat()
     return d

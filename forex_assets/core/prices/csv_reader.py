@@ -24,6 +24,7 @@ import codecs
 import csv
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -80,7 +81,7 @@ class CsvFormat:
     def checked(self) -> CsvFormat:
         """Self, or a PriceSourceError naming the setting that has an unsupported value."""
 
-        def refuse(setting: str, value: str, allowed) -> None:
+        def refuse(setting: str, value: str, allowed: Sequence[str]) -> None:
             shown = ", ".join(repr(a) for a in allowed)
             raise PriceSourceError(f"csv_{setting} {value!r} is not supported; use one of {shown}")
 
@@ -202,12 +203,12 @@ def _decode(data: bytes, encoding: str, path: Path) -> str:
         "utf-16-le": " it looks like UTF-16 (every other byte is 0), but",
         "utf-16-be": " it looks like UTF-16 (every other byte is 0), but",
     }
-    error = None
+    errors: list[UnicodeDecodeError] = []
     for candidate in candidates:
         try:
             text = data.decode(candidate)
         except UnicodeDecodeError as caught:
-            error = error or caught
+            errors.append(caught)
             continue
         text = text.removeprefix("\ufeff")
         if "\x00" in text:
@@ -217,6 +218,7 @@ def _decode(data: bytes, encoding: str, path: Path) -> str:
                 "text CSV, or UTF-16 read as another encoding (set csv_encoding to the file's encoding)"
             )
         return text
+    error = errors[0]  # the first candidate's: the encoding asked for, or the likeliest one
     cut = ""
     if error.reason == "truncated data":
         cut = " (is the file cut off?)" if encoding == AUTO else f" (the file is cut off, or not {encoding})"
@@ -266,7 +268,9 @@ def _header_fields(header: str, delimiter: str) -> list[str]:
         return [header.strip()]
 
 
-def _require_columns(path: Path, line: int, fields: list[str], date_column: str, value_column: str, delimiter: str):
+def _require_columns(
+    path: Path, line: int, fields: list[str], date_column: str, value_column: str, delimiter: str
+) -> None:
     missing = [c for c in (date_column, value_column) if c not in fields]
     if missing:
         raise PriceSourceError(
@@ -381,7 +385,7 @@ def _parse_dates(tokens: list[str], date_format: str) -> pd.Series:
 # ---------------------------------------------------------------- numbers
 
 
-def _number_pattern(decimal: str, thousands: str) -> re.Pattern:
+def _number_pattern(decimal: str, thousands: str) -> re.Pattern[str]:
     integer = r"\d+" if not thousands else rf"(?:\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+|\d+)"
     return re.compile(rf"[+-]?{integer}(?:{re.escape(decimal)}(\d+))?")
 

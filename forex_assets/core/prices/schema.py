@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -64,7 +65,7 @@ class FileLines:
 
     lines: tuple[int, ...]
 
-    def __deepcopy__(self, memo) -> FileLines:
+    def __deepcopy__(self, memo: dict[int, Any]) -> FileLines:
         return self
 
 
@@ -168,7 +169,7 @@ def _file_lines(frame: pd.DataFrame) -> tuple[int, ...] | None:
     return lines
 
 
-def _rows_text(frame: pd.DataFrame, rows: list, lines: tuple[int, ...] | None) -> str:
+def _rows_text(frame: pd.DataFrame, rows: list[int], lines: tuple[int, ...] | None) -> str:
     shown = []
     for row in rows[:MAX_ROWS_IN_MESSAGE]:
         place = f"line {lines[row]}" if lines is not None and row in frame.index else f"row {row}"

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import requests
 from urllib3.exceptions import InvalidHeader, NewConnectionError, ResponseError
@@ -30,6 +33,7 @@ __all__ = [
     "CsvFormat",
     "MindicadorClient",
     "PriceSourceError",
+    "PriceSourceName",
     "PriceSourceUnavailable",
     "price_frame",
     "read_price_csv",
@@ -38,8 +42,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: the price sources there are (the ``price_source`` resource's ``source``, the commands' ``--source``)
+PriceSourceName = Literal["synthetic", "csv", "mindicador"]
 
-def price_frame(dates, values) -> pd.DataFrame:
+
+def price_frame(dates: pd.Series | pd.DatetimeIndex, values: Sequence[float] | np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
             DATE: pd.to_datetime(pd.Series(dates)).astype("datetime64[ns]").to_numpy(),
@@ -119,7 +126,7 @@ class MindicadorClient:
             return str(reason)
         return f"connection failed ({(reason or error).__class__.__name__})"
 
-    def _get(self, year: int) -> list[dict]:
+    def _get(self, year: int) -> list[dict[str, Any]]:
         url = self.url(year)
         attempts = f"{self.max_retries + 1} attempt{'s' if self.max_retries else ''}"
         try:
@@ -162,7 +169,7 @@ class MindicadorClient:
                 '{"serie": [{"fecha": ..., "valor": ...}, ...]}; not retried'
             ) from None
 
-    def year(self, year: int, today: date) -> tuple[list[dict], bool]:
+    def year(self, year: int, today: date) -> tuple[list[dict[str, Any]], bool]:
         """The observations of ``year`` and whether they were fetched (False: read from cache)."""
         path = self.cache_path(year)
         if year < today.year and path.is_file():
@@ -179,7 +186,7 @@ class MindicadorClient:
         end_year = end_year or today.year
         if start_year > end_year:
             raise PriceSourceError(f"mindicador: start_year {start_year} is after end_year {end_year}")
-        rows: list[dict] = []
+        rows: list[dict[str, Any]] = []
         fetched = []
         for year in range(start_year, end_year + 1):
             serie, was_fetched = self.year(year, today)

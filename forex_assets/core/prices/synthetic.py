@@ -37,7 +37,8 @@ class RegimeChange:
 
 def _student_t_shocks(rng: np.random.Generator, n: int, dof: float = 5.0) -> np.ndarray:
     """Unit-variance Student-t shocks: fat tails like daily FX returns."""
-    return rng.standard_t(dof, size=n) / np.sqrt(dof / (dof - 2.0))
+    shocks: np.ndarray = rng.standard_t(dof, size=n) / np.sqrt(dof / (dof - 2.0))
+    return shocks
 
 
 def _regime_path(
@@ -114,7 +115,8 @@ def gbm_with_regimes(rng: np.random.Generator, n: int, level: float, base_vol: f
     """GBM whose volatility switches between three regimes, Student-t shocks."""
     vols = (base_vol * 0.6, base_vol, base_vol * 1.8)
     vol = _regime_path(rng, n, vols, mean_duration_days=float(rng.uniform(40, 250)))
-    return level * np.exp(np.cumsum(_student_t_shocks(rng, n) * vol))
+    path: np.ndarray = level * np.exp(np.cumsum(_student_t_shocks(rng, n) * vol))
+    return path
 
 
 def jump_diffusion(rng: np.random.Generator, n: int, level: float, base_vol: float) -> np.ndarray:

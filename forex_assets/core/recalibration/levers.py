@@ -59,7 +59,7 @@ def data_weight(result: BacktestResult, prior_paths: float) -> float:
     the non-overlapping paths the window's origins span."""
     origins, steps = result.actuals.shape
     paths = (origins + steps - 1) / steps
-    return paths / (paths + prior_paths)
+    return float(paths / (paths + prior_paths))
 
 
 def fitted_interval_scale(

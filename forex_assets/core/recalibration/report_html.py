@@ -7,6 +7,7 @@ import json
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from forex_assets.core.backtest.engine import BacktestResult
 from forex_assets.core.plots import figure_png_base64
@@ -14,7 +15,7 @@ from forex_assets.core.recalibration.validation import ValidationReport
 from forex_assets.core.templates import render
 
 
-def error_by_step_figure(candidate: BacktestResult, deployed: BacktestResult):
+def error_by_step_figure(candidate: BacktestResult, deployed: BacktestResult) -> Figure:
     steps = np.arange(1, candidate.actuals.shape[1] + 1)
     fig, ax = plt.subplots(figsize=(7, 3))
     for result, name in ((candidate, "candidate"), (deployed, "deployed")):
@@ -29,7 +30,7 @@ def error_by_step_figure(candidate: BacktestResult, deployed: BacktestResult):
     return fig
 
 
-def _paths_figure(candidate: BacktestResult, deployed: BacktestResult):
+def _paths_figure(candidate: BacktestResult, deployed: BacktestResult) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 3))
     last = -1
     dates = np.arange(1, candidate.actuals.shape[1] + 1)

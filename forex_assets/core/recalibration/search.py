@@ -21,9 +21,10 @@ import logging
 import math
 import warnings
 from collections.abc import Callable
-from contextlib import nullcontext, suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -70,7 +71,7 @@ class SearchOutcome:
     study_name: str
     sampler: str
     best: ChronosConfig
-    best_metrics: dict
+    best_metrics: dict[str, Any]
     leaderboard: pd.DataFrame  # one row per trial, best first; failed trials last with their error
     search_origin_dates: tuple[str, str]
     trials_complete: int
@@ -84,7 +85,9 @@ def _sampler(space: SearchSpace, n_candidates: int, labels: list[str]) -> tuple[
     return optuna.samplers.TPESampler(seed=space.seed), "tpe"
 
 
-def _suggest(trial: optuna.Trial, space: SearchSpace, sampler_kind: str, by_label: dict) -> ChronosConfig:
+def _suggest(
+    trial: optuna.Trial, space: SearchSpace, sampler_kind: str, by_label: dict[str, ChronosConfig]
+) -> ChronosConfig:
     if sampler_kind == "grid":
         return by_label[trial.suggest_categorical("candidate", list(by_label))]
     checkpoints = {c.checkpoint: c for c in space.checkpoints}
@@ -165,6 +168,7 @@ def run_search(
         storage = open_storage(storage_dir, name, database_url)
     for event in repaired:
         progress(f"{space.horizon}: WARNING: {event.message()}")
+    database_errors: AbstractContextManager[None]
     if database_url is None:
         database_errors = nullcontext()
     else:  # the database lost during the search: an error naming it, not Optuna's "invalid data in the commit"
@@ -254,7 +258,7 @@ def _run_study(
                 for t in trials
                 if t.state == optuna.trial.TrialState.WAITING
             }
-            to_run, pruned = grid_plan(space, candidates, {k: _rmse(t) for k, t in done.items()})
+            to_run, pruned = grid_plan(space, candidates, {k: _rmse(t) for k, t in done.items() if k is not None})
             for label, reason in pruned.items():
                 if label not in done:
                     _record_pruned(study, label, by_label, reason)
@@ -272,7 +276,12 @@ def _run_study(
     return _outcome(study, space, sampler_kind, series, search_origins)
 
 
-def _optimize(study: optuna.Study, objective, n_trials: int, database_failures: list[Exception]) -> None:
+def _optimize(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    n_trials: int,
+    database_failures: list[Exception],
+) -> None:
     try:
         study.optimize(objective, n_trials=n_trials, catch=(Exception,), gc_after_trial=False)
     except Exception:
@@ -308,7 +317,7 @@ def _rmse(trial: optuna.trial.FrozenTrial) -> float:
     return float(value) if value is not None and np.isfinite(value) else float("inf")
 
 
-def _record_pruned(study: optuna.Study, label: str, by_label: dict, reason: str) -> None:
+def _record_pruned(study: optuna.Study, label: str, by_label: dict[str, ChronosConfig], reason: str) -> None:
     study.add_trial(
         optuna.trial.create_trial(
             state=optuna.trial.TrialState.PRUNED,
@@ -398,7 +407,9 @@ def _leaderboard(study: optuna.Study) -> pd.DataFrame:
     return board
 
 
-def _outcome(study, space, sampler_kind, series, search_origins) -> SearchOutcome:
+def _outcome(
+    study: optuna.Study, space: SearchSpace, sampler_kind: str, series: PriceSeries, search_origins: np.ndarray
+) -> SearchOutcome:
     board = _leaderboard(study)
     complete = board[board["state"] == "COMPLETE"] if not board.empty else board
     if complete.empty:

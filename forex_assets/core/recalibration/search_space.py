@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -126,7 +126,7 @@ def candidate_label(config: ChronosConfig) -> str:
 
 def context_options(space: SearchSpace) -> list[tuple[int, ...]]:
     """Single context lengths first, then the ensembles (as listed)."""
-    options = [(length,) for length in space.context_length]
+    options: list[tuple[int, ...]] = [(length,) for length in space.context_length]
     options += [tuple(e) for e in space.context_ensembles]
     return list(dict.fromkeys(options))
 
@@ -139,7 +139,7 @@ def make_config(
     num_samples: int | None = None,
     temperature: float | None = None,
 ) -> ChronosConfig:
-    fields = {
+    fields: dict[str, Any] = {
         "horizon": space.horizon,
         "checkpoint": choice.checkpoint,
         "family": choice.family,

@@ -35,6 +35,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 
@@ -46,6 +47,9 @@ from forex_assets.core.storage import (
     StateDatabaseUnavailable,
     complete_url,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 JOURNAL_SUFFIX = ".journal"
 
@@ -127,14 +131,14 @@ class _RetryKilledTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
         super().__call__(study, trial)
 
 
-def describe_study_database(url) -> str:
+def describe_study_database(url: URL) -> str:
     """How errors name the studies' database: its URL without the password, and the schema (PostgreSQL)."""
     if url.get_backend_name() == "sqlite":
         return str(Path(url.database)) if url.database else "sqlite (in memory)"
     return f"{url.render_as_string(hide_password=True)} (schema {STUDY_SCHEMA})"
 
 
-def _study_database_error(url, error: BaseException, doing: str) -> StateDatabaseError:
+def _study_database_error(url: URL, error: BaseException, doing: str) -> StateDatabaseError:
     import sqlalchemy.exc
 
     database = describe_study_database(url)
@@ -165,7 +169,7 @@ def _study_database_error(url, error: BaseException, doing: str) -> StateDatabas
 
 
 @contextmanager
-def study_database_errors(url, doing: str) -> Iterator[None]:
+def study_database_errors(url: URL, doing: str) -> Iterator[None]:
     """The database's errors in the block (a driver's, or Optuna's wrapping of one) as a
     :class:`StateDatabaseError` naming the database, not a traceback."""
     import sqlalchemy.exc
@@ -179,7 +183,7 @@ def study_database_errors(url, doing: str) -> Iterator[None]:
 
 
 @contextmanager
-def _postgres_study_schema(url) -> Iterator[None]:
+def _postgres_study_schema(url: URL) -> Iterator[None]:
     """Hold the advisory lock that serializes the making of Optuna's tables (processes opening an empty
     database at once would race to create them) and make the schema ``forex_optuna``."""
     import sqlalchemy as sa
@@ -206,7 +210,8 @@ def _postgres_study_schema(url) -> Iterator[None]:
         engine.dispose()
 
 
-_database_storages: dict[tuple, optuna.storages.RDBStorage] = {}
+#: (process, URL, heartbeat interval (s), grace period (s), retries) -> the storage
+_database_storages: dict[tuple[int, str, int, int, int], optuna.storages.RDBStorage] = {}
 _database_storages_lock = threading.Lock()
 
 
@@ -237,7 +242,7 @@ def open_database_storage(database_url: str) -> optuna.storages.RDBStorage:
         return storage
 
 
-def _rdb_storage(url) -> optuna.storages.RDBStorage:
+def _rdb_storage(url: URL) -> optuna.storages.RDBStorage:
     postgres = url.get_backend_name() == "postgresql"
     if postgres:
         try:

@@ -13,7 +13,9 @@ Percentage changes follow the decision record (docs/decisions.md):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +23,9 @@ from forex_assets.core.backtest.engine import BacktestResult
 from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.forecasting.quantiles import forecast_quantiles
 from forex_assets.core.metrics import DieboldMarianoResult, diebold_mariano
+
+if TYPE_CHECKING:
+    from chronos import BaseChronosPipeline  # untyped (Any)
 
 
 @dataclass(frozen=True)
@@ -238,7 +243,11 @@ def approval_criteria(
 
 
 def single_forecast_seconds(
-    pipeline_for, configs: list[ChronosConfig], history: np.ndarray, steps: int, repeats: int = 7
+    pipeline_for: Callable[[str], BaseChronosPipeline],
+    configs: list[ChronosConfig],
+    history: np.ndarray,
+    steps: int,
+    repeats: int = 7,
 ) -> list[float]:
     """Fastest wall time of one production-style forecast per configuration over ``repeats`` interleaved runs
     (after a warm-up): the minimum, because load from other processes only ever adds time (with the
@@ -265,8 +274,8 @@ class ValidationReport:
     metrics: ValidationMetrics
     diebold_mariano: DieboldMarianoResult
     criteria: list[Criterion]
-    candidate_window: dict = field(default_factory=dict)  # WindowMetrics of the candidate
-    deployed_window: dict = field(default_factory=dict)
+    candidate_window: dict[str, Any] = field(default_factory=dict)  # WindowMetrics of the candidate
+    deployed_window: dict[str, Any] = field(default_factory=dict)
 
     @property
     def approved(self) -> bool:
@@ -276,7 +285,7 @@ class ValidationReport:
     def failed_criteria(self) -> list[str]:
         return [c.name for c in self.criteria if not c.passed]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "horizon": self.horizon,
             "approved": self.approved,

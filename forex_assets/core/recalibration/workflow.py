@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -78,7 +79,7 @@ def find_candidate(
     return replace(outcome, best=fitted.config, best_metrics=fitted.metrics().as_dict())
 
 
-def candidate_document(outcome: SearchOutcome, space: SearchSpace) -> dict:
+def candidate_document(outcome: SearchOutcome, space: SearchSpace) -> dict[str, Any]:
     """What candidate_config stores: the best configuration (the ChronosConfig itself, handed on as it is to
     the validation and the store), how it was found, and the windows. :func:`candidate_json` writes it."""
     return {
@@ -97,7 +98,7 @@ def candidate_document(outcome: SearchOutcome, space: SearchSpace) -> dict:
     }
 
 
-def candidate_json(document: dict, leaderboard: pd.DataFrame) -> str:
+def candidate_json(document: dict[str, Any], leaderboard: pd.DataFrame) -> str:
     """The candidate file (``candidates/candidate_<horizon>.json``): the document, its configuration as the
     configuration files write it (JSON fields, no nulls), then the leaderboard."""
     config = as_config(document["config"], "candidate_config")
@@ -136,7 +137,7 @@ class ValidationRun:
 
 
 def validate_candidate(
-    candidate_doc: dict,
+    candidate_doc: dict[str, Any],
     deployed: ChronosConfig,
     deployed_version: str,
     prices: pd.DataFrame,
@@ -195,7 +196,7 @@ def validate_candidate(
     return ValidationRun(report, json_path, html_path, results[0], results[1])
 
 
-def report_value(run: ValidationRun) -> dict:
+def report_value(run: ValidationRun) -> dict[str, Any]:
     """What validation_report hands to the deploy: the report's figures (JSON values, as its file has them),
     its candidate the ChronosConfig itself (no dump and validation again between the search and the store),
     and where its JSON and HTML reports were written."""

@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -119,7 +120,7 @@ class PolicyReplay:
     name: str
     settings: ReplaySettings
     result: ReplayResult
-    report: dict
+    report: dict[str, Any]
     prices: pd.DataFrame  # the prices known on the last replayed day (the report's figures use no later one)
 
 
@@ -164,11 +165,11 @@ def replay_policies(
 # ----------------------------------------------------------------------------- the comparison
 
 
-def _ratio(numerator, denominator) -> float | None:
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator if numerator is not None and denominator else None
 
 
-def comparison_row(policy: str, report: dict, horizon: str) -> dict:
+def comparison_row(policy: str, report: dict[str, Any], horizon: str) -> dict[str, Any]:
     """One policy's row for one horizon, read from ``report["horizons"][horizon]``."""
     r = report["horizons"][horizon]
     accuracy = r["accuracy"]
@@ -199,7 +200,7 @@ def comparison_row(policy: str, report: dict, horizon: str) -> dict:
     }
 
 
-def _flatten(document: Mapping, prefix: str = "") -> dict[str, object]:
+def _flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, object]:
     flat: dict[str, object] = {}
     for key, value in document.items():
         if isinstance(value, Mapping) and value:
@@ -209,7 +210,7 @@ def _flatten(document: Mapping, prefix: str = "") -> dict[str, object]:
     return flat
 
 
-def settings_differences(documents: Mapping[str, Mapping]) -> dict[str, dict[str, object]]:
+def settings_differences(documents: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, object]]:
     """``section.field`` -> {policy: value} for every setting whose value is not the same in every policy
     document (``None``: the document does not set it, e.g. ``levers`` left to the search-space files)."""
     flat = {name: _flatten({k: v for k, v in doc.items() if k != "name"}) for name, doc in documents.items()}
@@ -222,7 +223,7 @@ def settings_differences(documents: Mapping[str, Mapping]) -> dict[str, dict[str
     return differences
 
 
-def compare_reports(named_reports: dict[str, dict]) -> dict:
+def compare_reports(named_reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The comparison of replay reports of the same range and source, one per policy (name -> report, in
     the order to show): per horizon, one row per policy (:func:`comparison_row`); each policy's days and
     whether its report is partial; and the settings in which the policies differ (from each report's
@@ -259,7 +260,7 @@ def compare_reports(named_reports: dict[str, dict]) -> dict:
     }
 
 
-def _text(value, spec: str) -> str:
+def _text(value: float | None, spec: str) -> str:
     if value is None:
         return "n/a"
     if spec == "pct":
@@ -269,13 +270,13 @@ def _text(value, spec: str) -> str:
     return format(value, spec)
 
 
-def _setting(value) -> str:
+def _setting(value: object) -> str:
     if value is None:
         return "(not set)"
     return json.dumps(value) if isinstance(value, list | dict | bool) else str(value)
 
 
-def format_comparison(comparison: dict) -> str:
+def format_comparison(comparison: dict[str, Any]) -> str:
     """The comparison as text: per horizon, one row per policy."""
     lines = []
     if comparison["partial"]:
@@ -306,7 +307,7 @@ def format_comparison(comparison: dict) -> str:
     return "\n".join(lines)
 
 
-def render_comparison_html(comparison: dict, reports: Mapping[str, str] | None = None) -> str:
+def render_comparison_html(comparison: dict[str, Any], reports: Mapping[str, str] | None = None) -> str:
     """The page from ``templates/replay_comparison.html.j2`` (every value autoescaped); ``reports``: policy
     name -> a link to its own report (relative to the page)."""
     return render(
@@ -318,7 +319,9 @@ def render_comparison_html(comparison: dict, reports: Mapping[str, str] | None =
     )
 
 
-def write_comparison(comparison: dict, directory: Path, reports: Mapping[str, str] | None = None) -> tuple[Path, Path]:
+def write_comparison(
+    comparison: dict[str, Any], directory: Path, reports: Mapping[str, str] | None = None
+) -> tuple[Path, Path]:
     """``replay_comparison.json`` and ``.html`` in ``directory``."""
     from forex_assets.core.files import write_text_atomically
 

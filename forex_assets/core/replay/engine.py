@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,12 +32,13 @@ from forex_assets.core.backtest.windows import PriceSeries, latest_origins
 from forex_assets.core.cycle import PolicyDay, PolicyState, run_policy_day
 from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.forecasting.config import ChronosConfig, ValidationBaseline, config_path, load_config
-from forex_assets.core.forecasting.history import ForecastHistory
+from forex_assets.core.forecasting.history import ForecastHistory, ForecastRecord
 from forex_assets.core.forecasting.production import make_forecast
 from forex_assets.core.horizons import HORIZONS, horizon_steps
 from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.triggers import TriggerDecision
+from forex_assets.core.policy import Recalibration
 from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.core.recalibration.search_space import load_search_space, search_space_path
 from forex_assets.core.recalibration.validation import single_forecast_seconds
@@ -314,9 +316,12 @@ class Replay:
             trace.drift_severity[day] = outcome.drift.severity.name
         if outcome.rollback is not None:
             trace.rollbacks.append((day, *outcome.rollback))
-        trace.decisions.append(outcome.decision)
+        decision = outcome.decision
+        if decision is None:  # the cycle's decision step decides every day
+            raise ReplayError(f"{horizon}: the policy made no decision on {day.date()}")
+        trace.decisions.append(decision)
         if outcome.recalibration is not None:
-            trace.optimizations.append(self._optimization(outcome))
+            trace.optimizations.append(self._optimization(outcome, decision, outcome.recalibration))
         # the static reference: what the seed configuration would have forecast on the day
         if outcome.forecast is not None and served.without_baseline() == seed.without_baseline():
             trace.static_forecasts[day] = outcome.forecast.quantiles
@@ -364,7 +369,12 @@ class Replay:
                 judgement.ended, judgement.end_reason = day, "collected"
 
     def _shadow_forecast(
-        self, trace: HorizonTrace, judgement: DeployJudgement, day: pd.Timestamp, prices: pd.DataFrame, records: list
+        self,
+        trace: HorizonTrace,
+        judgement: DeployJudgement,
+        day: pd.Timestamp,
+        prices: pd.DataFrame,
+        records: list[ForecastRecord],
     ) -> np.ndarray | None:
         """The replaced configuration's forecast of ``day``: one the day already made with it (the forecast
         before the deploy, or after a rollback to it), the static reference when it is the seed, or a fresh
@@ -382,8 +392,7 @@ class Replay:
             return None
 
     @staticmethod
-    def _optimization(outcome: PolicyDay) -> Optimization:
-        decision, recalibration = outcome.decision, outcome.recalibration
+    def _optimization(outcome: PolicyDay, decision: TriggerDecision, recalibration: Recalibration) -> Optimization:
         record = Optimization(
             outcome.horizon,
             outcome.day,
@@ -404,7 +413,7 @@ class Replay:
         return record
 
 
-def _without_baseline(config: dict) -> dict:
+def _without_baseline(config: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in config.items() if key != "baseline"}
 
 

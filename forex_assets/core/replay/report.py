@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -24,7 +25,7 @@ from forex_assets.core.replay.report_text import format_table
 __all__ = ["build_report", "format_table", "render_html", "write_report"]
 
 
-def write_report(report: dict, prices: pd.DataFrame, directory: Path) -> tuple[Path, Path]:
+def write_report(report: dict[str, Any], prices: pd.DataFrame, directory: Path) -> tuple[Path, Path]:
     from forex_assets.core.files import write_text_atomically
 
     directory.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,9 @@ per horizon; every value is a table cell, autoescaped, never a serialized struct
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -73,7 +75,7 @@ def _is_share(key: str) -> bool:
     return "rate" in words or "share" in words
 
 
-def _scalar(value, key: str = "") -> str:
+def _scalar(value: object, key: str = "") -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if value is None:
@@ -89,7 +91,7 @@ def _scalar(value, key: str = "") -> str:
     return str(value)
 
 
-def _meets(key: str, value) -> str:
+def _meets(key: str, value: Any) -> str:
     """CSS class for a figure with an ADR-001 target: met (pass), missed (fail), no target or no value."""
     if key not in TARGETS or value is None:
         return ""
@@ -97,7 +99,7 @@ def _meets(key: str, value) -> str:
     return "pass" if (value >= threshold if op == ">=" else value <= threshold) else "fail"
 
 
-def _cell(value, key: str = "") -> Cell:
+def _cell(value: Any, key: str = "") -> Cell:
     """A value of the report as a cell: mappings and lists of mappings become nested tables, lists of
     scalars a list, scalars formatted text."""
     if isinstance(value, dict):
@@ -112,7 +114,7 @@ def _cell(value, key: str = "") -> Cell:
     return Cell(text=_scalar(value, key), css=css.strip())
 
 
-def _mapping_table(mapping: dict) -> Table:
+def _mapping_table(mapping: dict[str, Any]) -> Table:
     """Rows of (key, value); a mapping of mappings becomes one row per key with the inner keys as columns."""
     if mapping and all(isinstance(v, dict) for v in mapping.values()):
         columns = list(dict.fromkeys(k for v in mapping.values() for k in v))
@@ -121,13 +123,13 @@ def _mapping_table(mapping: dict) -> Table:
     return Table([], [[Cell(_label(k)), _cell(v, k)] for k, v in mapping.items()])
 
 
-def _records_table(records: list[dict]) -> Table:
+def _records_table(records: Sequence[Mapping[str, Any]]) -> Table:
     columns = list(dict.fromkeys(k for r in records for k in r))
     rows = [[_cell(r.get(c), c) for c in columns] for r in records]
     return Table([_label(c) for c in columns], rows, row_headers=False)
 
 
-def _headline(report: dict) -> Table:
+def _headline(report: dict[str, Any]) -> Table:
     """One row per horizon: accuracy against the static configuration and the random walk, then what the
     policy did, with the ADR-001 targets marked."""
     headers = [
@@ -171,7 +173,7 @@ def _headline(report: dict) -> Table:
     return Table(headers, rows)
 
 
-def _activity(r: dict) -> Table:
+def _activity(r: dict[str, Any]) -> Table:
     facts = [
         ("trigger decisions", "decisions"),
         ("optimizations started", "optimizations"),
@@ -198,7 +200,7 @@ def _activity(r: dict) -> Table:
     return Table([], [[Cell(label), _cell(r.get(key), key)] for label, key in facts if key in r])
 
 
-def _triggers(r: dict) -> Table:
+def _triggers(r: dict[str, Any]) -> Table:
     fired, held = r.get("triggers", {}), r.get("held_back_by_guard", {})
     kinds = list(dict.fromkeys([*fired, *held]))
     return Table(
@@ -206,7 +208,7 @@ def _triggers(r: dict) -> Table:
     )
 
 
-def _accuracy_tables(acc: dict) -> dict:
+def _accuracy_tables(acc: dict[str, Any]) -> dict[str, Any]:
     models = {"live": "live policy", "static": "static initial", "random_walk": "random walk"}
     tests = {k: v for k, v in acc.items() if k.startswith("diebold_mariano_")}
     ratios = {k: v for k, v in acc.items() if k.startswith("rmse_ratio_")}
@@ -227,7 +229,7 @@ def _accuracy_tables(acc: dict) -> dict:
     }
 
 
-def _events(r: dict) -> Table:
+def _events(r: dict[str, Any]) -> Table:
     rows = []
     for e in r.get("events", []):
         verdict = str(e.get("verdict"))
@@ -244,7 +246,7 @@ def _events(r: dict) -> Table:
     return Table(["day", "triggers fired", "verdict", "RMSE change", "deployed version"], rows, row_headers=False)
 
 
-def _section(h: str, r: dict) -> dict:
+def _section(h: str, r: dict[str, Any]) -> dict[str, Any]:
     return {
         "horizon": h,
         "activity": _activity(r),
@@ -264,7 +266,7 @@ def _section(h: str, r: dict) -> dict:
     }
 
 
-def render_html(report: dict, prices: pd.DataFrame) -> str:
+def render_html(report: dict[str, Any], prices: pd.DataFrame) -> str:
     """The page from ``templates/replay_report.html.j2``: headline figures per horizon first, then the
     timeline and accuracy plots, then one section of tables per horizon (every value autoescaped)."""
     images = [("timeline", figure_png_base64(timeline_figure(prices, report)))]

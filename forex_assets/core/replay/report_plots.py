@@ -5,14 +5,20 @@ report dict; :mod:`forex_assets.core.replay.report_html` embeds them in the page
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 import forex_assets.core.plots  # noqa: F401 - the headless (Agg) backend, before any figure is drawn
+from forex_assets.core.calendar import DateScalar
 
 EVENT_KINDS = ("approved", "rejected", "error", "rollback")
 EVENT_STYLE = {  # marker, colour
@@ -26,7 +32,7 @@ MARKERS_UP_TO_DAYS = 200  # a range up to this many calendar days shows one mark
 MONTHS_UP_TO_DAYS = 3 * 366  # ... up to this many, events counted per month; beyond, per quarter
 
 
-def timeline_frequency(start, end) -> str | None:
+def timeline_frequency(start: DateScalar, end: DateScalar) -> str | None:
     """How the timeline shows a range: ``None`` one marker per event (short ranges), ``"M"`` or ``"Q"``
     events counted per month or per quarter (long ranges, where markers would merge into one band)."""
     span = (pd.Timestamp(end) - pd.Timestamp(start)).days
@@ -35,7 +41,7 @@ def timeline_frequency(start, end) -> str | None:
     return "M" if span <= MONTHS_UP_TO_DAYS else "Q"
 
 
-def timeline_events(horizon: dict) -> pd.DataFrame:
+def timeline_events(horizon: dict[str, Any]) -> pd.DataFrame:
     """One horizon's events (columns day, kind): each optimization under its verdict, each rollback."""
     rows = [(pd.Timestamp(e["day"]), str(e["verdict"])) for e in horizon.get("events", [])]
     for reason in horizon.get("rollback_reasons", []):  # "YYYY-MM-DD: reason"
@@ -45,7 +51,7 @@ def timeline_events(horizon: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["day", "kind"])
 
 
-def event_counts(events: pd.DataFrame, start, end, freq: str) -> pd.DataFrame:
+def event_counts(events: pd.DataFrame, start: DateScalar, end: DateScalar, freq: str) -> pd.DataFrame:
     """Events per period of ``freq`` over start..end: one row per period (indexed by its first day, empty
     periods included), one column per kind."""
     periods = pd.period_range(pd.Timestamp(start), pd.Timestamp(end), freq=freq)
@@ -68,7 +74,7 @@ def _style(kind: str) -> tuple[str, str]:
     return EVENT_STYLE.get(kind, ("o", "tab:grey"))
 
 
-def _event_markers(ax, events: pd.DataFrame) -> None:
+def _event_markers(ax: Axes, events: pd.DataFrame) -> None:
     kinds = list(EVENT_KINDS) + sorted(set(events["kind"]) - set(EVENT_KINDS))
     for lane, kind in enumerate(kinds):
         days = events.loc[events["kind"] == kind, "day"]
@@ -79,7 +85,7 @@ def _event_markers(ax, events: pd.DataFrame) -> None:
     ax.set_ylim(len(kinds) - 0.4, -0.6)
 
 
-def _event_bars(ax, counts: pd.DataFrame, freq: str) -> None:
+def _event_bars(ax: Axes, counts: pd.DataFrame, freq: str) -> None:
     """Optimizations per period stacked above the line by verdict, rollbacks below it."""
     width = 0.8 * (25 if freq == "M" else 80)  # days
     bottom = np.zeros(len(counts))
@@ -96,7 +102,7 @@ def _event_bars(ax, counts: pd.DataFrame, freq: str) -> None:
     ax.set_ylabel("per month" if freq == "M" else "per quarter", fontsize=8)
 
 
-def timeline_figure(prices: pd.DataFrame, report: dict):
+def timeline_figure(prices: pd.DataFrame, report: dict[str, Any]) -> Figure:
     """The prices over the replay on top, then one small panel per horizon with its optimizations (by
     verdict) and rollbacks: one marker per event on a short range, counts per month or quarter on a long
     one (:func:`timeline_frequency`). Axes: the price panel first, then the horizons in report order."""
@@ -104,7 +110,7 @@ def timeline_figure(prices: pd.DataFrame, report: dict):
     freq = timeline_frequency(start, end)
     horizons = list(report["horizons"])
     heights = [1.7] + [1.0] * len(horizons)
-    fig, axes = plt.subplots(
+    fig, grid = plt.subplots(
         len(heights),
         1,
         figsize=(10, 0.4 + 1.15 * sum(heights)),
@@ -112,7 +118,7 @@ def timeline_figure(prices: pd.DataFrame, report: dict):
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
     )
-    axes = list(axes[:, 0])
+    axes: list[Axes] = list(grid[:, 0])
     first = start - pd.offsets.BDay(60) if freq is None else start
     shown = prices[(prices["date"] >= first) & (prices["date"] <= end)]
     axes[0].plot(shown["date"], shown["usdclp"], lw=1, color="black")
@@ -146,6 +152,7 @@ def timeline_figure(prices: pd.DataFrame, report: dict):
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
     axes[-1].set_xlim(first - pd.Timedelta(days=2), end + pd.Timedelta(days=2 if freq is None else 20))
+    handles: list[Artist]
     if freq is None:
         handles = [Line2D([], [], marker=_style(k)[0], color=_style(k)[1], ls="", label=k) for k in EVENT_KINDS]
     else:
@@ -156,7 +163,7 @@ def timeline_figure(prices: pd.DataFrame, report: dict):
     return fig
 
 
-def accuracy_figure(report: dict):
+def accuracy_figure(report: dict[str, Any]) -> Figure:
     horizons = [h for h, r in report["horizons"].items() if r["accuracy"]["origins"]]
     fig, ax = plt.subplots(figsize=(7, 3))
     x = np.arange(len(horizons))

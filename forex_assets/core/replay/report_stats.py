@@ -39,10 +39,13 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from forex_assets.core.calendar import DateScalar
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.forecasting.production import target_business_days
 from forex_assets.core.forecasting.quantiles import MEDIAN_INDEX
@@ -71,7 +74,9 @@ def _share(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def _paths(history: ForecastHistory, horizon: str, days: list[pd.Timestamp], prices: pd.DataFrame, static: dict):
+def _paths(
+    history: ForecastHistory, horizon: str, days: list[pd.Timestamp], prices: pd.DataFrame, static: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.DatetimeIndex] | None:
     """Arrays over the replay days' origins that have a static forecast and whose every target date has a
     price (:func:`~forex_assets.core.monitoring.live_scoring.live_window_arrays`, the monitoring's own
     scoring): (live quantiles, static quantiles, last prices, actuals, origin dates), or None."""
@@ -81,13 +86,13 @@ def _paths(history: ForecastHistory, horizon: str, days: list[pd.Timestamp], pri
     dates = pd.DatetimeIndex(steps["origin_date"].unique())
     runs = pd.DataFrame({"origin_date": dates, "last_price": observed.reindex(dates).to_numpy()})
     origins, live, actuals, lasts = live_window_arrays(steps, runs, prices, days=100_000)
-    if not origins:
+    if not origins or live is None or actuals is None or lasts is None:
         return None
     width = live.shape[1]
     return live, np.array([static[o][:width] for o in origins]), lasts, actuals, pd.DatetimeIndex(origins)
 
 
-def _accuracy(quantiles_or_point, actuals) -> dict:
+def _accuracy(quantiles_or_point: np.ndarray, actuals: np.ndarray) -> dict[str, Any]:
     if quantiles_or_point.ndim == 3:
         median, low, high = quantiles_or_point[..., 2], quantiles_or_point[..., 0], quantiles_or_point[..., -1]
     else:
@@ -101,7 +106,7 @@ def _accuracy(quantiles_or_point, actuals) -> dict:
     return out
 
 
-def accuracy_comparison(result: ReplayResult, trace: HorizonTrace, prices: pd.DataFrame) -> dict:
+def accuracy_comparison(result: ReplayResult, trace: HorizonTrace, prices: pd.DataFrame) -> dict[str, Any]:
     history = ForecastHistory(WorkingAreaLayout.in_directory(result.workdir).forecast_history)
     arrays = _paths(history, trace.horizon, result.days, prices, trace.static_forecasts)
     if arrays is None:
@@ -131,7 +136,9 @@ def accuracy_comparison(result: ReplayResult, trace: HorizonTrace, prices: pd.Da
     return out
 
 
-def after_onset(onset, origins: pd.DatetimeIndex, errors_live: np.ndarray, errors_static: np.ndarray, h: int) -> dict:
+def after_onset(
+    onset: DateScalar, origins: pd.DatetimeIndex, errors_live: np.ndarray, errors_static: np.ndarray, h: int
+) -> dict[str, Any]:
     """Live RMSE / static RMSE on the matured origins from ``onset`` on, with its bootstrap interval."""
     since = np.asarray(origins >= pd.Timestamp(onset))
     return {
@@ -143,7 +150,7 @@ def after_onset(onset, origins: pd.DatetimeIndex, errors_live: np.ndarray, error
     }
 
 
-def rmse_ratio_interval(errors_live: np.ndarray, errors_other: np.ndarray, h: int) -> dict:
+def rmse_ratio_interval(errors_live: np.ndarray, errors_other: np.ndarray, h: int) -> dict[str, Any]:
     """RMSE(live) / RMSE(other) on the same origins with its 95 % circular-block bootstrap interval (blocks of
     ``h`` origins); without an interval (a note instead) when there are fewer than two blocks of origins."""
     origins = len(errors_live)
@@ -156,7 +163,7 @@ def rmse_ratio_interval(errors_live: np.ndarray, errors_other: np.ndarray, h: in
     return {"ratio": ci.ratio, "ci_low": ci.low, "ci_high": ci.high, "block": ci.block, "resamples": ci.resamples}
 
 
-def judge_deploy(judgement: DeployJudgement, prices: pd.DataFrame, horizon: str) -> dict:
+def judge_deploy(judgement: DeployJudgement, prices: pd.DataFrame, horizon: str) -> dict[str, Any]:
     """One deploy against the configuration it replaced on its collected origins whose paths matured by the
     last day of ``prices`` (steps 1..h, only targets with a price): a win when its median's RMSE is lower."""
     steps = horizon_steps(horizon)
@@ -176,7 +183,7 @@ def judge_deploy(judgement: DeployJudgement, prices: pd.DataFrame, horizon: str)
     matured = len(errors_deploy)
     rmse_deploy = rmse(np.concatenate(errors_deploy)) if matured else None
     rmse_replaced = rmse(np.concatenate(errors_replaced)) if matured else None
-    if not matured:
+    if rmse_deploy is None or rmse_replaced is None:  # no origin matured
         verdict = "not judged"
     elif np.isclose(rmse_deploy, rmse_replaced, rtol=1e-12, atol=0.0):
         verdict = "tie"  # the same medians (e.g. a deploy that changed only the intervals): not a win
@@ -195,7 +202,7 @@ def judge_deploy(judgement: DeployJudgement, prices: pd.DataFrame, horizon: str)
     }
 
 
-def deploy_outcomes(trace: HorizonTrace, prices: pd.DataFrame) -> dict:
+def deploy_outcomes(trace: HorizonTrace, prices: pd.DataFrame) -> dict[str, Any]:
     """The realised win rate of the horizon's deploys, with one judgement per deploy (in deploy order)."""
     rows = []
     for o in trace.optimizations:
@@ -235,7 +242,7 @@ def latency_not_measurable(onset: pd.Timestamp, days: list[pd.Timestamp]) -> str
     return None
 
 
-def _latencies(trace: HorizonTrace, days: list[pd.Timestamp], onsets) -> list[dict]:
+def _latencies(trace: HorizonTrace, days: list[pd.Timestamp], onsets: Iterable[DateScalar]) -> list[dict[str, Any]]:
     """One row per injected drift: when it was first reported (severity MEDIUM or HIGH) and first led to a
     drift-triggered optimization, in business days from its onset; both None with the reason in
     ``not_measurable`` when the onset is outside the replayed days."""
@@ -243,7 +250,7 @@ def _latencies(trace: HorizonTrace, days: list[pd.Timestamp], onsets) -> list[di
     index = {d: i for i, d in enumerate(days)}
     for onset in onsets:
         onset = pd.Timestamp(onset)
-        row = {
+        row: dict[str, Any] = {
             "onset": str(onset.date()),
             "detected": None,
             "detection_latency_days": None,
@@ -264,7 +271,9 @@ def _latencies(trace: HorizonTrace, days: list[pd.Timestamp], onsets) -> list[di
     return rows
 
 
-def horizon_report(result: ReplayResult, trace: HorizonTrace, prices: pd.DataFrame, policy: TriggerPolicy) -> dict:
+def horizon_report(
+    result: ReplayResult, trace: HorizonTrace, prices: pd.DataFrame, policy: TriggerPolicy
+) -> dict[str, Any]:
     fired = Counter(kind for d in trace.decisions for kind in d.fired)
     blocked = Counter(kind for d in trace.decisions for kind in d.blocked)
     optimizations = trace.optimizations
@@ -281,8 +290,8 @@ def horizon_report(result: ReplayResult, trace: HorizonTrace, prices: pd.DataFra
         }
     deployed = [o for o in optimizations if o.deployed_version]
     # zero downtime: the deployed configuration's first forecast (the next replay day) succeeded
-    served = [o for o in deployed if (trace.forecast_ok.get(o.deployed_version) or [False])[0]]
-    unserved_yet = [o for o in deployed if not trace.forecast_ok.get(o.deployed_version)]
+    served = [o for o in deployed if o.deployed_version and (trace.forecast_ok.get(o.deployed_version) or [False])[0]]
+    unserved_yet = [o for o in deployed if not (o.deployed_version and trace.forecast_ok.get(o.deployed_version))]
     latencies = _latencies(trace, result.days, result.settings.injected_drifts)
     detection = [r["detection_latency_days"] for r in latencies if r["detection_latency_days"] is not None]
     years = len(result.days) / BUSINESS_DAYS_PER_YEAR
@@ -328,7 +337,7 @@ def horizon_report(result: ReplayResult, trace: HorizonTrace, prices: pd.DataFra
     }
 
 
-def build_report(result: ReplayResult, prices: pd.DataFrame, policy: TriggerPolicy | None = None) -> dict:
+def build_report(result: ReplayResult, prices: pd.DataFrame, policy: TriggerPolicy | None = None) -> dict[str, Any]:
     """``prices``: the prices known on the last replayed day (accuracy uses nothing later); ``policy``: the
     trigger policy of the replay (its performance threshold decides what counts as degraded)."""
     policy = policy or result.settings.policy.triggers

@@ -5,10 +5,12 @@ Dagster). Reads the report dict of :func:`forex_assets.core.replay.report_stats.
 
 from __future__ import annotations
 
+from typing import Any
+
 from forex_assets.core.replay.engine import JUDGED_ORIGINS
 
 
-def format_figure(value, digits=2, pct=False) -> str:
+def format_figure(value: float | str | None, digits: int = 2, pct: bool = False) -> str:
     """A figure of the report as text: ``n/a`` for None, a share as a whole percentage (``pct``)."""
     if value is None:
         return "n/a"
@@ -17,7 +19,7 @@ def format_figure(value, digits=2, pct=False) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def format_table(report: dict) -> str:
+def format_table(report: dict[str, Any]) -> str:
     lines = []
     if report["partial"]:
         lines += [
@@ -80,7 +82,7 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def latency_notes(report: dict) -> list[str]:
+def latency_notes(report: dict[str, Any]) -> list[str]:
     """One line per injected drift whose detection latency could not be measured, with the reason (the
     same for every horizon); nothing when every latency was measured."""
     reasons: dict[str, str] = {}
@@ -91,7 +93,7 @@ def latency_notes(report: dict) -> list[str]:
     return [f"latency of the drift from {onset}: not measurable ({reason})" for onset, reason in reasons.items()]
 
 
-def ratio_text(ratio: dict | None) -> str:
+def ratio_text(ratio: dict[str, Any] | None) -> str:
     """``0.970 [0.912, 1.041]``: an RMSE ratio with its 95 % interval; the ratio alone without an interval."""
     if not ratio or ratio.get("ratio") is None:
         return "n/a"

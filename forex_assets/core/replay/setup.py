@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -127,13 +128,15 @@ class ReplayRun:
 
     replays: dict[str, PolicyReplay]
     report_paths: dict[str, tuple[Path, Path]]  # policy name -> (JSON, HTML)
-    comparison: dict | None = None  # with two or more policies
+    comparison: dict[str, Any] | None = None  # with two or more policies
     comparison_paths: tuple[Path, Path] | None = None  # (JSON, HTML)
 
     @property
     def partial(self) -> list[tuple[str, str]]:
         """(policy name, why) of each replay that stopped early."""
-        return [(name, r.result.partial_reason) for name, r in self.replays.items() if r.result.partial]
+        return [
+            (name, r.result.partial_reason) for name, r in self.replays.items() if r.result.partial_reason is not None
+        ]
 
 
 def run_replays(

@@ -3,7 +3,6 @@ PostgreSQL (schema ``forex``) in production. See :mod:`forex_assets.core.storage
 
 from forex_assets.core.storage.engine import (
     PASSWORD_ENVS,
-    STATE_DATABASE_URL_ENV,
     STATE_SCHEMA,
     StateDatabase,
     StateDatabaseError,
@@ -15,6 +14,7 @@ from forex_assets.core.storage.engine import (
     masked_url,
 )
 from forex_assets.core.storage.schema_versions import VERSION_TABLE
+from forex_assets.core.working_area import STATE_DATABASE_URL_ENV
 
 __all__ = [
     "PASSWORD_ENVS",

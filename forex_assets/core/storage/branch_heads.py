@@ -27,13 +27,18 @@ def _declarations(script: Path) -> dict[str, object] | None:
     except (SyntaxError, ValueError):  # Alembic says what is wrong with it
         return None
     for node in body:
-        targets = (
-            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-        )
+        targets: list[ast.expr]
+        value: ast.expr | None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign):
+            targets, value = [node.target], node.value
+        else:
+            continue
         for target in targets:
-            if isinstance(target, ast.Name) and target.id in DECLARED and node.value is not None:
+            if isinstance(target, ast.Name) and target.id in DECLARED and value is not None:
                 try:
-                    found[target.id] = ast.literal_eval(node.value)
+                    found[target.id] = ast.literal_eval(value)
                 except (ValueError, TypeError):  # not a literal
                     return None
     return found if set(found) == set(DECLARED) else None
@@ -74,10 +79,10 @@ def _read_heads(scripts: tuple[tuple[Path, int, int], ...]) -> tuple[tuple[str, 
         return None
     heads: dict[str, str] = {}
     for revision in set(parent) - children:
-        root, steps = revision, 0
-        while parent[root] is not None and steps <= len(parent):  # a loop of revisions: more steps than revisions
-            root, steps = parent[root], steps + 1
-        if parent[root] is not None:
+        root, steps, up = revision, 0, parent[revision]
+        while up is not None and steps <= len(parent):  # a loop of revisions: more steps than revisions
+            root, steps, up = up, steps + 1, parent[up]
+        if up is not None:
             return None
         if labels[root] in heads:  # two heads on one branch
             return None

@@ -36,15 +36,21 @@ older migration is read as it is (a query that needs what it lacks says which co
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import sqlalchemy.exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 from forex_assets.core.corrupt_files import CorruptFileError, sqlite_corruption
 from forex_assets.core.retries import TransientError
@@ -163,7 +169,7 @@ def _sqlite_engine(url: URL, wal: bool, read_only: bool = False) -> Engine:
     engine = sa.create_engine(url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
     @sa.event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, _record) -> None:
+    def _connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         # the driver's own transaction handling off: SQLAlchemy's "begin" below emits BEGIN, so that DDL is
         # transactional too (a migration is all or nothing) and a write can take the lock up front
         dbapi_connection.isolation_level = None
@@ -271,11 +277,11 @@ class StateDatabase:
     ):
         if part not in PARTS:
             raise ValueError(f"{part!r} is not a part of the state ({', '.join(PARTS)})")
-        if url is None and path is None:
-            raise ValueError("a state database needs a SQLite file or a URL")
         self.part, self.what, self._on_corrupt, self.read_only = part, what, on_corrupt, read_only
         self.empty = self.outdated = False
         if url is None:
+            if path is None:
+                raise ValueError("a state database needs a SQLite file or a URL")
             self.path: Path | None = Path(path)
             self.url = URL.create("sqlite", database=str(self.path))
             self.shared = False
@@ -314,6 +320,8 @@ class StateDatabase:
     def corrupt_error(self, error: BaseException, path: Path | None = None) -> Exception:
         """The error for the SQLite file ``path`` (default this database's) found corrupt by ``error``."""
         path = path or self.path
+        if path is None:  # only a SQLite file is found corrupt: an in-memory database has none
+            raise ValueError(f"{self.description}: no SQLite file to name as corrupt ({error})")
         if self._on_corrupt is not None:
             return self._on_corrupt(path, error)
         return CorruptFileError(
@@ -404,14 +412,18 @@ class StateDatabase:
         with self._translated(doing), self.engine.connect() as connection:
             yield connection
 
-    def upsert(self, table: sa.Table, values: dict, keys: list[str]):
+    def upsert(self, table: sa.Table, values: dict[str, Any], keys: list[str]) -> SqliteInsert | PostgresqlInsert:
         """``INSERT ... ON CONFLICT (keys) DO UPDATE`` of ``values`` (both databases): concurrent writers of
         the same key queue on its row instead of failing, and the last one's values stay."""
+        statement: SqliteInsert | PostgresqlInsert
         if self.is_sqlite:
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(table).values(**values)
         else:
-            from sqlalchemy.dialects.postgresql import insert
-        statement = insert(table).values(**values)
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            statement = postgresql_insert(table).values(**values)
         return statement.on_conflict_do_update(
             index_elements=keys, set_={name: statement.excluded[name] for name in values if name not in keys}
         )

@@ -18,7 +18,7 @@ import logging
 import sqlite3
 from contextlib import AbstractContextManager, closing
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -60,7 +60,7 @@ def _has_table(path: Path, name: str) -> bool:
     return found is not None
 
 
-def _file_rows(path: Path, table: sa.Table) -> list[dict]:
+def _file_rows(path: Path, table: sa.Table) -> list[dict[str, Any]]:
     """The rows of ``table`` in the SQLite file ``path`` (opened read-only), oldest first; columns the file
     lacks (``recorded_at`` of the first decision logs) are None. None of them when the file lacks the table."""
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:

@@ -63,11 +63,16 @@ def sqlite_read_url(path: Path) -> URL:
 _copies: list[str] = []
 
 
+def _remove_copies() -> None:
+    for directory in _copies:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _private_copy(path: Path) -> Path:
     """``path`` and its ``-wal`` copied into a temporary directory of this process (removed at exit)."""
     directory = tempfile.mkdtemp(prefix="forex_assets-read-")
     if not _copies:
-        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _copies])
+        atexit.register(_remove_copies)
     _copies.append(directory)
     copy = Path(directory) / path.name
     shutil.copyfile(path, copy)

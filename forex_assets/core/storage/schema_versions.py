@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from forex_assets.core.storage.branch_heads import branch_heads
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 #: Alembic's version table (in the state schema on PostgreSQL, in each file on SQLite); not
 #: ``alembic_version``, which is Dagster's own in the same database
@@ -24,7 +28,7 @@ MIGRATION_LOCK_KEY = 0x666F726578
 
 
 @lru_cache(maxsize=1)
-def _script():
+def _script() -> ScriptDirectory:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory(str(MIGRATIONS_DIR))
@@ -49,6 +53,8 @@ def prepare_migration(connection: Connection, schema: str | None) -> None:
     """Inside the migration's transaction, before Alembic runs: on PostgreSQL wait for the migration lock
     (released at commit) and make the schema."""
     if connection.dialect.name == "postgresql":
+        if schema is None:
+            raise ValueError("a PostgreSQL state database is migrated in a schema: none was given")
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         connection.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
 

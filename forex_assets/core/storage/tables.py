@@ -11,6 +11,8 @@ These are the tables the code reads and writes now; what a database holds is mad
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 #: the quantile levels the forecast history stores, one column each (``forecasting.quantiles``'s
@@ -28,7 +30,7 @@ QUANTILE_COLUMNS = [quantile_column(q) for q in STORED_QUANTILES]
 
 #: a float of 8 bytes on both: REAL on SQLite (what the files have always declared), DOUBLE PRECISION on
 #: PostgreSQL (whose REAL is 4 bytes)
-Double = sa.Double().with_variant(sa.REAL(), "sqlite")
+Double: sa.Double[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
 
 metadata = sa.MetaData()
 
@@ -112,7 +114,7 @@ ASSUMED_VERDICT = "assumed"
 ASSUMED_DETAIL = "decided before verdicts were recorded: counted as concluded, as it was then"
 
 
-def assumed_verdicts(decision_rows: list[dict]) -> list[dict]:
+def assumed_verdicts(decision_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The verdict rows of a log written before ``optimization_verdicts`` existed, from its decision rows (what
     migration ``decisions_0002`` adds to a file it upgrades; the import of such a file into a database too)."""
     return [

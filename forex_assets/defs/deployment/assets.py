@@ -43,6 +43,8 @@ def deployed_config(
         stays = f"nothing was changed, {horizon} stays on {store.current_version(horizon).id}"
         raise dg.Failure(description=refusal("deployed_config", horizon, error, stays)) from None
     changed = version.commit != previous.commit
+    baseline = config.baseline
+    assert baseline is not None  # deploy_from_report deploys the candidate with its validation baseline
     context.log.info(f"{horizon}: {'deployed' if changed else 'already deployed'} {version.id}")
     diff = store.diff(horizon, previous.id, version.id) if changed else "(no change)"
     if changed:
@@ -57,9 +59,9 @@ def deployed_config(
             "policy": policy.label(),
             "diff": dg.MetadataValue.md(f"```diff\n{diff}\n```"),
             "before_after": table_metadata(before_after_frame(before_after(validation_report))),
-            "baseline_rmse_clp": round(config.baseline.rmse_clp, 4),
-            "baseline_inference_seconds": round(config.baseline.inference_seconds, 5),
-            "baseline_coverage_95": round(config.baseline.coverage_95 or 0.0, 4),
+            "baseline_rmse_clp": round(baseline.rmse_clp, 4),
+            "baseline_inference_seconds": round(baseline.inference_seconds, 5),
+            "baseline_coverage_95": round(baseline.coverage_95 or 0.0, 4),
             "config_store": dg.MetadataValue.path(str(store.root)),
         }
     )

@@ -27,7 +27,8 @@ def alert_repairs(store: ConfigStore, alerts: AlertNotifier, log, working_area: 
     def send(pending: list[RepairRecord]) -> None:
         for horizon in dict.fromkeys(r.horizon for r in pending):
             alert = repair_alert(store.root, [r for r in pending if r.horizon == horizon])
-            alerts.send(alert, log, working_area.alert_log())  # the run log gets it too, with or without SMTP
+            if alert is not None:  # None only for no repairs: each horizon here has some
+                alerts.send(alert, log, working_area.alert_log())  # the run log gets it too, with or without SMTP
 
     return store.repair_log.alert_pending(send)
 

@@ -20,8 +20,9 @@ from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.deployment.history import Version
 from forex_assets.core.deployment.rollback_rules import PostDeployHealth, rollback_rules_text
 from forex_assets.core.horizons import HORIZONS
-from forex_assets.core.policy import PolicySettings, is_watched_deploy, rollback_decision
+from forex_assets.core.policy import is_watched_deploy, rollback_decision
 from forex_assets.core.policy import post_deploy_health as policy_health
+from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.defs.deployment.repairs import alert_repairs
 from forex_assets.defs.prices.stored import stored_prices
 from forex_assets.defs.resources import PolicyResource, PriceSource, WorkingArea

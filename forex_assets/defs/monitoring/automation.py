@@ -26,7 +26,8 @@ from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.schedule import DAILY_MONITORING_CRON, TIMEZONE, WEEKLY_OPTIMIZATION_CRON
 from forex_assets.core.monitoring.triggers import TriggerDecision
-from forex_assets.core.policy import PolicySettings, decide_optimization, trigger_inputs
+from forex_assets.core.policy import decide_optimization, trigger_inputs
+from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.defs.recalibration.jobs import optimization_job
 from forex_assets.defs.recalibration.verdicts import decision_tags
 from forex_assets.defs.resources import PolicyResource, WorkingArea
@@ -72,9 +73,10 @@ def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, horizon: str):
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[horizon]), limit=1
     ).records
-    if not records:
+    materialization = records[0].asset_materialization if records else None
+    if materialization is None:
         return None, {}
-    metadata = {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+    metadata = {k: v.value for k, v in materialization.metadata.items()}
     return records[0].storage_id, metadata
 
 

@@ -176,6 +176,8 @@ def validation_report(
     # the optimization reached its verdict: from now on the guard counts it (a run killed before this does not)
     record_verdict(context, working_area, as_of, verdict.verdict, verdict.text)
     rows = pd.DataFrame([{"criterion": c.name, "passed": c.passed, "detail": c.description} for c in report.criteria])
+    html_path = run.html_path
+    assert html_path is not None  # validate_candidate renders the HTML report unless told not to
     return dg.Output(
         report_value(run),  # the candidate goes on to deployed_config as the ChronosConfig itself
         metadata={
@@ -197,8 +199,8 @@ def validation_report(
             "error_by_step": dg.MetadataValue.md(
                 markdown_image(error_by_step_figure(run.candidate, run.deployed), "RMSE by forecast step")
             ),
-            "html_report": dg.MetadataValue.url(run.html_path.as_uri()),
-            "html_report_path": dg.MetadataValue.path(str(run.html_path)),
-        }
-        | set_aside,
+            "html_report": dg.MetadataValue.url(html_path.as_uri()),
+            "html_report_path": dg.MetadataValue.path(str(html_path)),
+            **set_aside,
+        },
     )

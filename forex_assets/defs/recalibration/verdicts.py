@@ -11,7 +11,7 @@ that launched the run, which the sensors, the weekly schedule and `make run` put
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
 
@@ -30,7 +30,7 @@ def decision_tags(decision: TriggerDecision) -> dict[str, str]:
     return {DECIDED_ON_TAG: decision.decided_on.isoformat(), OVERRIDE_TAG: str(int(decision.performance_override))}
 
 
-def launching_decision(tags: dict[str, str], as_of: date) -> tuple[date, bool]:
+def launching_decision(tags: Mapping[str, str], as_of: date) -> tuple[date, bool]:
     """(day, performance override) of the decision that launched a run with ``tags``; a run launched by hand:
     ``as_of`` (the day of the latest price, as its manual decision is dated) and no override."""
     day = tags.get(DECIDED_ON_TAG)

@@ -127,6 +127,7 @@ def replay_history(
     where = html[next(iter(html))]
     if compared:
         comparison = run.comparison
+        assert comparison is not None and run.comparison_paths is not None  # two or more policies: compared
         json_path, html_path = run.comparison_paths
         where = str(html_path)
         table = format_comparison(comparison)

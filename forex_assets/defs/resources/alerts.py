@@ -7,10 +7,10 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from forex_assets.core.alerting.delivery import AlertLog, Delivery, SmtpSettings, deliver
+from forex_assets.core.alerting.delivery import AlertLog, Delivery, Security, SmtpSettings, deliver
 from forex_assets.core.alerting.messages import Alert
 
-DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+DEFAULT_PORTS: dict[Security, int] = {"starttls": 587, "ssl": 465, "none": 25}
 
 
 class AlertNotifier(dg.ConfigurableResource):

@@ -8,6 +8,7 @@ lock) and the schema in ``config.attributes``; or by the ``alembic`` command lin
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from forex_assets.core.storage.engine import (
     STATE_SCHEMA,
@@ -19,7 +20,7 @@ from forex_assets.core.storage.engine import (
 from forex_assets.core.storage.schema_versions import VERSION_TABLE, prepare_migration
 
 
-def _run(connection, schema: str | None) -> None:
+def _run(connection: Connection, schema: str | None) -> None:
     context.configure(
         connection=connection,
         version_table=VERSION_TABLE,

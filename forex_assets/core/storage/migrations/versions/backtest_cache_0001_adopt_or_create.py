@@ -24,7 +24,7 @@ down_revision = None
 branch_labels = ("backtest_cache",)
 depends_on = None
 
-Double = sa.Double().with_variant(sa.REAL(), "sqlite")
+Double: sa.Double[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
 
 
 def upgrade() -> None:

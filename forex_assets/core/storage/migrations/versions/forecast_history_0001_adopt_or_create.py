@@ -21,7 +21,7 @@ branch_labels = ("forecast_history",)
 depends_on = None
 
 QUANTILE_COLUMNS = ("q0_025", "q0_1", "q0_5", "q0_9", "q0_975")  # frozen: a new level is a new revision
-DOUBLE = sa.Double().with_variant(sa.REAL(), "sqlite")  # 8 bytes on both databases
+DOUBLE: sa.Double[float] = sa.Double().with_variant(sa.REAL(), "sqlite")  # 8 bytes on both databases
 
 
 def upgrade() -> None:
