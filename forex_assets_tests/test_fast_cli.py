@@ -99,6 +99,26 @@ def test_status_loads_neither_the_code_location_nor_the_modeling_stack(home, tmp
     assert "forex_assets.cli.instance_reports" in modules and "forex_assets.cli.dagster_reports" not in modules
 
 
+def test_status_with_a_policy_file_in_force_stays_light(home, tmp_path):
+    """Production sets $FOREX_POLICY_FILE: reading it must not pull the modeling stack in (the thresholds'
+    dataclasses live in core/*/thresholds.py, away from numpy, scipy and torch)."""
+    policy = tmp_path / "slow_schedule.json"
+    policy.write_text(json.dumps({"name": "slow", "triggers": {"schedule_days": 28}}))
+    record = tmp_path / "modules_status_policy.json"
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED_MODULES, str(record), "status"],
+        env=_environment(home) | {POLICY_FILE_ENV: str(policy)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    modules = json.loads(record.read_text())
+    assert _loaded(modules, CODE_LOCATION) == [] and _loaded(modules, MODELING_STACK) == []
+    assert "forex_assets.core.policy_file" in modules
+
+
 def test_history_loads_neither_the_code_location_nor_the_modeling_stack(home, tmp_path):
     text, modules = _run_in_fresh_process(home, tmp_path, "history", "--horizon", "7d")
     assert _loaded(modules, CODE_LOCATION) == [] and _loaded(modules, MODELING_STACK) == []

@@ -25,10 +25,10 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter, ValidationError
 
 from forex_assets.core.forecasting.config import ConfigError, describe_validation_error, read_json_object
-from forex_assets.core.monitoring.drift import DriftThresholds
 from forex_assets.core.monitoring.severity import Severity
+from forex_assets.core.monitoring.thresholds import DriftThresholds
 from forex_assets.core.policy_settings import PolicySettings
-from forex_assets.core.recalibration.levers import LeverSettings
+from forex_assets.core.recalibration.thresholds import LeverSettings
 from forex_assets.core.working_area import PROJECT_ROOT
 
 #: the environment variable that selects production's policy file (the ``policy`` resource, ``forex-assets run``)

@@ -11,11 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from forex_assets.core.deployment.rollback_rules import RollbackThresholds
-from forex_assets.core.monitoring.drift import DriftThresholds
-from forex_assets.core.monitoring.performance import PerformancePolicy
+from forex_assets.core.monitoring.thresholds import DriftThresholds, PerformancePolicy
 from forex_assets.core.monitoring.triggers import TriggerPolicy
-from forex_assets.core.recalibration.levers import LeverSettings
-from forex_assets.core.recalibration.validation import ApprovalThresholds
+from forex_assets.core.recalibration.thresholds import ApprovalThresholds, LeverSettings
 
 
 @dataclass(frozen=True)

@@ -34,26 +34,9 @@ from river.drift import PageHinkley
 from scipy import stats
 
 from forex_assets.core.monitoring.severity import Severity
-
-
-@dataclass(frozen=True)
-class DriftThresholds:
-    baseline_window: int = 90  # log returns
-    test_window: int = 30
-    psi_bins: int = 4
-    high_ks_p: float = 0.01
-    high_ks_statistic: float = 0.3
-    high_vol_ratio: float = 2.0
-    medium_ks_p: float = 0.05
-    medium_ks_statistic: float = 0.2
-    medium_psi: float = 0.25
-    medium_vol_ratio: float = 1.5
-    low_ks_p: float = 0.10
-    low_psi: float = 0.10
-    low_vol_ratio: float = 1.25
-    fast_threshold: float = 16.0  # Page-Hinkley lambda on squared standardized returns
-    fast_delta: float = 1.0  # tolerated rise of their mean (1 = variance x2 before any accumulation)
-    fast_recent: int = 10  # an alarm within the latest observations counts
+from forex_assets.core.monitoring.thresholds import (
+    DriftThresholds as DriftThresholds,  # declared there, light to import
+)
 
 
 @dataclass(frozen=True)

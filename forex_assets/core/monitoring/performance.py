@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,16 +17,9 @@ from forex_assets.core.horizons import horizon_steps
 from forex_assets.core.metrics import diebold_mariano, window_metrics
 from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
 from forex_assets.core.monitoring.live_scoring import PerformanceSnapshot, degradation, live_window_arrays
-
-
-@dataclass(frozen=True)
-class PerformancePolicy:
-    window_days: int = 14  # forecasts that matured in the last 14 calendar days (ADR)
-    min_live_forecasts: int = 5  # below this, score a backtest of the deployed configuration instead
-    backtest_origins: int = 10
-    # the random-walk test: the latest matured forecasts of the deployed version against the random walk's
-    random_walk_test_origins: int = 40
-    random_walk_test_min_origins: int = 20  # fewer matured forecasts of the deployed version: no test yet
+from forex_assets.core.monitoring.thresholds import (
+    PerformancePolicy as PerformancePolicy,  # declared there, light to import
+)
 
 
 def _since(prices: pd.DataFrame, business_days: int) -> pd.Timestamp:

@@ -24,23 +24,14 @@ fitting costs no model call); the validation window then judges the fitted candi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from forex_assets.core.backtest.engine import BacktestResult
 from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.forecasting.quantiles import adjust_quantiles
-
-
-@dataclass(frozen=True)
-class LeverSettings:
-    fit_shrinkage: bool = True
-    fit_interval_scale: bool = True
-    coverage_target: float = 0.95  # the 95 % interval should cover this share of targets
-    min_scale: float = 0.5
-    max_scale: float = 3.0
-    prior_paths: float = 10.0  # pseudo-observations of "the model's intervals are right" (scale 1)
+from forex_assets.core.recalibration.thresholds import LeverSettings as LeverSettings  # declared there, light to import
 
 
 def fitted_shrinkage(result: BacktestResult) -> float:
