@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from bench_common import clean_environment, machine, replace_section
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results.md"
@@ -39,13 +40,11 @@ COMMANDS = {
     "forecasts --horizon 7d": ["forecasts", "--horizon", "7d"],
 }
 TARGET_SECONDS, TARGET_MIB = 1.0, 150.0
+
+
 #: settings of the developer's shell that would point a command elsewhere than the benchmark's instance
-CLEARED = ("FOREX_ASSETS_HOME", "FOREX_CONFIG_STORE_DIR", "FOREX_CONFIG_STORE_REMOTE", "FOREX_STATE_DATABASE_URL")
-
-
 def environment(home: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if k not in CLEARED}
-    return base | {"DAGSTER_HOME": str(home), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return clean_environment(DAGSTER_HOME=str(home))
 
 
 def make_instance(home: Path) -> None:
@@ -92,15 +91,6 @@ def measure(home: Path, runs: int) -> dict[str, dict[str, float]]:
     }
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, nproc {os.cpu_count()}, Python {platform.python_version()}"
-
-
 def table(figures: dict[str, dict[str, float]], targeted: bool) -> str:
     lines = [
         "| command | runs | median s | max s | median CPU s | median peak RSS MiB | max peak RSS MiB |",
@@ -140,14 +130,6 @@ def section(recorded: dict[str, dict]) -> str:
     return "\n".join(parts) + f"{END}\n"
 
 
-def replace_section(text: str) -> None:
-    """``text`` into results.md in place of the section between START and END, or at its end."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if START in old:
-        old = old[: old.index(START)] + old[old.index(END) + len(END) :].lstrip("\n")
-    RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="samples per command (at least 5)")
@@ -179,7 +161,7 @@ def main() -> None:
         "figures": figures,
     }
     TIMINGS.write_text(json.dumps(recorded, indent=2) + "\n")
-    replace_section(section(recorded))
+    replace_section(START, END, section(recorded))
 
 
 if __name__ == "__main__":

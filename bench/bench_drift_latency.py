@@ -30,7 +30,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
-from bench_search import machine, replace_section  # noqa: E402
+from bench_common import machine, replace_section  # noqa: E402
 
 from forex_assets.core.monitoring.drift import Severity, detect_drift  # noqa: E402
 from forex_assets.core.prices.synthetic import InjectedDrift, inject_drifts  # noqa: E402

@@ -379,7 +379,7 @@ class Row:
 def write_section(
     rows: list[Row], command: str, machine: str, cgroup_note: str, load: str, startup: list[tuple[float, int]]
 ) -> str:
-    from bench_search import replace_section
+    from bench_common import replace_section
 
     limit_mb = LIMIT_BYTES / MIB
     lines = [

@@ -39,7 +39,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from bench_search import machine, replace_section  # noqa: E402
+from bench_common import machine, replace_section  # noqa: E402
 
 from forex_assets.core.horizons import HORIZONS  # noqa: E402
 from forex_assets.core.policy_file import load_policy  # noqa: E402

@@ -31,7 +31,7 @@ import pandas as pd
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from bench_search import machine, replace_section  # noqa: E402
+from bench_common import machine, replace_section  # noqa: E402
 
 from forex_assets.core.horizons import HORIZONS  # noqa: E402
 from forex_assets.core.prices.sources import synthetic_prices  # noqa: E402

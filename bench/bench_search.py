@@ -26,7 +26,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
+from bench_common import machine
 
 from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.windows import PriceSeries, split_windows
@@ -57,27 +57,6 @@ from forex_assets.core.working_area import PROJECT_ROOT, SEED_CONFIGS_DIR
 STEPS = 30
 ORIGINS = 30
 RESULTS = PROJECT_ROOT / "bench" / "results.md"
-
-
-def replace_section(start: str, end: str, text: str) -> None:
-    """Write ``text`` (which starts with ``start`` and ends with ``end``) into results.md in place of the
-    section between those markers, or at the end when it is not there yet."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if start in old:
-        old = old[: old.index(start)] + old[old.index(end) + len(end) :].lstrip("\n")
-    RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
 
 
 def t5_space(checkpoint: str) -> SearchSpace:

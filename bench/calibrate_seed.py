@@ -40,7 +40,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
-from bench_search import machine, replace_section  # noqa: E402
+from bench_common import machine, replace_section  # noqa: E402
 
 from forex_assets.core.backtest.engine import BacktestResult, run_backtest  # noqa: E402
 from forex_assets.core.backtest.windows import PriceSeries  # noqa: E402

@@ -51,15 +51,14 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
+from bench_common import clean_environment, machine, replace_section  # noqa: E402
 
 from forex_assets.core.horizons import HORIZONS  # noqa: E402
 from forex_assets.core.monitoring.decision_log import DecisionLog  # noqa: E402
 from forex_assets.core.run_owner import OWNER_PID_TAG  # noqa: E402
 from forex_assets.core.working_area import (  # noqa: E402
-    CONFIG_STORE_DIR_ENV,
     DAGSTER_HOME_ENV,
     HOME_ENV,
-    STATE_DATABASE_URL_ENV,
     WorkingAreaLayout,
 )
 from forex_assets.defs.dead_runs import UNFINISHED, claims, run_label  # noqa: E402
@@ -69,8 +68,7 @@ START, END = "<!-- kill-rerun-soak:start -->", "<!-- kill-rerun-soak:end -->"
 
 
 def _env(home: Path, area: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in (CONFIG_STORE_DIR_ENV, STATE_DATABASE_URL_ENV)}
-    return env | {DAGSTER_HOME_ENV: str(home), HOME_ENV: str(area), "HF_HUB_OFFLINE": "1"}
+    return clean_environment(**{DAGSTER_HOME_ENV: str(home), HOME_ENV: str(area)})
 
 
 def _complete_run(home: Path, area: Path, log: Path, timeout: float) -> tuple[int, float, str]:
@@ -174,20 +172,6 @@ def check_rerun(
     return problems
 
 
-def _machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    memory = next(
-        int(line.split()[1]) // 1024
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
-    return f"{cpu}, nproc {os.cpu_count()}, {memory / 1024:.1f} GiB memory, Python {sys.version.split()[0]}"
-
-
 def _load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -260,8 +244,6 @@ def main() -> None:
     section = format_section(args, home, warm, typical, rows, minutes, load_before)
     print(section)
     if not args.no_write:
-        from bench_search import replace_section
-
         replace_section(START, END, section)
 
 
@@ -293,7 +275,7 @@ def format_section(args, home: Path, warm, typical, rows, minutes: float, load_b
 ## Kill and rerun soak: `forex-assets run` SIGKILLed at a random moment, then run again
 
 Command: `{command}` ({minutes:.0f} min)  
-Machine: {_machine()}; {load_before} at the start, {_load()} at the end (other work shared the machine)
+Machine: {machine()}; {load_before} at the start, {_load()} at the end (other work shared the machine)
 
 One `$DAGSTER_HOME` for the whole soak; each iteration a fresh working area, so the killed run searches
 and validates all four horizons. Typical run time (median of {len(warm)} complete runs first:

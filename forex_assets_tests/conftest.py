@@ -2,9 +2,9 @@ import os
 
 # Nothing may download weights or data in tests.
 os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.pop("FOREX_ASSETS_ALLOW_DOWNLOAD", None)
-# A production setting in the developer's shell must not point the tests at a real database or remote.
-for _setting in ("FOREX_STATE_DATABASE_URL", "FOREX_CONFIG_STORE_REMOTE", "FOREX_POLICY_FILE"):
+# No setting of the developer's shell reaches the tests (every one the project reads is named FOREX_*): not a real
+# database, remote, policy file or cache, not an SMTP server that would receive the tests' alerts, not a download.
+for _setting in [name for name in os.environ if name.startswith("FOREX_")]:
     os.environ.pop(_setting, None)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -19,6 +19,7 @@ import pytest  # noqa: E402
 
 from forex_assets.core.models.random_t5 import build_random_t5_checkpoint  # noqa: E402
 from forex_assets.core.prices.sources import price_frame  # noqa: E402
+from forex_assets_tests.real_cli import LENIENT_APPROVAL  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -41,18 +42,6 @@ def policy_with(directory: Path | None, name: str = "test", **sections):
     path = Path(directory or _policy_directory()) / f"{name}.json"
     path.write_text(json.dumps({"name": name, **sections}))
     return PolicyResource(policy_file=str(path))
-
-
-#: approval thresholds every candidate passes
-LENIENT_APPROVAL = {
-    "min_rmse_improvement_pct": -1000.0,
-    "min_mape_improvement_pct": -1000.0,
-    "max_error_std_growth_pct": 1000.0,
-    "max_inference_time_ratio": 1000.0,
-    "min_coverage_95": 0.0,
-    "max_abs_bias_clp": 1000.0,
-    "max_improvement_p_value": 1.0,
-}
 
 
 @functools.cache

@@ -71,7 +71,8 @@ def policy_defaults_table() -> str:
         if section == "drift_per_horizon":
             lines.append(
                 f"| `drift_per_horizon` | `{json.dumps(defaults[section])}` (every horizon uses `drift`; e.g. "
-                '`{"90d": {"baseline_window": 180, "test_window": 60}}`) | the `drift` fields, per horizon |'
+                '`{"90d": {"baseline_window": 180, "test_window": 60}}`) | per horizon (7d, 15d, 30d, 90d), '
+                "the `drift` fields it names; the others are the `drift` section's |"
             )
             continue
         values = defaults.get(section) or dataclasses.asdict(cls())  # levers: None by default

@@ -687,11 +687,15 @@ def soak_row() -> tuple[str, str, str, str]:
         found = re.search(pattern, section)
         return found.group(1) if found else "?"
 
-    kills = figure(r"iterations: [*]*(\d+)")
+    iterations = figure(r"iterations: [*]*(\d+)")
+    kills = figure(r"killed: [*]*(\d+)")
     held = figure(r"held the optimizer pool slot: [*]*(\d+)")
     failed = figure(r"failed reruns: [*]*(\d+)")
     median = figure(r"rerun wall time: median ([\d.]+ s)")
-    happens = f"{kills} kills and reruns, {held} while a step held the optimizer slot; failed reruns: {failed}"
+    happens = (
+        f"{iterations} runs, each then rerun; {kills} killed (the others had completed first), {held} while a step "
+        f"held the optimizer slot; failed reruns: {failed}"
+    )
     sees = (
         f"rerun wall time median {median}; a rerun passes when it exits 0 in time, the killed run is marked failed, "
         "no pool claim is left, a decision per horizon is recorded and `git fsck` is clean (bench/results.md)"

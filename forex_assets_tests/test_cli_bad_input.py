@@ -307,6 +307,8 @@ def test_bad_input_gives_its_exit_status_and_one_paragraph_without_a_traceback(c
     home = copy_instance(prepared_instance(), d / "home")
     if case.argv[0] == "rollback":
         _give_a_previous_version(home)  # so that only the bad input can stop the rollback
+        # the refreshed forecast reads the stored prices first: without them, the price options are read
+        (home / "storage" / "usdclp_prices").unlink()
     argv = [part.replace("{d}", str(d)) for part in case.argv]
     env = {k: v.replace("{d}", str(d)) for k, v in case.env.items()}
     names = [n.replace("{d}", str(d)) for n in case.names]
@@ -322,6 +324,7 @@ def test_bad_input_gives_its_exit_status_and_one_paragraph_without_a_traceback(c
         message = one_paragraph(done.stderr)
         assert message.splitlines()[-1].startswith(f"forex-assets {argv[0]}: "), output  # after a warning, if any
     elif case.exit_code == IN_A_RUN:
+        assert "FAILURE" in done.runs, f"exit status 1 without a failed run in the instance: {done}\n{output}"
         failure = done.stderr.strip() or "\n".join(line for line in done.stdout.splitlines() if "FAILED" in line)
         message = one_paragraph(failure)
     else:

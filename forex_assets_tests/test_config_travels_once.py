@@ -92,10 +92,14 @@ def test_the_candidate_travels_as_the_model_and_its_file_is_written_as_before():
     assert document["config"] is best  # not a dict to validate again downstream
 
     written = json.loads(candidate_json(document, outcome.leaderboard))
-    old_format = document | {"config": best.model_dump(mode="json", exclude_none=True)}
-    expected = json.loads(json.dumps(old_format | {"leaderboard": outcome.leaderboard.to_dict("records")}, default=str))
-    assert written == expected and list(written) == list(expected)
-    assert written["config"]["shrinkage"] == 0.25 and "num_samples" not in written["config"]
+    # the seed file's fields, the searched change, and the model's non-null defaults spelled out (no nulls)
+    seed = json.loads((SEED_CONFIGS_DIR / "chronos_7d.json").read_text())
+    assert written["config"] == seed | {"shrinkage": 0.25, "ensemble_context_lengths": [], "seed": 0}
+    assert list(written)[-2:] == ["created_at", "leaderboard"] and list(written)[0] == list(document)[0]
+    assert written["leaderboard"] == json.loads(outcome.leaderboard.to_json(orient="records"))
+    assert {k: written[k] for k in document if k != "config"} == json.loads(
+        json.dumps({k: v for k, v in document.items() if k != "config"}, default=str)
+    )
 
 
 REPORT_METRICS = {

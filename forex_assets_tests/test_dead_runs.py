@@ -95,7 +95,7 @@ def test_a_running_process_is_alive_and_a_reaped_one_is_gone():
     tags = owner_tags(child.pid)
     assert owner_state(tags)[0] is OwnerState.ALIVE
     child.kill()
-    time.sleep(0.2)  # killed, not yet reaped: a zombie is gone too
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # dead, not yet reaped: a zombie is gone too
     assert owner_state(tags) == (OwnerState.GONE, f"no process has pid {child.pid} on {socket.gethostname()} any more")
     child.wait()
     assert owner_state(tags)[0] is OwnerState.GONE
@@ -164,6 +164,29 @@ def test_the_sweep_frees_a_dead_runs_slot_so_that_a_waiting_run_goes_on(tmp_path
             assert sweep_dead_runs(instance).lines() == []  # the live waiter is not touched
         finally:
             _kill(waiter)
+
+
+def test_a_re_execution_carrying_a_dead_clis_owner_tags_is_left_alone(tmp_path):
+    """The UI's re-execution of a `forex-assets run` run copies its parent's tags, the dead CLI's pid among
+    them; it runs in the daemon's run worker, so the sweep must not mark it failed (the original run must)."""
+    home = _home(tmp_path)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    tags = owner_tags(gone.pid)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        parent = instance.add_run(dg.DagsterRun(job_name="search", status=dg.DagsterRunStatus.STARTED, tags=tags))
+        child = instance.add_run(
+            dg.DagsterRun(
+                job_name="search",
+                status=dg.DagsterRunStatus.STARTED,
+                tags=tags,
+                parent_run_id=parent.run_id,
+                root_run_id=parent.run_id,
+            )
+        )
+        sweep = sweep_dead_runs(instance)
+        assert [d.run_id for d in sweep.dead_runs] == [parent.run_id]
+        assert instance.get_run_by_id(child.run_id).status == dg.DagsterRunStatus.STARTED
 
 
 def test_a_claim_of_a_run_that_has_ended_is_freed(tmp_path):

@@ -225,6 +225,25 @@ def test_the_sensor_does_not_decide_while_an_optimization_is_in_flight_and_decid
         assert (tags["forex/decided_on"], tags["forex/performance_override"]) == (decision.decided_on.isoformat(), "0")
 
 
+def test_an_in_process_search_of_forex_assets_run_counts_as_in_flight():
+    """`forex-assets run` materializes candidate_config in process (an ephemeral job, no asset selection): the
+    sensor and the weekly schedule must see it as an optimization under way, as they see optimization_job."""
+    from forex_assets.definitions import defs
+    from forex_assets.defs.monitoring.automation import optimization_in_flight
+    from forex_assets.defs.recalibration.assets import candidate_config
+
+    with dg.instance_for_test() as instance:
+        ephemeral = dg.define_asset_job("__ephemeral_asset_job__", selection=[candidate_config])
+        definitions = dg.Definitions(assets=defs.assets, jobs=[ephemeral], resources=code_location_resources())
+        job = definitions.resolve_job_def(ephemeral.name)
+        run = instance.create_run_for_job(job, tags={"dagster/partition": "7d"}, status=dg.DagsterRunStatus.STARTED)
+        assert not run.asset_selection  # what made it invisible before
+        assert optimization_in_flight(instance, "7d") == run.run_id
+        assert optimization_in_flight(instance, "30d") is None
+        instance.report_run_failed(instance.get_run_by_id(run.run_id))
+        assert optimization_in_flight(instance, "7d") is None
+
+
 # ------------------------------------------------------------------------------ the operator's case, end to end
 
 

@@ -284,3 +284,8 @@ def test_status_last_optimization_is_the_latest_verdict_and_names_a_decision_wit
     assert text == "2026-11-02 (drift): rejected; 2026-11-30 (performance): no verdict (running, or its run died)"
     assert counted == date(2026, 11, 2)
     assert last_optimization_text(log, "30d") == ("never", None)
+    # a verdict reached late for an earlier decision (a slow run) does not move the guard's day back
+    log.record_verdict("7d", date(2026, 11, 30), "approved")
+    log.record_verdict("7d", date(2026, 11, 16), "rejected")
+    assert last_optimization_text(log, "7d") == ("2026-11-30 (performance): approved", date(2026, 11, 30))
+    assert log.last_optimization("7d") == date(2026, 11, 30)  # what the guard counts from

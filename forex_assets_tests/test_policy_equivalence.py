@@ -11,7 +11,6 @@ same decisions, day by day.
 
 import json
 import re
-import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ from forex_assets.defs.monitoring.automation import optimization_sensor
 from forex_assets.defs.prices.assets import usdclp_prices
 from forex_assets.defs.resources import PolicyResource, PriceSource, WorkingArea, code_location_resources
 from forex_assets_tests.conftest import policy_with
+from forex_assets_tests.real_cli import LENIENT_APPROVAL, TINY_SEARCH, seed_copy
 
 HORIZON = "7d"
 BASE = usdclp_like_series(regime_change=None, end="2025-12-31")
@@ -173,15 +173,6 @@ def test_make_run_applies_the_rollback_rule_of_the_sensor(forex_env):
 
 MONTH = list(ALL_DAYS[-30:-9])  # 21 business days
 MONTH_PRICES = inject_drifts(BASE, [InjectedDrift(MONTH[8], vol_multiplier=5.0)])  # a drift on the 9th
-#: a search of seconds: two candidates (a grid), three search and three validation origins
-TINY_SEARCH = {
-    "trial_budget": 2,
-    "context_length": [90, 180],
-    "preprocessing": ["none"],
-    "context_ensembles": [],
-    "search_origins": 3,
-    "validation_origins": 3,
-}
 #: a weekly schedule and a 5-day guard, so that the month optimizes several times; the start's deploy rolled
 #: back on day one by the inference-time rule (ratio 10^4 and no floor: any forecast is 10^4 x slower than the
 #: start's 1e-9 s baseline, no forecast 10^4 x slower than a measured one, so the machine's load decides
@@ -190,25 +181,8 @@ TINY_SEARCH = {
 MONTH_POLICY = {
     "triggers": {"schedule_days": 7, "min_days_between_optimizations": 5},
     "rollback": {"min_inference_excess_seconds": 0.0, "slow_forecasts": 1, "inference_time_ratio": 10_000.0},
-    "approval": {
-        "min_rmse_improvement_pct": 0.0,
-        "min_mape_improvement_pct": 0.0,
-        "max_error_std_growth_pct": 1000.0,
-        "max_inference_time_ratio": 1000.0,
-        "min_coverage_95": 0.0,
-        "max_abs_bias_clp": 1000.0,
-        "max_improvement_p_value": 1.0,
-    },
+    "approval": LENIENT_APPROVAL | {"min_rmse_improvement_pct": 0.0, "min_mape_improvement_pct": 0.0},
 }
-
-
-def _month_configs(directory: Path) -> Path:
-    """The seed configurations with the 7d search space made tiny (TINY_SEARCH)."""
-    configs = directory / "configs"
-    shutil.copytree(SEED_CONFIGS_DIR, configs)
-    space = configs / "search_space_7d.json"
-    space.write_text(json.dumps(json.loads(space.read_text()) | TINY_SEARCH))
-    return configs
 
 
 def _rule(reason: str) -> str:
@@ -295,7 +269,7 @@ def month_through_make_run(directory: Path, configs: Path, policy: PolicyResourc
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory):
-    configs = _month_configs(tmp_path_factory.mktemp("month_configs"))
+    configs = seed_copy(tmp_path_factory.mktemp("month_configs"), TINY_SEARCH)
     policy = policy_with(tmp_path_factory.mktemp("month_policy"), "month", **MONTH_POLICY)
     started = time.perf_counter()
     replayed = month_through_the_replay(tmp_path_factory.mktemp("month_replay"), configs, policy.settings())

@@ -74,3 +74,37 @@ def test_a_missing_or_broken_file_is_named(tmp_path):
     broken.write_text('{"triggers": ')
     with pytest.raises(PolicyFileError, match=r"broken.json: not valid JSON \(line 1"):
         load_policy(broken)
+
+
+def test_a_policy_file_replaced_with_the_same_time_and_size_is_read_again(tmp_path):
+    """A deploy tool (rsync -t) renames a new file over the old one keeping its time; same size too: the
+    loaded policy must follow the new file (the cache is keyed on the inode as well)."""
+    import os
+
+    from forex_assets.core.policy_file import load_policy_in_force
+
+    path, new = tmp_path / "p.json", tmp_path / "q.json"
+    path.write_text('{"approval": {"min_coverage_95": 0.5}}')
+    assert load_policy_in_force(path).settings.approval.min_coverage_95 == 0.5
+    new.write_text('{"approval": {"min_coverage_95": 0.7}}')
+    stat = path.stat()
+    os.utime(new, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(new, path)
+    assert path.stat().st_mtime_ns == stat.st_mtime_ns and path.stat().st_size == stat.st_size
+    assert load_policy_in_force(path).settings.approval.min_coverage_95 == 0.7
+
+
+def test_a_horizons_drift_entry_changes_the_files_drift_section_and_names_only_horizons(tmp_path):
+    from forex_assets.core.policy_file import PolicyFileError, load_policy
+
+    path = tmp_path / "drift.json"
+    path.write_text(
+        '{"drift": {"baseline_window": 120, "high_ks_p": 0.001}, "drift_per_horizon": {"90d": {"test_window": 60}}}'
+    )
+    _, settings = load_policy(path)
+    ninety = settings.drift_thresholds("90d")
+    assert (ninety.baseline_window, ninety.high_ks_p, ninety.test_window) == (120, 0.001, 60)
+    assert settings.drift_thresholds("7d").test_window == 30 and settings.drift_thresholds("7d").baseline_window == 120
+    path.write_text('{"drift_per_horizon": {"7days": {"test_window": 20}}}')
+    with pytest.raises(PolicyFileError, match=r"drift.json: section 'drift_per_horizon' names '7days', not a horizon"):
+        load_policy(path)

@@ -258,6 +258,24 @@ def test_replay_job_logs_progress_and_records_the_report(tmp_path):
     assert (tmp_path / "area" / "replays").exists()
 
 
+def test_replay_job_names_a_date_that_is_not_one(tmp_path):
+    working_area = WorkingArea(path=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
+    config = {"ops": {"replay_history": {"config": {"start": "2026-13-01", "horizons": ["7d"]}}}}
+    with dg.instance_for_test() as instance:
+        result = replay_job.execute_in_process(
+            run_config=config,
+            instance=instance,
+            resources={"price_source": PriceSource(), "working_area": working_area, "policy": PolicyResource()},
+            raise_on_error=False,
+        )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_failure_data.error.message.strip().endswith(
+        "Failure: replay: start '2026-13-01' is not a date (YYYY-MM-DD)"
+    )
+    assert not (tmp_path / "area" / "replays").exists() or not any((tmp_path / "area" / "replays").iterdir())
+
+
 def test_holidays_in_real_data_do_not_hide_the_accuracy(tmp_path):
     """Real data has no price on a Chilean holiday: the targets skip it (the k-th Chilean business day after
     the origin), so paths that cross one are scored all the same, each step on the fixing of its own date

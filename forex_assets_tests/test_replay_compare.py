@@ -26,6 +26,7 @@ from forex_assets.core.replay.compare import (
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.replay.jobs import replay_job
 from forex_assets.defs.resources import PolicyResource, PriceSource, WorkingArea
+from forex_assets_tests.real_cli import LENIENT_APPROVAL
 
 REPO = Path(__file__).resolve().parents[1]
 ROW_KEYS = ("optimizations", "approvals", "deploys", "rollbacks")
@@ -39,15 +40,7 @@ QUIET = {
 EAGER = {
     "name": "eager",
     "triggers": {"schedule_days": 4, "min_days_between_optimizations": 4, "drift_enabled": False},
-    "approval": {
-        "min_rmse_improvement_pct": -1000.0,
-        "min_mape_improvement_pct": -1000.0,
-        "max_error_std_growth_pct": 1000.0,
-        "max_inference_time_ratio": 1000.0,
-        "min_coverage_95": 0.0,
-        "max_abs_bias_clp": 1000.0,
-        "max_improvement_p_value": 1.0,
-    },
+    "approval": LENIENT_APPROVAL,
 }
 
 

@@ -139,10 +139,23 @@ def test_rollback_without_an_instance_or_a_previous_version_is_refused(home, tmp
     )
 
 
-def test_prices_the_forecast_refresh_cannot_use_refuse_the_rollback_before_anything_changes(home, tmp_path):
-    """The refreshed forecast's prices are read first: a CSV that does not exist or is malformed refuses the
-    rollback in one line naming the file, with nothing committed and nothing alerted."""
+def test_the_refresh_uses_the_stored_prices_whatever_the_price_options(home, tmp_path):
+    """The refreshed forecast is made from the prices the instance stored (what the forecasts and the
+    rollback sensor used): a price source out of reach, here a CSV that does not exist, does not stop a
+    rollback while they can be read."""
     home, seed, first, second = home
+    done = forex_assets(home, "rollback", "--horizon", "7d", "--source", "csv", "--csv-path", str(tmp_path / "no.csv"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0].startswith(f"7d rolled back: {second.id} -> {first.id}")
+    assert "origin 2026-10-30" in done.stdout  # the stored prices' last business day (the synthetic series)
+
+
+def test_prices_the_forecast_refresh_cannot_use_refuse_the_rollback_before_anything_changes(home, tmp_path):
+    """Without stored prices that can be read, the price options are read first: a CSV that does not exist
+    or is malformed refuses the rollback in one line naming the file, with nothing committed and nothing
+    alerted."""
+    home, seed, first, second = home
+    (home / "storage" / "usdclp_prices").unlink()  # the stored value gone: the price source is the fallback
     head = _store(home).repo.head.commit.hexsha
     missing = tmp_path / "missing.csv"
     malformed = tmp_path / "malformed.csv"

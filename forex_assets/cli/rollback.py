@@ -1,9 +1,10 @@
 """`forex-assets rollback --horizon H [--to VERSION]`: roll one horizon's configuration back from a terminal.
 
 Runs ``rollback_job`` in process on the instance of $DAGSTER_HOME (what `forex-assets run` does when the
-rollback watch fires), so the run is recorded there and shows in the UI, with the job's own guards (the
-configuration already deployed, an unknown version, a horizon without a previous version, prices the forecast
-refresh cannot use, a state database out of reach: refused, nothing changed) and its alert (run log, e-mail
+rollback watch fires), so the run is recorded there, shows in the UI and carries this process's owner tags
+(killed, it is marked failed, not left STARTED), with the job's own guards (the configuration already
+deployed, an unknown version, a horizon without a previous version, no prices the forecast refresh can use,
+a state database out of reach: refused, nothing changed) and its alert (run log, e-mail
 when SMTP is set, the alert log `forex-assets status` reads). Prints the versions (rolled back from ->
 restored, and the new commit that records it) and the refreshed forecast.
 
@@ -56,10 +57,17 @@ def recorded(result, asset_name: str) -> dict:
 
 
 def refusal(result, horizon: str, to_version: str) -> str:
-    """The job's reason for refusing, in one line; for a version the horizon never had, the ones it had."""
+    """The job's reason for refusing, in one line; for a version the horizon never had, the ones it had (when
+    the store can be read: else the job's reason says why it cannot, once)."""
+    from forex_assets.cli.operator import OperatorError
+
     message = failure(result)
     if to_version != "previous":
-        versions = known_versions(horizon, to_version)
+        try:
+            versions = known_versions(horizon, to_version)
+        except OperatorError as error:  # the store cannot be read: said once (the job's step failed on it too)
+            problem = str(error).removeprefix("config store ")
+            return message if problem in message else f"{message}; {error}"
         if versions is not None:
             message += f"; {versions}"
     return message
@@ -67,10 +75,13 @@ def refusal(result, horizon: str, to_version: str) -> str:
 
 def run_rollback(horizon: str, to_version: str, reason: str, price_options: dict):
     """rollback_job on the instance of $DAGSTER_HOME with every resource of the code location (the price
-    source from the options, for the forecast refresh); the job's result, failures not raised."""
+    source from the options: the forecast refresh's fallback when no stored prices can be read), tagged with
+    this process as owner; the job's result, failures not raised. No expected_version: a manual rollback rolls
+    back whatever is deployed."""
     import dagster as dg
 
     from forex_assets.cli.run import QUIET
+    from forex_assets.cli.run_guard import own_tags
     from forex_assets.defs.deployment.jobs import rollback_job
     from forex_assets.defs.resources import PriceSource, WorkingArea, code_location_resources
 
@@ -79,6 +90,7 @@ def run_rollback(horizon: str, to_version: str, reason: str, price_options: dict
         "forex/horizon": horizon,
         "forex/rollback_reason": reason[:200],
         "forex/launched_by": "forex-assets rollback",
+        **own_tags(),  # this process owns the run: killed, it is marked failed (dead_runs), not left STARTED
     }
     with dg.DagsterInstance.get() as instance:
         return rollback_job.execute_in_process(
@@ -124,8 +136,9 @@ def rollback_command(ctx: click.Context, horizon: str, to_version: str, reason: 
 
     Runs rollback_job on the instance of $DAGSTER_HOME (default: the project's .dagster_home, what `make run`
     uses): the run shows in the UI, the rollback is a new commit of the config store, the alert is sent and
-    logged, and `forex-assets status` shows the new version. The price source options are the ones the
-    cycle runs with (the refreshed forecast uses them). Refused in one line, exit status 2, when the version
+    logged, and `forex-assets status` shows the new version. The refreshed forecast uses the prices the
+    instance stored (the latest usdclp_prices); the price source options, the ones the cycle runs with, only
+    when there are none that can be read. Refused in one line, exit status 2, when the version
     is the one deployed, unknown, or the horizon has no previous version; exit status 1 when the rollback
     was made but the forecast refresh failed."""
     from forex_assets.cli.operator import OperatorError, instance_home

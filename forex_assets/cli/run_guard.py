@@ -42,7 +42,7 @@ import click
 import dagster as dg
 
 from forex_assets.core.error_text import describe_error
-from forex_assets.core.run_owner import OWNER_HOST_TAG, OWNER_PID_TAG, owner_tags
+from forex_assets.core.run_owner import owner_tags
 from forex_assets.defs.dead_runs import UNFINISHED, pool_holders, pool_limit, run_label, sweep_dead_runs
 
 #: After a signal, how long a step's code may take to stop before the run is ended from outside.
@@ -194,12 +194,8 @@ class RunGuard:
     # --- watcher thread ----------------------------------------------------------------------------------
 
     def _own_unfinished_runs(self, instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
-        tags = own_tags()
-        records = instance.get_run_records(
-            dg.RunsFilter(
-                statuses=UNFINISHED, tags={OWNER_PID_TAG: tags[OWNER_PID_TAG], OWNER_HOST_TAG: tags[OWNER_HOST_TAG]}
-            )
-        )
+        # pid, host and process start: an older dead run whose pid this process reuses is not this process's
+        records = instance.get_run_records(dg.RunsFilter(statuses=UNFINISHED, tags=dict(own_tags())))
         return [r.dagster_run for r in records]
 
     def _end_own_runs(self, instance: dg.DagsterInstance, why: str) -> list[str]:
@@ -236,13 +232,7 @@ class RunGuard:
 
     def _watch_runs(self, instance: dg.DagsterInstance, state: _WatchState) -> list[dg.DagsterRun]:
         """Narrate the new events of this process's runs since the guard began; its unfinished runs."""
-        tags = own_tags()
-        records = instance.get_run_records(
-            dg.RunsFilter(
-                tags={OWNER_PID_TAG: tags[OWNER_PID_TAG], OWNER_HOST_TAG: tags[OWNER_HOST_TAG]},
-                created_after=state.began,
-            )
-        )
+        records = instance.get_run_records(dg.RunsFilter(tags=dict(own_tags()), created_after=state.began))
         unfinished = []
         for record in records:
             run = record.dagster_run

@@ -113,7 +113,9 @@ def last_optimization_text(log: DecisionLog | None, horizon: str) -> tuple[str, 
     optimizations = [d for _, d in log.entries(horizon) if d.optimize]
     try:
         verdicts = log.verdicts(horizon)
-    except sa.exc.SQLAlchemyError:  # a read-only log still at its first revision has no verdict table
+    except sa.exc.SQLAlchemyError as error:  # a read-only log still at its first revision has no verdict table
+        if "optimization_verdicts" not in str(error):
+            raise
         verdicts = None
     if verdicts is None:
         if not optimizations:
@@ -123,7 +125,7 @@ def last_optimization_text(log: DecisionLog | None, horizon: str) -> tuple[str, 
     fired = {d.decided_on: d.fired for d in optimizations}
     text, last_day = "never", None
     if verdicts:
-        latest = verdicts[-1]
+        latest = max(reversed(verdicts), key=lambda v: v.decided_on)  # the guard's: the latest decision day
         why = fired.get(latest.decided_on, ("performance",) if latest.performance_override else ())
         because = f" ({', '.join(why)})" if why else ""
         text = f"{latest.decided_on}{because}: {latest.verdict}"

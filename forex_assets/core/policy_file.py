@@ -14,7 +14,6 @@ at its default) and the decision record's original rules (``adr.json``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import operator
@@ -24,7 +23,8 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from forex_assets.core.forecasting.config import ConfigError, describe_validation_error, read_json_object
+from forex_assets.core.forecasting.config import ConfigError, describe_validation_error, read_json_object, read_once
+from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.severity import Severity
 from forex_assets.core.monitoring.thresholds import DriftThresholds
 from forex_assets.core.policy_settings import PolicySettings
@@ -118,9 +118,19 @@ def parse_policy(document: dict[str, Any], source: str = "<policy>") -> tuple[st
             if not isinstance(body, dict):
                 raise PolicyFileError(f"{source}: section 'drift_per_horizon' must map horizons to drift settings")
             values[section] = {}
+            # a horizon's entry changes the file's drift section (not the defaults) where it names a field
+            drift_section = document.get("drift")
+            shared: dict[str, Any] = drift_section if isinstance(drift_section, dict) else {}
             for horizon, drift in body.items():
                 where = f"drift_per_horizon.{horizon}"
-                values[section][horizon] = _dataclass(cls, drift, source, where)
+                if horizon not in HORIZONS:
+                    raise PolicyFileError(
+                        f"{source}: section 'drift_per_horizon' names {horizon!r}, not a horizon; the horizons: "
+                        f"{', '.join(HORIZONS)}"
+                    )
+                if not isinstance(drift, dict):
+                    raise PolicyFileError(f"{source}: section '{where}' must be an object")
+                values[section][horizon] = _dataclass(cls, shared | drift, source, where)
                 _check_limits("drift", values[section][horizon], source, where)
         else:
             values[section] = _dataclass(cls, body, source, section)
@@ -217,8 +227,8 @@ def policy_path(policy_file: str | Path | None = None) -> Path:
     return path.absolute()
 
 
-@functools.lru_cache(maxsize=16)
-def _load_cached(path: Path, modified_ns: int, size: int) -> LoadedPolicy:
+@read_once
+def _read_policy(path: Path) -> LoadedPolicy:
     name, settings = load_policy(path)
     return LoadedPolicy(name, path, settings)
 
@@ -228,10 +238,10 @@ def load_policy_in_force(policy_file: str | Path | None = None) -> LoadedPolicy:
     is read again: a long-running sensor follows it). Errors are :class:`PolicyFileError` naming the file."""
     path = policy_path(policy_file)
     try:
-        stat = path.stat()
+        path.stat()  # a missing or unreadable file: one line naming it
     except FileNotFoundError:
         where = f" (${POLICY_FILE_ENV})" if not policy_file and os.environ.get(POLICY_FILE_ENV) else ""
         raise PolicyFileError(f"{path}: policy file not found{where}") from None
     except OSError as error:
         raise PolicyFileError(f"{path}: cannot read the policy file ({error.strerror or error})") from None
-    return _load_cached(path, stat.st_mtime_ns, stat.st_size)
+    return _read_policy(path)  # read again when the file's time, size or inode changed

@@ -107,6 +107,13 @@ def claims(instance: dg.DagsterInstance, pools: list[str] | None = None) -> list
     return out
 
 
+def started_by_a_cli_process(run: dg.DagsterRun) -> bool:
+    """Whether the owner tags of ``run`` name the process that executes it: a run a `forex-assets` command
+    executes in process. A run launched through a code location (the daemon, the UI, a re-execution from the
+    UI, which copies its parent's tags and so the dead CLI's pid) runs elsewhere: run monitoring watches it."""
+    return run.remote_job_origin is None and run.parent_run_id is None
+
+
 def sweep_dead_runs(instance: dg.DagsterInstance, host: str | None = None) -> Sweep:
     """Mark failed the unfinished runs whose owner process is gone, and free every claim nothing will give
     back (module docstring). Idempotent; safe next to live runs, the sweeper's own included."""
@@ -117,6 +124,8 @@ def sweep_dead_runs(instance: dg.DagsterInstance, host: str | None = None) -> Sw
         by_run.setdefault(claim.run_id, []).append(claim)
     for record in instance.get_run_records(dg.RunsFilter(statuses=UNFINISHED)):
         run = record.dagster_run
+        if not started_by_a_cli_process(run):
+            continue
         state, why = owner_state(run.tags, host)
         if state is not OwnerState.GONE:
             continue

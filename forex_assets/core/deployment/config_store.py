@@ -318,14 +318,25 @@ class ConfigStore:
                 "unvalidated: validate the candidate again against the deployed version"
             )
 
-    def rollback(self, horizon: str, to_version: str = "previous", reason: str = "manual rollback") -> Version:
+    def rollback(
+        self,
+        horizon: str,
+        to_version: str = "previous",
+        reason: str = "manual rollback",
+        expected_version: str | None = None,
+    ) -> Version:
         """Restore an earlier version of the horizon's configuration as a new commit. Restoring the content
-        that is deployed already is refused (AlreadyOnConfigurationError)."""
+        that is deployed already is refused (AlreadyOnConfigurationError). ``expected_version``: the version
+        being rolled back from (the deploy judged); when the deployed version is another one now (someone
+        rolled it back or deployed since), the rollback is refused (StaleValidationError), decided under the
+        store lock: a late rollback never puts the judged version back."""
         self._writable()
         config_file_name(horizon)  # an unknown horizon is refused before any lock file is made
 
         def decide() -> tuple[str, str]:
             versions = self.history(horizon)
+            if expected_version is not None:
+                self._check_rolling_back_from(horizon, expected_version, versions[0] if versions else None)
             if to_version == "previous":
                 if len(versions) < 2:
                     raise ConfigStoreError(f"{horizon} has no previous version to roll back to")
@@ -353,6 +364,14 @@ class ConfigStore:
             return config.to_json(), message
 
         return self._change(horizon, "rollback", decide)
+
+    def _check_rolling_back_from(self, horizon: str, expected: str, current: Version | None) -> None:
+        commit = self._git.commit(commit_of(expected))
+        if current is None or commit is None or commit.hexsha != current.commit:
+            raise StaleValidationError(
+                f"{horizon}: rollback refused: the deployed version is now {current.id if current else 'none'}, "
+                f"not {expected} (the version judged); nothing was changed"
+            )
 
     def _change(self, horizon: str, action: str, decide: Callable[[], Version | tuple[str, str]]) -> Version:
         """Under the horizon's lock and the store lock: ``decide()`` on the store as it is (a Version: nothing

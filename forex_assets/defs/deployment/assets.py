@@ -37,6 +37,7 @@ def deployed_config(
             f"{', '.join(failed)}; {horizon} stays on {store.current_version(horizon).id}",
             metadata={"failed_criteria": ", ".join(failed)},
         )
+    policy_label = policy.label()  # read before the commit: nothing after it may fail the step
     try:
         previous, version, config = deploy_from_report(store, validation_report)
     except ConfigStoreError as error:  # StaleValidationError: the deployed version moved since the validation
@@ -49,14 +50,14 @@ def deployed_config(
     diff = store.diff(horizon, previous.id, version.id) if changed else "(no change)"
     if changed:
         alert = config_deployed(horizon, version.id, previous.id, validation_report, version.summary)
-        alerts.send(alert, context.log, working_area.alert_log())
+        alerts.send(alert, context.log, working_area)  # the alert log is opened inside send's never-raise guard
     return dg.MaterializeResult(
         metadata={
             "version": version.id,
             "previous_version": previous.id,
             "changed": changed,
             "reason": version.summary,
-            "policy": policy.label(),
+            "policy": policy_label,
             "diff": dg.MetadataValue.md(f"```diff\n{diff}\n```"),
             "before_after": table_metadata(before_after_frame(before_after(validation_report))),
             "baseline_rmse_clp": round(baseline.rmse_clp, 4),

@@ -42,10 +42,11 @@ def health_prices(
     price_source: PriceSource,
     repository_def: dg.RepositoryDefinition | None = None,
     log: logging.Logger | None = None,
+    what: str = "post-deploy health",
 ) -> pd.DataFrame:
-    """The prices the post-deploy health is judged on: the latest stored value of usdclp_prices (what the
-    forecasts were made from); the price source when it was never materialized or cannot be read, with a
-    warning that names why."""
+    """The prices the post-deploy health is judged on (and the rollback's refreshed forecast is made from,
+    ``what`` naming it in the warning): the latest stored value of usdclp_prices (what the forecasts were made
+    from); the price source when it was never materialized or cannot be read, with a warning that names why."""
     log = log or logging.getLogger(__name__)
     try:
         prices = stored_prices(instance, repository_def)
@@ -55,7 +56,7 @@ def health_prices(
         if prices is not None:
             return prices
         why = "it was never materialized in this instance"
-    log.warning(f"post-deploy health: usdclp_prices not read, {why}; prices from {price_source.describe()}")
+    log.warning(f"{what}: usdclp_prices not read, {why}; prices from {price_source.describe()}")
     return price_source.load()
 
 
@@ -101,7 +102,12 @@ def rollback_request(
     reason = rollback_decision(horizon, deploy, store.read(horizon), health, settings, handled)
     if reason is None:
         return None
-    restore = {"horizon": horizon, "to_version": "previous", "reason": f"automatic rollback: {reason}"}
+    restore = {
+        "horizon": horizon,
+        "to_version": "previous",
+        "reason": f"automatic rollback: {reason}",
+        "expected_version": deploy.id,  # a run that starts after someone else rolled it back changes nothing
+    }
     return dg.RunRequest(
         run_key=f"rollback-{horizon}-{deploy.id}",
         run_config={"ops": {"restore_config": {"config": restore}}},

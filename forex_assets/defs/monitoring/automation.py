@@ -31,7 +31,7 @@ from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.defs.recalibration.jobs import optimization_job
 from forex_assets.defs.recalibration.verdicts import decision_tags
 from forex_assets.defs.resources import PolicyResource, WorkingArea
-from forex_assets.defs.runs import RUN_EXECUTOR
+from forex_assets.defs.runs import RUN_EXECUTOR, run_assets
 
 DRIFT, PERFORMANCE = dg.AssetKey("drift_report"), dg.AssetKey("performance_report")
 CANDIDATE = dg.AssetKey("candidate_config")
@@ -141,8 +141,8 @@ def optimization_in_flight(instance: dg.DagsterInstance, horizon: str) -> str | 
     records = instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT, tags={"dagster/partition": horizon}))
     for record in records:
         run = record.dagster_run
-        if run.job_name == optimization_job.name or CANDIDATE in (run.asset_selection or ()):
-            return run.run_id
+        if run.job_name == optimization_job.name or CANDIDATE in run_assets(instance, run):
+            return run.run_id  # run_assets: an in-process run of `forex-assets run` has no asset selection
     return None
 
 

@@ -7,6 +7,10 @@ fetched and validated again (an HTTP round trip for mindicador.cl) on every sens
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import dagster as dg
 import pandas as pd
 
@@ -29,5 +33,18 @@ def stored_prices(
         loader = repository_def.get_asset_value_loader(instance)
     else:
         loader = dg.AssetValueLoader({USDCLP_PRICES: usdclp_prices}, instance=instance)
-    with loader:
+    with loader, _without_debug_lines():
         return loader.load_asset_value(USDCLP_PRICES)
+
+
+@contextmanager
+def _without_debug_lines() -> Iterator[None]:
+    """The I/O manager's "Loading file from ..." goes to a console logger of its own at DEBUG (the loader has
+    no run config to quiet it): outside a step it would be printed on the terminal of `forex-assets rollback`
+    and `make run`'s rollback watch. Debug records are dropped for the read (a file read, milliseconds)."""
+    previous = logging.root.manager.disable
+    logging.disable(max(previous, logging.DEBUG))
+    try:
+        yield
+    finally:
+        logging.disable(previous)

@@ -94,11 +94,14 @@ def replay_history(
     working_area: WorkingArea,
     policy: PolicyResource,
 ) -> None:
+    dates: dict[str, date | None] = {}
+    for name, text in (("start", config.start), ("end", config.end)):
+        try:
+            dates[name] = date.fromisoformat(text) if text else None
+        except ValueError:
+            raise dg.Failure(description=f"replay: {name} {text!r} is not a date (YYYY-MM-DD)") from None
     options = ReplayOptions(
-        start=date.fromisoformat(config.start) if config.start else None,
-        end=date.fromisoformat(config.end) if config.end else None,
-        horizons=tuple(config.horizons),
-        policy_files=tuple(config.policies),
+        start=dates["start"], end=dates["end"], horizons=tuple(config.horizons), policy_files=tuple(config.policies)
     )
     out = working_area.replay_dir(context.run_id[:8])
     try:  # the set-up of `forex-assets replay`; without policy files in the run config: the policy in force

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import dagster as dg
 from pydantic import Field
@@ -11,6 +13,26 @@ from forex_assets.core.alerting.delivery import AlertLog, Delivery, Security, Sm
 from forex_assets.core.alerting.messages import Alert
 
 DEFAULT_PORTS: dict[Security, int] = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+@runtime_checkable
+class HasAlertLog(Protocol):
+    """What opens the alert log (the working area)."""
+
+    def alert_log(self) -> AlertLog: ...
+
+
+#: where an alert is recorded: the alert log, or what opens it (a callable, the working area), opened only
+#: inside :meth:`AlertNotifier.send`'s never-raise guard
+AlertLogSource = AlertLog | Callable[[], AlertLog] | HasAlertLog
+
+
+def open_alert_log(source: AlertLogSource) -> AlertLog:
+    if isinstance(source, AlertLog):
+        return source
+    if isinstance(source, HasAlertLog):
+        return source.alert_log()
+    return source()
 
 
 class AlertNotifier(dg.ConfigurableResource):
@@ -56,8 +78,10 @@ class AlertNotifier(dg.ConfigurableResource):
             backoff_s=self.backoff_s,
         )
 
-    def send(self, alert: Alert, log, alert_log: AlertLog | None = None) -> Delivery:
-        """Deliver (or log) ``alert`` and record it. Never raises: an alert must not fail its step."""
+    def send(self, alert: Alert, log, alert_log: AlertLogSource | None = None) -> Delivery:
+        """Deliver (or log) ``alert`` and record it in ``alert_log`` (the log, or what opens it: opened here,
+        so that a state database out of reach fails the recording, not the step). Never raises: an alert must
+        not fail its step, which may have changed the config store already."""
         try:
             settings = self.settings()
             if settings is None:
@@ -73,7 +97,7 @@ class AlertNotifier(dg.ConfigurableResource):
                         f"subject: {alert.subject}"
                     )
             if alert_log is not None:
-                alert_log.record(alert, delivery)
+                open_alert_log(alert_log).record(alert, delivery)
             return delivery
         except Exception as error:  # noqa: BLE001 - alerting is best effort by design
             detail = str(error) if isinstance(error, ValueError) else type(error).__name__  # no secrets in texts

@@ -116,8 +116,8 @@ class WorkingArea(dg.ConfigurableResource):
         opened_on = (layout.config_store, layout.config_store_remote, layout.configs)
         if self._store is None or self._store_opened_on != opened_on:
             store = ConfigStore(layout.config_store, seed_dir=layout.configs, remote=layout.config_store_remote)
-            for repair in store.repairs:
-                dg.get_dagster_logger().warning(f"config store {store.root}: {repair}")
+            for text in (*store.repairs, *store.warnings):  # warnings: e.g. a remote out of reach
+                dg.get_dagster_logger().warning(f"config store {store.root}: {text}")
             self._store, self._store_opened_on = store, opened_on
         return self._store
 
