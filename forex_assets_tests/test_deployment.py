@@ -271,3 +271,39 @@ def test_slow_inference_after_a_deploy_triggers_a_rollback(setup, tmp_path):
     requests, _ = _sensor_requests(instance, no_floor)
     assert len(requests) == 1 and requests[0].tags["forex/rollback_reason"].startswith("inference time")
     assert "the fastest of the latest 3 forecasts" in requests[0].tags["forex/rollback_reason"]
+
+
+def test_a_late_automatic_rollback_changes_nothing_when_the_judged_deploy_is_no_longer_live(setup):
+    """The rollback sensor's request names the deploy it judged (expected_version). When someone rolled it
+    back or deployed again before the run started, the run refuses under the store lock and the live version
+    stays: a late rollback never puts back what it was asked to remove, nor removes what came after."""
+    instance, resources, working_area = setup
+    judged = _deploy_directly(working_area, context_length=90)
+    newer = _deploy_directly(working_area, context_length=270)  # meanwhile a newer configuration went live
+    restore = {
+        "horizon": "7d",
+        "to_version": "previous",
+        "reason": "automatic rollback: test",
+        "expected_version": judged.id,
+    }
+    result = rollback_job.execute_in_process(
+        run_config={"ops": {"restore_config": {"config": restore}}},
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert _failure(result) == (
+        f"rollback 7d refused: the deployed version is now {newer.id}, not {judged.id} (the version judged); "
+        "nothing was changed"
+    )
+    store = working_area.config_store()
+    assert store.current_version("7d") == newer and store.read("7d").context_length == 270
+    # the same request while the judged deploy is live rolls it back
+    live = _deploy_directly(working_area, context_length=120)
+    ok = rollback_job.execute_in_process(
+        run_config={"ops": {"restore_config": {"config": restore | {"expected_version": live.id}}}},
+        instance=instance,
+        resources=resources,
+    )
+    assert ok.success and working_area.config_store().read("7d").context_length == 270
