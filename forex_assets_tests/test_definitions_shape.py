@@ -18,6 +18,10 @@ APPROVAL_CHECKS = {
     "error_std_stable",
     "improvement_significant",
     "inference_time_bounded",
+    "wql_improves",
+    "wql_improvement_significant",
+    "rmse_not_worse",
+    "coverage_95_calibrated",
 }
 
 #: domain -> what its Definitions hold: asset keys, checks (asset, name), jobs, schedules and sensors with

@@ -93,7 +93,7 @@ def test_the_interval_scale_moves_only_as_far_as_the_independent_paths_allow():
 def test_levers_are_fitted_only_on_a_raw_backtest():
     raw = _result(np.full((5, 7), 100.0), np.full((5, 7), 100.0), np.full(5, 100.0))
     shrunk = with_levers(raw, 0.5, 1.0)
-    with pytest.raises(ValueError, match="shrinkage 0 and interval_scale 1"):
+    with pytest.raises(ValueError, match="shrinkage 0, interval_scale 1 and no band_blend"):
         with_levers(shrunk, 0.5, 1.0)
 
 
@@ -122,3 +122,64 @@ def test_a_prior_configuration_pulls_both_levers_towards_its_calibrated_values()
     # a lever that is not fitted takes the prior's value
     kept = fit_levers(exact, LeverSettings(fit_shrinkage=False, fit_interval_scale=False), prior=prior).config
     assert (kept.shrinkage, kept.interval_scale) == (1.0, 0.8)
+
+
+# ------------------------------------------------------------------------------------------ band_blend
+
+
+def test_adjust_quantiles_blends_after_shrinkage_and_scales_the_blend():
+    q = np.array([[[8.0, 9.0, 10.0, 11.0, 12.0]]])
+    baseline = np.array([[[16.0, 18.0, 20.0, 22.0, 24.0]]])  # centred on the last price 20
+    # shrinkage 1: the model's band moves to 20 (18, 19, 20, 21, 22); a 50/50 average with the baseline's
+    # gives 17, 18.5, 20, 21.5, 23; then its offsets are doubled
+    out = adjust_quantiles(q, np.array([20.0]), 1.0, 2.0, band_blend=0.5, baseline_band=baseline)
+    assert out[0, 0].tolist() == [14.0, 17.0, 20.0, 23.0, 26.0]
+    assert adjust_quantiles(q, np.array([20.0]), 0.0, 1.0, band_blend=1.0, baseline_band=baseline)[0, 0].tolist() == (
+        baseline[0, 0].tolist()
+    )
+    with pytest.raises(ValueError, match="band_blend needs the baseline's quantiles"):
+        adjust_quantiles(q, np.array([20.0]), 0.0, 1.0, band_blend=0.5)
+    # no blend: the levers as before, to the bit
+    assert np.array_equal(
+        adjust_quantiles(q, np.array([20.0]), 0.25, 2.0, band_blend=0.0, baseline_band=baseline),
+        adjust_quantiles(q, np.array([20.0]), 0.25, 2.0),
+    )
+
+
+def _band_result(width_model, width_baseline, seed=0, n=200):
+    """A Gaussian random walk's 7-step paths from 100; the model's and the baseline's bands are Gaussian
+    (sqrt(k) growth) of the given widths relative to the truth, both centred on the last price."""
+    rng = np.random.default_rng(seed)
+    actuals = 100.0 + np.cumsum(rng.normal(0, 1, (n, 7)), axis=1)
+    z = np.array([-1.96, -1.2816, 0.0, 1.2816, 1.96])
+    spread = np.sqrt(np.arange(1, 8))[None, :, None] * z
+    result = _result(np.full((n, 7), 100.0), actuals, np.full(n, 100.0))
+    from dataclasses import replace
+
+    return replace(result, quantiles=100.0 + width_model * spread, baseline_band=100.0 + width_baseline * spread)
+
+
+def test_the_blend_weight_follows_the_better_band():
+    from forex_assets.core.recalibration.levers import fitted_band_blend
+
+    assert fitted_band_blend(_band_result(3.0, 1.0)) >= 0.8  # the model's band three times too wide
+    assert fitted_band_blend(_band_result(1.0, 3.0)) <= 0.2  # the baseline's is
+    # two bands too wide and too narrow by the same factor: a blend is better than either
+    assert 0.2 <= fitted_band_blend(_band_result(1.6, 0.6)) <= 0.8
+
+
+def test_fit_levers_fits_the_blend_and_shrinks_it_towards_the_prior():
+    raw = _band_result(3.0, 1.0)
+    fitted = fit_levers(raw, LeverSettings(fit_shrinkage=False, fit_interval_scale=False)).config
+    assert fitted.band_blend >= 0.8 and fitted.band_blend_with == "ewma_band"
+    # a prior without a blend, 200 origins of 7 steps ~ 29 paths against 10 prior paths: 29/39 of the fit
+    prior = CONFIG.model_copy(update={"shrinkage": 0.0})
+    shrunk = fit_levers(raw, LeverSettings(fit_shrinkage=False, fit_interval_scale=False), prior=prior).config
+    paths = (200 + 6) / 7
+    assert shrunk.band_blend == pytest.approx(round(paths / (paths + 10) * fitted.band_blend, 3), abs=0.002)
+    # not fitted: the prior's blend is kept (here none) and the model's band is served as it is
+    kept = fit_levers(raw, LeverSettings(fit_shrinkage=False, fit_interval_scale=False, fit_band_blend=False))
+    assert kept.config.blend_weight == 0.0 and np.array_equal(kept.quantiles, raw.quantiles)
+    # the interval scale is fitted on the blend: a blend of calibrated bands needs no stretching
+    both = fit_levers(raw, LeverSettings(fit_shrinkage=False, prior_paths=0.0)).config
+    assert 0.85 <= both.interval_scale <= 1.15

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from forex_assets.core.metrics import diebold_mariano, mase_scales, weighted_quantile_loss, window_metrics
+from forex_assets.core.metrics import (
+    diebold_mariano,
+    diebold_mariano_losses,
+    mase_scales,
+    per_origin_wql,
+    weighted_quantile_loss,
+    window_metrics,
+)
 
 LEVELS = (0.025, 0.1, 0.5, 0.9, 0.975)
 
@@ -39,6 +46,11 @@ def test_point_metrics_by_hand():
     assert m.rmse_random_walk_clp == pytest.approx(np.sqrt((0 + 4 + 1 + 1) / 4))
     assert m.skill_vs_random_walk == pytest.approx(m.rmse_clp / m.rmse_random_walk_clp)
     assert m.seconds_per_forecast == 0.25
+    # the band: every actual inside [median - 3, median + 3], so the interval score is the width, 6 CLP; the
+    # 80 % band (+-1) holds the errors of 1 only (2 of 4)
+    assert m.interval_score_95_clp == pytest.approx(6.0)
+    assert m.coverage_80 == pytest.approx(0.5)
+    assert m.width_95_pct == pytest.approx(np.mean([6 / 100, 6 / 102, 6 / 101, 6 / 99]) * 100)
 
 
 def test_coverage_counts_targets_outside_the_interval():
@@ -83,3 +95,21 @@ def test_diebold_mariano_equal_forecasts_and_long_horizons():
     better = diebold_mariano(actual, actual + rng.normal(0, 0.1, actual.shape), actual + 2, horizon=90)
     assert better.lags == 9  # capped at n // 3 - 1 for 30 origins
     assert better.statistic < 0 and better.p_value < 0.01
+
+
+def test_per_origin_wql_is_each_paths_own_window_wql():
+    quantiles, actuals = _case()
+    losses = per_origin_wql(quantiles, actuals, LEVELS)
+    assert losses.shape == (2,)
+    for i in range(2):
+        assert losses[i] == pytest.approx(weighted_quantile_loss(quantiles[i : i + 1], actuals[i : i + 1], LEVELS))
+
+
+def test_diebold_mariano_on_squared_losses_is_the_path_test():
+    rng = np.random.default_rng(2)
+    actuals = rng.normal(0, 1, (40, 5))
+    a, b = actuals + rng.normal(0, 0.5, (40, 5)), actuals + rng.normal(0, 0.8, (40, 5))
+    losses = [np.mean((f - actuals) ** 2, axis=1) for f in (a, b)]
+    assert diebold_mariano_losses(*losses, 5) == diebold_mariano(actuals, a, b, 5)
+    with pytest.raises(ValueError, match="two \\(n,\\) arrays"):
+        diebold_mariano_losses(losses[0], losses[1][:-1], 5)

@@ -49,8 +49,9 @@ def _decision(day, fired, optimize, reasons):
     return TriggerDecision("30d", day, optimize, tuple(fired), (), reasons, False)
 
 
-def _report_file(working_area, stamp, approved, failed, rmse_change):
-    document = {"approved": approved, "failed_criteria": failed, "metrics": {"rmse_improvement": rmse_change}}
+def _report_file(working_area, stamp, approved, failed, rmse_change, **distribution):
+    metrics = {"rmse_improvement": rmse_change} | distribution
+    document = {"approved": approved, "failed_criteria": failed, "metrics": metrics}
     (working_area.reports_dir("30d") / f"validation_30d_{stamp}.json").write_text(json.dumps(document))
 
 
@@ -88,7 +89,15 @@ def prepared(tmp_path, monkeypatch):
 
     slow = "rmse degraded +17.5 % (threshold 15 %)"
     log.record(_decision(date(2026, 11, 9), ["performance"], True, {"performance": slow}), at=_utc(2026, 11, 9, 8))
-    _report_file(working_area, "20261109T093000Z", False, ["coverage_95_sufficient"], -6.0)
+    _report_file(
+        working_area,
+        "20261109T093000Z",
+        False,
+        ["coverage_95_sufficient"],
+        -6.0,
+        wql_improvement=-1.5,
+        ci95_coverage_new=0.89,
+    )
     quiet = {"performance": "rmse change +2.0 % within 15 %", "drift": "severity LOW below MEDIUM"}
     log.record(_decision(date(2026, 11, 16), [], False, quiet), at=_utc(2026, 11, 16, 22))
 
@@ -100,7 +109,13 @@ def prepared(tmp_path, monkeypatch):
 
     with dg.DagsterInstance.get() as instance:
         metadata = {"drift_report": {"severity": "MEDIUM", "as_of": "2026-11-20"}}
-        metadata["performance_report"] = {"degradation_rmse_pct": 17.5}
+        metadata["performance_report"] = {
+            "degradation_rmse_pct": 17.5,
+            "band_test_wql": 0.0103,
+            "band_test_wql_ewma_band": 0.01,
+            "band_test_coverage_95": 0.9,
+            "band_test_kupiec_p_95": 0.04,
+        }
         for key, values in metadata.items():
             instance.report_runless_asset_event(dg.AssetMaterialization(key, partition="30d", metadata=values))
     return working_area, {"seed": seed, "deployed": deployed, "rolled": rolled}
@@ -114,11 +129,12 @@ def test_status_shows_each_horizon_at_a_glance(prepared):
     row = rows["30d"]
     assert versions["rolled"].id in row and "2026-11-20 12:00 UTC" in row
     assert "MEDIUM (2026-11-20)" in row and "+17.5 % RMSE" in row
+    assert "WQL 1.03x EWMA, 95 % cov 0.90 (Kupiec p 0.04)" in row  # the band against the EWMA band
     assert "2026-11-09 (performance)" in row
     assert "2026-11-29 02:00" in row  # due from 11-23; the weekly run is Sunday 02:00 America/Santiago
     assert f"ROLLBACK v{versions['deployed'].id}" in row and "[sent, 6 d ago]" in row
     quiet = rows["7d"]
-    assert quiet.count("no report") == 2 and "never" in quiet and quiet.rstrip().endswith("none")
+    assert quiet.count("no report") == 3 and "never" in quiet and quiet.rstrip().endswith("none")
 
 
 def test_history_tells_what_happened_to_a_horizon_with_reasons(prepared):
@@ -133,6 +149,7 @@ def test_history_tells_what_happened_to_a_horizon_with_reasons(prepared):
     assert lines[3].startswith("2026-11-02 10:00 UTC") and versions["deployed"].id in lines[3]
     assert "RMSE 9.000 vs 10.000 CLP" in lines[3]
     assert "rejected (coverage_95_sufficient)" in lines[5]
+    assert lines[5].endswith("RMSE change -6.00 %, WQL change -1.50 %, 95 % coverage 0.890")
     assert "no optimization" in lines[6] and "severity LOW below MEDIUM" in lines[6]
     assert "3 consecutive failed forecast runs" in lines[7] and f"to {versions['seed'].id}" in lines[7]
 
@@ -289,3 +306,19 @@ def test_status_last_optimization_is_the_latest_verdict_and_names_a_decision_wit
     log.record_verdict("7d", date(2026, 11, 16), "rejected")
     assert last_optimization_text(log, "7d") == ("2026-11-30 (performance): approved", date(2026, 11, 30))
     assert log.last_optimization("7d") == date(2026, 11, 30)  # what the guard counts from
+
+
+def test_history_names_the_path_that_approved(tmp_path):
+    from forex_assets.core.monitoring.optimization_history import validation_events
+
+    document = {
+        "approved": True,
+        "approved_by": "distribution",
+        "failed_criteria": [],
+        "metrics": {"rmse_improvement": 0.2, "wql_improvement": -3.1, "ci95_coverage_new": 0.951},
+    }
+    (tmp_path / "validation_7d_20261201T100000Z.json").write_text(json.dumps(document))
+    [event] = validation_events(tmp_path, "7d")
+    assert event.summary == (
+        "validation approved by the distribution path: RMSE change +0.20 %, WQL change -3.10 %, 95 % coverage 0.951"
+    )

@@ -352,7 +352,9 @@ def _checks(metrics, policy: PolicyResource) -> dict[str, dg.AssetCheckEvaluatio
 
 
 def test_the_approval_checks_obey_the_policy_file_selected_by_the_environment(monkeypatch, tmp_path):
-    candidate = dataclasses.replace(GOOD, ci95_coverage_new=0.93)  # passes the default 0.90
+    # passes the default 0.90; no WQL gain, so only the decision record's path (which this floor belongs to) can
+    # approve it
+    candidate = dataclasses.replace(GOOD, ci95_coverage_new=0.93, wql_improvement=0.0)
     monkeypatch.delenv(POLICY_FILE_ENV, raising=False)
     by_default = _checks(candidate, code_location_resources()["policy"])
     assert by_default["coverage_95_sufficient"].passed
@@ -366,7 +368,8 @@ def test_the_approval_checks_obey_the_policy_file_selected_by_the_environment(mo
     assert "at least 0.95" in coverage.description
     label = coverage.metadata["policy"].value
     assert label.startswith(f"strict ({strict}, ") and load_policy_in_force(strict).version in label
-    assert all(c.passed for name, c in checks.items() if name != "coverage_95_sufficient")
+    # rejected by both paths: every failed criterion blocks (the distribution path's WQL gain is 0 %)
+    assert {name for name, c in checks.items() if not c.passed} == {"coverage_95_sufficient", "wql_improves"}
 
 
 def test_the_drift_report_obeys_the_policy_file_and_names_it(forex_env, tmp_path):

@@ -58,18 +58,23 @@ def test_passing_report_lets_downstream_materialize():
 @pytest.mark.parametrize(
     "change, failing",
     [
-        ({"rmse_improvement": -1.0, "mape_improvement": -1.0}, "accuracy_improves"),
+        # no median gain and no band gain (WQL 0 %): neither path approves
+        (
+            {"rmse_improvement": -1.0, "mape_improvement": -1.0, "wql_improvement": 0.0},
+            ("accuracy_improves", "wql_improves"),
+        ),
         ({"stability_score": 1.3}, "error_std_stable"),
         ({"inference_time_new": 1.2}, "inference_time_bounded"),  # 120x and 1.19 s slower
-        ({"ci95_coverage_new": 0.7}, "coverage_95_sufficient"),
+        ({"ci95_coverage_new": 0.7}, ("coverage_95_sufficient", "coverage_95_calibrated")),
         ({"bias_new": 6.5}, "bias_bounded"),
     ],
 )
 def test_a_failed_check_blocks_everything_downstream(change, failing):
     result, checks, downstream = _run_checks(replace(GOOD, **change))
     assert not result.success
-    assert [name for name, c in checks.items() if not c.passed] == [failing]
-    assert checks[failing].severity == dg.AssetCheckSeverity.ERROR
+    failing = (failing,) if isinstance(failing, str) else failing
+    assert [name for name, c in checks.items() if not c.passed] == list(failing)
+    assert all(checks[name].severity == dg.AssetCheckSeverity.ERROR for name in failing)
     assert downstream is None
 
 
@@ -127,3 +132,18 @@ def test_candidate_and_validation_end_to_end(tmp_path):
     assert json.loads(artifact.read_text())["config"] == candidate["config"].model_dump(mode="json", exclude_none=True)
     metadata = candidate_meta.asset_materialization.metadata
     assert len(metadata["leaderboard"].value.records) == 8
+
+
+def test_a_band_only_candidate_passes_through_the_distribution_path_and_deploys_downstream():
+    """Median no better (RMSE -0.1 %, p 0.4), band better (WQL -3 %, p 0.001): the decision record's path
+    fails, the distribution's approves; the median path's checks do not block (passed, "not needed")."""
+    from forex_assets_tests.test_validation import BAND_ONLY
+
+    result, checks, downstream = _run_checks(BAND_ONLY)
+    assert result.success and downstream is not None
+    assert all(c.passed for c in checks.values())
+    for name in ("accuracy_improves", "improvement_significant"):
+        assert checks[name].description.startswith("not needed: approved by the distribution path; ")
+        assert checks[name].metadata["criterion_passed"].value is False
+        assert checks[name].metadata["approved_by"].value == "distribution"
+    assert checks["wql_improves"].metadata["path"].value == "distribution"

@@ -9,14 +9,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forex_assets.core.band_scores import (
+    breaches,
+    christoffersen_independence,
+    coverage,
+    interval_score,
+    kupiec_pof,
+    mean_width_pct,
+)
 from forex_assets.core.cycle import PolicyDay
+from forex_assets.core.forecasting.baselines import baseline_quantiles, random_walk_ewma_quantiles
 from forex_assets.core.forecasting.config import ChronosConfig
-from forex_assets.core.forecasting.history import ForecastRecord
+from forex_assets.core.forecasting.history import ForecastHistory, ForecastRecord
 from forex_assets.core.forecasting.production import target_business_days
-from forex_assets.core.metrics import block_bootstrap_ratio_ci
+from forex_assets.core.forecasting.quantiles import FORECAST_QUANTILES, MEDIAN_INDEX
+from forex_assets.core.horizons import horizon_steps
+from forex_assets.core.metrics import block_bootstrap_ratio_ci, weighted_quantile_loss
 from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.policy import Recalibration
-from forex_assets.core.replay import engine
+from forex_assets.core.replay import engine, report_stats
 from forex_assets.core.replay.engine import (
     JUDGED_ORIGINS,
     DeployJudgement,
@@ -34,6 +45,8 @@ from forex_assets.core.replay.report_stats import (
     judge_deploy,
     rmse_ratio_interval,
 )
+from forex_assets.core.replay.report_text import ratio_text
+from forex_assets.core.working_area import WorkingAreaLayout
 
 # --- after an injected drift ------------------------------------------------------------------------------
 
@@ -165,6 +178,22 @@ def test_a_deploy_with_the_same_medians_ties_and_a_tie_is_not_a_win():
     outcome = deploy_outcomes(_trace_with(judgement), PRICES)
     assert outcome["deploy_judgements"][0]["verdict"] == "tie"
     assert outcome["realised_win_rate"] == 0.0 and outcome["deploys_judged"] == 1
+
+
+def test_a_deploy_is_also_judged_on_the_whole_distribution():
+    """Same medians, the deploy's band right where the replaced one's is three times too wide: a tie on RMSE,
+    a win on the weighted quantile loss (what the distribution's approval path promised)."""
+    judgement = _judgement("v1", list(DATES[10:30]), live_offset=0.0, shadow_offset=0.0)
+    for origin in judgement.shadow:  # the replaced band: offsets from the median tripled
+        shadow = judgement.shadow[origin]
+        judgement.shadow[origin] = shadow[:, [2]] + 3.0 * (shadow - shadow[:, [2]])
+    row = judge_deploy(judgement, PRICES, "7d")
+    assert row["verdict"] == "tie" and row["verdict_wql"] == "win"
+    y = np.concatenate([_quantiles(o, 0.0)[:, 2] for o in DATES[10:30]])
+    live = np.concatenate([judgement.live[o] for o in DATES[10:30]])
+    assert row["wql_deploy"] == pytest.approx(weighted_quantile_loss(live[None], y[None], FORECAST_QUANTILES))
+    outcome = deploy_outcomes(_trace_with(judgement), PRICES)
+    assert outcome["realised_win_rate"] == 0.0 and outcome["realised_win_rate_wql"] == 1.0
 
 
 def test_only_matured_origins_count_and_the_share_is_over_deploys_judged():
@@ -349,3 +378,176 @@ def test_shadow_cost_is_bounded_and_a_later_deploy_closes_the_earlier(replay):
     trace.deploy_judgements["X"] = open_  # a deploy still followed when another version takes over
     _day(replay, trace, d[32], _record(d[32], "N2", 0.5))
     assert (open_.end_reason, open_.ended, open_.live) == ("replaced", d[32], {})
+
+
+# --- the whole distribution: baselines' bands, WQL ratios, breach tests (issue 23) ---------------------------
+
+BAND_DATES = pd.bdate_range("2023-01-02", periods=345)  # weekdays: Chilean holidays have a price too
+BAND_PRICES = pd.DataFrame(
+    {"date": BAND_DATES, "usdclp": 900.0 * np.exp(np.cumsum(np.random.default_rng(7).normal(0, 0.006, 345)))}
+)
+BAND_DAYS = list(BAND_DATES[-45:])  # 45 replay days, 300 prices of history before the first
+LEVELS = FORECAST_QUANTILES
+
+
+def _scaled_band(origin_index: int, steps: int, scale: float) -> np.ndarray:
+    """The EWMA band around the last price, its spread scaled by ``scale``, its median 2 CLP above."""
+    band = random_walk_ewma_quantiles(BAND_PRICES["usdclp"].to_numpy()[: origin_index + 1], steps, LEVELS)
+    median = band[:, MEDIAN_INDEX : MEDIAN_INDEX + 1]
+    return median + 2.0 + scale * (band - median)
+
+
+def _band_result(tmp_path) -> ReplayResult:
+    """A replay of 7d and 15d whose live forecasts (recorded in the forecast history) are the EWMA band 1.5x
+    as wide and whose static ones are 0.7x as wide, both 2 CLP high."""
+    history = ForecastHistory(WorkingAreaLayout.in_directory(tmp_path).forecast_history)
+    traces = {}
+    for horizon in ("7d", "15d"):
+        steps, trace = horizon_steps(horizon), HorizonTrace(horizon)
+        for day in BAND_DAYS:
+            i = int(BAND_DATES.get_loc(day))
+            record = ForecastRecord(horizon, day, float(BAND_PRICES["usdclp"].iloc[i]),
+                                    target_business_days(day, steps), _scaled_band(i, steps, 1.5), "v0", "test",
+                                    {}, 0.01)  # fmt: skip
+            history.record(record)
+            trace.static_forecasts[day] = _scaled_band(i, steps, 0.7)
+        traces[horizon] = trace
+    settings = ReplaySettings(start=BAND_DAYS[0].date(), end=BAND_DAYS[-1].date(), horizons=("7d", "15d"))
+    return ReplayResult(settings, "hand-made bands", BAND_DAYS, len(BAND_DAYS), traces, tmp_path, seconds=1.0)
+
+
+def _matured(horizon: str) -> tuple[list[pd.Timestamp], np.ndarray]:
+    """The origins whose every target is priced by the last replay day, and their (n, h) actuals."""
+    steps, observed = horizon_steps(horizon), BAND_PRICES.set_index("date")["usdclp"]
+    origins = [d for d in BAND_DAYS if target_business_days(d, steps)[-1] <= BAND_DAYS[-1]]
+    actuals = np.array([observed[pd.DatetimeIndex(target_business_days(d, steps))].to_numpy() for d in origins])
+    return origins, actuals
+
+
+@pytest.fixture(scope="module")
+def band_report(tmp_path_factory):
+    """The report of the replay above, with the GARCH band on every third replay day (GARCH_MAX_ORIGINS 15),
+    and every baseline call it made."""
+    calls = []
+
+    def counted(name, values, origins, steps, levels):
+        calls.append((name, tuple(int(o) for o in origins), steps))
+        return baseline_quantiles(name, values, origins, steps, levels)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report_stats, "GARCH_MAX_ORIGINS", 15)
+        patch.setattr(report_stats, "baseline_quantiles", counted)
+        result = _band_result(tmp_path_factory.mktemp("bands"))
+        report = build_report(result, BAND_PRICES)
+    return result, report, calls
+
+
+def _expected_figures(quantiles: np.ndarray, actuals: np.ndarray) -> dict[str, float]:
+    low, high = quantiles[..., 0], quantiles[..., -1]
+    return {
+        "origins_scored": len(actuals),
+        "rmse_clp": float(np.sqrt(np.mean((quantiles[..., MEDIAN_INDEX] - actuals) ** 2))),
+        "wql": weighted_quantile_loss(quantiles, actuals, LEVELS),
+        "interval_score_95": interval_score(low, high, actuals, alpha=0.05),
+        "coverage_95": coverage(low, high, actuals),
+        "coverage_80": coverage(quantiles[..., 1], quantiles[..., 3], actuals),
+        "width_95_pct": mean_width_pct(low, high, actuals),
+    }
+
+
+@pytest.mark.parametrize("horizon", ["7d", "15d"])
+def test_each_forecasters_block_is_the_band_scores_on_the_same_arrays(band_report, horizon):
+    _, report, _ = band_report
+    acc = report["horizons"][horizon]["accuracy"]
+    steps = horizon_steps(horizon)
+    origins, actuals = _matured(horizon)
+    index = [int(BAND_DATES.get_loc(d)) for d in origins]
+    live = np.stack([_scaled_band(i, steps, 1.5) for i in index])
+    static = np.stack([_scaled_band(i, steps, 0.7) for i in index])
+    values = BAND_PRICES["usdclp"].to_numpy()
+    assert acc["origins"] == len(origins) == len(BAND_DAYS) - steps
+    expected = {
+        "live": _expected_figures(live, actuals),
+        "static": _expected_figures(static, actuals),
+        # the baselines' bands from the prices up to each origin (the 7d ones sliced from the 15 steps asked)
+        "ewma_band": _expected_figures(baseline_quantiles("ewma_band", values, index, steps, LEVELS), actuals),
+        "historical_band": _expected_figures(
+            baseline_quantiles("historical_band", values, index, steps, LEVELS), actuals
+        ),
+    }
+    for name, figures in expected.items():
+        assert {k: acc[name][k] for k in figures} == pytest.approx(figures, rel=1e-12), name
+    # the widened live band covers more and scores better than the narrowed static one on this random walk
+    assert acc["live"]["coverage_95"] > acc["static"]["coverage_95"]
+    walk = acc["random_walk"]
+    errors = values[index][:, None] - actuals
+    assert walk["rmse_clp"] == pytest.approx(np.sqrt(np.mean(errors**2)), rel=1e-12)
+    assert [walk[k] for k in ("wql", "interval_score_95", "coverage_95", "coverage_80", "width_95_pct")] == [None] * 5
+
+    # WQL ratios: the ratio of the two WQLs on the same origins, its interval around it, blocks of h origins
+    for name in ("ewma_band", "static"):
+        other = static if name == "static" else baseline_quantiles(name, values, index, steps, LEVELS)
+        ratio = acc[f"wql_ratio_vs_{name}"]
+        wql_ratio = weighted_quantile_loss(live, actuals, LEVELS) / weighted_quantile_loss(other, actuals, LEVELS)
+        assert ratio["ratio"] == pytest.approx(wql_ratio, rel=1e-12)
+        assert ratio["ci_low"] <= ratio["ratio"] <= ratio["ci_high"] and ratio["ci_low"] < ratio["ci_high"]
+        assert (ratio["block"], ratio["origins"], ratio["resamples"]) == (steps, len(origins), 1000)
+
+    # the live 95 % band's breaches at step 1, origins in date order
+    flags = breaches(live[:, 0, 0], live[:, 0, -1], actuals[:, 0])
+    tests = acc["breach_tests_95_live"]
+    assert (tests["observations"], tests["breaches"]) == (len(origins), int(flags.sum()))
+    assert tests["kupiec_pof_p_value"] == kupiec_pof(flags, 0.05).p_value
+    assert tests["christoffersen_independence_p_value"] == christoffersen_independence(flags).p_value
+
+
+def test_the_garch_band_is_fitted_once_per_origin_on_every_third_day_for_the_longest_horizon(band_report):
+    _, report, calls = band_report
+    values = BAND_PRICES["usdclp"].to_numpy()
+    every_third = set(BAND_DAYS[::3])  # 45 days over GARCH_MAX_ORIGINS 15
+    garch = [c for c in calls if c[0] == "garch_band"]
+    matured_7d, _ = _matured("7d")  # 15d's matured origins are among 7d's
+    assert sorted(o for _, (o,), _ in garch) == sorted(BAND_DATES.get_loc(d) for d in matured_7d if d in every_third)
+    assert {steps for *_, steps in calls} == {15}  # computed once for 15d, sliced for 7d
+    assert len({c[:2] for c in calls}) == len(calls)  # never twice for the same origin
+    for horizon in ("7d", "15d"):
+        steps = horizon_steps(horizon)
+        acc = report["horizons"][horizon]["accuracy"]
+        origins, actuals = _matured(horizon)
+        scored = np.array([d in every_third for d in origins])
+        index = [int(BAND_DATES.get_loc(d)) for d, s in zip(origins, scored, strict=True) if s]
+        quantiles = baseline_quantiles("garch_band", values, index, 15, LEVELS)[:, :steps]
+        figures = _expected_figures(quantiles, actuals[scored])
+        assert {k: acc["garch_band"][k] for k in figures} == pytest.approx(figures, rel=1e-12)
+        assert acc["garch_band"]["origin_spacing_days"] == 3 and acc["ewma_band"]["origin_spacing_days"] == 1
+        ratio = acc["wql_ratio_vs_garch_band"]
+        live = np.stack([_scaled_band(i, steps, 1.5) for i in index])
+        wql_ratio = weighted_quantile_loss(live, actuals[scored], LEVELS) / figures["wql"]
+        assert ratio["ratio"] == pytest.approx(wql_ratio, rel=1e-12) and ratio["origins"] == scored.sum()
+        assert ratio["block"] == -(-steps // 3)  # origins 3 days apart: blocks spanning h business days
+
+
+def test_the_text_and_html_reports_show_the_distribution_table(band_report):
+    _, report, _ = band_report
+    acc = report["horizons"]["7d"]["accuracy"]
+    table = format_table(report)
+    section = table[table.index("7d: the whole distribution") : table.index("15d: the whole distribution")]
+    rows = {line[:17].strip(): line[17:].split() for line in section.splitlines()[3:9]}
+    live = acc["live"]
+    assert rows["live policy"][:4] == [
+        str(acc["origins"]), f"{live['rmse_clp']:.2f}", f"{live['wql']:.5f}", f"{live['interval_score_95']:.2f}"
+    ]  # fmt: skip
+    assert rows["random walk"][2:] == ["n/a"] * 5
+    assert rows["GARCH band"][0] == str(acc["garch_band"]["origins_scored"])
+    assert f"live / EWMA band {ratio_text(acc['wql_ratio_vs_ewma_band'])}" in section
+    tests = acc["breach_tests_95_live"]
+    assert f"Kupiec POF p {tests['kupiec_pof_p_value']:.3f}" in section
+    assert "GARCH band: one origin every 3 replay days" in section
+
+    page = render_html(report, BAND_PRICES)
+    section = page[page.index('id="horizon-7d"') : page.index('id="horizon-15d"')]
+    assert "<th>EWMA band</th>" in section and "<th>historical band</th>" in section
+    assert f'<td class="num">{live["wql"]:.5f}</td>' in section
+    assert f'<td class="num">{ratio_text(acc["wql_ratio_vs_garch_band"])}</td>' in section
+    assert f"{acc['garch_band']['origins_scored']} (every 3 days)" in section
+    assert "wql ratio vs" not in section  # no block left to the catch-all table

@@ -78,14 +78,31 @@ def test_sampling_parameters_only_for_the_sampling_family(tiny_t5_dir):
     assert all(c.config.num_samples is None for c in quantile)
 
 
-def test_grid_search_picks_the_lowest_rmse_and_records_every_trial(series, tmp_path):
+def test_grid_search_picks_the_lowest_wql_and_records_every_trial(series, tmp_path):
+    """The default objective is the distribution's weighted quantile loss; each trial's value is it."""
     outcome = _search(_space(context_ensembles=[[60, 120]]), series, tmp_path)
     assert outcome.sampler == "grid"
     board = outcome.leaderboard
     assert outcome.trials_complete == len(board) == 6 and outcome.trials_failed == 0
+    assert board["wql"].is_monotonic_increasing
+    assert board.iloc[0]["wql"] == pytest.approx(outcome.best_metrics["weighted_quantile_loss"])
+    assert board.iloc[0]["label"].endswith(f"prep={outcome.best.preprocessing}")
+    study = optuna.load_study(
+        study_name=outcome.study_name,
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna" / f"{outcome.study_name}.journal"))
+        ),
+    )
+    assert study.best_value == pytest.approx(board.iloc[0]["wql"])
+
+
+def test_the_rmse_objective_stays_selectable(series, tmp_path):
+    outcome = _search(_space(context_ensembles=[[60, 120]], objective="rmse"), series, tmp_path)
+    board = outcome.leaderboard
     assert board["rmse_clp"].is_monotonic_increasing
     assert board.iloc[0]["rmse_clp"] == pytest.approx(outcome.best_metrics["rmse_clp"])
-    assert board.iloc[0]["label"].endswith(f"prep={outcome.best.preprocessing}")
+    # a different objective is a different study: both are kept, neither resumes the other
+    assert outcome.study_name != _search(_space(context_ensembles=[[60, 120]]), series, tmp_path).study_name
 
 
 def test_tpe_when_the_grid_exceeds_the_budget(series, tmp_path):
@@ -166,6 +183,11 @@ def test_ties_are_broken_by_inference_time():
             )
         )
     assert _leaderboard(study)["label"].tolist() == ["c2", "c1", "c0", "c3"]
+    # ranked by the objective's metric: by WQL the order is another one
+    wql = {"c0": 0.1, "c1": 0.3, "c2": 0.2, "c3": 0.05}
+    for trial in study.get_trials(deepcopy=False):
+        trial.user_attrs["metrics"]["weighted_quantile_loss"] = wql[trial.user_attrs["label"]]
+    assert _leaderboard(study, "wql")["label"].tolist() == ["c3", "c0", "c2", "c1"]
 
 
 @pytest.mark.parametrize(
@@ -267,7 +289,11 @@ def test_grid_plan_screens_sampling_groups_with_their_smallest_sample_count(tiny
     assert len(survivors) == 4 and len(pruned) == 4
     for label in survivors:
         assert label.replace("|ns=10|", "|ns=5|").replace("|ns=20|", "|ns=5|") in winners
-    assert all(reason.startswith("pruned: its group scored RMSE") for reason in pruned.values())
+    assert all(reason.startswith("pruned: its group scored WQL") for reason in pruned.values())  # the objective
+    rmse_space = space.model_copy(update={"objective": "rmse"})
+    assert all(
+        r.startswith("pruned: its group scored RMSE") for r in grid_plan(rmse_space, candidates, scores)[1].values()
+    )
     assert grid_plan(space.model_copy(update={"sampling_screen_keep": 1.0}), candidates, {})[0] == [
         c.label for c in candidates
     ]

@@ -33,7 +33,14 @@ GOOD = ValidationMetrics(
     skill_vs_random_walk_current=1.06,
     rmse_random_walk=9.4,
     improvement_p_value=0.001,
+    wql_new=0.0097,
+    wql_current=0.0100,
+    wql_improvement=-3.0,
+    wql_p_value=0.001,
 )
+#: a candidate whose median is the deployed one's (RMSE -0.1 %, not significant) and whose band is better:
+#: WQL -3 % (p 0.001), coverage 0.95: only the distribution's path can approve it
+BAND_ONLY = replace(GOOD, rmse_improvement=-0.1, mape_improvement=-0.1, improvement_p_value=0.4)
 
 
 def _verdicts(metrics, thresholds=None):
@@ -50,15 +57,99 @@ def test_good_candidate_passes_every_criterion():
         ({"rmse_improvement": -4.9, "mape_improvement": -2.9}, "accuracy_improves"),
         ({"stability_score": 1.11}, "error_std_stable"),
         ({"inference_time_new": 1.0101, "inference_time_current": 0.010}, "inference_time_bounded"),
-        ({"ci95_coverage_new": 0.89}, "coverage_95_sufficient"),
+        ({"ci95_coverage_new": 0.89}, ("coverage_95_sufficient", "coverage_95_calibrated")),  # below both floors
         ({"bias_new": -5.0}, "bias_bounded"),
         ({"improvement_p_value": 0.0021}, "improvement_significant"),
         ({"improvement_p_value": None}, "improvement_significant"),  # a report from before the criterion
+        ({"wql_improvement": -1.99}, "wql_improves"),
+        ({"wql_p_value": 0.0021}, "wql_improvement_significant"),
+        ({"ci95_coverage_new": 0.985}, "coverage_95_calibrated"),  # too wide: covers more than 0.98
+        ({"ci95_coverage_new": 0.915}, "coverage_95_calibrated"),
     ],
 )
 def test_each_criterion_fails_alone(change, failing):
     verdicts = _verdicts(replace(GOOD, **change))
-    assert [name for name, passed in verdicts.items() if not passed] == [failing]
+    expected = [failing] if isinstance(failing, str) else list(failing)
+    assert [name for name, passed in verdicts.items() if not passed] == expected
+
+
+def test_rmse_not_worse_allows_half_a_percent():
+    assert _verdicts(replace(BAND_ONLY, rmse_improvement=0.5))["rmse_not_worse"]
+    assert not _verdicts(replace(BAND_ONLY, rmse_improvement=0.51))["rmse_not_worse"]
+
+
+def _report(metrics, thresholds=None):
+    from forex_assets.core.recalibration.validation import approval_path, check_outcome
+
+    thresholds = thresholds or ApprovalThresholds()
+    criteria = approval_criteria(metrics, thresholds)
+    path = approval_path(criteria, thresholds)
+    return path, {c.name: check_outcome(c, path) for c in criteria}
+
+
+def test_the_distribution_path_approves_a_better_band_with_the_same_median():
+    path, checks = _report(BAND_ONLY)
+    assert path == "distribution"
+    # every blocking check passes: the median path's failed criteria are not needed, and say why
+    assert all(passed for passed, _ in checks.values())
+    for name in ("accuracy_improves", "improvement_significant"):
+        assert checks[name][1].startswith("not needed: approved by the distribution path; RMSE change") or checks[name][
+            1
+        ].startswith("not needed: approved by the distribution path; one-sided")
+    assert checks["wql_improves"][1].startswith("WQL change -3.00 %")
+
+
+def test_the_decision_records_path_comes_first_and_stays_as_it_was():
+    assert _report(GOOD)[0] == "median"
+    # a median gain with a band that is no better: the ADR's path alone approves, the distribution's
+    # criteria do not block it
+    median_only = replace(GOOD, wql_improvement=+1.0, wql_p_value=0.9, ci95_coverage_new=0.91)
+    path, checks = _report(median_only)
+    assert path == "median" and all(passed for passed, _ in checks.values())
+    assert checks["coverage_95_calibrated"][1].startswith("not needed: approved by the median path")
+
+
+def test_a_shared_criterion_blocks_both_paths_and_every_failure_is_reported():
+    slow = replace(BAND_ONLY, inference_time_new=3.1, inference_time_current=2.0)
+    path, checks = _report(slow)
+    assert path is None
+    failed = sorted(name for name, (passed, _) in checks.items() if not passed)
+    assert failed == ["accuracy_improves", "improvement_significant", "inference_time_bounded"]
+
+
+def test_the_distribution_path_can_be_turned_off_and_old_reports_cannot_use_it():
+    assert _report(BAND_ONLY, ApprovalThresholds(distribution_path=False))[0] is None
+    old = replace(GOOD, wql_new=None, wql_current=None, wql_improvement=None, wql_p_value=None)
+    assert _report(old)[0] == "median"  # the ADR's path needs none of the new fields
+    assert _report(replace(BAND_ONLY, wql_improvement=None, wql_p_value=None))[0] is None
+    verdicts = _verdicts(replace(old, rmse_improvement=0.0))
+    assert not verdicts["wql_improves"] and not verdicts["rmse_not_worse"]  # no WQL: the path is closed
+
+
+def test_a_better_band_is_significant_on_per_origin_wql_and_a_worse_one_is_not():
+    """Same medians (RMSE change 0): a band of the right width against one three times too wide, on a
+    Gaussian random walk's 60 origins x 7 steps."""
+    import numpy as np
+
+    from forex_assets.core.recalibration.validation import distribution_fields
+    from forex_assets_tests.test_levers import _result
+
+    rng = np.random.default_rng(8)
+    steps = np.arange(1, 8)
+    actuals = 100.0 + np.cumsum(rng.normal(0, 1, (60, 7)), axis=1)
+    lasts = np.full(60, 100.0)
+    medians = np.full((60, 7), 100.0)
+
+    def banded(width):
+        result = _result(medians, actuals, lasts)
+        z = np.array([-1.96, -1.2816, 0.0, 1.2816, 1.96])
+        return replace(result, quantiles=medians[..., None] + width * np.sqrt(steps)[None, :, None] * z)
+
+    right, wide = banded(1.0), banded(3.0)
+    better = distribution_fields(right, wide, overlap=7)
+    assert better["wql_improvement"] < -20 and better["wql_p_value"] < 0.002
+    assert distribution_fields(wide, right, overlap=7)["wql_p_value"] > 0.99
+    assert better["width_95_pct_new"] == pytest.approx(better["width_95_pct_current"] / 3)
 
 
 def test_either_rmse_or_mape_is_enough():

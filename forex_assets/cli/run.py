@@ -300,6 +300,8 @@ def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: 
         "failed_checks": failed,
         "candidate": candidate.get("label", ""),
         "rmse_improvement_pct": report.get("rmse_improvement_pct"),
+        "wql_improvement_pct": report.get("wql_improvement_pct"),
+        "approved_by": report.get("approved_by"),
         "html_report": report.get("html_report_path"),
         "seconds": time.perf_counter() - started,
     }
@@ -343,8 +345,13 @@ def format_summary(rows: list[dict]) -> str:
                 continue
             label = rec["verdict"].upper() if rec["verdict"] == "approved" else "rejected"
             failed = f"  failed: {', '.join(rec['failed_checks'])}" if rec["failed_checks"] else ""
+            wql = rec.get("wql_improvement_pct")
+            wql_text = f", WQL change {wql:+.2f} %" if isinstance(wql, int | float) else ""
+            path = (
+                f" by the {rec['approved_by']} path" if rec["verdict"] == "approved" and rec.get("approved_by") else ""
+            )
             lines.append(
-                f"  {r['horizon']:<5} {label:<9} RMSE change {rec['rmse_improvement_pct']:+.2f} %  "
+                f"  {r['horizon']:<5} {label:<9} RMSE change {rec['rmse_improvement_pct']:+.2f} %{wql_text}{path}  "
                 f"({rec['seconds']:.1f} s){failed}"
             )
             lines.append(f"        candidate {rec['candidate']}")

@@ -36,6 +36,7 @@ class StatusRow:
     deployed_at: str
     drift: str
     degradation: str
+    band: str
     last_optimization: str
     next_scheduled: str
     last_alert: str
@@ -80,6 +81,7 @@ def status_row(
         degradation = "no baseline yet"
     else:
         degradation = "no report"
+    band = band_text(performance)
     last_optimization, last_day = last_optimization_text(log, horizon)
     cron, timezone, days = schedule
     due = last_day + timedelta(days=days) if last_day else None
@@ -97,10 +99,27 @@ def status_row(
         deployed_at,
         drift_text,
         degradation,
+        band,
         last_optimization,
         f"{next_run:%Y-%m-%d %H:%M %Z}",
         last_alert,
     )
+
+
+def band_text(performance: dict | None) -> str:
+    """The band of the latest performance report: its weighted quantile loss against the EWMA band's on the
+    deployed version's matured forecasts (the distribution rule's test) and its 95 % coverage; without that
+    test, the window's WQL and coverage."""
+    if performance is None:
+        return "unavailable"
+    if "band_test_wql" in performance and performance.get("band_test_wql_ewma_band"):
+        ratio = float(performance["band_test_wql"]) / float(performance["band_test_wql_ewma_band"])
+        coverage = float(performance["band_test_coverage_95"])
+        kupiec = float(performance["band_test_kupiec_p_95"])
+        return f"WQL {ratio:.2f}x EWMA, 95 % cov {coverage:.2f} (Kupiec p {kupiec:.2f})"
+    if "wql" in performance and "coverage_95" in performance:
+        return f"WQL {float(performance['wql']):.4f}, 95 % cov {float(performance['coverage_95']):.2f}"
+    return "no report" if not performance else "no band scores"
 
 
 def last_optimization_text(log: DecisionLog | None, horizon: str) -> tuple[str, date | None]:
@@ -144,6 +163,7 @@ STATUS_COLUMNS = (
     ("deployed_at", "deployed at"),
     ("drift", "last drift"),
     ("degradation", "performance"),
+    ("band", "band"),
     ("last_optimization", "last optimization"),
     ("next_scheduled", "next scheduled"),
     ("last_alert", "last alert"),

@@ -250,7 +250,8 @@ CYCLE: tuple[CycleStep, ...] = (
     ),
     CycleStep(
         "reports",
-        does="drift of the prices; accuracy of the matured forecasts against the deployed baseline and the random walk",
+        does="drift of the prices; accuracy of the matured forecasts against the deployed baseline, the random walk "
+        "(the median) and the EWMA band (the band)",
         reads=("usdclp_prices", "forecast history", "deployed configuration", "backtest cache"),
         produces=("drift_report", "performance_report"),
         calls=(drift_check, performance_check),

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from forex_assets.core.band_scores import coverage, interval_score, mean_width_pct
+
 
 @dataclass(frozen=True)
 class WindowMetrics:
@@ -33,6 +35,11 @@ class WindowMetrics:
     rmse_random_walk_clp: float
     skill_vs_random_walk: float  # rmse / random-walk rmse: below 1 beats the random walk
     seconds_per_forecast: float
+    # the band (issue 23): the 95 % interval (Winkler) score in CLP (lower is better: width plus 40x each miss),
+    # the 80 % interval's coverage and the 95 % interval's mean width in % of the price
+    interval_score_95_clp: float = float("nan")
+    coverage_80: float = float("nan")
+    width_95_pct: float = float("nan")
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -57,6 +64,19 @@ def weighted_quantile_loss(quantiles: np.ndarray, actuals: np.ndarray, levels: S
         pinball = np.maximum(tau * diff, (tau - 1.0) * diff)
         losses.append(2.0 * pinball.sum() / np.abs(actuals).sum())
     return float(np.mean(losses))
+
+
+def per_origin_wql(quantiles: np.ndarray, actuals: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """(n,) the weighted quantile loss of each origin's path (its steps pooled, as
+    :func:`weighted_quantile_loss` pools a window): the loss series a Diebold-Mariano test on the
+    distribution compares, origin by origin."""
+    quantiles = np.asarray(quantiles, dtype=float)
+    actuals = np.asarray(actuals, dtype=float)
+    tau = np.asarray(levels, dtype=float)
+    diff = actuals[..., None] - quantiles  # (n, h, q)
+    pinball = np.maximum(tau * diff, (tau - 1.0) * diff).sum(axis=1)  # (n, q)
+    losses: np.ndarray = np.mean(2.0 * pinball / np.abs(actuals).sum(axis=1)[:, None], axis=1)
+    return losses
 
 
 def mase_scales(histories: Sequence[np.ndarray], lookback: int | None = None) -> np.ndarray:
@@ -85,6 +105,7 @@ def window_metrics(
     median = quantiles[..., _level_index(levels, 0.5)]
     low = quantiles[..., _level_index(levels, 0.025)]
     high = quantiles[..., _level_index(levels, 0.975)]
+    has_80 = any(abs(level - 0.1) < 1e-9 for level in levels) and any(abs(level - 0.9) < 1e-9 for level in levels)
     errors = median - actuals
     random_walk_errors = np.asarray(last_prices, dtype=float)[:, None] - actuals
     model_rmse = rmse(errors)
@@ -97,13 +118,20 @@ def window_metrics(
         mape_pct=float(np.mean(np.abs(errors) / np.abs(actuals)) * 100.0),
         bias_clp=float(np.mean(errors)),
         error_std_clp=float(np.std(errors, ddof=1)) if errors.size > 1 else 0.0,
-        coverage_95=float(np.mean((actuals >= low) & (actuals <= high))),
+        coverage_95=coverage(low, high, actuals),
         interval_width_95_clp=float(np.mean(high - low)),
         weighted_quantile_loss=weighted_quantile_loss(quantiles, actuals, levels),
         mase=float(np.mean(per_origin_mae / np.asarray(scales, dtype=float))),
         rmse_random_walk_clp=random_walk_rmse,
         skill_vs_random_walk=model_rmse / random_walk_rmse if random_walk_rmse > 0 else float("nan"),
         seconds_per_forecast=float(seconds_per_forecast),
+        interval_score_95_clp=interval_score(low, high, actuals, alpha=0.05),
+        coverage_80=(
+            coverage(quantiles[..., _level_index(levels, 0.1)], quantiles[..., _level_index(levels, 0.9)], actuals)
+            if has_80
+            else float("nan")
+        ),
+        width_95_pct=mean_width_pct(low, high, actuals),
     )
 
 
@@ -130,11 +158,24 @@ def diebold_mariano(
     with origins s days apart pass ``horizon`` = ceil(h / s) (``windows.overlapping_origins``). See the
     cap below. Delegates to ``statsmodels.tsa.stattools.diebold_mariano_test``.
     """
-    from statsmodels.tsa.stattools import diebold_mariano_test
-
     actuals = np.asarray(actuals, dtype=float)
     loss_a = np.mean(np.square(np.asarray(forecast_a) - actuals), axis=1)
     loss_b = np.mean(np.square(np.asarray(forecast_b) - actuals), axis=1)
+    return diebold_mariano_losses(loss_a, loss_b, horizon)
+
+
+def diebold_mariano_losses(loss_a: np.ndarray, loss_b: np.ndarray, horizon: int) -> DieboldMarianoResult:
+    """:func:`diebold_mariano` on per-origin losses of any kind (squared path errors, a path's weighted
+    quantile loss: :func:`per_origin_wql`), with the same HAC lags (``horizon`` - 1, capped at n // 3) and the
+    same Harvey-Leybourne-Newbold correction."""
+    from statsmodels.tsa.stattools import diebold_mariano_test
+
+    loss_a = np.asarray(loss_a, dtype=float)
+    loss_b = np.asarray(loss_b, dtype=float)
+    if loss_a.shape != loss_b.shape or loss_a.ndim != 1:
+        raise ValueError(f"per-origin losses must be two (n,) arrays, got {loss_a.shape} and {loss_b.shape}")
+    if np.any(loss_a < 0) or np.any(loss_b < 0):
+        raise ValueError("losses must be non-negative")
     n = len(loss_a)
     # A window of n overlapping origins cannot support h - 1 HAC lags when h is large (90d with 30
     # origins); the effective horizon is capped at n // 3, and the lags used are reported.

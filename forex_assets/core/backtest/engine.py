@@ -34,6 +34,7 @@ from forex_assets.core.forecasting.quantiles import (
     FORECAST_QUANTILES,
     InsufficientHistoryError,
     adjust_quantiles,
+    blend_baseline_band,
     check_family,
     combine_members,
     forecast_quantiles,
@@ -61,6 +62,9 @@ class BacktestResult:
     cached: int  # single-context member forecasts read from the cache
     model_seconds: float = 0.0  # wall time spent inside the model in this call
     levels: tuple[float, ...] = field(default=FORECAST_QUANTILES)
+    # (n, steps, levels) CLP: the band_blend baseline's quantiles at each origin, when the configuration blends
+    # one (what the band_blend lever is refitted on without computing the baseline again)
+    baseline_band: np.ndarray | None = None
 
     @property
     def median(self) -> np.ndarray:
@@ -130,6 +134,7 @@ def assemble_result(
     histories = [series.values[: o + 1] for o in origins]
     computed = sum(len(p.missing) for p in plans)
     total = sum(len(p.origins) for p in plans)
+    baseline = blend_baseline_band(config, histories, steps, FORECAST_QUANTILES)
     return BacktestResult(
         config=config,
         origin_dates=[pd.Timestamp(d) for d in plans[0].dates],
@@ -138,7 +143,11 @@ def assemble_result(
             series.values[origins],
             config.shrinkage,
             config.interval_scale,
+            FORECAST_QUANTILES,
+            config.blend_weight,
+            baseline,
         ),
+        baseline_band=baseline,
         actuals=np.stack([series.values[o + 1 : o + 1 + steps] for o in origins]),
         last_prices=series.values[origins],
         scales=mase_scales(histories, MASE_LOOKBACK),

@@ -71,6 +71,17 @@ class ChronosConfig(BaseModel):
     interval_scale: float = Field(
         default=1.0, gt=0, le=10, description="multiplies every quantile's offset from the median (1 = as is)"
     )
+    band_blend: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="weight of a volatility baseline's band (band_blend_with) averaged level by level with the "
+        "model's quantiles, after shrinkage and before interval_scale: 0 or unset = the model's band, 1 = the "
+        "baseline's",
+    )
+    band_blend_with: Literal["ewma_band", "garch_band"] | None = Field(
+        default=None, description="the baseline band_blend mixes in: RiskMetrics EWMA (default) or GARCH(1,1)-t"
+    )
     baseline: ValidationBaseline | None = None
 
     @model_validator(mode="after")
@@ -86,6 +97,16 @@ class ChronosConfig(BaseModel):
             if not 16 <= length <= 8192:
                 raise ValueError(f"ensemble context length {length} is outside 16..8192")
         return self
+
+    @property
+    def blend_weight(self) -> float:
+        """The band_blend lever's weight (0 when unset)."""
+        return self.band_blend or 0.0
+
+    @property
+    def blend_baseline(self) -> str:
+        """The baseline band_blend mixes in (ewma_band when unset)."""
+        return self.band_blend_with or "ewma_band"
 
     @property
     def context_lengths(self) -> tuple[int, ...]:

@@ -117,7 +117,13 @@ def _quantiles_one_context_length(
 def single_context_members(config: ChronosConfig) -> list[ChronosConfig]:
     """One configuration per context length of ``config``: the model calls its forecast is made of (the
     levers apply to the combined forecast, not to the members)."""
-    raw = {"ensemble_context_lengths": (), "shrinkage": 0.0, "interval_scale": 1.0}
+    raw = {
+        "ensemble_context_lengths": (),
+        "shrinkage": 0.0,
+        "interval_scale": 1.0,
+        "band_blend": None,
+        "band_blend_with": None,
+    }
     return [config.model_copy(update={"context_length": length} | raw) for length in config.context_lengths]
 
 
@@ -127,16 +133,46 @@ def adjust_quantiles(
     shrinkage: float,
     interval_scale: float,
     quantile_levels: Sequence[float] = FORECAST_QUANTILES,
+    band_blend: float = 0.0,
+    baseline_band: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The configuration's levers on ``(n, steps, q)`` quantiles (CLP): the median path moves
-    ``shrinkage`` of the way to the last observed price of each series (``(n,)``), and every quantile
-    keeps its offset from the median, multiplied by ``interval_scale``. Order is preserved."""
-    if shrinkage == 0.0 and interval_scale == 1.0:
+    """The configuration's levers on ``(n, steps, q)`` quantiles (CLP), in this order: the median path moves
+    ``shrinkage`` of the way to the last observed price of each series (``(n,)``), every quantile keeping its
+    offset from the median; then the band is averaged level by level with ``baseline_band`` (``(n, steps,
+    q)``, a volatility baseline's quantiles) with weight ``band_blend``; then every quantile's offset from the
+    median is multiplied by ``interval_scale``. Order is preserved (an average of sorted quantiles is sorted)."""
+    if band_blend:
+        if baseline_band is None:
+            raise ValueError("band_blend needs the baseline's quantiles (baseline_band)")
+        if baseline_band.shape != quantiles.shape:
+            raise ValueError(f"baseline_band {baseline_band.shape} and quantiles {quantiles.shape} disagree")
+    elif shrinkage == 0.0 and interval_scale == 1.0:
         return quantiles
-    median = quantiles[..., list(quantile_levels).index(0.5)]
+    at_median = list(quantile_levels).index(0.5)
+    median = quantiles[..., at_median]
     moved = median + shrinkage * (np.asarray(last_prices, dtype=np.float64)[:, None] - median)
-    adjusted: np.ndarray = moved[..., None] + interval_scale * (quantiles - median[..., None])
-    return adjusted
+    if not band_blend:
+        adjusted: np.ndarray = moved[..., None] + interval_scale * (quantiles - median[..., None])
+        return adjusted
+    shifted = moved[..., None] + (quantiles - median[..., None])
+    assert baseline_band is not None
+    blended = (1.0 - band_blend) * shifted + band_blend * baseline_band
+    centre = blended[..., at_median]
+    scaled: np.ndarray = centre[..., None] + interval_scale * (blended - centre[..., None])
+    return scaled
+
+
+def blend_baseline_band(
+    config: ChronosConfig, histories: Sequence[np.ndarray], steps: int, quantile_levels: Sequence[float]
+) -> np.ndarray | None:
+    """The ``(n, steps, q)`` band of ``config``'s band_blend baseline for each history; None when the
+    configuration blends nothing (the baseline is not computed: a GARCH fit costs about 0.15 s)."""
+    if not config.blend_weight:
+        return None
+    from forex_assets.core.forecasting.baselines import BASELINES
+
+    forecast = BASELINES[config.blend_baseline]
+    return np.stack([forecast(np.asarray(h, dtype=np.float64), steps, quantile_levels) for h in histories])
 
 
 def combine_members(member_quantiles: Sequence[np.ndarray]) -> np.ndarray:
@@ -179,7 +215,15 @@ def forecast_quantiles(
             batches.append(from_model_space(out, config.preprocessing))
         members.append(np.sort(np.concatenate(batches), axis=-1))
     lasts = np.array([h[-1] for h in histories])
-    result = adjust_quantiles(combine_members(members), lasts, config.shrinkage, config.interval_scale, levels)
+    result = adjust_quantiles(
+        combine_members(members),
+        lasts,
+        config.shrinkage,
+        config.interval_scale,
+        levels,
+        config.blend_weight,
+        blend_baseline_band(config, histories, steps, levels),
+    )
     if not np.all(np.isfinite(result)):
         raise ForecastError(f"the model returned non-finite forecasts for {config.horizon}")
     return result

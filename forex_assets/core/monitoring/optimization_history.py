@@ -95,8 +95,12 @@ def validation_events(reports_dir: Path, horizon: str) -> list[HistoryEvent]:
         at = datetime.strptime(match["stamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         m = report.get("metrics", {})
         failed = report.get("failed_criteria", [])
-        verdict = "approved" if report.get("approved") else f"rejected ({', '.join(failed)})"
+        path = report.get("approved_by")
+        approved = "approved" + (f" by the {path} path" if path else "")
+        verdict = approved if report.get("approved") else f"rejected ({', '.join(failed)})"
         summary = f"validation {verdict}: RMSE change {m.get('rmse_improvement', float('nan')):+.2f} %"
+        if m.get("wql_improvement") is not None:  # reports from before the distribution's path have none
+            summary += f", WQL change {m['wql_improvement']:+.2f} %, 95 % coverage {m['ci95_coverage_new']:.3f}"
         events.append(
             HistoryEvent(at, horizon, "validation", summary, {"approved": bool(report.get("approved")), "path": path})
         )

@@ -10,11 +10,18 @@ import pandas as pd
 from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.engine import run_backtest
 from forex_assets.core.backtest.windows import PriceSeries, latest_origins
+from forex_assets.core.band_scores import coverage
 from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.forecasting.quantiles import FORECAST_QUANTILES
 from forex_assets.core.horizons import horizon_steps
-from forex_assets.core.metrics import diebold_mariano, window_metrics
+from forex_assets.core.metrics import (
+    diebold_mariano,
+    diebold_mariano_losses,
+    per_origin_wql,
+    weighted_quantile_loss,
+    window_metrics,
+)
 from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
 from forex_assets.core.monitoring.live_scoring import PerformanceSnapshot, degradation, live_window_arrays
 from forex_assets.core.monitoring.thresholds import (
@@ -79,6 +86,57 @@ def _random_walk_test(
         "skill_vs_random_walk": model_rmse / walk_rmse if walk_rmse else float("inf"),
         "p_worse_than_random_walk": float(p_worse),
         "window": [str(pd.Timestamp(origins[0]).date()), str(pd.Timestamp(origins[-1]).date())],
+        **band_test(prices, origins, quantiles, actuals, policy.band_test_margin_pct),
+    }
+
+
+def band_test(
+    prices: pd.DataFrame,
+    origins: list[pd.Timestamp],
+    quantiles: np.ndarray,
+    actuals: np.ndarray,
+    margin_pct: float = 5.0,
+) -> dict[str, Any]:
+    """The deployed band against the RiskMetrics EWMA band on the same matured forecasts: each WQL, the
+    one-sided Diebold-Mariano p that the deployed one's per-origin WQL is more than ``margin_pct`` worse
+    (HLN, HAC lags h - 1 capped at n // 3, on ``loss - (1 + margin) * ewma_loss``), and Kupiec's test of the
+    95 % band's breaches at step 1 (consecutive daily origins: distinct target days, independent under a
+    right band; the pooled steps of overlapping paths are not). Empty when an origin has too little history
+    for the EWMA band or is not a price date."""
+    from forex_assets.core.band_scores import breaches, kupiec_pof
+    from forex_assets.core.forecasting.baselines import baseline_quantiles
+
+    index = pd.Index(pd.to_datetime(prices["date"]))
+    positions = index.get_indexer(pd.to_datetime(pd.Series(origins)))
+    if np.any(positions < 0):
+        return {}
+    steps = actuals.shape[1]
+    try:
+        ewma = baseline_quantiles(
+            "ewma_band", prices["usdclp"].to_numpy(dtype=float), positions, steps, FORECAST_QUANTILES
+        )
+    except ValueError:  # too little history before the first origin
+        return {}
+    live_loss = per_origin_wql(quantiles, actuals, FORECAST_QUANTILES)
+    ewma_loss = per_origin_wql(ewma, actuals, FORECAST_QUANTILES)
+    margin = 1.0 + margin_pct / 100.0
+    differential = live_loss - margin * ewma_loss
+    if len(differential) < 3 or np.allclose(differential, 0.0):
+        p_worse = 1.0
+    else:
+        test = diebold_mariano_losses(np.maximum(differential, 0.0), np.maximum(-differential, 0.0), steps)
+        p_worse = test.p_value / 2 if test.statistic > 0 else 1.0 - test.p_value / 2
+    low, high = FORECAST_QUANTILES.index(0.025), FORECAST_QUANTILES.index(0.975)
+    first_step = breaches(quantiles[:, 0, low], quantiles[:, 0, high], actuals[:, 0])
+    kupiec = kupiec_pof(first_step, 0.05)
+    return {
+        "wql": weighted_quantile_loss(quantiles, actuals, FORECAST_QUANTILES),
+        "wql_ewma_band": weighted_quantile_loss(ewma, actuals, FORECAST_QUANTILES),
+        "p_worse_than_ewma_band": float(p_worse),
+        "band_margin_pct": float(margin_pct),
+        "coverage_95": coverage(quantiles[..., low], quantiles[..., high], actuals),
+        "step1_breaches_95": int(kupiec.breaches),
+        "kupiec_p_95": float(kupiec.p_value),
     }
 
 

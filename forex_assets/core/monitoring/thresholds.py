@@ -34,3 +34,7 @@ class PerformancePolicy:
     # the random-walk test: the latest matured forecasts of the deployed version against the random walk's
     random_walk_test_origins: int = 40
     random_walk_test_min_origins: int = 20  # fewer matured forecasts of the deployed version: no test yet
+    # the band test on the same matured forecasts (issue 23): the deployed version's weighted quantile loss
+    # against the RiskMetrics EWMA band's; "worse" means more than this margin worse (a band a few percent
+    # behind EWMA's is no reason to search again: the distribution's approval path needs 2 % to deploy)
+    band_test_margin_pct: float = 5.0

@@ -6,6 +6,11 @@
     matured-forecast metric against the deployed configuration's validation baseline above 15 %;
   - ``random_walk``: the deployed version's latest matured forecasts are significantly worse than the
     random walk's (one-sided Diebold-Mariano p below ``performance_p_value``; at least 20 of them);
+  - ``distribution`` (the default): the ``random_walk`` rule (the median), or the band on the same matured
+    forecasts: its weighted quantile loss more than ``band_test_margin_pct`` worse than the RiskMetrics EWMA
+    band's (one-sided Diebold-Mariano p below ``band_p_value``), or Kupiec's test rejecting its 95 % band's
+    step-1 breach rate, too many or too few (p below ``kupiec_p_value``). A configuration whose median is
+    the random walk's can only fire through its band;
 * drift: severity MEDIUM or HIGH;
 * schedule: no optimization of the horizon in the last 14 days (or never);
 * guard: drift and schedule respect 14 days between optimizations of a horizon; a performance
@@ -34,12 +39,28 @@ from typing import Any, Literal
 from forex_assets.core.monitoring.severity import Severity
 from forex_assets.core.retries import is_transient
 
+#: the band test's fields in the random-walk test's dict (``performance.band_test``), as the performance
+#: report's metadata carries them (``band_test_<key>``) for the sensor's decision
+BAND_TEST_KEYS = (
+    "wql",
+    "wql_ewma_band",
+    "p_worse_than_ewma_band",
+    "band_margin_pct",
+    "coverage_95",
+    "step1_breaches_95",
+    "kupiec_p_95",
+)
+
 
 @dataclass(frozen=True)
 class TriggerPolicy:
     performance_threshold_pct: float = 15.0
-    performance_metric: Literal["rmse", "skill", "random_walk"] = "random_walk"
+    performance_metric: Literal["rmse", "skill", "random_walk", "distribution"] = "distribution"
     performance_p_value: float = 0.05  # the random_walk rule's significance level
+    # the distribution rule's band tests, each at 0.01: with the median's test at 0.05 the three together
+    # stay within the 10 % false positives a stationary random walk may cause (docs/decisions.md)
+    band_p_value: float = 0.01
+    kupiec_p_value: float = 0.01
     drift_min_severity: Severity = Severity.MEDIUM
     schedule_days: int = 14
     min_days_between_optimizations: int = 14
@@ -133,7 +154,7 @@ def decide(inputs: TriggerInputs, policy: TriggerPolicy = TriggerPolicy()) -> Tr
 def _performance(inputs: TriggerInputs, policy: TriggerPolicy) -> tuple[bool, str]:
     """Whether the performance rule fires, and why (or why not)."""
     metric = policy.performance_metric
-    if metric == "random_walk":
+    if metric in ("random_walk", "distribution"):
         test = inputs.random_walk_test
         if policy.performance_threshold_pct == float("inf"):
             return False, "performance trigger disabled"
@@ -143,13 +164,32 @@ def _performance(inputs: TriggerInputs, policy: TriggerPolicy) -> tuple[bool, st
             f"RMSE {test['skill_vs_random_walk']:.3f} x the random walk's over {test['origins']} matured forecasts, "
             f"p {test['p_worse_than_random_walk']:.4f} that it is worse (fires below {policy.performance_p_value:g})"
         )
-        return test["p_worse_than_random_walk"] < policy.performance_p_value, verdict
+        fired = test["p_worse_than_random_walk"] < policy.performance_p_value
+        if metric == "random_walk":
+            return fired, verdict
+        band_fired, band_verdict = _band(test, policy)
+        return fired or band_fired, f"{verdict}; {band_verdict}"
     degradation = inputs.degradation_pct.get(metric)
     if degradation is None:
         return False, f"no {metric} degradation measured yet"
     if degradation > policy.performance_threshold_pct:
         return True, f"{metric} degraded {degradation:+.1f} % (threshold {policy.performance_threshold_pct:g} %)"
     return False, f"{metric} change {degradation:+.1f} % within {policy.performance_threshold_pct:g} %"
+
+
+def _band(test: dict[str, Any], policy: TriggerPolicy) -> tuple[bool, str]:
+    """The distribution rule's band tests on the matured forecasts (``band_test`` of the monitoring)."""
+    if "p_worse_than_ewma_band" not in test:
+        return False, "no band test (too little history for the EWMA band, or a test from before it existed)"
+    wql_fired = test["p_worse_than_ewma_band"] < policy.band_p_value
+    kupiec_fired = test["kupiec_p_95"] < policy.kupiec_p_value
+    ratio = test["wql"] / test["wql_ewma_band"] if test["wql_ewma_band"] else float("inf")
+    return wql_fired or kupiec_fired, (
+        f"band WQL {ratio:.3f} x the EWMA band's, p {test['p_worse_than_ewma_band']:.4f} that it is more than "
+        f"{test['band_margin_pct']:g} % worse (fires below {policy.band_p_value:g}); 95 % band breached "
+        f"{test['step1_breaches_95']} times of {test['origins']} at step 1, Kupiec p {test['kupiec_p_95']:.4f} "
+        f"(fires below {policy.kupiec_p_value:g})"
+    )
 
 
 def manual_decision(horizon: str, today: date, run_id: str) -> TriggerDecision:

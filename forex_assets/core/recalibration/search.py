@@ -1,8 +1,10 @@
 """Configuration search for one horizon: an Optuna study over the horizon's search space.
 
 * GridSampler when the whole grid fits the trial budget, TPE (seeded) otherwise.
-* The objective is the median forecast's RMSE (CLP) on the search window; among equal RMSEs the
-  faster configuration wins (inference seconds per forecast).
+* The objective is the search space's ``objective``: the weighted quantile loss of the forecast
+  distribution (``wql``, the default: the band is what carries information in an FX forecast, whose best
+  median is the random walk's) or the median forecast's RMSE (``rmse``, CLP), on the search window; among
+  equal scores the faster configuration wins (inference seconds per forecast).
 * Where the study lives (one journal file per study, or the state database with heartbeats), its name
   (which pins horizon, search space, checkpoints and window, so an interrupted search resumes) and the
   repair of a torn journal: :mod:`forex_assets.core.recalibration.study_storage`.
@@ -57,8 +59,11 @@ from forex_assets.core.storage import StateDatabaseError, complete_url
 
 log = logging.getLogger(__name__)
 
-#: RMSEs closer than this (relative) are a tie, decided by inference time.
+#: Scores closer than this are a tie, decided by inference time.
 RMSE_TIE_TOLERANCE = 1e-9
+
+#: the trial metric each search objective minimises
+OBJECTIVE_METRICS = {"wql": "weighted_quantile_loss", "rmse": "rmse_clp"}
 
 
 class SearchError(RuntimeError):
@@ -236,7 +241,7 @@ def _run_study(
         metrics = result.metrics().as_dict()
         trial.set_user_attr("metrics", metrics)
         trial.set_user_attr("model_seconds", result.model_seconds)
-        return metrics["rmse_clp"]
+        return float(metrics[OBJECTIVE_METRICS[space.objective]])
 
     if sampler_kind == "tpe":
         finished = [t for t in study.get_trials(deepcopy=False) if _counts(t)]
@@ -258,7 +263,8 @@ def _run_study(
                 for t in trials
                 if t.state == optuna.trial.TrialState.WAITING
             }
-            to_run, pruned = grid_plan(space, candidates, {k: _rmse(t) for k, t in done.items() if k is not None})
+            scores = {k: _score(t, space.objective) for k, t in done.items() if k is not None}
+            to_run, pruned = grid_plan(space, candidates, scores)
             for label, reason in pruned.items():
                 if label not in done:
                     _record_pruned(study, label, by_label, reason)
@@ -312,8 +318,9 @@ def _counts(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.state.is_finished() and not _error(trial).startswith(INTERRUPTED)
 
 
-def _rmse(trial: optuna.trial.FrozenTrial) -> float:
-    value = trial.user_attrs.get("metrics", {}).get("rmse_clp")
+def _score(trial: optuna.trial.FrozenTrial, objective: str) -> float:
+    """The trial's value of the search objective (inf when it has none)."""
+    value = trial.user_attrs.get("metrics", {}).get(OBJECTIVE_METRICS[objective])
     return float(value) if value is not None and np.isfinite(value) else float("inf")
 
 
@@ -333,9 +340,9 @@ def _record_pruned(study: optuna.Study, label: str, by_label: dict[str, ChronosC
 
 
 def grid_plan(
-    space: SearchSpace, candidates: list[Candidate], rmse_by_label: dict[str, float]
+    space: SearchSpace, candidates: list[Candidate], score_by_label: dict[str, float]
 ) -> tuple[list[str], dict[str, str]]:
-    """Labels to evaluate now and labels pruned (with the reason), given the RMSEs on record.
+    """Labels to evaluate now and labels pruned (with the reason), given the objective's scores on record.
 
     Sampling groups (same checkpoint, contexts, preprocessing and temperature) are screened with
     their smallest ``num_samples``; only the best ``ceil(sampling_screen_keep x groups)`` groups go on
@@ -351,17 +358,19 @@ def grid_plan(
         groups.setdefault(candidate_label(c.config.model_copy(update={"num_samples": smallest})), []).append(c)
     screen = list(groups)
     rest = [c.label for c in candidates if c.config.family != SAMPLING_FAMILY]
-    if not all(label in rmse_by_label for label in screen):
+    if not all(label in score_by_label for label in screen):
         return rest + screen, {}
-    ranked = sorted(screen, key=lambda label: rmse_by_label[label])
+    ranked = sorted(screen, key=lambda label: score_by_label[label])
     keep = max(1, math.ceil(space.sampling_screen_keep * len(ranked)))
     survivors, dropped = ranked[:keep], ranked[keep:]
-    cutoff = rmse_by_label[survivors[-1]]
+    cutoff = score_by_label[survivors[-1]]
+    metric = "RMSE" if space.objective == "rmse" else "WQL"
+    unit = " CLP" if space.objective == "rmse" else ""
     run = rest + screen + [c.label for g in survivors for c in groups[g] if c.label != g]
     pruned = {
         c.label: (
-            f"pruned: its group scored RMSE {rmse_by_label[g]:.4f} CLP with {smallest} samples, worse than the "
-            f"{keep} best of {len(ranked)} groups (cut-off {cutoff:.4f})"
+            f"pruned: its group scored {metric} {score_by_label[g]:.6g}{unit} with {smallest} samples, worse than "
+            f"the {keep} best of {len(ranked)} groups (cut-off {cutoff:.6g})"
         )
         for g in dropped
         for c in groups[g]
@@ -370,7 +379,7 @@ def grid_plan(
     return run, pruned
 
 
-def _leaderboard(study: optuna.Study) -> pd.DataFrame:
+def _leaderboard(study: optuna.Study, objective: str = "rmse") -> pd.DataFrame:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         if not trial.state.is_finished():  # running elsewhere, or queued
@@ -382,6 +391,8 @@ def _leaderboard(study: optuna.Study) -> pd.DataFrame:
                 "state": trial.state.name,
                 "label": trial.user_attrs.get("label", ""),
                 "rmse_clp": metrics.get("rmse_clp", np.nan),
+                "wql": metrics.get("weighted_quantile_loss", np.nan),
+                "interval_score_95_clp": metrics.get("interval_score_95_clp", np.nan),
                 "mape_pct": metrics.get("mape_pct", np.nan),
                 "coverage_95": metrics.get("coverage_95", np.nan),
                 "bias_clp": metrics.get("bias_clp", np.nan),
@@ -396,10 +407,11 @@ def _leaderboard(study: optuna.Study) -> pd.DataFrame:
     # Interrupted-and-requeued attempts are noise once their rerun finished.
     frame = frame[~((frame["state"] == "FAIL") & frame["error"].str.startswith(INTERRUPTED))]
     complete = frame[frame["state"] == "COMPLETE"].copy()
-    complete["rmse_key"] = complete["rmse_clp"].map(
+    ranked_by = {"wql": "wql", "rmse": "rmse_clp"}[objective]
+    complete["score_key"] = complete[ranked_by].map(
         lambda v: round(v / RMSE_TIE_TOLERANCE) * RMSE_TIE_TOLERANCE if np.isfinite(v) else np.inf
     )
-    complete = complete.sort_values(["rmse_key", "seconds_per_forecast", "trial"]).drop(columns="rmse_key")
+    complete = complete.sort_values(["score_key", "seconds_per_forecast", "trial"]).drop(columns="score_key")
     complete = complete.drop_duplicates("label", keep="first")
     others = frame[frame["state"] != "COMPLETE"].sort_values(["state", "trial"])
     board = pd.concat([complete, others], ignore_index=True)
@@ -410,7 +422,7 @@ def _leaderboard(study: optuna.Study) -> pd.DataFrame:
 def _outcome(
     study: optuna.Study, space: SearchSpace, sampler_kind: str, series: PriceSeries, search_origins: np.ndarray
 ) -> SearchOutcome:
-    board = _leaderboard(study)
+    board = _leaderboard(study, space.objective)
     complete = board[board["state"] == "COMPLETE"] if not board.empty else board
     if complete.empty:
         errors = "; ".join(sorted(set(board["error"]))) if not board.empty else "no trial ran"

@@ -66,6 +66,16 @@ class SearchSpace(BaseModel):
     fit_interval_scale: bool = Field(
         default=True, description="fit the best candidate's interval scale for 95 % coverage on the search window"
     )
+    fit_band_blend: bool = Field(
+        default=True,
+        description="fit the best candidate's band_blend (its band averaged with the EWMA band) for the lowest "
+        "weighted quantile loss on the search window",
+    )
+    objective: Literal["wql", "rmse"] = Field(
+        default="wql",
+        description="what the search minimises on the search window: the weighted quantile loss of the whole "
+        "forecast distribution (wql) or the median's RMSE (rmse)",
+    )
     sampling_screen_keep: float = Field(
         default=1 / 3,
         gt=0,
@@ -121,6 +131,8 @@ def candidate_label(config: ChronosConfig) -> str:
         parts += [f"ns={config.num_samples}", f"T={config.temperature:g}"]
     if config.shrinkage or config.interval_scale != 1.0:
         parts += [f"shrink={config.shrinkage:g}", f"iscale={config.interval_scale:g}"]
+    if config.blend_weight:
+        parts += [f"blend={config.blend_weight:g}:{config.blend_baseline}"]
     return "|".join(parts)
 
 

@@ -28,6 +28,19 @@ class ApprovalThresholds:
     # policy tests about 26 candidates a horizon-year (the 14-day schedule); 0.05 / 26 ~ 0.002 keeps the
     # chance of one false deploy in a horizon-year at about 5 % (Bonferroni; docs/decisions.md)
     max_improvement_p_value: float = 0.002
+    # The distribution's path (issue 23), beside the ADR's: a candidate whose band is better and whose median
+    # is no worse is approved when every shared criterion (error std, inference time, bias) passes and
+    # its weighted quantile loss (WQL) is at least this much lower ...
+    min_wql_improvement_pct: float = 2.0
+    # ... significantly (one-sided Diebold-Mariano on the per-origin WQL differences, same HAC lags and the same
+    # level max_improvement_p_value) ...
+    # ... with an RMSE at most this much higher (the median may not pay for the band) ...
+    max_rmse_growth_pct: float = 0.5
+    # ... and a 95 % interval that covers between these shares of the window's targets (calibrated: neither
+    # too narrow nor too wide; the ADR path's 0.90 floor alone would let a band twice too wide through)
+    min_coverage_95_calibrated: float = 0.92
+    max_coverage_95_calibrated: float = 0.98
+    distribution_path: bool = True  # false: only the ADR's path approves
 
 
 @dataclass(frozen=True)
@@ -38,3 +51,8 @@ class LeverSettings:
     min_scale: float = 0.5
     max_scale: float = 3.0
     prior_paths: float = 10.0  # pseudo-observations of "the model's intervals are right" (scale 1)
+    # band_blend: the weight (0..1, steps of 0.05) of a volatility baseline's band averaged with the model's
+    # that minimises the weighted quantile loss on the search window, shrunk towards the prior's weight like
+    # the other levers; the baseline: ewma_band (RiskMetrics) or garch_band (GARCH(1,1)-t, ~0.15 s per origin)
+    fit_band_blend: bool = True
+    band_blend_with: str = "ewma_band"

@@ -22,7 +22,13 @@ import numpy as np
 from forex_assets.core.backtest.engine import BacktestResult
 from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.forecasting.quantiles import forecast_quantiles
-from forex_assets.core.metrics import DieboldMarianoResult, diebold_mariano
+from forex_assets.core.metrics import (
+    DieboldMarianoResult,
+    diebold_mariano,
+    diebold_mariano_losses,
+    per_origin_wql,
+    window_metrics,
+)
 from forex_assets.core.recalibration.thresholds import (
     ApprovalThresholds as ApprovalThresholds,  # declared there, light to import
 )
@@ -57,6 +63,27 @@ class ValidationMetrics:
     # one-sided Diebold-Mariano p-value that the candidate's path loss is lower (None in reports written
     # before the significance criterion existed)
     improvement_p_value: float | None = None
+    # the distribution (None in reports written before issue 23: they cannot pass its path)
+    wql_new: float | None = None  # weighted quantile loss of the five quantiles, steps pooled
+    wql_current: float | None = None
+    wql_improvement: float | None = None  # % change, negative = candidate better
+    wql_p_value: float | None = None  # one-sided Diebold-Mariano on per-origin WQL: the candidate's is lower
+    interval_score_95_new: float | None = None  # CLP, lower is better
+    interval_score_95_current: float | None = None
+    coverage_80_new: float | None = None
+    coverage_80_current: float | None = None
+    width_95_pct_new: float | None = None  # mean width of the 95 % band, % of the price
+    width_95_pct_current: float | None = None
+    # the RiskMetrics baseline (random walk + EWMA band) on the same origins: what a band has to beat
+    wql_ewma_band: float | None = None
+    interval_score_95_ewma_band: float | None = None
+    coverage_95_ewma_band: float | None = None
+
+
+#: the two approval paths: the decision record's (the median's accuracy) and the distribution's (issue 23)
+MEDIAN_PATH = "median"
+DISTRIBUTION_PATH = "distribution"
+BOTH_PATHS = "both"
 
 
 @dataclass(frozen=True)
@@ -66,6 +93,7 @@ class Criterion:
     observed: float
     threshold: float
     description: str
+    path: str = BOTH_PATHS  # which approval path needs it: "median", "distribution" or "both"
 
 
 CRITERIA_NAMES = (
@@ -75,7 +103,47 @@ CRITERIA_NAMES = (
     "coverage_95_sufficient",
     "bias_bounded",
     "improvement_significant",
+    "wql_improves",
+    "wql_improvement_significant",
+    "rmse_not_worse",
+    "coverage_95_calibrated",
 )
+
+#: which path each criterion belongs to (the others are needed by both)
+CRITERION_PATHS = {
+    "accuracy_improves": MEDIAN_PATH,
+    "improvement_significant": MEDIAN_PATH,
+    "coverage_95_sufficient": MEDIAN_PATH,
+    "wql_improves": DISTRIBUTION_PATH,
+    "wql_improvement_significant": DISTRIBUTION_PATH,
+    "rmse_not_worse": DISTRIBUTION_PATH,
+    "coverage_95_calibrated": DISTRIBUTION_PATH,
+}
+
+
+def approval_path(criteria: list[Criterion], thresholds: ApprovalThresholds = ApprovalThresholds()) -> str | None:
+    """The path that approves: "median" (the decision record's) when its criteria and the shared ones all
+    pass, else "distribution" when its own and the shared ones do (and the policy allows that path); None:
+    rejected."""
+    passed = {c.name: c.passed for c in criteria}
+    shared = all(ok for name, ok in passed.items() if CRITERION_PATHS.get(name, BOTH_PATHS) == BOTH_PATHS)
+    if not shared:
+        return None
+    paths = [MEDIAN_PATH] + ([DISTRIBUTION_PATH] if thresholds.distribution_path else [])
+    for path in paths:
+        own = [ok for name, ok in passed.items() if CRITERION_PATHS.get(name) == path]
+        if own and all(own):
+            return path
+    return None
+
+
+def check_outcome(criterion: Criterion, path: str | None) -> tuple[bool, str]:
+    """The blocking check's verdict on ``criterion`` when the report was approved by ``path`` (None:
+    rejected): a criterion of the other path does not block an approved report ("not needed"); every other
+    criterion blocks when it failed. Returns (passed, description)."""
+    if criterion.passed or path is None or criterion.path in (BOTH_PATHS, path):
+        return criterion.passed, criterion.description
+    return True, f"not needed: approved by the {path} path; {criterion.description}"
 
 
 def _change_pct(new: float, current: float) -> float:
@@ -88,9 +156,11 @@ def validation_metrics(
     seconds_new: float,
     seconds_current: float,
     overlap: int | None = None,
+    baseline_band: np.ndarray | None = None,
 ) -> ValidationMetrics:
     """``overlap``: how many consecutive validation origins share targets (``Windows.overlap``; default the
-    horizon's steps, i.e. origins one business day apart)."""
+    horizon's steps, i.e. origins one business day apart); ``baseline_band``: the EWMA band's quantiles on the
+    same origins (its scores go in the report beside the two configurations')."""
     if [str(d) for d in candidate.origin_dates] != [str(d) for d in deployed.origin_dates]:
         raise ValueError("candidate and deployed were not backtested on the same origins")
     new, cur = candidate.metrics(), deployed.metrics()
@@ -115,7 +185,57 @@ def validation_metrics(
         skill_vs_random_walk_current=cur.skill_vs_random_walk,
         rmse_random_walk=new.rmse_random_walk_clp,
         improvement_p_value=one_sided_improvement_p(candidate, deployed, overlap),
+        **distribution_fields(candidate, deployed, overlap, baseline_band),
     )
+
+
+def distribution_fields(
+    candidate: BacktestResult,
+    deployed: BacktestResult,
+    overlap: int | None = None,
+    baseline_band: np.ndarray | None = None,
+) -> dict[str, float | None]:
+    """The distribution's fields of :class:`ValidationMetrics`: WQL, interval score, 80 % coverage and width of
+    both configurations, the one-sided Diebold-Mariano p on per-origin WQL, and the EWMA band's scores on the
+    same origins when ``baseline_band`` (its (n, steps, levels) quantiles) is given."""
+    new, cur = candidate.metrics(), deployed.metrics()
+    overlap = candidate.actuals.shape[1] if overlap is None else overlap
+    fields: dict[str, float | None] = {
+        "wql_new": new.weighted_quantile_loss,
+        "wql_current": cur.weighted_quantile_loss,
+        "wql_improvement": _change_pct(new.weighted_quantile_loss, cur.weighted_quantile_loss),
+        "wql_p_value": one_sided_p(
+            per_origin_wql(candidate.quantiles, candidate.actuals, candidate.levels),
+            per_origin_wql(deployed.quantiles, deployed.actuals, deployed.levels),
+            overlap,
+        ),
+        "interval_score_95_new": new.interval_score_95_clp,
+        "interval_score_95_current": cur.interval_score_95_clp,
+        "coverage_80_new": new.coverage_80,
+        "coverage_80_current": cur.coverage_80,
+        "width_95_pct_new": new.width_95_pct,
+        "width_95_pct_current": cur.width_95_pct,
+    }
+    if baseline_band is not None:
+        ewma = window_metrics(
+            baseline_band, candidate.actuals, candidate.last_prices, candidate.scales, candidate.levels, 0.0
+        )
+        fields |= {
+            "wql_ewma_band": ewma.weighted_quantile_loss,
+            "interval_score_95_ewma_band": ewma.interval_score_95_clp,
+            "coverage_95_ewma_band": ewma.coverage_95,
+        }
+    return fields
+
+
+def one_sided_p(loss_new: np.ndarray, loss_current: np.ndarray, overlap: int) -> float:
+    """p-value of "the new per-origin loss is lower" (Diebold-Mariano, HLN-corrected, HAC lags overlap - 1):
+    half the two-sided p when it is lower, 1 - half of it otherwise; 1 when the window has fewer than
+    3 x ``overlap`` origins (see :func:`one_sided_improvement_p`)."""
+    if len(loss_new) < 3 * overlap:
+        return 1.0
+    test = diebold_mariano_losses(loss_new, loss_current, overlap)
+    return test.p_value / 2 if test.statistic < 0 else 1.0 - test.p_value / 2
 
 
 def one_sided_improvement_p(candidate: BacktestResult, deployed: BacktestResult, overlap: int | None = None) -> float:
@@ -126,10 +246,8 @@ def one_sided_improvement_p(candidate: BacktestResult, deployed: BacktestResult,
     test would be capped and pass noise), so it gives p = 1: it cannot show an improvement. The search
     spaces' windows (docs/decisions.md) hold 60 origins spaced so that ``overlap`` is 7 or 8."""
     overlap = candidate.actuals.shape[1] if overlap is None else overlap
-    if len(candidate.actuals) < 3 * overlap:
-        return 1.0
-    test = diebold_mariano(candidate.actuals, candidate.median, deployed.median, overlap)
-    return test.p_value / 2 if test.statistic < 0 else 1.0 - test.p_value / 2
+    squared = [np.mean(np.square(r.median - r.actuals), axis=1) for r in (candidate, deployed)]
+    return one_sided_p(squared[0], squared[1], overlap)
 
 
 def criterion_rule(name: str, thresholds: ApprovalThresholds = ApprovalThresholds()) -> str:
@@ -148,8 +266,21 @@ def criterion_rule(name: str, thresholds: ApprovalThresholds = ApprovalThreshold
         f"{1 + t.max_bias_growth_pct / 100:.2f}x the deployed config's",
         "improvement_significant": "a significant RMSE improvement: one-sided Diebold-Mariano p at most "
         f"{t.max_improvement_p_value:g} that the candidate's error is lower",
+        "wql_improves": f"weighted quantile loss at least {t.min_wql_improvement_pct:g} % lower than the deployed "
+        "config's",
+        "wql_improvement_significant": "a significant WQL improvement: one-sided Diebold-Mariano p at most "
+        f"{t.max_improvement_p_value:g} on the per-origin weighted quantile losses",
+        "rmse_not_worse": f"RMSE at most {t.max_rmse_growth_pct:g} % above the deployed config's",
+        "coverage_95_calibrated": f"95 % interval coverage between {t.min_coverage_95_calibrated:.2f} and "
+        f"{t.max_coverage_95_calibrated:.2f}",
     }
-    return rules[name]
+    path = CRITERION_PATHS.get(name, BOTH_PATHS)
+    needed_by = {
+        MEDIAN_PATH: " (the decision record's path)",
+        DISTRIBUTION_PATH: " (the distribution's path)",
+        BOTH_PATHS: " (both paths)",
+    }[path]
+    return rules[name] + needed_by
 
 
 def approval_criteria(
@@ -214,10 +345,62 @@ def approval_criteria(
             t.max_improvement_p_value,
             f"one-sided Diebold-Mariano p {p_value:.3f}",
         ),
+        *_distribution_criteria(metrics, t),
     ]
     return [
-        Criterion(name, passed, observed, threshold, f"{seen}; needs {criterion_rule(name, t)}")
+        Criterion(
+            name,
+            passed,
+            observed,
+            threshold,
+            f"{seen}; needs {criterion_rule(name, t)}",
+            CRITERION_PATHS.get(name, BOTH_PATHS),
+        )
         for name, passed, observed, threshold, seen in evaluated
+    ]
+
+
+def _distribution_criteria(
+    metrics: ValidationMetrics, t: ApprovalThresholds
+) -> list[tuple[str, bool, float, float, str]]:
+    """The distribution path's criteria; a report without the distribution's fields fails them all."""
+    if metrics.wql_improvement is None or metrics.wql_p_value is None:
+        missing = "the report has no weighted quantile loss (written before the distribution's path)"
+        return [
+            (name, False, float("nan"), float("nan"), missing)
+            for name in ("wql_improves", "wql_improvement_significant", "rmse_not_worse", "coverage_95_calibrated")
+        ]
+    low, high = t.min_coverage_95_calibrated, t.max_coverage_95_calibrated
+    coverage = metrics.ci95_coverage_new
+    return [
+        (
+            "wql_improves",
+            metrics.wql_improvement <= -t.min_wql_improvement_pct,
+            metrics.wql_improvement,
+            -t.min_wql_improvement_pct,
+            f"WQL change {metrics.wql_improvement:+.2f} % ({metrics.wql_new:.5f} vs {metrics.wql_current:.5f})",
+        ),
+        (
+            "wql_improvement_significant",
+            metrics.wql_p_value <= t.max_improvement_p_value,
+            metrics.wql_p_value,
+            t.max_improvement_p_value,
+            f"one-sided Diebold-Mariano p {metrics.wql_p_value:.3f} on per-origin WQL",
+        ),
+        (
+            "rmse_not_worse",
+            metrics.rmse_improvement <= t.max_rmse_growth_pct,
+            metrics.rmse_improvement,
+            t.max_rmse_growth_pct,
+            f"RMSE change {metrics.rmse_improvement:+.2f} %",
+        ),
+        (
+            "coverage_95_calibrated",
+            low <= coverage <= high,
+            coverage,
+            low if coverage < low else high,
+            f"95 % interval coverage {coverage:.3f}",
+        ),
     ]
 
 
@@ -255,19 +438,27 @@ class ValidationReport:
     criteria: list[Criterion]
     candidate_window: dict[str, Any] = field(default_factory=dict)  # WindowMetrics of the candidate
     deployed_window: dict[str, Any] = field(default_factory=dict)
+    thresholds: ApprovalThresholds = field(default_factory=ApprovalThresholds)
+
+    @property
+    def approved_by(self) -> str | None:
+        """The approval path ("median" or "distribution"), None when rejected."""
+        return approval_path(self.criteria, self.thresholds)
 
     @property
     def approved(self) -> bool:
-        return all(c.passed for c in self.criteria)
+        return self.approved_by is not None
 
     @property
     def failed_criteria(self) -> list[str]:
-        return [c.name for c in self.criteria if not c.passed]
+        """The criteria that block the report: none when a path approved it, every failed one otherwise."""
+        return [] if self.approved else [c.name for c in self.criteria if not c.passed]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "horizon": self.horizon,
             "approved": self.approved,
+            "approved_by": self.approved_by,
             "failed_criteria": self.failed_criteria,
             "candidate": self.candidate.model_dump(mode="json", exclude_none=True),
             "deployed": self.deployed.model_dump(mode="json", exclude_none=True),
@@ -292,8 +483,9 @@ def build_report(
     seconds_current: float,
     thresholds: ApprovalThresholds = ApprovalThresholds(),
     overlap: int | None = None,
+    baseline_band: np.ndarray | None = None,
 ) -> ValidationReport:
-    metrics = validation_metrics(candidate, deployed, seconds_new, seconds_current, overlap)
+    metrics = validation_metrics(candidate, deployed, seconds_new, seconds_current, overlap, baseline_band)
     overlap = candidate.actuals.shape[1] if overlap is None else overlap
     return ValidationReport(
         horizon=horizon,
@@ -307,4 +499,5 @@ def build_report(
         criteria=approval_criteria(metrics, thresholds),
         candidate_window=candidate.metrics().as_dict(),
         deployed_window=deployed.metrics().as_dict(),
+        thresholds=thresholds,
     )

@@ -15,6 +15,7 @@ from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.engine import BacktestResult, run_backtest
 from forex_assets.core.backtest.windows import PriceSeries, split_windows
 from forex_assets.core.files import write_text_atomically
+from forex_assets.core.forecasting.baselines import baseline_quantiles
 from forex_assets.core.forecasting.config import ChronosConfig, as_config
 from forex_assets.core.horizons import horizon_steps
 from forex_assets.core.models.loading import checkpoint_identity, load_pipeline
@@ -58,8 +59,13 @@ def find_candidate(
         space, series, windows.search, load_pipeline, checkpoint_ids, cache, storage_dir, progress, database_url
     )
     if levers is None:
-        levers = LeverSettings(fit_shrinkage=space.fit_shrinkage, fit_interval_scale=space.fit_interval_scale)
-    if not (levers.fit_shrinkage or levers.fit_interval_scale):
+        levers = LeverSettings(
+            fit_shrinkage=space.fit_shrinkage,
+            fit_interval_scale=space.fit_interval_scale,
+            fit_band_blend=space.fit_band_blend,
+        )
+    blends = levers.fit_band_blend or (prior is not None and prior.blend_weight > 0)
+    if not (levers.fit_shrinkage or levers.fit_interval_scale or blends):
         return outcome
     best = outcome.best
     raw = run_backtest(
@@ -71,10 +77,19 @@ def find_candidate(
         cache,
         checkpoint_ids[best.checkpoint],
     )  # read back from the forecast cache: the search backtested this configuration on these origins
+    if blends:
+        baseline = levers.band_blend_with if levers.fit_band_blend else (prior.blend_baseline if prior else "")
+        band = baseline_quantiles(baseline, series.values, windows.search, horizon_steps(space.horizon), raw.levels)
+        raw = replace(raw, baseline_band=band)
     fitted = fit_levers(raw, levers, prior)
+    blend = (
+        f", band blend {fitted.config.blend_weight:g} with {fitted.config.blend_baseline}"
+        if fitted.config.blend_weight
+        else ""
+    )
     progress(
         f"{space.horizon}: levers fitted on the search window: shrinkage {fitted.config.shrinkage:g}, "
-        f"interval scale {fitted.config.interval_scale:g}"
+        f"interval scale {fitted.config.interval_scale:g}{blend}"
     )
     return replace(outcome, best=fitted.config, best_metrics=fitted.metrics().as_dict())
 
@@ -175,6 +190,8 @@ def validate_candidate(
             )
         )
     seconds_new, seconds_current = single_forecast_seconds(load_pipeline, [candidate, deployed], series.values, steps)
+    # the RiskMetrics band on the same origins: the report scores the two configurations beside it
+    ewma_band = baseline_quantiles("ewma_band", series.values, windows.validation, steps, results[0].levels)
     report = build_report(
         horizon,
         results[0],
@@ -185,6 +202,7 @@ def validate_candidate(
         seconds_current,
         thresholds,
         overlap=windows.overlap,
+        baseline_band=ewma_band,
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     json_path = reports_dir / f"validation_{horizon}_{stamp}.json"

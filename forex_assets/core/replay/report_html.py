@@ -14,7 +14,7 @@ import pandas as pd
 from forex_assets.core.plots import figure_png_base64
 from forex_assets.core.replay.report_plots import accuracy_figure, timeline_figure
 from forex_assets.core.replay.report_stats import TARGETS
-from forex_assets.core.replay.report_text import format_figure, ratio_text
+from forex_assets.core.replay.report_text import FORECASTERS, coverage_text, format_figure, ratio_text
 from forex_assets.core.templates import render
 
 
@@ -208,17 +208,76 @@ def _triggers(r: dict[str, Any]) -> Table:
     )
 
 
+def _distribution(acc: dict[str, Any]) -> Table:
+    """One row per forecaster: origins scored, RMSE, MAPE, WQL, 95 % interval score, 95 % and 80 % coverage,
+    95 % width (n/a: a forecaster without a band)."""
+    headers = [
+        "forecaster", "origins scored", "RMSE (CLP)", "MAPE", "WQL", "interval score 95 % (CLP)",
+        "95 % coverage", "80 % coverage", "95 % width",
+    ]  # fmt: skip
+    rows = []
+    for key, label in FORECASTERS.items():
+        row = acc.get(key)
+        if not row:
+            continue
+        spacing = row.get("origin_spacing_days", 1)
+        origins = f"{row.get('origins_scored')}" + (f" (every {spacing} days)" if spacing > 1 else "")
+        width, mape, wql, score = (row.get(k) for k in ("width_95_pct", "mape_pct", "wql", "interval_score_95"))
+        rows.append(
+            [
+                Cell(label),
+                Cell(origins, "num"),
+                _cell(row.get("rmse_clp"), "rmse_clp"),
+                Cell("n/a" if mape is None else f"{mape:.3f} %", "num"),
+                Cell("n/a" if wql is None else f"{wql:.5f}", "num"),
+                Cell("n/a" if score is None else f"{score:.2f}", "num"),
+                Cell(coverage_text(row.get("coverage_95")), "num"),
+                Cell(coverage_text(row.get("coverage_80")), "num"),
+                Cell("n/a" if width is None else f"{width:.2f} %", "num"),
+            ]
+        )
+    return Table(headers, rows)
+
+
+def _wql_ratios(acc: dict[str, Any]) -> Table | None:
+    rows = [
+        [
+            Cell(f"live / {FORECASTERS[k.removeprefix('wql_ratio_vs_')]}"),
+            Cell(ratio_text(v), "num"),
+            _cell(v.get("origins")),
+            _cell(v.get("block")),
+            Cell(v.get("note") or "", "muted"),
+        ]
+        for k, v in acc.items()
+        if k.startswith("wql_ratio_vs_") and k.removeprefix("wql_ratio_vs_") in FORECASTERS
+    ]
+    return Table(["", "WQL ratio [95 % CI]", "origins", "block (origins)", ""], rows) if rows else None
+
+
+def _breach_tests(tests: dict[str, Any] | None) -> Table | None:
+    if not tests:
+        return None
+    facts = [
+        ("step", str(tests["step"])),
+        ("actuals outside the band", f"{tests['breaches']} of {tests['observations']}"),
+        ("breach rate (nominal 5 %)", coverage_text(tests["breach_rate"])),
+        ("Kupiec proportion of failures, p-value", _scalar(tests["kupiec_pof_p_value"], "p_value")),
+        ("Christoffersen independence, p-value", _scalar(tests["christoffersen_independence_p_value"], "p_value")),
+    ]
+    return Table([], [[Cell(label), Cell(value, "num")] for label, value in facts])
+
+
 def _accuracy_tables(acc: dict[str, Any]) -> dict[str, Any]:
-    models = {"live": "live policy", "static": "static initial", "random_walk": "random walk"}
     tests = {k: v for k, v in acc.items() if k.startswith("diebold_mariano_")}
     ratios = {k: v for k, v in acc.items() if k.startswith("rmse_ratio_")}
-    shown = {"origins", "note", *models, *tests, *ratios}
+    wql_ratios = {k for k in acc if k.startswith("wql_ratio_vs_")}
+    shown = {"origins", "note", "breach_tests_95_live", *FORECASTERS, *tests, *ratios, *wql_ratios}
     return {
         "origins": acc["origins"],
         "note": acc.get("note"),
-        "models": _mapping_table({label: acc[k] for k, label in models.items() if k in acc})
-        if acc["origins"]
-        else None,
+        "models": _distribution(acc) if acc["origins"] else None,
+        "wql_ratios": _wql_ratios(acc),
+        "breaches": _breach_tests(acc.get("breach_tests_95_live")),
         "tests": _mapping_table({_label(k.removeprefix("diebold_mariano_")): v for k, v in tests.items()})
         if tests
         else None,

@@ -18,13 +18,24 @@ Definitions (per horizon, over the replayed days):
   severity MEDIUM or HIGH, and to the first drift-triggered optimization; not measurable (None, with
   the reason) for an onset before the first replayed day or after the last one;
 * accuracy: every live forecast whose whole path matured by the last replay day, against the static
-  initial configuration and the random walk on the same origins: RMSE, MAPE, 95 % coverage, and
-  Diebold-Mariano (HLN) on the squared error over the path. Step k targets the k-th Chilean business
-  day after the origin (no fixing on a Chilean holiday) and is scored against that date's price, never
-  another day's; a path with a target date without a price (a gap in the series) is not matured;
+  initial configuration, the random walk and three baseline bands on the same origins (``ewma_band``,
+  ``garch_band``, ``historical_band``: :func:`forex_assets.core.forecasting.baselines.baseline_quantiles`, the
+  random walk's median with a band from the volatility of the prices up to the origin; the GARCH band on at
+  most :data:`GARCH_MAX_ORIGINS` of the origins, every s-th replay day, ``origin_spacing_days`` s); per
+  forecaster: RMSE and MAPE of the median, weighted quantile loss (WQL) of the five quantiles, the 95 %
+  interval score, 95 % and 80 % coverage and the 95 % band's mean width as a percentage of the actual (the
+  random walk has no band: its band figures are None); Diebold-Mariano (HLN) on the squared error over the
+  path. Step k targets the k-th Chilean business day after the origin (no fixing on a Chilean holiday) and is
+  scored against that date's price, never another day's; a path with a target date without a price (a gap in
+  the series) is not matured;
 * RMSE ratios live / static and live / random walk with 95 % circular-block bootstrap intervals over the
   matured origins (blocks of h origins, as consecutive origins share h - 1 targets; 1,000 resamples,
   seeded: :func:`forex_assets.core.metrics.block_bootstrap_ratio_ci`), when there are at least two blocks;
+  WQL ratios live / ewma_band, live / garch_band and live / static the same way on per-origin pinball losses
+  (:func:`forex_assets.core.loss_ratio.block_bootstrap_loss_ratio_ci`; on the GARCH band's origins, s replay
+  days apart, blocks of ceil(h / s) origins: h business days again);
+* breach tests of the live 95 % band: Kupiec's proportion of failures and Christoffersen's independence
+  p-values on the step-1 breaches of the matured origins in date order;
 * realised win rate: each deploy is followed on its first JUDGED_ORIGINS origins (fewer when it was rolled
   back or replaced first) together with the configuration it replaced, forecast in shadow on the same
   origins; it wins when the RMSE of its median over the origins whose paths matured by the last replay
@@ -37,20 +48,31 @@ Definitions (per horizon, over the replayed days):
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from forex_assets.core.band_scores import (
+    breaches,
+    christoffersen_independence,
+    coverage,
+    interval_score,
+    kupiec_pof,
+    mean_width_pct,
+)
 from forex_assets.core.calendar import DateScalar
+from forex_assets.core.forecasting.baselines import baseline_quantiles
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.forecasting.production import target_business_days
-from forex_assets.core.forecasting.quantiles import MEDIAN_INDEX
-from forex_assets.core.horizons import horizon_steps
-from forex_assets.core.metrics import block_bootstrap_ratio_ci, diebold_mariano, rmse
+from forex_assets.core.forecasting.quantiles import FORECAST_QUANTILES, MEDIAN_INDEX
+from forex_assets.core.horizons import HORIZONS, horizon_steps
+from forex_assets.core.loss_ratio import block_bootstrap_loss_ratio_ci, per_origin_quantile_loss
+from forex_assets.core.metrics import block_bootstrap_ratio_ci, diebold_mariano, rmse, weighted_quantile_loss
 from forex_assets.core.monitoring.live_scoring import live_window_arrays
 from forex_assets.core.monitoring.triggers import TriggerPolicy
 from forex_assets.core.replay.engine import JUDGED_ORIGINS, DeployJudgement, HorizonTrace, ReplayResult
@@ -63,11 +85,25 @@ TARGETS = {
     "false_positive_rate_rmse": ("<=", 0.10),
     "median_detection_latency_days": ("<=", 7),
     "realised_win_rate": (">=", 0.60),
+    "realised_win_rate_wql": (">=", 0.60),
     "rollbacks_per_deploy": ("<=", 0.20),
 }
 BUSINESS_DAYS_PER_YEAR = 252
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
+#: the baselines' bands scored beside the live forecasts (forecasting.baselines.BASELINES)
+BASELINE_BANDS = ("ewma_band", "garch_band", "historical_band")
+#: the forecasters the live one's WQL is divided by, with a bootstrap interval
+WQL_RATIOS_AGAINST = ("ewma_band", "garch_band", "static")
+#: GARCH(1,1)-t costs about 0.19 s an origin at 90 steps (a maximum-likelihood fit and 10,000 simulated paths),
+#: 280 s on the 1,492 days of a 6-year replay, beyond its 20-minute budget (16.5 min without): it is fitted on
+#: at most this many replay days (every s-th, s = ceil(days / GARCH_MAX_ORIGINS): 3 on 6 years, 495 fits); the
+#: other baselines cost milliseconds an origin and score every origin. Measured on a 6-year x 4-horizon history
+#: of real prices: the report took 135.8 s instead of 2.3 s (2-core machine, shared)
+GARCH_MAX_ORIGINS = 500
+LOW_95, HIGH_95 = FORECAST_QUANTILES.index(0.025), FORECAST_QUANTILES.index(0.975)
+LOW_80, HIGH_80 = FORECAST_QUANTILES.index(0.1), FORECAST_QUANTILES.index(0.9)
+BAND_FIGURES = ("wql", "interval_score_95", "coverage_95", "coverage_80", "width_95_pct")
 
 
 def _share(numerator: int, denominator: int) -> float | None:
@@ -92,34 +128,175 @@ def _paths(
     return live, np.array([static[o][:width] for o in origins]), lasts, actuals, pd.DatetimeIndex(origins)
 
 
-def _accuracy(quantiles_or_point: np.ndarray, actuals: np.ndarray) -> dict[str, Any]:
-    if quantiles_or_point.ndim == 3:
-        median, low, high = quantiles_or_point[..., 2], quantiles_or_point[..., 0], quantiles_or_point[..., -1]
-    else:
-        median, low, high = quantiles_or_point, None, None
+def forecast_accuracy(forecast: np.ndarray, actuals: np.ndarray) -> dict[str, Any]:
+    """One forecaster's figures on (n, h) ``actuals``: ``forecast`` (n, h, q) quantiles at
+    ``FORECAST_QUANTILES`` or (n, h) a point forecast (no band: its band figures are None)."""
+    band = forecast.ndim == 3
+    median = forecast[..., MEDIAN_INDEX] if band else forecast
     error = median - actuals
-    out = {
+    out: dict[str, Any] = {
+        "origins_scored": int(actuals.shape[0]),
         "rmse_clp": float(np.sqrt(np.mean(error**2))),
         "mape_pct": float(np.mean(np.abs(error) / actuals) * 100),
-        "coverage_95": float(np.mean((actuals >= low) & (actuals <= high))) if low is not None else None,
+        **dict.fromkeys(BAND_FIGURES),
     }
+    if band:
+        low, high = forecast[..., LOW_95], forecast[..., HIGH_95]
+        out |= {
+            "wql": weighted_quantile_loss(forecast, actuals, FORECAST_QUANTILES),
+            "interval_score_95": interval_score(low, high, actuals, alpha=0.05),
+            "coverage_95": coverage(low, high, actuals),
+            "coverage_80": coverage(forecast[..., LOW_80], forecast[..., HIGH_80], actuals),
+            "width_95_pct": mean_width_pct(low, high, actuals),
+        }
     return out
 
 
-def accuracy_comparison(result: ReplayResult, trace: HorizonTrace, prices: pd.DataFrame) -> dict[str, Any]:
+class BaselineBands:
+    """The baselines' quantiles (:data:`BASELINE_BANDS`) at replay origins, from the prices up to each origin
+    (the last price on or before it: what its forecast could see), shared by the horizons of one report.
+
+    Each is computed once per origin for ``steps``, the longest horizon's, and sliced for shorter ones: a
+    baseline's k-step quantiles do not depend on the horizon asked (the GARCH band's simulated ones up to
+    their simulation noise, under 0.1 %: its paths are drawn for the steps asked). The GARCH band is computed
+    only on every ``spacing["garch_band"]``-th of ``days`` (:data:`GARCH_MAX_ORIGINS`). An origin where a
+    baseline cannot be computed (too little history before it) is left out of that baseline's figures, with
+    the reason."""
+
+    def __init__(self, prices: pd.DataFrame, days: Sequence[pd.Timestamp], steps: int) -> None:
+        ordered = prices.sort_values("date")
+        self.dates = pd.DatetimeIndex(ordered["date"])
+        self.values = ordered["usdclp"].to_numpy(dtype=float)
+        self.steps = steps
+        self.spacing = {name: 1 for name in BASELINE_BANDS}
+        self.spacing["garch_band"] = max(1, math.ceil(len(days) / GARCH_MAX_ORIGINS))
+        self._origins = {name: set(list(days)[::spacing]) for name, spacing in self.spacing.items()}
+        self._cache: dict[tuple[str, int], np.ndarray | None] = {}
+        self.errors: dict[str, str] = {}  # baseline -> the first reason it could not be computed
+
+    def _at(self, name: str, origin: pd.Timestamp) -> np.ndarray | None:
+        index = int(self.dates.searchsorted(origin, side="right")) - 1
+        if (name, index) not in self._cache:
+            try:
+                if index < 0:
+                    raise ValueError(f"no price on or before {origin.date()}")
+                quantiles = baseline_quantiles(name, self.values, [index], self.steps, FORECAST_QUANTILES)[0]
+                self._cache[(name, index)] = quantiles
+            except Exception as error:  # noqa: BLE001 - a baseline that cannot be fitted there skips the origin
+                self._cache[(name, index)] = None
+                self.errors.setdefault(name, f"{type(error).__name__}: {error}")
+        return self._cache[(name, index)]
+
+    def eligible(self, name: str, origins: pd.DatetimeIndex) -> np.ndarray:
+        """Which of ``origins`` the baseline is computed on (all but the GARCH band's skipped days)."""
+        return np.array([o in self._origins[name] for o in origins], dtype=bool)
+
+    def quantiles(self, name: str, origins: pd.DatetimeIndex, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scored, quantiles): which of ``origins`` the baseline scores (a boolean mask: eligible and
+        computable) and its (scored, width, q) quantiles there, steps 1..width."""
+        if width > self.steps:
+            raise ValueError(f"{width} steps asked of baselines computed for {self.steps}")
+        eligible = self.eligible(name, origins)
+        computed = [self._at(name, o) if e else None for o, e in zip(origins, eligible, strict=True)]
+        scored = np.array([q is not None for q in computed], dtype=bool)
+        stacked = [q[:width] for q in computed if q is not None]
+        empty = np.empty((0, width, len(FORECAST_QUANTILES)))
+        return scored, np.stack(stacked) if stacked else empty
+
+
+def wql_ratio_interval(live: np.ndarray, other: np.ndarray, actuals: np.ndarray, block: int) -> dict[str, Any]:
+    """WQL(live) / WQL(other) on the same origins and actuals (the ratio of their summed pinball losses) with
+    its 95 % circular-block bootstrap interval over the origins (blocks of ``block`` origins); without an
+    interval (a note instead) when there are fewer than two blocks of origins."""
+    origins = int(actuals.shape[0])
+    if origins == 0:
+        return {"ratio": None, "origins": 0, "note": "no origin scored by both"}
+    losses_live = per_origin_quantile_loss(live, actuals, FORECAST_QUANTILES)
+    losses_other = per_origin_quantile_loss(other, actuals, FORECAST_QUANTILES)
+    total_other = float(losses_other.sum())
+    ratio = float(losses_live.sum()) / total_other if total_other > 0 else None
+    if origins < 2 * block or ratio is None:
+        reason = "the other forecast has no loss" if ratio is None else f"fewer than two blocks of {block}"
+        return {"ratio": ratio, "origins": origins, "note": f"no interval on {origins} origins: {reason}"}
+    ci = block_bootstrap_loss_ratio_ci(losses_live, losses_other, block, n=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+    return {
+        "ratio": ci.ratio,
+        "ci_low": ci.low,
+        "ci_high": ci.high,
+        "block": ci.block,
+        "resamples": ci.resamples,
+        "origins": ci.origins,
+    }
+
+
+def breach_tests(quantiles: np.ndarray, actuals: np.ndarray) -> dict[str, Any]:
+    """Kupiec's proportion-of-failures and Christoffersen's independence tests of a forecast's 95 % band on
+    the step-1 breaches of its origins in date order."""
+    # Step 1 only: the step-1 targets of consecutive origins (consecutive replay days) are distinct days (each
+    # origin's next business day), so under a correct band their breaches are independent Bernoulli(0.05)
+    # draws, what both tests assume. Later steps of consecutive origins share targets (origin t's step 2 is
+    # origin t+1's step 1) and breach together even under a correct band, which the independence test would
+    # flag.
+    flags = breaches(quantiles[:, 0, LOW_95], quantiles[:, 0, HIGH_95], actuals[:, 0])
+    kupiec = kupiec_pof(flags, expected_rate=0.05)
+    return {
+        "step": 1,
+        "observations": kupiec.observations,
+        "breaches": kupiec.breaches,
+        "breach_rate": kupiec.observed_rate,
+        "kupiec_pof_p_value": kupiec.p_value,
+        "christoffersen_independence_p_value": christoffersen_independence(flags).p_value if len(flags) > 1 else None,
+    }
+
+
+def _baseline_accuracy(
+    bands: BaselineBands, name: str, origins: pd.DatetimeIndex, scored: np.ndarray, quantiles: np.ndarray,
+    actuals: np.ndarray,
+) -> dict[str, Any]:  # fmt: skip
+    out: dict[str, Any]
+    if scored.any():
+        out = forecast_accuracy(quantiles, actuals[scored])
+    else:
+        out = {"origins_scored": 0, "rmse_clp": None, "mape_pct": None, **dict.fromkeys(BAND_FIGURES)}
+    out["origin_spacing_days"] = bands.spacing[name]
+    eligible = bands.eligible(name, origins)
+    failed = int((eligible & ~scored).sum())
+    if failed:
+        out["note"] = f"not computable on {failed} of {int(eligible.sum())} origins ({bands.errors.get(name)})"
+    return out
+
+
+def accuracy_comparison(
+    result: ReplayResult, trace: HorizonTrace, prices: pd.DataFrame, bands: BaselineBands | None = None
+) -> dict[str, Any]:
+    """The horizon's accuracy block (the module's docstring). ``bands``: the baselines' bands, shared by the
+    horizons of a report (computed here, for this horizon's steps, when None)."""
     history = ForecastHistory(WorkingAreaLayout.in_directory(result.workdir).forecast_history)
     arrays = _paths(history, trace.horizon, result.days, prices, trace.static_forecasts)
     if arrays is None:
         return {"origins": 0, "note": "no forecast matured within the replayed range"}
     live, static, lasts, actuals, origins = arrays
     walk = np.repeat(lasts[:, None], actuals.shape[1], axis=1)
-    out = {
-        "origins": int(len(lasts)),
-        "live": _accuracy(live, actuals),
-        "static": _accuracy(static, actuals),
-        "random_walk": _accuracy(walk, actuals),
-    }
     h = horizon_steps(trace.horizon)
+    bands = bands or BaselineBands(prices, result.days, actuals.shape[1])
+    out: dict[str, Any] = {
+        "origins": int(len(lasts)),
+        "live": forecast_accuracy(live, actuals),
+        "static": forecast_accuracy(static, actuals),
+        "random_walk": forecast_accuracy(walk, actuals),
+    }
+    others = {"static": (np.ones(len(origins), dtype=bool), static)}
+    for name in BASELINE_BANDS:
+        scored, quantiles = bands.quantiles(name, origins, actuals.shape[1])
+        out[name] = _baseline_accuracy(bands, name, origins, scored, quantiles, actuals)
+        others[name] = (scored, quantiles)
+    for name in WQL_RATIOS_AGAINST:
+        scored, quantiles = others[name]
+        # the GARCH band's origins are s replay days apart: blocks of ceil(h / s) of them span at least h business
+        # days, the reach of the dependence between overlapping paths (s = 1 for the others: blocks of h)
+        block = math.ceil(h / bands.spacing.get(name, 1))
+        out[f"wql_ratio_vs_{name}"] = wql_ratio_interval(live[scored], quantiles, actuals[scored], block)
+    out["breach_tests_95_live"] = breach_tests(live, actuals)
     for name, other in (("vs_static", static[..., 2]), ("vs_random_walk", walk)):
         try:
             dm = diebold_mariano(actuals, live[..., 2], other, h)
@@ -170,6 +347,7 @@ def judge_deploy(judgement: DeployJudgement, prices: pd.DataFrame, horizon: str)
     observed = prices.set_index("date")["usdclp"]
     last = observed.index[-1] if len(observed) else None
     errors_deploy, errors_replaced = [], []
+    bands_deploy, bands_replaced, actuals = [], [], []
     for origin in sorted(set(judgement.live) & set(judgement.shadow)):
         targets = pd.DatetimeIndex(target_business_days(pd.Timestamp(origin), steps))
         if last is None or targets[-1] > last:
@@ -180,6 +358,9 @@ def judge_deploy(judgement: DeployJudgement, prices: pd.DataFrame, horizon: str)
         actual = observed[targets[known]].to_numpy()
         errors_deploy.append(np.asarray(judgement.live[origin])[known, MEDIAN_INDEX] - actual)
         errors_replaced.append(np.asarray(judgement.shadow[origin])[known, MEDIAN_INDEX] - actual)
+        bands_deploy.append(np.asarray(judgement.live[origin])[known])
+        bands_replaced.append(np.asarray(judgement.shadow[origin])[known])
+        actuals.append(actual)
     matured = len(errors_deploy)
     rmse_deploy = rmse(np.concatenate(errors_deploy)) if matured else None
     rmse_replaced = rmse(np.concatenate(errors_replaced)) if matured else None
@@ -189,6 +370,18 @@ def judge_deploy(judgement: DeployJudgement, prices: pd.DataFrame, horizon: str)
         verdict = "tie"  # the same medians (e.g. a deploy that changed only the intervals): not a win
     else:
         verdict = "win" if rmse_deploy < rmse_replaced else "loss"
+    # the whole distribution: the weighted quantile loss of the deploy's and the replaced configuration's
+    # forecasts on the same targets (a deploy approved for its band wins or loses here)
+    wql_deploy = wql_replaced = None
+    verdict_wql = "not judged"
+    if matured:
+        y = np.concatenate(actuals)[None, :]
+        wql_deploy = weighted_quantile_loss(np.concatenate(bands_deploy)[None], y, FORECAST_QUANTILES)
+        wql_replaced = weighted_quantile_loss(np.concatenate(bands_replaced)[None], y, FORECAST_QUANTILES)
+        if np.isclose(wql_deploy, wql_replaced, rtol=1e-12, atol=0.0):
+            verdict_wql = "tie"
+        else:
+            verdict_wql = "win" if wql_deploy < wql_replaced else "loss"
     return {
         "version": judgement.version,
         "deployed_on": str(pd.Timestamp(judgement.day).date()),
@@ -199,6 +392,9 @@ def judge_deploy(judgement: DeployJudgement, prices: pd.DataFrame, horizon: str)
         "rmse_deploy_clp": rmse_deploy,
         "rmse_replaced_clp": rmse_replaced,
         "verdict": verdict,
+        "wql_deploy": wql_deploy,
+        "wql_replaced": wql_replaced,
+        "verdict_wql": verdict_wql,
     }
 
 
@@ -216,8 +412,11 @@ def deploy_outcomes(trace: HorizonTrace, prices: pd.DataFrame) -> dict[str, Any]
             rows.append(judge_deploy(judgement, prices, trace.horizon))
     judged = [r for r in rows if r["verdict"] != "not judged"]
     wins = sum(r["verdict"] == "win" for r in judged)
+    wins_wql = sum(r.get("verdict_wql") == "win" for r in judged)
     return {
         "realised_win_rate": _share(wins, len(judged)),
+        "realised_win_rate_wql": _share(wins_wql, len(judged)),
+        "deploy_wins_wql": wins_wql,
         "deploy_wins": wins,
         "deploys_judged": len(judged),
         "deploys_not_judged": len(rows) - len(judged),
@@ -272,7 +471,11 @@ def _latencies(trace: HorizonTrace, days: list[pd.Timestamp], onsets: Iterable[D
 
 
 def horizon_report(
-    result: ReplayResult, trace: HorizonTrace, prices: pd.DataFrame, policy: TriggerPolicy
+    result: ReplayResult,
+    trace: HorizonTrace,
+    prices: pd.DataFrame,
+    policy: TriggerPolicy,
+    bands: BaselineBands | None = None,
 ) -> dict[str, Any]:
     fired = Counter(kind for d in trace.decisions for kind in d.fired)
     blocked = Counter(kind for d in trace.decisions for kind in d.blocked)
@@ -318,7 +521,7 @@ def horizon_report(
         "median_optimization_seconds": statistics.median([o.seconds for o in optimizations]) if optimizations else None,
         "drift_latencies": latencies,
         "median_detection_latency_days": statistics.median(detection) if detection else None,
-        "accuracy": accuracy_comparison(result, trace, prices),
+        "accuracy": accuracy_comparison(result, trace, prices, bands),
         **deploy_outcomes(trace, prices),
         "rollbacks_per_deploy": _share(len(trace.rollbacks), len(deployed)),
         "optimizations_per_year": len(optimizations) / years if years else None,
@@ -343,6 +546,9 @@ def build_report(result: ReplayResult, prices: pd.DataFrame, policy: TriggerPoli
     policy = policy or result.settings.policy.triggers
     last = result.days[-1] if result.days else None
     known = prices[prices["date"] <= last] if last is not None else prices.iloc[:0]
+    # the baselines' bands: once per origin for the longest horizon, shared by the horizons
+    longest = max((horizon_steps(h) for h in result.traces if h in HORIZONS), default=1)
+    bands = BaselineBands(known, result.days, longest)
     return {
         "source": result.source,
         "range": [str(pd.Timestamp(result.settings.start).date()), str(pd.Timestamp(result.settings.end).date())],
@@ -354,5 +560,5 @@ def build_report(result: ReplayResult, prices: pd.DataFrame, policy: TriggerPoli
         "injected_drifts": [str(pd.Timestamp(d).date()) for d in result.settings.injected_drifts],
         "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
         "judged_origins_per_deploy": JUDGED_ORIGINS,
-        "horizons": {h: horizon_report(result, t, known, policy) for h, t in result.traces.items()},
+        "horizons": {h: horizon_report(result, t, known, policy, bands) for h, t in result.traces.items()},
     }

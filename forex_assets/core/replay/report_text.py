@@ -1,6 +1,8 @@
 """The replay report as a plain-text table for the terminal and the Dagster log: one row per horizon against
-ADR-001's targets, then the deploys' realised win rate and the RMSE ratios with their intervals (pure, no
-Dagster). Reads the report dict of :func:`forex_assets.core.replay.report_stats.build_report`.
+ADR-001's targets, then the deploys' realised win rate and the RMSE ratios with their intervals, then per
+horizon the scores of the whole distribution (one row per forecaster, the WQL ratios with their intervals and
+the live band's breach tests) (pure, no Dagster). Reads the report dict of
+:func:`forex_assets.core.replay.report_stats.build_report`.
 """
 
 from __future__ import annotations
@@ -76,6 +78,11 @@ def format_table(report: dict[str, Any]) -> str:
     lines += [
         f"win rate: deploys whose RMSE beat the replaced configuration's on their first {judged} origins (those "
         "matured); not: deploys with no matured origin. CI: circular-block bootstrap, blocks of h origins.",
+    ]
+    for h, r in report["horizons"].items():
+        if r["accuracy"]["origins"]:
+            lines += ["", *distribution_table(h, r["accuracy"])]
+    lines += [
         "",
         "targets (ADR-001): " + ", ".join(f"{k} {v}" for k, v in report["targets"].items()),
     ]
@@ -100,3 +107,59 @@ def ratio_text(ratio: dict[str, Any] | None) -> str:
     if ratio.get("ci_low") is None or ratio.get("ci_high") is None:
         return f"{ratio['ratio']:.3f}"
     return f"{ratio['ratio']:.3f} [{ratio['ci_low']:.3f}, {ratio['ci_high']:.3f}]"
+
+
+#: the forecasters of a horizon's accuracy block, in the order shown, with their labels
+FORECASTERS = {
+    "live": "live policy",
+    "static": "static initial",
+    "random_walk": "random walk",
+    "ewma_band": "EWMA band",
+    "garch_band": "GARCH band",
+    "historical_band": "historical band",
+}
+
+
+def coverage_text(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f} %"
+
+
+def distribution_table(horizon: str, accuracy: dict[str, Any]) -> list[str]:
+    """One horizon's scores of the whole distribution: one row per forecaster (origins scored, RMSE, WQL,
+    95 % interval score, 95 % and 80 % coverage, 95 % width), the live WQL ratios with their intervals and the
+    live 95 % band's breach tests."""
+    header = (
+        f"{'forecaster':<17}{'origins':>8}{'RMSE':>9}{'WQL':>10}{'IS 95':>9}{'cov 95':>9}{'cov 80':>9}{'width 95':>10}"
+    )
+    lines = [f"{horizon}: the whole distribution on {accuracy['origins']} matured origins", header, "-" * len(header)]
+    spaced = []
+    for key, label in FORECASTERS.items():
+        row = accuracy.get(key)
+        if not row:
+            continue
+        if row.get("origin_spacing_days", 1) > 1:
+            spaced.append(f"{label}: one origin every {row['origin_spacing_days']} replay days")
+        width = row.get("width_95_pct")
+        lines.append(
+            f"{label:<17}{format_figure(row.get('origins_scored')):>8}{format_figure(row.get('rmse_clp')):>9}"
+            f"{format_figure(row.get('wql'), 5):>10}{format_figure(row.get('interval_score_95')):>9}"
+            f"{coverage_text(row.get('coverage_95')):>9}{coverage_text(row.get('coverage_80')):>9}"
+            f"{'n/a' if width is None else f'{width:.2f} %':>10}"
+        )
+    ratios = [
+        f"live / {FORECASTERS[k.removeprefix('wql_ratio_vs_')]} {ratio_text(v)}"
+        for k, v in accuracy.items()
+        if k.startswith("wql_ratio_vs_") and k.removeprefix("wql_ratio_vs_") in FORECASTERS
+    ]
+    if ratios:
+        lines.append("WQL ratio [95 % CI]: " + "; ".join(ratios))
+    tests = accuracy.get("breach_tests_95_live")
+    if tests:
+        lines.append(
+            f"live 95 % band, step 1: {tests['breaches']} of {tests['observations']} actuals outside "
+            f"({coverage_text(tests['breach_rate'])}); Kupiec POF p {format_figure(tests['kupiec_pof_p_value'], 3)}, "
+            f"Christoffersen independence p {format_figure(tests['christoffersen_independence_p_value'], 3)}"
+        )
+    if spaced:
+        lines.append("; ".join(spaced) + " (its cost), its WQL ratio on those origins only")
+    return lines

@@ -1,6 +1,7 @@
 import dagster as dg
 import pandas as pd
 
+from forex_assets.core.monitoring.triggers import BAND_TEST_KEYS
 from forex_assets.core.plots import markdown_image, returns_distribution_figure
 from forex_assets.core.policy import drift_check, drift_summary, performance_check
 from forex_assets.core.policy_settings import PolicySettings
@@ -104,6 +105,11 @@ def performance_report(
         "error_std_clp": round(m["error_std_clp"], 4),
         "coverage_95": round(m["coverage_95"], 4),
         "skill_vs_random_walk": round(m["skill_vs_random_walk"], 4),
+        # the distribution: weighted quantile loss, 95 % interval score (CLP), 80 % coverage, 95 % width (%)
+        "wql": round(m["weighted_quantile_loss"], 6),
+        "interval_score_95_clp": round(m["interval_score_95_clp"], 4),
+        "coverage_80": round(m["coverage_80"], 4),
+        "width_95_pct": round(m["width_95_pct"], 4),
     }
     baseline = deployed.baseline
     comparison = pd.DataFrame(
@@ -115,6 +121,8 @@ def performance_report(
                 "now": m["coverage_95"],
                 "baseline": baseline.coverage_95 if baseline else None,
             },
+            {"metric": "weighted quantile loss", "now": m["weighted_quantile_loss"], "baseline": None},
+            {"metric": "95 % interval score (CLP)", "now": m["interval_score_95_clp"], "baseline": None},
             {
                 "metric": "RMSE / random walk",
                 "now": m["skill_vs_random_walk"],
@@ -130,6 +138,9 @@ def performance_report(
         metadata["random_walk_test_origins"] = test["origins"]
         metadata["random_walk_test_skill"] = float(test["skill_vs_random_walk"])
         metadata["random_walk_test_p_worse"] = float(test["p_worse_than_random_walk"])
+        for key in BAND_TEST_KEYS:  # the distribution rule's band tests on the same matured forecasts
+            if key in test:
+                metadata[f"band_test_{key}"] = test[key]
     if not snapshot.degradation_pct:
         metadata["degradation"] = "no validation baseline yet (seed configuration)"
     metadata |= set_aside

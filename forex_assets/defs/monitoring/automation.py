@@ -25,7 +25,7 @@ from forex_assets.core.calendar import is_business_day
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.schedule import DAILY_MONITORING_CRON, TIMEZONE, WEEKLY_OPTIMIZATION_CRON
-from forex_assets.core.monitoring.triggers import TriggerDecision
+from forex_assets.core.monitoring.triggers import BAND_TEST_KEYS, TriggerDecision
 from forex_assets.core.policy import decide_optimization, trigger_inputs
 from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.defs.recalibration.jobs import optimization_job
@@ -101,6 +101,11 @@ def decision_from_reports(
             "origins": int(performance["random_walk_test_origins"]),
             "skill_vs_random_walk": float(performance["random_walk_test_skill"]),
             "p_worse_than_random_walk": float(performance["random_walk_test_p_worse"]),
+        }
+        walk_test |= {
+            key: (int if key == "step1_breaches_95" else float)(performance[f"band_test_{key}"])
+            for key in BAND_TEST_KEYS
+            if f"band_test_{key}" in performance
         }
     as_of = drift.get("as_of") or performance.get("as_of")
     inputs = trigger_inputs(

@@ -118,6 +118,8 @@ def candidate_config(
             "best": outcome.best.model_dump_json(exclude_none=True),
             "search_rmse_clp": round(outcome.best_metrics["rmse_clp"], 4),
             "search_coverage_95": round(outcome.best_metrics["coverage_95"], 4),
+            "search_wql": round(outcome.best_metrics["weighted_quantile_loss"], 6),
+            "search_objective": space.objective,
             "search_window": " .. ".join(outcome.search_origin_dates),
             "sampler": outcome.sampler,
             "trials_complete": outcome.trials_complete,
@@ -182,7 +184,17 @@ def validation_report(
         report_value(run),  # the candidate goes on to deployed_config as the ChronosConfig itself
         metadata={
             "verdict": verdict.text,
+            "approved_by": report.approved_by or "(rejected)",
             "rmse_improvement_pct": round(m.rmse_improvement, 3),
+            # the distribution: weighted quantile loss and 95 % interval score of both, and the EWMA band's
+            "wql_improvement_pct": round(m.wql_improvement, 3) if m.wql_improvement is not None else "n/a",
+            "wql_p_value": round(m.wql_p_value, 4) if m.wql_p_value is not None else "n/a",
+            "wql_candidate": _rounded(m.wql_new, 6),
+            "wql_deployed": _rounded(m.wql_current, 6),
+            "wql_ewma_band": _rounded(m.wql_ewma_band, 6),
+            "interval_score_95_candidate_clp": _rounded(m.interval_score_95_new, 4),
+            "interval_score_95_deployed_clp": _rounded(m.interval_score_95_current, 4),
+            "interval_score_95_ewma_band_clp": _rounded(m.interval_score_95_ewma_band, 4),
             "mape_improvement_pct": round(m.mape_improvement, 3),
             "rmse_candidate_clp": round(m.rmse_new, 4),
             "rmse_deployed_clp": round(m.rmse_current, 4),
@@ -204,3 +216,8 @@ def validation_report(
             **set_aside,
         },
     )
+
+
+def _rounded(value: float | None, digits: int) -> float | str:
+    """A report figure for the UI: rounded, "n/a" in a report that has none."""
+    return round(value, digits) if value is not None else "n/a"

@@ -1,7 +1,13 @@
-"""The six approval criteria (docs/decisions.md) as blocking asset checks on validation_report, in ONE step.
+"""The approval criteria (docs/decisions.md) as blocking asset checks on validation_report, in ONE step.
+
+Two paths approve a candidate: the decision record's (the median: RMSE or MAPE lower, significantly, 95 %
+coverage at least 0.90) and the distribution's (weighted quantile loss lower, significantly, RMSE no worse,
+95 % coverage calibrated); error std, inference time and bias are needed by both. A criterion of the path
+that did not approve does not block a report the other path approved: its check passes, its description
+says "not needed: approved by the ... path". So the deploy's rule stays "every check passed".
 
 One ``@multi_asset_check`` with one ``AssetCheckSpec`` per criterion: each criterion keeps its own check
-(same name, one result per horizon partition in the UI, ERROR severity, blocking), but all six are
+(same name, one result per horizon partition in the UI, ERROR severity, blocking), but all of them are
 evaluated by a single op, so an ``optimization_job`` run has 4 steps instead of 9. With a multiprocess
 executor each step was a process that loaded the code location again (7-9 s and about 650 MB RSS each:
 bench/results.md, "memory"); in process each step still costs its own events, input load and resource
@@ -26,6 +32,8 @@ from forex_assets.core.recalibration.validation import (
     ApprovalThresholds,
     ValidationMetrics,
     approval_criteria,
+    approval_path,
+    check_outcome,
     criterion_rule,
 )
 from forex_assets.defs.partitions import horizon_partitions
@@ -68,7 +76,8 @@ CHECK_SPECS = [
 @dg.multi_asset_check(
     specs=CHECK_SPECS,
     name="approval_checks",
-    description="The six approval criteria of validation_report, evaluated together: one result each.",
+    description="The approval criteria of validation_report (the decision record's path and the "
+    "distribution's), evaluated together: one result each.",
     can_subset=True,  # the UI may execute one check alone; only the selected ones are evaluated then
 )
 def approval_checks_op(
@@ -77,18 +86,24 @@ def approval_checks_op(
     metrics = ValidationMetrics(**validation_report["metrics"])
     selected = {key.name for key in context.selected_asset_check_keys}
     in_force = policy.loaded()
-    for criterion in approval_criteria(metrics, in_force.settings.approval):
+    criteria = approval_criteria(metrics, in_force.settings.approval)
+    path = approval_path(criteria, in_force.settings.approval)
+    for criterion in criteria:
         if criterion.name not in selected:
             continue
+        passed, description = check_outcome(criterion, path)
         yield dg.AssetCheckResult(
             asset_key=VALIDATION_REPORT,
             check_name=criterion.name,
-            passed=criterion.passed,
+            passed=passed,
             severity=dg.AssetCheckSeverity.ERROR,
-            description=criterion.description,
+            description=description,
             metadata={
                 "observed": float(criterion.observed),
                 "threshold": float(criterion.threshold),
+                "criterion_passed": criterion.passed,
+                "path": criterion.path,
+                "approved_by": path or "(rejected)",
                 "policy": in_force.label(),
             },
         )

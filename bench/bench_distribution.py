@@ -1,0 +1,220 @@
+"""Benchmark: the distribution issue's targets (issue 23), each with its uncertainty and the command that made it.
+
+* ``real``: a replay of the real USD/CLP series (``--real-csv``, the workplace's data folder; nothing in the
+  repository depends on it) from 2013-01-02 to 2018-12-28, all four horizons, the default policy (its replay
+  report: ``bench/policy/real_default.json``, written by ``bench_policy.one_replay``): per horizon the live
+  forecasts' weighted quantile loss (WQL) over the RiskMetrics EWMA band's, the GARCH band's and the static
+  seed's, with 95 % block-bootstrap intervals; live RMSE over the random walk's; 95 % coverage; realised win rate
+  of deploys and rollbacks per deploy; the replay's wall time.
+* ``stationary``: false positives of the default performance rule (``distribution``: the median's random-walk
+  test and the band's tests) on stationary Gaussian random walks: the seed configurations (bundled model)
+  forecast ``--series`` simulated walks, and the rule is applied every 10 business days to the latest 40
+  matured forecasts, as the monitoring does; the share of checks that fire, with a Wilson 95 % interval.
+* ``model``: the bundled model's WQL over the GARCH band's on held-out synthetic GARCH series, read from its
+  model card's ``evaluation.json`` (``scripts/evaluate_bundled_model.py``).
+
+Writes the table into ``bench/results.md`` (section ``distribution``). Usage::
+
+    .venv/bin/python bench/bench_distribution.py [--parts real stationary model] [--years 6] [--series 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(ROOT))
+
+from bench_common import machine, replace_section  # noqa: E402
+from bench_policy import REAL_CSV, one_replay  # noqa: E402
+
+from forex_assets.core.backtest.engine import run_backtest  # noqa: E402
+from forex_assets.core.backtest.windows import PriceSeries  # noqa: E402
+from forex_assets.core.forecasting.config import load_seed  # noqa: E402
+from forex_assets.core.horizons import HORIZONS, horizon_steps  # noqa: E402
+from forex_assets.core.models.bundled_recipe import BUNDLED_MODEL_DIR  # noqa: E402
+from forex_assets.core.models.loading import load_pipeline  # noqa: E402
+from forex_assets.core.monitoring.performance import band_test  # noqa: E402
+from forex_assets.core.monitoring.triggers import TriggerInputs, TriggerPolicy, decide  # noqa: E402
+from forex_assets.core.prices.sources import price_frame  # noqa: E402
+from forex_assets.core.working_area import SEED_CONFIGS_DIR  # noqa: E402
+
+START, END = "<!-- distribution:start -->", "<!-- distribution:end -->"
+CHECK_EVERY = 10  # business days between two checks of the rule (the monitoring checks daily: this thins them)
+WINDOW = 40  # matured forecasts per check (PerformancePolicy.random_walk_test_origins)
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion k / n."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def stationary_false_positives(series: int) -> dict[str, dict]:
+    """Per horizon: checks, fired (any test), fired by the band tests alone, the share with its interval."""
+    from datetime import date
+
+    import pandas as pd
+
+    from forex_assets.core.metrics import diebold_mariano
+
+    policy = TriggerPolicy(schedule_enabled=False, drift_enabled=False)
+    out = {}
+    for horizon in HORIZONS:
+        steps = horizon_steps(horizon)
+        seed = load_seed(SEED_CONFIGS_DIR / f"chronos_{horizon}.json", horizon)
+        pipeline = load_pipeline(seed.checkpoint)
+        checks = fired = band_fired = 0
+        for i in range(series):
+            rng = np.random.default_rng(7000 + i)
+            n = seed.longest_context + 60 + 400
+            dates = pd.bdate_range("2005-01-03", periods=n)
+            prices = price_frame(dates, np.round(700.0 * np.exp(np.cumsum(rng.normal(0, 0.006, n))), 2))
+            origins = np.arange(seed.longest_context + 60, n - steps)
+            result = run_backtest(pipeline, seed, PriceSeries.from_frame(prices), origins, steps)
+            days = [prices["date"].iloc[o] for o in origins]
+            for end in range(WINDOW, len(origins) + 1, CHECK_EVERY):
+                window = slice(end - WINDOW, end)
+                q, actuals = result.quantiles[window], result.actuals[window]
+                walk = np.repeat(result.last_prices[window][:, None], steps, axis=1)
+                dm = diebold_mariano(actuals, q[..., 2], walk, steps)
+                p_worse = dm.p_value / 2 if dm.statistic > 0 else 1.0 - dm.p_value / 2
+                test = {
+                    "origins": WINDOW,
+                    "skill_vs_random_walk": 1.0,
+                    "p_worse_than_random_walk": p_worse,
+                } | band_test(prices, days[window], q, actuals)
+                decision = decide(TriggerInputs(horizon, date(2020, 1, 1), random_walk_test=test), policy)
+                checks += 1
+                fired += decision.optimize
+                band_fired += (test["p_worse_than_ewma_band"] < policy.band_p_value) or (
+                    test["kupiec_p_95"] < policy.kupiec_p_value
+                )
+        low, high = wilson(fired, checks)
+        out[horizon] = {
+            "checks": checks,
+            "fired": fired,
+            "fired_by_band_tests": band_fired,
+            "rate": fired / checks,
+            "ci_low": low,
+            "ci_high": high,
+        }
+        print(f"{horizon}: {fired} of {checks} checks fired ({band_fired} by the band tests)")
+    return out
+
+
+def real_replay(years: float, real_csv: Path, command: str) -> dict:
+    report = one_replay(
+        ("real", str(ROOT / "policies" / "default.json"), years, list(HORIZONS), str(real_csv), command, False)
+    )
+    return report
+
+
+def _ratio(block: dict | None) -> str:
+    if not block or block.get("ratio") is None:
+        return "n/a"
+    if "ci_low" in block:
+        return f"{block['ratio']:.3f} [{block['ci_low']:.3f}, {block['ci_high']:.3f}]"
+    return f"{block['ratio']:.3f}"
+
+
+def table(real: dict | None, stationary: dict | None, model: dict | None, command: str) -> str:
+    lines = [
+        "| figure | target | " + " | ".join(HORIZONS) + " |",
+        "|---|---|" + "---|" * len(HORIZONS),
+    ]
+    if real:
+        acc = {h: real["horizons"][h].get("accuracy", {}) for h in HORIZONS}
+        rows = [
+            ("live WQL / EWMA-band WQL (real 2013-2018)", "<= 0.98", lambda a: _ratio(a.get("wql_ratio_vs_ewma_band"))),
+            ("live WQL / GARCH-band WQL", "-", lambda a: _ratio(a.get("wql_ratio_vs_garch_band"))),
+            ("live WQL / static-seed WQL", "<= 1.00", lambda a: _ratio(a.get("wql_ratio_vs_static"))),
+            ("live RMSE / random walk", "<= 1.005", lambda a: _ratio(a.get("rmse_ratio_vs_random_walk"))),
+            ("95 % coverage, live", "0.93-0.97", lambda a: f"{a.get('live', {}).get('coverage_95', float('nan')):.3f}"),
+        ]
+        for name, target, cell in rows:
+            lines.append(f"| {name} | {target} | " + " | ".join(cell(acc[h]) for h in HORIZONS) + " |")
+        outcomes = []
+        for h in HORIZONS:
+            r = real["horizons"][h]
+            win = r.get("realised_win_rate")
+            outcomes.append(
+                f"{r.get('deploys_judged', 0)} judged, win {win:.2f}"
+                if win is not None
+                else f"{r.get('deploys', 0)} deploys"
+            )
+        lines.append("| deploys: realised win rate | >= 0.60 | " + " | ".join(outcomes) + " |")
+        rollbacks = [f"{real['horizons'][h].get('rollbacks_per_deploy') or 0:.2f}" for h in HORIZONS]
+        lines.append("| rollbacks per deploy | <= 0.20 | " + " | ".join(rollbacks) + " |")
+    if stationary:
+        cells = [
+            f"{s['rate']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}] ({s['fired']}/{s['checks']})"
+            for s in stationary.values()
+        ]
+        lines.append("| performance rule fires, stationary random walk | <= 0.10 | " + " | ".join(cells) + " |")
+    if model:
+        lines.append(
+            f"| bundled model WQL / GARCH-band WQL, held-out synthetic GARCH | <= 1.00 | {model['text']} | | | |"
+        )
+    footer = [f"\nCommand: `{command}`; machine: {machine()}."]
+    if real:
+        footer.append(
+            f"Real replay: {real['bench']['wall_s'] / 60:.1f} min for 6 years x 4 horizons (target <= 20 min on 2 cores)."
+        )
+    return "\n".join(lines + footer)
+
+
+def model_figure() -> dict | None:
+    path = BUNDLED_MODEL_DIR / "evaluation.json"
+    if not path.exists():
+        return None
+    evaluation = json.loads(path.read_text())
+    ratios = []
+    for name, rows in evaluation.get("sets", {}).items():
+        if "garch" not in name:
+            continue
+        for row in rows:
+            ratio = row.get("wql_ratio_vs_garch_band")
+            if ratio is not None:
+                ratios.append(f"{row['horizon_steps']}d {ratio:.3f}")
+    return {"text": ", ".join(ratios) or "not in evaluation.json"} if ratios else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", nargs="+", default=["real", "stationary", "model"])
+    parser.add_argument("--years", type=float, default=6.0)
+    parser.add_argument("--series", type=int, default=8)
+    parser.add_argument("--real-csv", default=str(REAL_CSV))
+    args = parser.parse_args()
+    command = "make bench" if os.environ.get("MAKELEVEL") else " ".join(["python", *sys.argv])
+    started = time.perf_counter()
+    real = None
+    if "real" in args.parts:
+        if Path(args.real_csv).exists():
+            real = real_replay(args.years, Path(args.real_csv), command)
+        else:
+            print(f"skipping 'real': {args.real_csv} is not there")
+    stationary = stationary_false_positives(args.series) if "stationary" in args.parts else None
+    model = model_figure() if "model" in args.parts else None
+    text = table(real, stationary, model, command)
+    print(text)
+    print(f"({time.perf_counter() - started:.0f} s)")
+    replace_section(START, END, f"{START}\n### Distribution targets (issue 23)\n\n{text}\n{END}")
+
+
+if __name__ == "__main__":
+    main()
