@@ -7,9 +7,19 @@ published ones; and Chronos-2 is a direct multi-quantile model, so 0.025 / 0.975
 not extrapolations. A hand-written loop over ``ChronosBoltModelForForecasting`` would train faster
 per step but duplicates what ``fit`` already does.
 
-Usage (the recipe of the model card)::
+Usage::
 
-    .venv/bin/python scripts/train_bundled_model.py
+    # from random initialisation (the first stage of the bundled checkpoint, on the corpus of the time)
+    .venv/bin/python scripts/train_bundled_model.py [--steps 4000] [--out DIR]
+    # the second stage (issue 23): fine-tune that checkpoint on the current corpus (the model card's recipe)
+    .venv/bin/python scripts/train_bundled_model.py --init forex_assets/core/models/usdclp-chronos2-mini \
+        --steps 1500 --learning-rate 5e-4 --threads 1
+
+``--init`` starts from a checkpoint's weights (same architecture) and records its sha256 and its own
+``training.json`` under ``initialised_from``. On a shared 2-core machine use ``--threads 1``: two torch
+threads competing with other processes ran 5-10x slower per step than one. Train into a separate
+``--out`` first and replace the bundled directory only when ``scripts/evaluate_bundled_model.py`` says
+the new one is better.
 
 Nothing here reads real prices: the corpus comes from ``forex_assets.core.prices.synthetic.training_corpus``.
 """
@@ -17,6 +27,7 @@ Nothing here reads real prices: the corpus comes from ``forex_assets.core.prices
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import shutil
@@ -33,7 +44,7 @@ from forex_assets.core.models.bundled_recipe import (
     TRAINING_PREDICTION_LENGTH,
     new_chronos2_pipeline,
 )
-from forex_assets.core.prices.synthetic import training_corpus
+from forex_assets.core.prices.synthetic import GENERATORS, training_corpus
 
 
 def main() -> None:
@@ -46,13 +57,32 @@ def main() -> None:
     parser.add_argument("--series-length", type=int, default=1100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=BUNDLED_MODEL_DIR)
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help="start from this Chronos-2 checkpoint's weights (same architecture) instead of a random initialisation",
+    )
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     torch.set_num_threads(args.threads)
 
-    pipeline = new_chronos2_pipeline(seed=args.seed)
+    initialised_from = None
+    if args.init is None:
+        pipeline = new_chronos2_pipeline(seed=args.seed)
+    else:
+        from chronos import Chronos2Pipeline
+
+        weights = args.init / "model.safetensors"
+        initialised_from = {
+            "checkpoint": str(args.init),
+            "model_safetensors_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+            "its_training": json.loads((args.init / "training.json").read_text())
+            if (args.init / "training.json").is_file()
+            else None,
+        }
+        pipeline = Chronos2Pipeline.from_pretrained(str(args.init), device_map="cpu", dtype=torch.float32)
     n_params = sum(p.numel() for p in pipeline.model.parameters())
     corpus = training_corpus(seed=args.seed, n_series=args.n_series, length=args.series_length)
     print(f"training a {n_params:,}-parameter Chronos-2 on {len(corpus)} synthetic series, {args.steps} steps")
@@ -91,7 +121,13 @@ def main() -> None:
         "learning_rate": args.learning_rate,
         "training_context_length": TRAINING_CONTEXT_LENGTH,
         "training_prediction_length": TRAINING_PREDICTION_LENGTH,
-        "corpus": {"n_series": args.n_series, "series_length": args.series_length, "seed": args.seed},
+        "corpus": {
+            "n_series": args.n_series,
+            "series_length": args.series_length,
+            "seed": args.seed,
+            "generators": list(GENERATORS),
+        },
+        "initialised_from": initialised_from or "random (seed)",
         "wall_seconds": round(wall_seconds, 1),
         "threads": args.threads,
         "machine": f"{platform.machine()} {platform.processor() or ''} ({torch.get_num_threads()} threads)".strip(),
