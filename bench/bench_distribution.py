@@ -187,7 +187,7 @@ def model_figure() -> dict | None:
         if "garch" not in name:
             continue
         for row in rows:
-            ratio = row.get("wql_ratio_vs_garch_band")
+            ratio = row.get("wql_ratio_garch")
             if ratio is not None:
                 ratios.append(f"{row['horizon_steps']}d {ratio:.3f}")
     return {"text": ", ".join(ratios) or "not in evaluation.json"} if ratios else None

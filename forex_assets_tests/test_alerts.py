@@ -84,8 +84,14 @@ def test_a_deploy_and_a_rollback_send_one_alert_per_event_with_their_numbers(smt
     ]
     triggered, validated, deploy = (inbox.text(message) for message in inbox.messages)
     assert "severity HIGH: KS p=0.0004" in triggered and result.run_id in triggered
+    path = report["approved_by"]
+    assert re.search(rf"approved by +the {path} path\n", validated)
     for criterion in report["criteria"]:
-        assert f"PASS {criterion['name']}" in validated and criterion["description"] in validated
+        assert criterion["description"] in validated
+        if criterion["passed"]:
+            assert f"PASS {criterion['name']}" in validated
+        else:  # a criterion of the path that did not approve: shown, not blocking
+            assert criterion["path"] not in ("both", path) and f"n/a  {criterion['name']}" in validated
     assert f"{m['rmse_new']:.3f} CLP candidate vs {m['rmse_current']:.3f} CLP deployed" in validated
     change = (m["rmse_new"] - m["rmse_current"]) / m["rmse_current"] * 100
     assert "RMSE" in deploy and f"{m['rmse_current']:.3f} -> {m['rmse_new']:.3f} CLP ({change:+.2f} %)" in deploy

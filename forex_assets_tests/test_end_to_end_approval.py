@@ -139,7 +139,8 @@ def test_a_genuinely_better_candidate_passes_the_default_checks_and_deploys(tmp_
     part of it. The search fits the candidate's shrinkage on the search window (0 there: the model's median
     beats the last price) and shrinks it towards the seed's 1 with weight 0.34, so the candidate moves a third
     of the way to the model's median: -9.4 % RMSE, p 4e-5, coverage 0.943, bias +2.0 CLP on the validation
-    window (-9.4 .. -9.6 %, 0.93-0.95 over six noise seeds), a clear margin on every default threshold. The
+    window (-9.4 .. -9.6 %, 0.93-0.95 over six noise seeds) with the bundled model before issue 23's retraining;
+    -7.0 % with the retrained one, still two points clear of the -5 % threshold. The
     first series tried, a 30-day period, gave only -4.9 .. -7.2 % (too close to -5 %), a 20-day period coverage
     0.91-0.93 (too close to 0.90); ``approval_series.py`` has the measurements.
     """
@@ -159,7 +160,9 @@ def test_a_genuinely_better_candidate_passes_the_default_checks_and_deploys(tmp_
     # the candidate is genuinely, clearly better on the validation window (disjoint from the search window)
     assert report["validation_window"][0] > run.candidate["search_window"][1]
     assert m["rmse_improvement"] < -DEFAULTS.min_rmse_improvement_pct
-    assert -12.0 < m["rmse_improvement"] < -8.0  # about -9.5 %: what the lever prior allows (docstring)
+    # about -7.0 % with the bundled model retrained in issue 23 (-9.4 % with the one before): what the lever
+    # prior allows (docstring)
+    assert -10.0 < m["rmse_improvement"] < -6.0
     assert m["mape_improvement"] < -DEFAULTS.min_mape_improvement_pct
     assert m["improvement_p_value"] <= 1e-3 < DEFAULTS.max_improvement_p_value
     assert m["rmse_new"] < m["rmse_current"]

@@ -64,7 +64,23 @@ def validation_result(report: Mapping[str, Any]) -> Alert:
     failed = list(report["failed_criteria"])
     title = "validation passed" if not failed else f"validation FAILED: {', '.join(failed)}"
     title += f" (RMSE {m['rmse_improvement']:+.2f} %)"
-    rows = [(f"{'PASS' if c['passed'] else 'FAIL'} {c['name']}", c["description"]) for c in report.get("criteria", [])]
+    path = report.get("approved_by")  # a criterion of the other path does not block an approved report
+    rows = [
+        (
+            f"{'PASS' if c['passed'] else ('n/a ' if path and c.get('path') not in (None, 'both', path) else 'FAIL')}"
+            f" {c['name']}",
+            c["description"]
+            if c["passed"] or not path
+            else f"not needed: approved by the {path} path; {c['description']}",
+        )
+        for c in report.get("criteria", [])
+    ]
+    if path:
+        rows.insert(0, ("approved by", f"the {path} path"))
+    if m.get("wql_improvement") is not None:
+        rows.append(
+            ("WQL", f"{m['wql_new']:.5f} candidate vs {m['wql_current']:.5f} deployed ({m['wql_improvement']:+.2f} %)")
+        )
     rows += [
         ("RMSE", f"{m['rmse_new']:.3f} CLP candidate vs {m['rmse_current']:.3f} CLP deployed"),
         ("MAPE", f"{m['mape_new']:.3f} % vs {m['mape_current']:.3f} %"),
