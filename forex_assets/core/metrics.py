@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from forex_assets.core.band_scores import coverage, interval_score, mean_width_pct
+from forex_assets.core.loss_ratio import circular_block_indices, per_origin_quantile_loss
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,9 @@ def per_origin_wql(quantiles: np.ndarray, actuals: np.ndarray, levels: Sequence[
     """(n,) the weighted quantile loss of each origin's path (its steps pooled, as
     :func:`weighted_quantile_loss` pools a window): the loss series a Diebold-Mariano test on the
     distribution compares, origin by origin."""
-    quantiles = np.asarray(quantiles, dtype=float)
     actuals = np.asarray(actuals, dtype=float)
-    tau = np.asarray(levels, dtype=float)
-    diff = actuals[..., None] - quantiles  # (n, h, q)
-    pinball = np.maximum(tau * diff, (tau - 1.0) * diff).sum(axis=1)  # (n, q)
-    losses: np.ndarray = np.mean(2.0 * pinball / np.abs(actuals).sum(axis=1)[:, None], axis=1)
+    pinball = per_origin_quantile_loss(quantiles, actuals, levels)  # summed over steps and levels
+    losses: np.ndarray = 2.0 * pinball / (len(levels) * np.abs(actuals).sum(axis=1))
     return losses
 
 
@@ -275,10 +273,7 @@ def block_bootstrap_ratio_ci(
     if sum_b.sum() <= 0:
         raise ValueError("errors_b has no non-zero finite error: the ratio is undefined")
     ratio = float(np.sqrt(sum_a.sum() / sum_b.sum()))
-    rng = np.random.default_rng(seed)
-    blocks = -(-origins // block)
-    starts = rng.integers(0, origins, size=(n, blocks))
-    index = ((starts[:, :, None] + np.arange(block)) % origins).reshape(n, blocks * block)[:, :origins]
+    index = circular_block_indices(origins, block, n, np.random.default_rng(seed))
     drawn_b = sum_b[index].sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.sqrt(sum_a[index].sum(axis=1) / drawn_b)
