@@ -134,9 +134,12 @@ def test_adjust_quantiles_blends_after_shrinkage_and_scales_the_blend():
     # gives 17, 18.5, 20, 21.5, 23; then its offsets are doubled
     out = adjust_quantiles(q, np.array([20.0]), 1.0, 2.0, band_blend=0.5, baseline_band=baseline)
     assert out[0, 0].tolist() == [14.0, 17.0, 20.0, 23.0, 26.0]
-    assert adjust_quantiles(q, np.array([20.0]), 0.0, 1.0, band_blend=1.0, baseline_band=baseline)[0, 0].tolist() == (
-        baseline[0, 0].tolist()
-    )
+    # the blend changes the band, never the median: the baseline's offsets around the model's median 10
+    alone = adjust_quantiles(q, np.array([20.0]), 0.0, 1.0, band_blend=1.0, baseline_band=baseline)
+    assert alone[0, 0].tolist() == [6.0, 8.0, 10.0, 12.0, 14.0]
+    # shrinkage 0.5 puts the median at 15; a 50/50 blend of the offsets (-2, -1, 0, 1, 2) and (-4, -2, 0, 2, 4)
+    half = adjust_quantiles(q, np.array([20.0]), 0.5, 1.0, band_blend=0.5, baseline_band=baseline)
+    assert half[0, 0].tolist() == [12.0, 13.5, 15.0, 16.5, 18.0]
     with pytest.raises(ValueError, match="band_blend needs the baseline's quantiles"):
         adjust_quantiles(q, np.array([20.0]), 0.0, 1.0, band_blend=0.5)
     # no blend: the levers as before, to the bit

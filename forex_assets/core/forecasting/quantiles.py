@@ -127,6 +127,20 @@ def single_context_members(config: ChronosConfig) -> list[ChronosConfig]:
     return [config.model_copy(update={"context_length": length} | raw) for length in config.context_lengths]
 
 
+def blend_bands(
+    quantiles: np.ndarray, baseline_band: np.ndarray, weight: float, quantile_levels: Sequence[float]
+) -> np.ndarray:
+    """``(n, steps, q)`` quantiles whose median is ``quantiles``' and whose offsets from it are the level-by-level
+    average of ``quantiles``' offsets (weight ``1 - weight``) and ``baseline_band``'s offsets from its own
+    median (weight ``weight``): the two bands averaged with both centred on ``quantiles``' median, so blending
+    changes the band only, never the median. Sorted offsets average to sorted offsets."""
+    at_median = list(quantile_levels).index(0.5)
+    median = quantiles[..., at_median : at_median + 1]
+    baseline_offsets = baseline_band - baseline_band[..., at_median : at_median + 1]
+    blended: np.ndarray = median + (1.0 - weight) * (quantiles - median) + weight * baseline_offsets
+    return blended
+
+
 def adjust_quantiles(
     quantiles: np.ndarray,
     last_prices: np.ndarray,
@@ -138,9 +152,10 @@ def adjust_quantiles(
 ) -> np.ndarray:
     """The configuration's levers on ``(n, steps, q)`` quantiles (CLP), in this order: the median path moves
     ``shrinkage`` of the way to the last observed price of each series (``(n,)``), every quantile keeping its
-    offset from the median; then the band is averaged level by level with ``baseline_band`` (``(n, steps,
-    q)``, a volatility baseline's quantiles) with weight ``band_blend``; then every quantile's offset from the
-    median is multiplied by ``interval_scale``. Order is preserved (an average of sorted quantiles is sorted)."""
+    offset from the median; then the band's offsets from that median are averaged level by level with those
+    of ``baseline_band`` (``(n, steps, q)``, a volatility baseline's quantiles) with weight ``band_blend``
+    (:func:`blend_bands`: the median stays where shrinkage put it); then every quantile's offset from the
+    median is multiplied by ``interval_scale``. Order is preserved."""
     if band_blend:
         if baseline_band is None:
             raise ValueError("band_blend needs the baseline's quantiles (baseline_band)")
@@ -151,14 +166,11 @@ def adjust_quantiles(
     at_median = list(quantile_levels).index(0.5)
     median = quantiles[..., at_median]
     moved = median + shrinkage * (np.asarray(last_prices, dtype=np.float64)[:, None] - median)
-    if not band_blend:
-        adjusted: np.ndarray = moved[..., None] + interval_scale * (quantiles - median[..., None])
-        return adjusted
     shifted = moved[..., None] + (quantiles - median[..., None])
-    assert baseline_band is not None
-    blended = (1.0 - band_blend) * shifted + band_blend * baseline_band
-    centre = blended[..., at_median]
-    scaled: np.ndarray = centre[..., None] + interval_scale * (blended - centre[..., None])
+    if band_blend:
+        assert baseline_band is not None
+        shifted = blend_bands(shifted, baseline_band, band_blend, quantile_levels)
+    scaled: np.ndarray = moved[..., None] + interval_scale * (shifted - moved[..., None])
     return scaled
 
 

@@ -13,18 +13,18 @@
   fitted scale is shrunk towards 0 (scale 1) with weight ``n_eff / (n_eff + prior_paths)``: 30 origins
   move a 7d interval by a third of the fitted log-scale and a 90d interval by an eighth.
 
-With a ``prior`` (the horizon's seed configuration, whose levers are calibrated on stationary random
-walks: ``bench/calibrate_seed.py``), both estimates are shrunk towards the prior's values instead, with
+With a ``prior`` (the horizon's seed configuration, whose levers are calibrated on simulated series:
+``bench/calibrate_seed.py``), the estimates are shrunk towards the prior's values instead, with
 the same weight ``n_eff / (n_eff + prior_paths)``: a 30-origin window is a handful of independent paths,
 and a least-squares weight fitted on them is mostly noise.
 
 * ``band_blend`` (0..1): the weight of a volatility baseline's band (``band_blend_with``: the RiskMetrics
-  EWMA band by default) averaged level by level with the model's, after shrinkage: the grid weight
+  EWMA band by default) averaged level by level with the model's, both centred on the shrunk median (the
+  blend changes the band, never the median: ``shrinkage`` alone moves that): the grid weight
   (0, 0.05, ..., 1) with the lowest weighted quantile loss on the window, then shrunk towards the prior's
   weight like the other levers. Averaging quantiles of two calibrated forecasts keeps them calibrated and
   can only lower the pinball loss of a level up to the convexity gap (the loss is convex in the quantile):
-  a 50/50 blend of the seed's band with the EWMA band was the best of the three (seed, EWMA band, blend) on
-  held-out real USD/CLP 2019-2026 at every horizon (a series not in this repository).
+  the seeds' weights (0.50 to 0.90) are calibrated on simulated series (``bench/calibrate_seed.py``).
 
 All are fitted on the candidate's search-window backtest (model output from the forecast cache, so
 fitting costs no model call); the validation window then judges the fitted candidate out of sample.
@@ -38,7 +38,7 @@ import numpy as np
 
 from forex_assets.core.backtest.engine import BacktestResult
 from forex_assets.core.forecasting.config import ChronosConfig
-from forex_assets.core.forecasting.quantiles import adjust_quantiles
+from forex_assets.core.forecasting.quantiles import adjust_quantiles, blend_bands
 from forex_assets.core.metrics import weighted_quantile_loss
 from forex_assets.core.recalibration.thresholds import LeverSettings as LeverSettings  # declared there, light to import
 
@@ -117,8 +117,9 @@ def fitted_band_blend(result: BacktestResult) -> float:
     ``result``'s quantiles (the levers already applied, no blend; the lowest weight among ties)."""
     if result.baseline_band is None:
         raise ValueError("fitting band_blend needs the baseline's quantiles (baseline_band)")
+    baseline = result.baseline_band
     losses = [
-        weighted_quantile_loss((1 - w) * result.quantiles + w * result.baseline_band, result.actuals, result.levels)
+        weighted_quantile_loss(blend_bands(result.quantiles, baseline, w, result.levels), result.actuals, result.levels)
         for w in BLEND_GRID
     ]
     return float(BLEND_GRID[int(np.argmin(losses))])
