@@ -114,6 +114,8 @@ def test_cli_compares_two_policies_with_rows_read_from_their_own_reports(two_pol
         assert row["live_vs_random_walk"] == pytest.approx(
             accuracy["live"]["rmse_clp"] / accuracy["random_walk"]["rmse_clp"]
         )
+        assert row["wql_live_vs_static"] == pytest.approx(accuracy["live"]["wql"] / accuracy["static"]["wql"])
+        assert row["wql_live_vs_ewma_band"] == pytest.approx(accuracy["live"]["wql"] / accuracy["ewma_band"]["wql"])
         assert row["coverage_95_live"] == accuracy["live"]["coverage_95"]
         assert row["false_positive_rate_rmse"] == r["false_positive_rate_rmse"]
         assert row["false_positive_rate_skill"] == r["false_positive_rate_skill"]
@@ -140,6 +142,7 @@ def test_cli_comparison_table_and_page(two_policies):
         [line] = [x for x in lines if x.startswith(row["policy"] + " ")]
         assert line.split()[1:5] == [str(row[k]) for k in ("days_replayed", "optimizations", "deploys", "rollbacks")]
         assert f"{row['live_vs_static']:.3f}" in line and f"{row['rmse_live_clp']:.2f}" in line
+        assert f"{row['wql_live_vs_ewma_band']:.3f}" in line
     assert f"comparison: {out / 'replay_comparison.html'}" in result.stdout
     page = (out / "replay_comparison.html").read_text()
     assert page.startswith("<!doctype html>") and 'href="eager/replay_report.html"' in page
@@ -221,9 +224,10 @@ def test_the_shipped_policy_files_load_with_distinct_names():
 def _report(source="synthetic", days=20, optimizations=1, live=10.0, policy=None, partial=None) -> dict:
     accuracy = {
         "origins": 13,
-        "live": {"rmse_clp": live, "mape_pct": 1.0, "coverage_95": 0.92},
-        "static": {"rmse_clp": 8.0, "mape_pct": 1.0, "coverage_95": 0.9},
+        "live": {"rmse_clp": live, "mape_pct": 1.0, "coverage_95": 0.92, "wql": 0.006},
+        "static": {"rmse_clp": 8.0, "mape_pct": 1.0, "coverage_95": 0.9, "wql": 0.005},
         "random_walk": {"rmse_clp": 12.5, "mape_pct": 1.0, "coverage_95": None},
+        "ewma_band": {"rmse_clp": 12.5, "wql": 0.0075},
         "diebold_mariano_vs_static": {"statistic": 1.2, "p_value": 0.21},
         "diebold_mariano_vs_random_walk": {"note": "not computable"},
     }
@@ -252,14 +256,18 @@ def test_compare_reports_rows_ratios_and_differences():
     assert strict_row["optimizations"] == 1 and loose_row["optimizations"] == 4
     assert strict_row["live_vs_static"] == pytest.approx(1.25) and strict_row["live_vs_random_walk"] == 0.8
     assert strict_row["coverage_95_live"] == 0.92 and strict_row["dm_p_vs_static"] == 0.21
+    assert strict_row["wql_live_vs_static"] == pytest.approx(1.2) and strict_row["wql_live_vs_ewma_band"] == 0.8
     no_accuracy = comparison["horizons"]["30d"][0]
     assert no_accuracy["matured_origins"] == 0 and no_accuracy["rmse_live_clp"] is None
     assert no_accuracy["live_vs_static"] is None and no_accuracy["dm_p_vs_static"] is None
+    assert no_accuracy["wql_live_vs_static"] is None and no_accuracy["wql_live_vs_ewma_band"] is None
     assert comparison["differences"] == {"triggers.performance_threshold_pct": {"strict": 15.0, "loose": 30.0}}
     text = format_comparison(comparison)
     assert "settings that differ:" in text and "strict 15.0, loose 30.0" in text
     assert re.search(
-        r"^strict\s+20\s+1\s+1\s+0\s+13\s+10\.00\s+1\.250\s+0\.800\s+92\.0 %\s+50 %\s+n/a\s+0\.210$", text, re.M
+        r"^strict\s+20\s+1\s+1\s+0\s+13\s+10\.00\s+1\.250\s+0\.800\s+1\.200\s+0\.800\s+92\.0 %\s+50 %\s+n/a\s+0\.210$",
+        text,
+        re.M,
     )
 
 

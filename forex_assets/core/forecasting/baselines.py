@@ -21,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from scipy.signal import lfilter
 from scipy.stats import norm
 
 RISKMETRICS_LAMBDA = 0.94  # the daily decay of RiskMetrics (1996)
@@ -37,10 +38,14 @@ def ewma_volatility(prices: npt.ArrayLike, lam: float = RISKMETRICS_LAMBDA) -> f
     returns = np.diff(np.log(values))
     if len(returns) < MIN_RETURNS:
         raise ValueError(f"the EWMA band needs at least {MIN_RETURNS + 1} prices, got {len(values)}")
-    variance = float(np.var(returns[:MIN_RETURNS]))
-    for r in returns[MIN_RETURNS:]:
-        variance = lam * variance + (1 - lam) * float(r) ** 2
-    return float(np.sqrt(variance))
+    start = float(np.var(returns[:MIN_RETURNS]))
+    later = returns[MIN_RETURNS:]
+    if len(later) == 0:
+        return float(np.sqrt(start))
+    # variance[t] = lam * variance[t - 1] + (1 - lam) * r[t]^2, started from ``start``: a first-order linear
+    # filter, run in C by scipy (a Python loop over 4,000 returns took 0.8 ms an origin)
+    variance, _ = lfilter([1.0 - lam], [1.0, -lam], later**2, zi=[lam * start])
+    return float(np.sqrt(variance[-1]))
 
 
 def random_walk_ewma_quantiles(

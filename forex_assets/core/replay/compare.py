@@ -49,6 +49,8 @@ COLUMNS = (
     ("rmse_live_clp", "RMSE live", 11, ".2f"),
     ("live_vs_static", "live/static", 13, ".3f"),
     ("live_vs_random_walk", "live/RW", 9, ".3f"),
+    ("wql_live_vs_static", "WQL l/static", 14, ".3f"),
+    ("wql_live_vs_ewma_band", "WQL l/EWMA", 12, ".3f"),
     ("coverage_95_live", "cov 95", 8, "pct1"),
     ("false_positive_rate_rmse", "FP rmse", 9, "pct"),
     ("false_positive_rate_skill", "FP skill", 10, "pct"),
@@ -178,6 +180,9 @@ def comparison_row(policy: str, report: dict[str, Any], horizon: str) -> dict[st
     def rmse(model: str) -> float | None:
         return (accuracy.get(model) or {}).get("rmse_clp") if matured else None
 
+    def wql(model: str) -> float | None:
+        return (accuracy.get(model) or {}).get("wql") if matured else None
+
     live, static, walk = rmse("live"), rmse("static"), rmse("random_walk")
     return {
         "policy": policy,
@@ -193,6 +198,9 @@ def comparison_row(policy: str, report: dict[str, Any], horizon: str) -> dict[st
         "rmse_random_walk_clp": walk,
         "live_vs_static": _ratio(live, static),  # RMSE ratio: below 1, the live policy forecast better
         "live_vs_random_walk": _ratio(live, walk),
+        # WQL ratios (the whole distribution): below 1, the live forecasts' quantiles scored better
+        "wql_live_vs_static": _ratio(wql("live"), wql("static")),
+        "wql_live_vs_ewma_band": _ratio(wql("live"), wql("ewma_band")),
         "coverage_95_live": (accuracy.get("live") or {}).get("coverage_95") if matured else None,
         "false_positive_rate_rmse": r["false_positive_rate_rmse"],
         "false_positive_rate_skill": r["false_positive_rate_skill"],
@@ -295,8 +303,9 @@ def format_comparison(comparison: dict[str, Any]) -> str:
     lines += [
         "",
         "live/static, live/RW: RMSE of the live forecasts over the static initial configuration's and the random "
-        "walk's on the same matured origins (below 1: better); FP: false-positive rate of the optimizations; "
-        "DM p: Diebold-Mariano, live vs static.",
+        "walk's on the same matured origins (below 1: better); WQL l/static, WQL l/EWMA: the live forecasts' "
+        "weighted quantile loss over the static configuration's and the RiskMetrics EWMA band's; FP: "
+        "false-positive rate of the optimizations; DM p: Diebold-Mariano, live vs static.",
     ]
     if comparison["differences"]:
         lines += ["", "settings that differ:"]
