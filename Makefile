@@ -89,7 +89,8 @@ clean:
 	rm -rf .dagster_home .forex_assets .pytest_cache
 
 ## make bench: search engine vs the plain ADR grid loop, peak RSS of optimization runs, the read-only commands'
-## wall time and peak RSS; writes bench/results.md
+## wall time and peak RSS, the seeds' calibration, the band's ceiling and the distribution targets; writes
+## bench/results.md
 bench: venv
 	$(BIN)/python bench/bench_cli.py
 	$(BIN)/python bench/bench_search.py
@@ -99,7 +100,9 @@ bench: venv
 	$(BIN)/python bench/bench_replay_cost.py
 	$(BIN)/python bench/bench_drift_latency.py
 	$(BIN)/python bench/calibrate_seed.py
+	$(BIN)/python bench/band_ceiling.py
 	$(BIN)/python bench/bench_policy.py --split-horizons
+	$(BIN)/python bench/bench_distribution.py
 
 ## make screenshots: pictures of the Dagster UI for the README (Debian's chromium driven by Playwright)
 screenshots: venv home

@@ -6,6 +6,12 @@
   forecasts' weighted quantile loss (WQL) over the RiskMetrics EWMA band's, the GARCH band's and the static
   seed's, with 95 % block-bootstrap intervals; live RMSE over the random walk's; 95 % coverage; realised win rate
   of deploys and rollbacks per deploy; the replay's wall time.
+* ``drifts``: where the loop has something to do: a two-year replay (all four horizons, the default policy) of
+  the embedded default's synthetic series with two injected volatility drifts (x2.5, then x0.4: the
+  ``drifts`` dataset of ``bench_policy``); the deploys, their realised win rate on WQL (a deploy wins when its
+  first 20 matured forecasts have a lower WQL than the replaced configuration's on the same origins) and on
+  RMSE, rollbacks per deploy, and live WQL over the static seed's and the EWMA band's. The real replay may
+  deploy nothing (no candidate significantly better), and a win rate needs deploys.
 * ``stationary``: false positives of the default performance rule (``distribution``: the median's random-walk
   test and the band's tests) on stationary Gaussian random walks: the seed configurations (bundled model)
   forecast ``--series`` simulated walks, and the rule is applied every 10 business days to the latest 40
@@ -15,7 +21,7 @@
 
 Writes the table into ``bench/results.md`` (section ``distribution``). Usage::
 
-    .venv/bin/python bench/bench_distribution.py [--parts real stationary model] [--years 6] [--series 8]
+    .venv/bin/python bench/bench_distribution.py [--parts real drifts stationary model] [--years 6] [--series 8]
 """
 
 from __future__ import annotations
@@ -123,6 +129,13 @@ def real_replay(years: float, real_csv: Path, command: str) -> dict:
     return report
 
 
+def drifts_replay(command: str, years: float = 2.0) -> dict:
+    report = one_replay(
+        ("drifts", str(ROOT / "policies" / "default.json"), years, list(HORIZONS), str(REAL_CSV), command, False)
+    )
+    return report
+
+
 def _ratio(block: dict | None) -> str:
     if not block or block.get("ratio") is None:
         return "n/a"
@@ -131,7 +144,28 @@ def _ratio(block: dict | None) -> str:
     return f"{block['ratio']:.3f}"
 
 
-def table(real: dict | None, stationary: dict | None, model: dict | None, command: str) -> str:
+def deploy_rows(report: dict, where: str) -> list[str]:
+    """The deploy outcome rows of a replay report: deploys, realised win rates (WQL, RMSE), rollbacks."""
+    outcomes, rollbacks = [], []
+    for h in HORIZONS:
+        r = report["horizons"][h]
+        judged = r.get("deploys_judged", 0)
+        if judged:
+            outcomes.append(
+                f"{r.get('deploy_wins_wql', 0)}/{judged} = {r['realised_win_rate_wql']:.2f} "
+                f"(RMSE {r.get('deploy_wins', 0)}/{judged})"
+            )
+        else:
+            outcomes.append(f"{r.get('deploys', 0)} deploys, none judged")
+        deploys = r.get("deploys", 0)
+        rollbacks.append(f"{r.get('rollbacks', 0)}/{deploys}" if deploys else "n/a")
+    return [
+        f"| deploys ({where}): realised win rate on WQL | >= 0.60 | " + " | ".join(outcomes) + " |",
+        f"| rollbacks / deploys ({where}) | <= 0.20 | " + " | ".join(rollbacks) + " |",
+    ]
+
+
+def table(real: dict | None, drifts: dict | None, stationary: dict | None, model: dict | None, command: str) -> str:
     lines = [
         "| figure | target | " + " | ".join(HORIZONS) + " |",
         "|---|---|" + "---|" * len(HORIZONS),
@@ -147,18 +181,13 @@ def table(real: dict | None, stationary: dict | None, model: dict | None, comman
         ]
         for name, target, cell in rows:
             lines.append(f"| {name} | {target} | " + " | ".join(cell(acc[h]) for h in HORIZONS) + " |")
-        outcomes = []
-        for h in HORIZONS:
-            r = real["horizons"][h]
-            win = r.get("realised_win_rate")
-            outcomes.append(
-                f"{r.get('deploys_judged', 0)} judged, win {win:.2f}"
-                if win is not None
-                else f"{r.get('deploys', 0)} deploys"
-            )
-        lines.append("| deploys: realised win rate | >= 0.60 | " + " | ".join(outcomes) + " |")
-        rollbacks = [f"{real['horizons'][h].get('rollbacks_per_deploy') or 0:.2f}" for h in HORIZONS]
-        lines.append("| rollbacks per deploy | <= 0.20 | " + " | ".join(rollbacks) + " |")
+        lines += deploy_rows(real, "real 2013-2018")
+    if drifts:
+        acc = {h: drifts["horizons"][h].get("accuracy", {}) for h in HORIZONS}
+        for name, key in (("static-seed", "wql_ratio_vs_static"), ("EWMA-band", "wql_ratio_vs_ewma_band")):
+            cells = " | ".join(_ratio(acc[h].get(key)) for h in HORIZONS)
+            lines.append(f"| live WQL / {name} WQL (synthetic with two volatility drifts, 2 years) | - | {cells} |")
+        lines += deploy_rows(drifts, "synthetic with two volatility drifts")
     if stationary:
         cells = [
             f"{s['rate']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}] ({s['fired']}/{s['checks']})"
@@ -174,6 +203,8 @@ def table(real: dict | None, stationary: dict | None, model: dict | None, comman
         footer.append(
             f"Real replay: {real['bench']['wall_s'] / 60:.1f} min for 6 years x 4 horizons (target <= 20 min on 2 cores)."
         )
+    if drifts:
+        footer.append(f"Synthetic drifts replay: {drifts['bench']['wall_s'] / 60:.1f} min (2 years x 4 horizons).")
     return "\n".join(lines + footer)
 
 
@@ -195,7 +226,7 @@ def model_figure() -> dict | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", default=["real", "stationary", "model"])
+    parser.add_argument("--parts", nargs="+", default=["real", "drifts", "stationary", "model"])
     parser.add_argument("--years", type=float, default=6.0)
     parser.add_argument("--series", type=int, default=8)
     parser.add_argument("--real-csv", default=str(REAL_CSV))
@@ -208,9 +239,10 @@ def main() -> None:
             real = real_replay(args.years, Path(args.real_csv), command)
         else:
             print(f"skipping 'real': {args.real_csv} is not there")
+    drifts = drifts_replay(command) if "drifts" in args.parts else None
     stationary = stationary_false_positives(args.series) if "stationary" in args.parts else None
     model = model_figure() if "model" in args.parts else None
-    text = table(real, stationary, model, command)
+    text = table(real, drifts, stationary, model, command)
     print(text)
     print(f"({time.perf_counter() - started:.0f} s)")
     replace_section(START, END, f"{START}\n### Distribution targets (issue 23)\n\n{text}\n{END}")

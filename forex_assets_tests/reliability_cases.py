@@ -262,7 +262,7 @@ def _first_setup_with_seed(d: Path, broken: Callable[[str], str]) -> Provoked:
 
 
 def invalid_seed_json(d: Path) -> Provoked:
-    """The comma after the seed's first field left out."""
+    """The comma after the seed's checkpoint field left out."""
     return _first_setup_with_seed(d, lambda text: text.replace('-mini",\n', '-mini"\n', 1))
 
 
@@ -495,7 +495,7 @@ CASES: tuple[Case, ...] = (
         "configuration",
         "seed JSON with a syntax error (a new deployment's seed directory)",
         invalid_seed_json,
-        Expect(1, (FAILED,), names=("<dir>/configs/chronos_7d.json", "not valid JSON", "line 3")),
+        Expect(1, (FAILED,), names=("<dir>/configs/chronos_7d.json", "not valid JSON", "line 5")),
     ),
     Case(
         "configuration",

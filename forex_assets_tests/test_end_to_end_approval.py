@@ -140,7 +140,10 @@ def test_a_genuinely_better_candidate_passes_the_default_checks_and_deploys(tmp_
     beats the last price) and shrinks it towards the seed's 1 with weight 0.34, so the candidate moves a third
     of the way to the model's median: -9.4 % RMSE, p 4e-5, coverage 0.943, bias +2.0 CLP on the validation
     window (-9.4 .. -9.6 %, 0.93-0.95 over six noise seeds) with the bundled model before issue 23's retraining;
-    -7.0 % with the retrained one, still two points clear of the -5 % threshold. The
+    -7.0 % with the retrained one, still two points clear of the -5 % threshold. With the seeds that blend the
+    EWMA band (0.75 at 7d) and the stage-3 model: -8.5 %, p 4e-4, coverage 0.914; the EWMA band covers only
+    0.68 of this series' 7d targets (a cycle's 7-day moves outgrow sqrt(7) daily ones) and the seed 0.82, so
+    the candidate's own, refitted band is what clears the 0.90 floor. The
     first series tried, a 30-day period, gave only -4.9 .. -7.2 % (too close to -5 %), a 20-day period coverage
     0.91-0.93 (too close to 0.90); ``approval_series.py`` has the measurements.
     """
@@ -167,7 +170,8 @@ def test_a_genuinely_better_candidate_passes_the_default_checks_and_deploys(tmp_
     assert m["improvement_p_value"] <= 1e-3 < DEFAULTS.max_improvement_p_value
     assert m["rmse_new"] < m["rmse_current"]
     assert m["skill_vs_random_walk_new"] == pytest.approx(1 + m["rmse_improvement"] / 100)  # deployed = random walk
-    assert 0.92 <= m["ci95_coverage_new"] <= 1.0 and m["ci95_coverage_new"] >= DEFAULTS.min_coverage_95
+    assert 0.91 <= m["ci95_coverage_new"] <= 1.0 and m["ci95_coverage_new"] >= DEFAULTS.min_coverage_95
+    assert m["ci95_coverage_current"] < DEFAULTS.min_coverage_95  # the seed's EWMA-heavy band on a cycle
     assert abs(m["bias_new"]) < DEFAULTS.max_abs_bias_clp
     assert m["stability_score"] < 1.0
     # each check judged the figures of the report
@@ -198,8 +202,8 @@ def test_a_genuinely_better_candidate_passes_the_default_checks_and_deploys(tmp_
 def test_a_candidate_no_better_than_the_random_walk_fails_the_default_checks_and_does_not_deploy(tmp_path):
     """A geometric random walk (seed 0, daily volatility 0.6 %, 600 business days, ``conftest.random_walk_prices``):
     nothing to forecast beyond the last price. The search still fits the candidate on 30 origins (about five
-    independent paths), and the validation finds it no better than the seed: the RMSE change is within a
-    percent of zero, not significant, and the two blocking checks on the median's accuracy fail; so does the
+    independent paths), and the validation finds it no better than the seed: the RMSE change is within 2.5
+    % of zero, not significant, and the two blocking checks on the median's accuracy fail; so does the
     distribution's path (its band is not significantly better either); the checks both paths need pass."""
     run = _optimize(tmp_path, random_walk_prices(n=600, seed=0))
 
@@ -213,8 +217,11 @@ def test_a_candidate_no_better_than_the_random_walk_fails_the_default_checks_and
     assert run.failed_checks == [name for name in CRITERIA_NAMES if name in failing]  # what the deploy gate reads
     assert not report["approved"] and report["approved_by"] is None and set(report["failed_criteria"]) == failing
     assert m["wql_p_value"] > DEFAULTS.max_improvement_p_value and m["wql_ewma_band"] > 0
-    assert abs(m["rmse_improvement"]) < 1.0 and m["mape_improvement"] > -DEFAULTS.min_mape_improvement_pct
-    assert m["improvement_p_value"] > 0.3
+    # half the -5 % the median's path asks, and not even nominally significant (-1.3 %, p 0.16 with the stage-3
+    # model; -0.x %, p > 0.3 with the one before)
+    assert abs(m["rmse_improvement"]) < DEFAULTS.min_rmse_improvement_pct / 2
+    assert m["mape_improvement"] > -DEFAULTS.min_mape_improvement_pct
+    assert m["improvement_p_value"] > 0.05
     assert _observed(run.checks["accuracy_improves"]) == pytest.approx(m["rmse_improvement"])
     assert _observed(run.checks["improvement_significant"]) == pytest.approx(m["improvement_p_value"])
     assert m["ci95_coverage_new"] >= DEFAULTS.min_coverage_95 and abs(m["bias_new"]) < DEFAULTS.max_abs_bias_clp

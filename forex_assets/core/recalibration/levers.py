@@ -24,7 +24,7 @@ and a least-squares weight fitted on them is mostly noise.
   (0, 0.05, ..., 1) with the lowest weighted quantile loss on the window, then shrunk towards the prior's
   weight like the other levers. Averaging quantiles of two calibrated forecasts keeps them calibrated and
   can only lower the pinball loss of a level up to the convexity gap (the loss is convex in the quantile):
-  the seeds' weights (0.50 to 0.90) are calibrated on simulated series (``bench/calibrate_seed.py``).
+  the seeds' weights (0.35 to 0.75) are calibrated on simulated series (``bench/calibrate_seed.py``).
 
 All are fitted on the candidate's search-window backtest (model output from the forecast cache, so
 fitting costs no model call); the validation window then judges the fitted candidate out of sample.
