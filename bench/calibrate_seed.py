@@ -56,6 +56,7 @@ from bench_common import machine, replace_section  # noqa: E402
 
 from forex_assets.core.backtest.engine import BacktestResult, run_backtest  # noqa: E402
 from forex_assets.core.backtest.windows import PriceSeries  # noqa: E402
+from forex_assets.core.files import write_text_atomically  # noqa: E402
 from forex_assets.core.forecasting.baselines import baseline_quantiles  # noqa: E402
 from forex_assets.core.forecasting.config import ChronosConfig, load_config  # noqa: E402
 from forex_assets.core.horizons import HORIZONS, horizon_steps  # noqa: E402
@@ -271,8 +272,9 @@ def write_configs(rows: list[dict]) -> None:
         document.pop("band_blend_with", None)
         if r["band_blend"]:
             document |= {"band_blend": r["band_blend"], "band_blend_with": "ewma_band"}
-        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-        load_config(path)  # the file still validates
+        text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+        ChronosConfig.model_validate_json(text)  # validated before it replaces the seed
+        write_text_atomically(path, text)  # a killed run leaves the old seed or the new one, never half of one
         print(f"wrote {path.relative_to(ROOT)}: blend {r['band_blend']:g}, scale {r['interval_scale']:g}")
 
 
