@@ -12,6 +12,13 @@
   first 20 matured forecasts have a lower WQL than the replaced configuration's on the same origins) and on
   RMSE, rollbacks per deploy, and live WQL over the static seed's and the EWMA band's. The real replay may
   deploy nothing (no candidate significantly better), and a win rate needs deploys.
+* ``deploys``: where deploys should happen, so that their realised win rate can be counted: two-year replays
+  (all four horizons, the default policy, one process per horizon) of ``bench_policy``'s ``cycle`` series (a
+  calm walk with a 22-day cycle that stops two thirds in: the median can beat the last price, then cannot)
+  and ``managed`` series (a managed float: a mean-reverting log price, whose square-root-of-time bands are too
+  wide at long horizons); per dataset and horizon the deploys, their WQL and RMSE verdicts, rollbacks, and
+  pooled over all of them the realised WQL win rate and rollbacks per deploy with Wilson 95 % intervals
+  (section ``deploys`` of ``bench/results.md``; reports in ``bench/policy/``).
 * ``stationary``: false positives of the default performance rule (``distribution``: the median's random-walk
   test and the band's tests) on stationary Gaussian random walks: the seed configurations (bundled model)
   forecast ``--series`` simulated walks, and the rule is applied every 10 business days to the latest 40
@@ -21,7 +28,7 @@
 
 Writes the table into ``bench/results.md`` (section ``distribution``). Usage::
 
-    .venv/bin/python bench/bench_distribution.py [--parts real drifts stationary model] [--years 6] [--series 8]
+    .venv/bin/python bench/bench_distribution.py [--parts real drifts deploys stationary model] [--years 6] [--series 8]
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +49,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
 from bench_common import machine, replace_section  # noqa: E402
-from bench_policy import REAL_CSV, one_replay  # noqa: E402
+from bench_policy import REAL_CSV, merge, one_replay, save  # noqa: E402
 
 from forex_assets.core.backtest.engine import run_backtest  # noqa: E402
 from forex_assets.core.backtest.windows import PriceSeries  # noqa: E402
@@ -55,6 +63,8 @@ from forex_assets.core.prices.sources import price_frame  # noqa: E402
 from forex_assets.core.working_area import SEED_CONFIGS_DIR  # noqa: E402
 
 START, END = "<!-- distribution:start -->", "<!-- distribution:end -->"
+DEPLOYS_START, DEPLOYS_END = "<!-- deploys:start -->", "<!-- deploys:end -->"
+DEPLOY_DATASETS = ("cycle", "managed")
 CHECK_EVERY = 10  # business days between two checks of the rule (the monitoring checks daily: this thins them)
 WINDOW = 40  # matured forecasts per check (PerformancePolicy.random_walk_test_origins)
 
@@ -136,6 +146,75 @@ def drifts_replay(command: str, years: float = 2.0) -> dict:
     return report
 
 
+def deploy_replays(command: str, years: float = 2.0) -> list[dict]:
+    """Two-year replays of :data:`DEPLOY_DATASETS`, each horizon in its own process (two at a time), merged
+    per dataset and saved to ``bench/policy/<dataset>_default.json``."""
+    policy = str(ROOT / "policies" / "default.json")
+    jobs = [(name, policy, years, [h], str(REAL_CSV), command, True) for name in DEPLOY_DATASETS for h in HORIZONS]
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        parts = list(pool.map(one_replay, jobs))
+    reports = [merge(parts[i : i + len(HORIZONS)]) for i in range(0, len(parts), len(HORIZONS))]
+    for report in reports:
+        save(report)
+    return reports
+
+
+def deploy_table(reports: list[dict], command: str) -> str:
+    """Per dataset and horizon: optimizations, deploys and their verdicts; pooled: the realised WQL (and RMSE)
+    win rate of the judged deploys and rollbacks per deploy, with Wilson 95 % intervals."""
+    lines = [
+        "| dataset | horizon | optimizations | deploys | judged | WQL wins | RMSE wins | rollbacks | live WQL / static | live WQL / EWMA band |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    judged = wins_wql = wins_rmse = deploys = rollbacks = 0
+    for report in reports:
+        for h in HORIZONS:
+            r = report["horizons"][h]
+            acc = r.get("accuracy", {})
+            judged += r.get("deploys_judged", 0)
+            wins_wql += r.get("deploy_wins_wql", 0) or 0
+            wins_rmse += r.get("deploy_wins", 0) or 0
+            deploys += r.get("deploys", 0)
+            rollbacks += r.get("rollbacks", 0)
+            lines.append(
+                f"| {report['bench']['dataset']} | {h} | {r.get('optimizations', 0)} | {r.get('deploys', 0)} | "
+                f"{r.get('deploys_judged', 0)} | {r.get('deploy_wins_wql', 0) or 0} | {r.get('deploy_wins', 0) or 0} | "
+                f"{r.get('rollbacks', 0)} | {_ratio(acc.get('wql_ratio_vs_static'))} | "
+                f"{_ratio(acc.get('wql_ratio_vs_ewma_band'))} |"
+            )
+    pooled = []
+    if judged:
+        low, high = wilson(wins_wql, judged)
+        low_r, high_r = wilson(wins_rmse, judged)
+        pooled.append(
+            f"Realised win rate of the judged deploys (target >= 0.60): WQL {wins_wql}/{judged} = "
+            f"{wins_wql / judged:.2f} [{low:.2f}, {high:.2f}]; RMSE {wins_rmse}/{judged} = {wins_rmse / judged:.2f} "
+            f"[{low_r:.2f}, {high_r:.2f}] (Wilson 95 % intervals)."
+        )
+    if deploys:
+        low, high = wilson(rollbacks, deploys)
+        pooled.append(
+            f"Rollbacks per deploy (target <= 0.20): {rollbacks}/{deploys} = {rollbacks / deploys:.2f} "
+            f"[{low:.2f}, {high:.2f}]."
+        )
+    walls = ", ".join(f"{r['bench']['dataset']} {r['bench']['wall_s'] / 60:.1f} min" for r in reports)
+    footer = [
+        "",
+        *pooled,
+        f"Replays (2 years x 4 horizons each, a process per horizon, 2 at a time; wall time of the slowest "
+        f"horizon): {walls}. Command: `{command}`; machine: {machine()}.",
+    ]
+    return "\n".join(lines + footer)
+
+
+def _coverage(accuracy: dict) -> str:
+    """The live 95 % coverage with its block-bootstrap interval (the replay report's coverage_95_live_interval)."""
+    interval = accuracy.get("coverage_95_live_interval") or {}
+    if interval.get("ci_low") is not None:
+        return f"{interval['coverage']:.3f} [{interval['ci_low']:.3f}, {interval['ci_high']:.3f}]"
+    return f"{accuracy.get('live', {}).get('coverage_95', float('nan')):.3f}"
+
+
 def _ratio(block: dict | None) -> str:
     if not block or block.get("ratio") is None:
         return "n/a"
@@ -177,7 +256,7 @@ def table(real: dict | None, drifts: dict | None, stationary: dict | None, model
             ("live WQL / GARCH-band WQL", "-", lambda a: _ratio(a.get("wql_ratio_vs_garch_band"))),
             ("live WQL / static-seed WQL", "<= 1.00", lambda a: _ratio(a.get("wql_ratio_vs_static"))),
             ("live RMSE / random walk", "<= 1.005", lambda a: _ratio(a.get("rmse_ratio_vs_random_walk"))),
-            ("95 % coverage, live", "0.93-0.97", lambda a: f"{a.get('live', {}).get('coverage_95', float('nan')):.3f}"),
+            ("95 % coverage, live [95 % CI]", "0.93-0.97", _coverage),
         ]
         for name, target, cell in rows:
             lines.append(f"| {name} | {target} | " + " | ".join(cell(acc[h]) for h in HORIZONS) + " |")
@@ -226,7 +305,7 @@ def model_figure() -> dict | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", default=["real", "drifts", "stationary", "model"])
+    parser.add_argument("--parts", nargs="+", default=["real", "drifts", "deploys", "stationary", "model"])
     parser.add_argument("--years", type=float, default=6.0)
     parser.add_argument("--series", type=int, default=8)
     parser.add_argument("--real-csv", default=str(REAL_CSV))
@@ -240,6 +319,16 @@ def main() -> None:
         else:
             print(f"skipping 'real': {args.real_csv} is not there")
     drifts = drifts_replay(command) if "drifts" in args.parts else None
+    if "deploys" in args.parts:
+        text = deploy_table(deploy_replays(command), command)
+        print(text)
+        replace_section(
+            DEPLOYS_START,
+            DEPLOYS_END,
+            f"{DEPLOYS_START}\n### Deploy outcomes where deploys happen (issue 23)\n\n{text}\n{DEPLOYS_END}\n",
+        )
+        if args.parts == ["deploys"]:
+            return
     stationary = stationary_false_positives(args.series) if "stationary" in args.parts else None
     model = model_figure() if "model" in args.parts else None
     text = table(real, drifts, stationary, model, command)

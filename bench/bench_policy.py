@@ -10,6 +10,11 @@ Datasets:
 * ``cycle``: a calm random walk (0.15 % a day) carrying a 22-business-day cycle of 3 % amplitude that stops
   two thirds into the replay: the one dataset where the model's median can beat the last price, so the
   one where deploys should happen (and win), and where the policy must notice when the edge is gone.
+* ``managed``: a managed float: the log price reverts to a central rate (an Ornstein-Uhlenbeck process,
+  half-life 20 business days, 0.4 % a day of noise), as a currency held inside a band by its central bank
+  does. The square-root-of-time bands of the seeds (model and EWMA) are too wide at 30 and 90 business
+  days there, so it is where the distribution path should deploy narrower bands (and where their wins
+  can be counted).
 
 Policies are policy files (``policies/*.json``, ``forex_assets.core.policy_file``). Each (dataset, policy)
 replay runs in its own process (``--jobs``). Writes the table to ``bench/results.md`` (section ``policy``) and
@@ -34,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -86,7 +92,16 @@ def dataset(name: str, years: float, real_csv: Path) -> tuple[pd.DataFrame, pd.T
         cycle = 0.03 * np.sin(2 * np.pi * t / 22.0) * (dates < stop)
         values = 850.0 * np.exp(np.cumsum(rng.normal(0.0, 0.0015, len(dates))) + cycle)
         return price_frame(dates, np.round(values, 2)), start, end, (stop,)
-    raise SystemExit(f"unknown dataset {name!r}: real, drifts, stationary or cycle")
+    if name == "managed":
+        rng = np.random.default_rng(20261206)
+        dates = pd.bdate_range("2005-01-03", "2018-12-28")
+        end = pd.Timestamp(dates[-1])
+        phi = 0.5 ** (1 / 20)  # half-life 20 business days
+        shocks = rng.normal(0.0, 0.004, len(dates))
+        deviation = lfilter([1.0], [1.0, -phi], shocks)  # x_t = phi x_(t-1) + e_t
+        values = 800.0 * np.exp(deviation)
+        return price_frame(dates, np.round(values, 2)), end - pd.DateOffset(months=int(12 * years)), end, ()
+    raise SystemExit(f"unknown dataset {name!r}: real, drifts, stationary, cycle or managed")
 
 
 def one_replay(job: tuple) -> dict:

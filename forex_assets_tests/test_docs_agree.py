@@ -355,9 +355,13 @@ CLAIMS: list[tuple[Path, str]] = [
     # rollback
     (
         DECISIONS,
-        f"RMSE only after {P.rollback.min_matured_forecasts} matured forecasts; inference time only when "
-        f"{P.rollback.min_inference_excess_seconds:g} s above the baseline on each of the latest "
-        f"{P.rollback.slow_forecasts} forecasts",
+        f"RMSE only after {P.rollback.min_matured_forecasts} matured forecasts, and judged relative to the random "
+        f"walk's on the same targets (skill > {P.rollback.rmse_ratio:g}x the baseline's",
+    ),
+    (
+        DECISIONS,
+        f"inference time only when {P.rollback.min_inference_excess_seconds:g} s above the baseline on each of the "
+        f"latest {P.rollback.slow_forecasts} forecasts",
     ),
     (
         DECISIONS,

@@ -41,11 +41,12 @@ from forex_assets.core.replay.report import build_report, format_table, render_h
 from forex_assets.core.replay.report_stats import (
     TARGETS,
     after_onset,
+    coverage_interval,
     deploy_outcomes,
     judge_deploy,
     rmse_ratio_interval,
 )
-from forex_assets.core.replay.report_text import ratio_text
+from forex_assets.core.replay.report_text import coverage_text, ratio_text
 from forex_assets.core.working_area import WorkingAreaLayout
 
 # --- after an injected drift ------------------------------------------------------------------------------
@@ -500,6 +501,32 @@ def test_each_forecasters_block_is_the_band_scores_on_the_same_arrays(band_repor
     assert tests["kupiec_pof_p_value"] == kupiec_pof(flags, 0.05).p_value
     assert tests["christoffersen_independence_p_value"] == christoffersen_independence(flags).p_value
 
+    # the live coverage with its block-bootstrap interval: the pooled coverage, an interval around it
+    interval = acc["coverage_95_live_interval"]
+    assert interval["coverage"] == pytest.approx(acc["live"]["coverage_95"], rel=1e-12)
+    assert interval["ci_low"] <= interval["coverage"] <= interval["ci_high"]  # the widened band may cover all
+    assert (interval["block"], interval["origins"]) == (steps, len(origins))
+
+
+def test_the_coverage_interval_holds_the_true_coverage_of_a_known_band_and_narrows_with_more_origins():
+    # a band built to cover 90 % of independent standard normal targets: the interval contains 0.90, and on
+    # four times the origins it is about half as wide
+    rng = np.random.default_rng(5)
+    z = 1.6448536269514722  # the 95th percentile: [-z, z] holds 90 %
+    widths = []
+    for origins in (400, 1600):
+        actuals = rng.normal(size=(origins, 5))
+        quantiles = np.zeros((origins, 5, len(LEVELS)))
+        quantiles[..., 0], quantiles[..., -1] = -z, z
+        interval = coverage_interval(quantiles, actuals, block=5)
+        assert interval["ci_low"] < 0.90 < interval["ci_high"]
+        assert interval["coverage"] == pytest.approx(np.mean(np.abs(actuals) <= z), rel=1e-12)
+        widths.append(interval["ci_high"] - interval["ci_low"])
+    assert 0.35 < widths[1] / widths[0] < 0.7
+    few = coverage_interval(quantiles[:9], actuals[:9], block=5)
+    assert "ci_low" not in few and "fewer than two blocks of 5" in few["note"]
+    assert few["coverage"] == pytest.approx(np.mean(np.abs(actuals[:9]) <= z), rel=1e-12)
+
 
 def test_the_garch_band_is_fitted_once_per_origin_on_every_third_day_for_the_longest_horizon(band_report):
     _, report, calls = band_report
@@ -542,6 +569,11 @@ def test_the_text_and_html_reports_show_the_distribution_table(band_report):
     assert f"live / EWMA band {ratio_text(acc['wql_ratio_vs_ewma_band'])}" in section
     tests = acc["breach_tests_95_live"]
     assert f"Kupiec POF p {tests['kupiec_pof_p_value']:.3f}" in section
+    interval = acc["coverage_95_live_interval"]
+    assert (
+        f"live 95 % coverage {coverage_text(interval['coverage'])} [{coverage_text(interval['ci_low'])}, "
+        f"{coverage_text(interval['ci_high'])}]" in section
+    )
     assert "GARCH band: one origin every 3 replay days" in section
 
     page = render_html(report, BAND_PRICES)

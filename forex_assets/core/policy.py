@@ -38,6 +38,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from forex_assets.core.backtest.cache import ForecastCache
@@ -112,14 +113,17 @@ def post_deploy_health(
     (a query on the version, then the steps from its first origin).
     """
     mine = history.runs(horizon, version=version)
-    matured, rmse, seconds = 0, None, []
+    matured, rmse, walk, seconds = 0, None, None, []
     if not mine.empty:
         steps = history.steps(horizon, since=mine["origin_date"].min())
         score = score_matured(steps[steps["origin_date"].isin(mine["origin_date"])], prices)
         matured, rmse = score.forecasts, score.rmse_clp
+        if matured:  # the random walk on the same targets: each origin's last price
+            last = score.errors["origin_date"].map(mine.set_index("origin_date")["last_price"])
+            walk = float(np.sqrt(np.mean(np.square(last - score.errors["actual"]))))
         newest_first = mine.sort_values("origin_date", ascending=False)["inference_seconds"]
         seconds = [float(s) for s in newest_first]
-    return PostDeployHealth(list(outcomes_newest_first), seconds, matured, rmse)
+    return PostDeployHealth(list(outcomes_newest_first), seconds, matured, rmse, walk)
 
 
 def rollback_decision(

@@ -34,6 +34,9 @@ Definitions (per horizon, over the replayed days):
   WQL ratios live / ewma_band, live / garch_band and live / static the same way on per-origin pinball losses
   (:func:`forex_assets.core.loss_ratio.block_bootstrap_loss_ratio_ci`; on the GARCH band's origins, s replay
   days apart, blocks of ceil(h / s) origins: h business days again);
+* 95 % coverage of the live band with its 95 % circular-block bootstrap interval (blocks of h origins: the
+  targets covered over the targets scored, resampled by origin as the WQL ratios are), so a coverage read
+  against a target range (0.93-0.97) carries its sampling error;
 * breach tests of the live 95 % band: Kupiec's proportion of failures and Christoffersen's independence
   p-values on the step-1 breaches of the matured origins in date order;
 * realised win rate: each deploy is followed on its first JUDGED_ORIGINS origins (fewer when it was rolled
@@ -229,6 +232,26 @@ def wql_ratio_interval(live: np.ndarray, other: np.ndarray, actuals: np.ndarray,
     }
 
 
+def coverage_interval(quantiles: np.ndarray, actuals: np.ndarray, block: int) -> dict[str, Any]:
+    """The 95 % band's coverage of (n, h) ``actuals`` with its 95 % circular-block bootstrap interval over the
+    origins (blocks of ``block`` consecutive origins): per origin the targets inside the band over its targets,
+    the ratio of their sums being the pooled coverage (:func:`block_bootstrap_loss_ratio_ci`); without an
+    interval (a note instead) on fewer than two blocks of origins."""
+    inside = (quantiles[..., LOW_95] <= actuals) & (actuals <= quantiles[..., HIGH_95])
+    covered = inside.sum(axis=1).astype(float)
+    targets = np.full(len(covered), float(actuals.shape[1]))
+    origins = int(len(covered))
+    if origins < 2 * block:
+        share = float(covered.sum() / targets.sum()) if origins else None
+        return {
+            "coverage": share,
+            "origins": origins,
+            "note": f"no interval on {origins} origins: fewer than two blocks of {block}",
+        }
+    ci = block_bootstrap_loss_ratio_ci(covered, targets, block, n=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+    return {"coverage": ci.ratio, "ci_low": ci.low, "ci_high": ci.high, "block": ci.block, "origins": ci.origins}
+
+
 def breach_tests(quantiles: np.ndarray, actuals: np.ndarray) -> dict[str, Any]:
     """Kupiec's proportion-of-failures and Christoffersen's independence tests of a forecast's 95 % band on
     the step-1 breaches of its origins in date order."""
@@ -296,6 +319,7 @@ def accuracy_comparison(
         # days, the reach of the dependence between overlapping paths (s = 1 for the others: blocks of h)
         block = math.ceil(h / bands.spacing.get(name, 1))
         out[f"wql_ratio_vs_{name}"] = wql_ratio_interval(live[scored], quantiles, actuals[scored], block)
+    out["coverage_95_live_interval"] = coverage_interval(live, actuals, h)
     out["breach_tests_95_live"] = breach_tests(live, actuals)
     for name, other in (("vs_static", static[..., 2]), ("vs_random_walk", walk)):
         try:

@@ -153,6 +153,13 @@ def distribution_table(horizon: str, accuracy: dict[str, Any]) -> list[str]:
     ]
     if ratios:
         lines.append("WQL ratio [95 % CI]: " + "; ".join(ratios))
+    interval = accuracy.get("coverage_95_live_interval")
+    if interval and interval.get("ci_low") is not None:
+        lines.append(
+            f"live 95 % coverage {coverage_text(interval['coverage'])} "
+            f"[{coverage_text(interval['ci_low'])}, {coverage_text(interval['ci_high'])}] (block bootstrap, "
+            f"{interval['origins']} origins)"
+        )
     tests = accuracy.get("breach_tests_95_live")
     if tests:
         lines.append(
