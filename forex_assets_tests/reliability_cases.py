@@ -22,9 +22,10 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+from forex_assets.core.prices.schema import today_in_chile
 from forex_assets_tests.real_cli import (
     DEFINITIONS,
     ROOT,
@@ -723,7 +724,7 @@ def normalise(text: str, directory: Path, home: Path | None) -> str:
     text = text.replace(str(directory), "<dir>").replace(str(ROOT), "<repo>")
     for pattern, placeholder in _PLACEHOLDERS:
         text = pattern.sub(placeholder, text)
-    today = date.today()
+    today = today_in_chile()  # the contract's "today" (America/Santiago): from 00:00 to 03:00 UTC it is yesterday's
     for days in range(-1, 8):
         text = text.replace(f"{today + timedelta(days=days):%Y-%m-%d}", "<today>" if days in (-1, 0) else "<later>")
     return " ".join(text.split())

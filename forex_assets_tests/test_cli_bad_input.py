@@ -51,7 +51,7 @@ MAX_LINES = 12
 #: without `--csv-path` is tried where it is cheap (`rollback`). A new command gets every case.
 KINDS_TRIED = {
     "run": {"unknown option", "csv", "policy"},
-    "replay": {"unknown option", "bad choice", "bad date", "csv", "output", "drift", "policy"},
+    "replay": {"unknown option", "bad choice", "bad date", "csv", "output", "drift", "policy", "pair", "pairs file"},
 }
 CSV_FILES = {
     "run": ("no_such_file.csv",),
@@ -147,6 +147,11 @@ def argument_cases(name: str, command: click.Command) -> list[Bad]:
             cases.append(
                 Bad("policy", [name, *required, option, "{d}/no_such_policy.json"], names=("{d}/no_such_policy.json",))
             )
+        elif option == "--pair":
+            cases.append(Bad("pair", [name, *required, option, "USDXXX"], names=("USDXXX",)))
+        elif option == "--pairs-file":
+            missing = "{d}/no_such_pairs.json"
+            cases.append(Bad("pairs file", [name, *required, option, missing], names=(missing,)))
         elif option == "--to":
             cases.append(
                 Bad(

@@ -212,13 +212,14 @@ PRICE_SOURCE = [
     "--csv-thousands",
     "--csv-date-format",
     "--csv-encoding",
+    "--csv-skip-missing",
 ]
 OPTIONS = {
     "run": [*PRICE_SOURCE, "--horizons", "--no-recalibration", "--policy"],
     "status": [],
     "history": ["--horizon", "--since", "--kind"],
     "rollback": ["--horizon", "--to", "--reason", *PRICE_SOURCE],
-    "replay": [*PRICE_SOURCE, "--start", "--end", "--horizons", "--inject-drift", "--policy", "--out",
+    "replay": [*PRICE_SOURCE, "--pair", "--pairs-file", "--start", "--end", "--horizons", "--inject-drift", "--policy", "--out",
                "--keep-state", "--no-progress"],
     "forecasts": ["--horizon", "--since", "--until", "--format", "--output"],
 }  # fmt: skip

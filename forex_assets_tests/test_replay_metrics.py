@@ -17,6 +17,7 @@ from forex_assets.core.band_scores import (
     kupiec_pof,
     mean_width_pct,
 )
+from forex_assets.core.calendar import BusinessCalendar
 from forex_assets.core.cycle import PolicyDay
 from forex_assets.core.forecasting.baselines import baseline_quantiles, random_walk_ewma_quantiles
 from forex_assets.core.forecasting.config import ChronosConfig
@@ -315,13 +316,15 @@ def _record(day: pd.Timestamp, version: str, offset: float) -> ForecastRecord:
 def replay(monkeypatch):
     made = []
 
-    def fake_make_forecast(prices, config, version):
+    def fake_make_forecast(prices, config, version, calendar):
+        assert calendar is replay.settings.calendar  # the shadow forecast targets the pair's business days
         made.append((pd.Timestamp(prices["date"].iloc[-1]), config.context_length, version))
         return _record(pd.Timestamp(prices["date"].iloc[-1]), version, 7.0)
 
     monkeypatch.setattr(engine, "make_forecast", fake_make_forecast)
-    replay = object.__new__(Replay)  # only what the deploy judgement reads: the store and the seeds
+    replay = object.__new__(Replay)  # only what the deploy judgement reads: the store, the seeds, the calendar
     replay.store, replay.seeds = FakeStore("P"), {"7d": CONFIGS["seed"]}
+    replay.settings = ReplaySettings(start=DATES[0].date(), end=DATES[-1].date(), calendar=BusinessCalendar(("BR",)))
     replay.made = made
     return replay
 

@@ -137,7 +137,10 @@ def price_source_options(function):
         ),
         click.option("--csv-path", metavar="FILE", help="the CSV file of --source csv"),
         click.option("--csv-date-column", default="date", show_default=True, help="the CSV's date column"),
-        click.option("--csv-value-column", default="usdclp", show_default=True, help="the CSV's price column"),
+        click.option(
+            "--csv-value-column",
+            help="the CSV's price column  [default: the pair's, in configs/pairs.json: usdclp for USD/CLP]",
+        ),
         click.option("--csv-delimiter", default="auto", show_default=True, help="',', ';', 'tab', '|' or auto"),
         click.option("--csv-decimal", default="auto", show_default=True, help="decimal mark: '.' or ',' or auto"),
         click.option(
@@ -147,6 +150,12 @@ def price_source_options(function):
             "--csv-date-format", default="auto", show_default=True, help="strftime format, e.g. %d-%m-%Y, or auto"
         ),
         click.option("--csv-encoding", default="auto", show_default=True, help="e.g. utf-8, latin-1, or auto"),
+        click.option(
+            "--csv-skip-missing",
+            is_flag=True,
+            help="a row with no value in the price column (blank, NA, -) is no observation: a wide file of several "
+            "currencies, blank on each country's holidays",
+        ),
     ]
     for option in reversed(options):
         function = option(function)

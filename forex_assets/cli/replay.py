@@ -25,6 +25,7 @@ from forex_assets.cli.main import (
     CONTEXT_SETTINGS,
     CliError,
     GreedyCommand,
+    GreedyOption,
     ISODate,
     check_price_source,
     horizons_option,
@@ -66,8 +67,11 @@ def price_source_from_options(
     source: PriceSourceName,
     csv_path: str | None = None,
     csv_date_column: str = "date",
-    csv_value_column: str = "usdclp",
+    csv_value_column: str | None = None,
     csv_format: dict[str, str] | None = None,
+    pair: str = "USDCLP",
+    pairs_file: str | None = None,
+    csv_skip_missing: bool = False,
 ):
     """The ``price_source`` resource the command's options describe. ``csv_format``: the CSV source's format
     settings by name (PriceSource's csv_delimiter, csv_decimal, csv_thousands, csv_date_format, csv_encoding);
@@ -78,9 +82,12 @@ def price_source_from_options(
     settings: dict[str, Any] = {name: value for name, value in chosen if value not in (None, "auto")}
     return PriceSource(
         source=source,
+        pair=pair,
+        pairs_file=pairs_file,
         csv_path=csv_path,
         csv_date_column=csv_date_column,
         csv_value_column=csv_value_column,
+        csv_skip_missing=csv_skip_missing,
         **settings,
     )
 
@@ -93,6 +100,17 @@ def one_line(error: Exception) -> str:
 
 @click.command(name="replay", cls=GreedyCommand, context_settings=CONTEXT_SETTINGS)
 @price_source_options
+@click.option(
+    "--pair",
+    "pairs",
+    cls=GreedyOption,
+    default=("USDCLP",),
+    show_default=True,
+    help="a pair of the pairs file (USDCLP, EURCLP, USDBRL, ...): its calendar, seeds, data contract, and its "
+    "CSV column unless --csv-value-column names one; several (--pair USDCLP EURCLP USDBRL): one replay each on "
+    "the same range, one report each under --out/<pair>/ and a summary table across them",
+)
+@click.option("--pairs-file", metavar="FILE", help="the pairs file  [default: configs/pairs.json]")
 @click.option("--start", type=ISODate(), help="first replay day  [default: 6 months before --end]")
 @click.option("--end", type=ISODate(), help="last replay day  [default: the last price]")
 @horizons_option
@@ -126,7 +144,9 @@ def replay_command(
     source: PriceSourceName,
     csv_path: str | None,
     csv_date_column: str,
-    csv_value_column: str,
+    csv_value_column: str | None,
+    pairs: tuple[str, ...],
+    pairs_file: str | None,
     start: date | None,
     end: date | None,
     horizons: tuple[str, ...],
@@ -141,6 +161,7 @@ def replay_command(
     csv_thousands: str = "auto",
     csv_date_format: str = "auto",
     csv_encoding: str = "auto",
+    csv_skip_missing: bool = False,
 ) -> None:
     """What would the policy have done over this range? Replays it business day by business day without
     look-ahead; prints a table per horizon against the ADR's success metrics and writes replay_report.json
@@ -151,6 +172,7 @@ def replay_command(
         forex-assets replay --start 2024-10-31 --end 2026-10-30 --horizons 7d 30d
         forex-assets replay --source csv --csv-path usdclp.csv --start 2017-01-02 --end 2018-12-28
         forex-assets replay --policy policies/adr.json --policy policies/default.json
+        forex-assets replay --pair USDBRL --source csv --csv-path fx.csv --csv-value-column BRL --csv-skip-missing
 
     The synthetic default series carries a known regime change 30 business days before its end; it counts
     as an injected drift (detection latency). --inject-drift 2026-03-02:3 adds one more.
@@ -166,6 +188,15 @@ def replay_command(
     from forex_assets.core.working_area import WorkingAreaLayout
 
     check_price_source(source, csv_path)
+    codes = tuple(dict.fromkeys(p.replace("/", "").upper() for p in pairs))
+    if len(codes) > 1 and csv_value_column:
+        raise CliError(
+            "--csv-value-column names one column: with several --pair each reads its own (configs/pairs.json)"
+        )
+    if len(codes) > 1 and len(policy_files) > 1:
+        raise CliError(
+            "several --pair and several --policy: replay the pairs with one policy, or one pair with several"
+        )
     csv_format = {
         "csv_delimiter": csv_delimiter,
         "csv_decimal": csv_decimal,
@@ -173,14 +204,24 @@ def replay_command(
         "csv_date_format": csv_date_format,
         "csv_encoding": csv_encoding,
     }
-    price_source = price_source_from_options(source, csv_path, csv_date_column, csv_value_column, csv_format)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(out) if out else WorkingAreaLayout.from_environment().replays / stamp
-    options = ReplayOptions(start, end, tuple(horizons), tuple(policy_files), tuple(inject_drift))
-    try:  # every input is read and checked here, before the first replay day and before --out is created
-        setup = set_up_replay(options, price_source.load, price_source.describe(), source == "synthetic", out_dir)
-    except ReplayError as error:
-        raise CliError(one_line(error)) from None
+    setups = {}
+    for code in codes:  # every pair's inputs are read and checked before the first replay day and before --out
+        price_source = price_source_from_options(
+            source, csv_path, csv_date_column, csv_value_column, csv_format, code, pairs_file, csv_skip_missing
+        )
+        options = ReplayOptions(start, end, tuple(horizons), tuple(policy_files), tuple(inject_drift), code, pairs_file)
+        pair_out = out_dir / code if len(codes) > 1 else out_dir
+        try:
+            setups[code] = set_up_replay(
+                options, price_source.load, price_source.describe(), source == "synthetic", pair_out
+            )
+        except ReplayError as error:
+            raise CliError(one_line(error) if len(codes) == 1 else f"{code}: {one_line(error)}") from None
+    if len(codes) > 1:
+        _replay_pairs(ctx, setups, out_dir, no_progress, keep_state)
+    [setup] = setups.values()
     compared = setup.compared
     bars: list = []
 
@@ -222,3 +263,35 @@ def replay_command(
             click.echo(f"  {name}: {policy_html}")
         click.echo(f"comparison: {html_path}\n            {json_path}")
     ctx.exit(3 if run.partial else 0)
+
+
+def _replay_pairs(ctx: click.Context, setups: dict, out_dir: Path, no_progress: bool, keep_state: bool) -> None:
+    """Replay each pair's set-up in turn (its report under ``out_dir/<pair>/``), then print and write the
+    summary across pairs (``out_dir/pairs_summary.json``); exit status 3 when one stopped early."""
+    import json
+
+    from forex_assets.core.files import write_text_atomically
+    from forex_assets.core.replay.engine import ReplayError
+    from forex_assets.core.replay.pairs_summary import format_pairs_summary, pairs_summary
+    from forex_assets.core.replay.setup import run_replays
+
+    reports, paths, partial = {}, {}, False
+    for code, setup in setups.items():
+        if not no_progress:
+            click.echo(f"replaying {code} ...", err=True)
+        try:
+            run = run_replays(setup, None, keep_state)
+        except ReplayError as error:
+            raise CliError(f"{code}: {error}") from None
+        [(name, replayed)] = run.replays.items()
+        reports[code], paths[code] = replayed.report, run.report_paths[name][1]
+        partial = partial or bool(run.partial)
+    summary = pairs_summary(reports)
+    summary_path = out_dir / "pairs_summary.json"
+    write_text_atomically(summary_path, json.dumps(summary, indent=2))
+    click.echo(format_pairs_summary(summary))
+    click.echo("\nreports:")
+    for code, html_path in paths.items():
+        click.echo(f"  {code}: {html_path}")
+    click.echo(f"summary: {summary_path}")
+    ctx.exit(3 if partial else 0)

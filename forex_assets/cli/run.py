@@ -380,12 +380,13 @@ def run_command(
     source: PriceSourceName,
     csv_path: str | None,
     csv_date_column: str,
-    csv_value_column: str,
+    csv_value_column: str | None,
     csv_delimiter: str,
     csv_decimal: str,
     csv_thousands: str,
     csv_date_format: str,
     csv_encoding: str,
+    csv_skip_missing: bool,
     horizons: tuple[str, ...],
     no_recalibration: bool,
     policy_file: str | None,
@@ -416,6 +417,7 @@ def run_command(
         csv_thousands=csv_thousands,
         csv_date_format=csv_date_format,
         csv_encoding=csv_encoding,
+        csv_skip_missing=csv_skip_missing,
         **mindicador,
     )
     try:

@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from forex_assets.core.backtest.cache import ForecastCache
+from forex_assets.core.calendar import CHILE, BusinessCalendar
 from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.deployment.deploy import deploy_from_report
 from forex_assets.core.forecasting.history import ForecastHistory, ForecastRecord
@@ -79,6 +80,8 @@ class PolicyState:
     optimized_on_or_before: date | None = None
     # write each validation's HTML report (plots) besides its JSON; a replay nobody reads report by report skips it
     render_reports: bool = True
+    # the pair's business days: forecast target dates
+    calendar: BusinessCalendar = CHILE
 
 
 @dataclass
@@ -104,7 +107,7 @@ def _at(day: pd.Timestamp, hour: int) -> datetime:
 def _forecast(state: PolicyState, outcome: PolicyDay, prices: pd.DataFrame) -> ForecastRecord | None:
     deployed, version = state.store.read(outcome.horizon), state.store.current_version(outcome.horizon).id
     try:
-        record = forecast_step(prices, deployed, version, state.history)
+        record = forecast_step(prices, deployed, version, state.history, state.calendar)
     except Exception as error:  # noqa: BLE001 - a failed forecast is data for the rollback rules
         state.forecast_outcomes.setdefault(version, []).append(False)
         outcome.forecast_error = f"{type(error).__name__}: {error}"

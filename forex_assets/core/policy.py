@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from forex_assets.core.backtest.cache import ForecastCache
+from forex_assets.core.calendar import CHILE, BusinessCalendar
 from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.deployment.deploy import deploy_from_report
 from forex_assets.core.deployment.history import Version
@@ -82,11 +83,16 @@ from forex_assets.core.recalibration.workflow import (
 
 
 def forecast_step(
-    prices: pd.DataFrame, deployed: ChronosConfig, version: str, history: ForecastHistory
+    prices: pd.DataFrame,
+    deployed: ChronosConfig,
+    version: str,
+    history: ForecastHistory,
+    calendar: BusinessCalendar = CHILE,
 ) -> ForecastRecord:
     """Forecast with the deployed configuration and record it (a later forecast of the same origin, e.g.
-    after a rollback, replaces it). Raises what :func:`make_forecast` raises."""
-    record = make_forecast(prices, deployed, version)
+    after a rollback, replaces it); target dates on the pair's ``calendar``. Raises what :func:`make_forecast`
+    raises."""
+    record = make_forecast(prices, deployed, version, calendar)
     history.record(record)
     return record
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from forex_assets.core.calendar import next_business_days
+from forex_assets.core.calendar import CHILE, BusinessCalendar
 from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.forecasting.history import ForecastRecord
 from forex_assets.core.forecasting.quantiles import timed_forecast_quantiles
@@ -12,18 +12,21 @@ from forex_assets.core.horizons import horizon_steps
 from forex_assets.core.models.loading import load_pipeline
 
 
-def target_business_days(origin: pd.Timestamp, steps: int) -> list[pd.Timestamp]:
-    """The target dates of a forecast from ``origin``: step k targets the k-th Chilean business day after it
-    (weekends, Chilean public holidays and the 31 December bank holiday skipped: there is no dólar observado
-    fixing on those days, so the model's k-th next observation falls on the k-th business day)."""
-    return next_business_days(origin, steps)
+def target_business_days(origin: pd.Timestamp, steps: int, calendar: BusinessCalendar = CHILE) -> list[pd.Timestamp]:
+    """The target dates of a forecast from ``origin``: step k targets the k-th business day of the pair's
+    ``calendar`` after it (for USD/CLP: weekends, Chilean public holidays and the 31 December bank holiday
+    skipped: there is no dólar observado fixing on those days, so the model's k-th next observation falls on
+    the k-th business day)."""
+    return calendar.next_business_days(origin, steps)
 
 
 _warmed: set[str] = set()
 
 
-def make_forecast(prices: pd.DataFrame, config: ChronosConfig, config_version: str) -> ForecastRecord:
-    """Forecast ``config.horizon`` Chilean business days ahead of the last observation.
+def make_forecast(
+    prices: pd.DataFrame, config: ChronosConfig, config_version: str, calendar: BusinessCalendar = CHILE
+) -> ForecastRecord:
+    """Forecast ``config.horizon`` business days (of the pair's ``calendar``) ahead of the last observation.
 
     The first forecast of a configuration in a process runs once untimed: torch's lazy initialisation
     would otherwise inflate the recorded inference time, which the automatic rollback compares with
@@ -42,7 +45,7 @@ def make_forecast(prices: pd.DataFrame, config: ChronosConfig, config_version: s
         horizon=config.horizon,
         origin_date=origin,
         last_price=float(history[-1]),
-        target_dates=target_business_days(origin, steps),
+        target_dates=target_business_days(origin, steps, calendar),
         quantiles=timed.quantiles[0],
         config_version=config_version,
         checkpoint=config.checkpoint,

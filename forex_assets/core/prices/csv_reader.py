@@ -123,11 +123,22 @@ class ParsedCsv(NamedTuple):
     lines: tuple[int, ...]
 
 
+#: cells that mean "no price that day" in a wide file (compared lower-cased, stripped): a wide export of several
+#: currencies leaves a column blank on its own country's holidays
+MISSING_CELLS = frozenset({"", "na", "n/a", "#n/a", "nan", "null", "-"})
+
+
 def parse_price_csv(
-    path: Path | str, date_column: str = "date", value_column: str = "usdclp", fmt: CsvFormat | None = None
+    path: Path | str,
+    date_column: str = "date",
+    value_column: str = "usdclp",
+    fmt: CsvFormat | None = None,
+    skip_missing: bool = False,
 ) -> ParsedCsv:
     """The dates, prices and file lines of a CSV file, row by row as written; a PriceSourceError for anything
-    it cannot read with certainty. ``fmt`` None: every setting "auto"."""
+    it cannot read with certainty. ``fmt`` None: every setting "auto". ``skip_missing``: a row whose value is
+    a :data:`MISSING_CELLS` marker is no observation (a wide file's column on its country's holiday) instead
+    of an error; a column with no value at all is still refused."""
     path = Path(path)
     try:
         fmt = (fmt or CsvFormat()).checked()
@@ -175,11 +186,36 @@ def parse_price_csv(
         )
     di, vi = header.index(date_column), header.index(value_column)
     _check_field_counts(path, rows, header, header_line, delimiter, vi, torn_line)
+    if skip_missing:
+        rows = [r for r in rows if r.fields[vi].strip().lower() not in MISSING_CELLS]
+        if not rows:
+            raise PriceSourceError(f"{path}: column '{value_column}' has no value on any row")
     dates = _dates(path, rows, di, date_column, fmt.date_format, torn_line)
     values, decimals, (decimal, _) = _numbers(path, rows, vi, value_column, fmt, torn_line)
     if torn_line is not None and rows[-1].line == torn_line and len(rows) > 1:
         _check_not_torn(path, rows, di, decimals, decimal)
     return ParsedCsv(dates, values, tuple(r.line for r in rows))
+
+
+def csv_columns(path: Path | str, date_column: str = "date", fmt: CsvFormat | None = None) -> list[str]:
+    """The columns of a CSV's header line: split by the setting's delimiter, or for "auto" by the delimiter that
+    gives the most columns with ``date_column`` among them (a wide file of one column per currency)."""
+    path = Path(path)
+    fmt = (fmt or CsvFormat()).checked()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise PriceSourceError(f"CSV price file {path} cannot be read: {error.strerror or error}") from None
+    lines = [line for line in _LINE_BREAK.split(_decode(data, fmt.encoding, path)) if line.strip()]
+    if not lines:
+        raise PriceSourceError(
+            f"{path}: the file is empty; expected a header line naming '{date_column}' and the currencies"
+        )
+    delimiters = AUTO_DELIMITERS if fmt.delimiter == AUTO else (DELIMITERS[fmt.delimiter],)
+    splits = [fields for fields in (_header_fields(lines[0], d) for d in delimiters) if date_column in fields]
+    if not splits:
+        raise PriceSourceError(f"{path}: line 1: no column '{date_column}' in the header {lines[0].strip()!r}")
+    return max(splits, key=len)
 
 
 # ---------------------------------------------------------------- bytes, lines and fields

@@ -1,6 +1,8 @@
-"""The data contract of the USD/CLP price series (pandera).
+"""The data contract of a currency pair's price series (pandera); the defaults are USD/CLP's.
 
-A series is a frame with ``date`` (datetime64[ns], business days) and ``usdclp`` (CLP per USD).
+A series is a frame with ``date`` (datetime64[ns], business days) and ``usdclp`` (the price column, whatever
+the pair: for USD/CLP, CLP per USD). The pair sets the plausible range, the largest daily move and the
+business calendar of :class:`PriceRules` (:meth:`forex_assets.core.pairs.Pair.price_rules`).
 Each rule is a named pandera check; a violation raises :class:`PriceValidationError` whose message
 names every rule that failed and the offending rows: by their line in the file for a series read from a CSV
 (``frame.attrs[CSV_LINES]``, which the CSV reader fills), else by their row number.
@@ -18,8 +20,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from forex_assets.core.calendar import missing_business_days as chilean_missing_business_days
-from forex_assets.core.calendar import next_business_days
+from forex_assets.core.calendar import CHILE, BusinessCalendar
 
 DATE = "date"
 VALUE = "usdclp"
@@ -77,13 +78,18 @@ def today_in_chile() -> date:
 @dataclass(frozen=True)
 class PriceRules:
     """The contract's bounds. ``today``: the day the series is checked on, for no_future_dates (None: the
-    clock's date in America/Santiago, read when the series is validated; tests set it)."""
+    clock's date in America/Santiago, read when the series is validated; tests set it). ``calendar``: the
+    pair's business days (gaps and the latest allowed date count them); ``label`` and ``unit`` name the pair
+    and its price in messages."""
 
     max_daily_move: float = DEFAULT_MAX_DAILY_MOVE
     max_gap_business_days: int = DEFAULT_MAX_GAP_BUSINESS_DAYS
     min_price: float = DEFAULT_MIN_PRICE
     max_price: float = DEFAULT_MAX_PRICE
     today: date | None = None
+    calendar: BusinessCalendar = CHILE
+    label: str = "USD/CLP"
+    unit: str = "CLP per USD"
 
     def __post_init__(self) -> None:
         if not 0 < self.min_price < self.max_price:
@@ -97,14 +103,18 @@ class PriceRules:
         return self.today or today_in_chile()
 
     def last_allowed_date(self) -> pd.Timestamp:
-        """The latest date a price may have: :data:`MAX_BUSINESS_DAYS_AHEAD` Chilean business days after today."""
-        return next_business_days(self.checked_on(), MAX_BUSINESS_DAYS_AHEAD)[-1]
+        """The latest date a price may have: :data:`MAX_BUSINESS_DAYS_AHEAD` business days after today."""
+        return self.calendar.next_business_days(self.checked_on(), MAX_BUSINESS_DAYS_AHEAD)[-1]
 
 
-def missing_business_days(dates: pd.Series) -> pd.Series:
-    """Chilean business days skipped between each date and the previous one (0 for consecutive business
-    days; weekends and Chilean holidays in between are not counted: :mod:`forex_assets.core.calendar`)."""
-    return pd.Series(chilean_missing_business_days(dates), index=dates.index)
+def missing_business_days(dates: pd.Series, calendar: BusinessCalendar = CHILE) -> pd.Series:
+    """Business days of ``calendar`` skipped between each date and the previous one (0 for consecutive business
+    days; weekends and holidays in between are not counted: :mod:`forex_assets.core.calendar`)."""
+    return pd.Series(calendar.missing_business_days(dates), index=dates.index)
+
+
+def _calendar_word(rules: PriceRules) -> str:
+    return "Chilean" if rules.calendar == CHILE else rules.calendar.name
 
 
 def rule_descriptions(rules: PriceRules = PriceRules()) -> dict[str, str]:
@@ -114,10 +124,11 @@ def rule_descriptions(rules: PriceRules = PriceRules()) -> dict[str, str]:
         "strictly_increasing_dates": "each date must be later than the previous row's",
         "no_weekends": "dates must be business days (Monday to Friday)",
         "no_future_dates": f"no date after {rules.last_allowed_date():%Y-%m-%d}: today is "
-        f"{rules.checked_on():%Y-%m-%d} in {TIMEZONE}, and a price is dated the next Chilean business day at most",
+        f"{rules.checked_on():%Y-%m-%d} in {TIMEZONE}, and a price is dated the next "
+        f"{_calendar_word(rules)} business day at most",
         "max_gap_business_days": f"at most {rules.max_gap_business_days} missing business days in a row",
         "positive_finite_values": "prices must be positive finite numbers",
-        "plausible_price_range": f"prices must lie between {rules.min_price:,g} and {rules.max_price:,g} CLP per USD",
+        "plausible_price_range": f"prices must lie between {rules.min_price:,g} and {rules.max_price:,g} {rules.unit}",
         "max_daily_move": f"no single-day move above {rules.max_daily_move:.0%}",
         "not_nullable": "no missing values",
     }
@@ -128,6 +139,7 @@ def price_schema(rules: PriceRules = PriceRules()) -> pa.DataFrameSchema:
     max_gap = rules.max_gap_business_days
     low, high = rules.min_price, rules.max_price
     last_date = rules.last_allowed_date()
+    calendar = rules.calendar
     return pa.DataFrameSchema(
         {
             DATE: pa.Column(
@@ -140,7 +152,7 @@ def price_schema(rules: PriceRules = PriceRules()) -> pa.DataFrameSchema:
                     ),
                     pa.Check(lambda s: s.dt.day_of_week < 5, name="no_weekends"),
                     pa.Check(lambda s: s <= last_date, name="no_future_dates"),
-                    pa.Check(lambda s: missing_business_days(s) <= max_gap, name="max_gap_business_days"),
+                    pa.Check(lambda s: missing_business_days(s, calendar) <= max_gap, name="max_gap_business_days"),
                 ],
             ),
             VALUE: pa.Column(
@@ -223,5 +235,5 @@ def validate_prices(frame: pd.DataFrame, rules: PriceRules = PriceRules(), sourc
                 "- most prices are out of range: a decimal comma read as a thousands separator (678,01 -> 67801), or "
                 "another unit? Check the file's number format (the CSV source's csv_decimal / csv_thousands)"
             )
-        message = f"{source}: USD/CLP series failed validation ({len(frame)} rows):\n" + "\n".join(lines)
+        message = f"{source}: {rules.label} series failed validation ({len(frame)} rows):\n" + "\n".join(lines)
         raise PriceValidationError(message, failures) from None

@@ -23,10 +23,10 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 from forex_assets.core.files import write_text_atomically
-from forex_assets.core.prices.csv_reader import CsvFormat, parse_price_csv
+from forex_assets.core.prices.csv_reader import CsvFormat, csv_columns, parse_price_csv
 from forex_assets.core.prices.errors import PriceSourceError
 from forex_assets.core.prices.schema import CSV_LINES, DATE, VALUE, FileLines
-from forex_assets.core.prices.synthetic import usdclp_like_series
+from forex_assets.core.prices.synthetic import NORMAL_DAILY_VOL, usdclp_like_series
 from forex_assets.core.retries import RETRY_STATUSES, TransientError, attempts_made, retrying_session
 
 __all__ = [
@@ -37,7 +37,9 @@ __all__ = [
     "PriceSourceUnavailable",
     "price_frame",
     "read_price_csv",
+    "scaled_synthetic_prices",
     "synthetic_prices",
+    "wide_csv_columns",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,18 +61,55 @@ def synthetic_prices(seed: int = 20260101, start: str = "2014-01-01", end: str =
     return usdclp_like_series(seed=seed, start=start, end=end)
 
 
+def scaled_synthetic_prices(
+    level: float, daily_vol: float, seed: int = 20260101, start: str = "2014-01-01", end: str = "2026-10-30"
+) -> pd.DataFrame:
+    """The synthetic generator's series (:func:`usdclp_like_series`, same regimes, jumps and closing regime
+    change) moved to another pair's scale: it starts at ``level`` and its log returns are multiplied by
+    ``daily_vol`` / the generator's normal regime's 0.5 % a day. Prices keep six significant digits (1.08123,
+    16,012.34)."""
+    base = usdclp_like_series(seed=seed, start=start, end=end)
+    log_price = np.log(base[VALUE].to_numpy())
+    scaled = np.exp(np.log(level) + (daily_vol / NORMAL_DAILY_VOL) * (log_price - log_price[0]))
+    decimals = max(2, 5 - int(np.floor(np.log10(level))))
+    return price_frame(base[DATE], np.round(scaled, decimals))
+
+
 def read_price_csv(
-    path: Path | str, date_column: str = "date", value_column: str = "usdclp", csv_format: CsvFormat | None = None
+    path: Path | str,
+    date_column: str = "date",
+    value_column: str = "usdclp",
+    csv_format: CsvFormat | None = None,
+    skip_missing: bool = False,
 ) -> pd.DataFrame:
     """Read a CSV of dates and prices (:mod:`forex_assets.core.prices.csv_reader`): the delimiter, decimal mark,
     thousands separator, date format and encoding are ``csv_format``'s settings, each detected when "auto" (an
     ambiguous file is refused, asking for the setting; None: all "auto"). Errors name the file, the line, the
     column and the rule. Each row's file line is in ``frame.attrs[CSV_LINES]`` (for the data contract's
-    messages; :func:`~forex_assets.core.prices.schema.validate_prices` drops it from the frame it returns)."""
-    parsed = parse_price_csv(path, date_column, value_column, csv_format)
+    messages; :func:`~forex_assets.core.prices.schema.validate_prices` drops it from the frame it returns).
+    ``skip_missing``: rows without a value in ``value_column`` are no observation (a wide file of several
+    currencies, :func:`wide_csv_columns`), not an error."""
+    parsed = parse_price_csv(path, date_column, value_column, csv_format, skip_missing)
     frame = price_frame(parsed.dates, parsed.values)
     frame.attrs[CSV_LINES] = FileLines(parsed.lines)
     return frame
+
+
+def wide_csv_columns(
+    path: Path | str, date_column: str = "date", csv_format: CsvFormat | None = None
+) -> dict[str, pd.DataFrame | str]:
+    """Every column but the date of a wide CSV (one column per currency), each read as a price series with its
+    missing cells skipped (:func:`read_price_csv`): the frame, or the reason the column cannot be one (the
+    reader's error, which names the file, the column and the lines)."""
+    out: dict[str, pd.DataFrame | str] = {}
+    for column in csv_columns(path, date_column, csv_format):
+        if column == date_column or not column:
+            continue
+        try:
+            out[column] = read_price_csv(path, date_column, column, csv_format, skip_missing=True)
+        except PriceSourceError as error:
+            out[column] = str(error)
+    return out
 
 
 class PriceSourceUnavailable(PriceSourceError, TransientError):
@@ -93,7 +132,8 @@ def _retry_after(response: requests.Response) -> float | None:
 
 @dataclass
 class MindicadorClient:
-    """The mindicador.cl dollar series (``GET {base_url}/api/dolar/{year}``) with a per-year cache.
+    """A mindicador.cl series (``GET {base_url}/api/{indicator}/{year}``: ``dolar`` for USD/CLP, ``euro`` for
+    EUR/CLP) with a per-year cache.
 
     Years before the current one are immutable: once cached they are never fetched again. The current
     year is fetched on every call (it grows daily). Connection errors, timeouts and HTTP 408, 429, 500, 502,
@@ -109,12 +149,13 @@ class MindicadorClient:
     max_retries: int = 3
     backoff_s: float = 1.0
     max_retry_after_s: float = 60.0
+    indicator: str = "dolar"
 
     def url(self, year: int) -> str:
-        return f"{self.base_url.rstrip('/')}/api/dolar/{year}"
+        return f"{self.base_url.rstrip('/')}/api/{self.indicator}/{year}"
 
     def cache_path(self, year: int) -> Path:
-        return Path(self.cache_dir) / f"dolar_{year}.json"
+        return Path(self.cache_dir) / f"{self.indicator}_{year}.json"
 
     def _network_error(self, error: requests.RequestException) -> str:
         reason = getattr(error.args[0], "reason", None) if error.args else None

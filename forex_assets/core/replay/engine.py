@@ -29,6 +29,7 @@ import pandas as pd
 from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.backtest.engine import run_backtest
 from forex_assets.core.backtest.windows import PriceSeries, latest_origins
+from forex_assets.core.calendar import CHILE, BusinessCalendar
 from forex_assets.core.cycle import PolicyDay, PolicyState, run_policy_day
 from forex_assets.core.deployment.config_store import ConfigStore
 from forex_assets.core.forecasting.config import ChronosConfig, ValidationBaseline, config_path, load_config
@@ -82,6 +83,8 @@ class ReplaySettings:
     # that the performance trigger (and the false-positive rate) work from the start, as after a deploy
     measure_seed_baseline: bool = True
     injected_drifts: tuple[pd.Timestamp, ...] = ()  # onsets, for detection latency (synthetic data)
+    calendar: BusinessCalendar = CHILE  # the pair's business days: forecast target dates
+    pair: str = "USDCLP"  # the pair replayed (named in the report)
 
     def __post_init__(self) -> None:  # each horizon replayed once, in the order first given
         object.__setattr__(self, "horizons", tuple(dict.fromkeys(self.horizons)))
@@ -254,6 +257,7 @@ class Replay:
                 dated=_commit_time,
                 optimized_on_or_before=counted,
                 render_reports=False,  # validation JSONs only: no HTML (plots) per optimization nobody opens
+                calendar=settings.calendar,
             )
             for h in settings.horizons
         }
@@ -327,7 +331,7 @@ class Replay:
             trace.static_forecasts[day] = outcome.forecast.quantiles
         else:
             try:
-                trace.static_forecasts[day] = make_forecast(prices, seed, "static").quantiles
+                trace.static_forecasts[day] = make_forecast(prices, seed, "static", self.settings.calendar).quantiles
             except Exception:  # noqa: BLE001 - the static reference simply has no forecast that day
                 pass
         self._judge_deploys(trace, day, prices, outcome)
@@ -387,7 +391,7 @@ class Replay:
         if replaced == self.seeds[trace.horizon].without_baseline() and day in trace.static_forecasts:
             return trace.static_forecasts[day]
         try:
-            return make_forecast(prices, judgement.replaced, "shadow").quantiles
+            return make_forecast(prices, judgement.replaced, "shadow", self.settings.calendar).quantiles
         except Exception:  # noqa: BLE001 - no shadow forecast: the origin is not used for the judgement
             return None
 

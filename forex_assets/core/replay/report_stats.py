@@ -68,7 +68,7 @@ from forex_assets.core.band_scores import (
     kupiec_pof,
     mean_width_pct,
 )
-from forex_assets.core.calendar import DateScalar
+from forex_assets.core.calendar import CHILE, BusinessCalendar, DateScalar
 from forex_assets.core.forecasting.baselines import baseline_quantiles
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.forecasting.production import target_business_days
@@ -364,7 +364,9 @@ def rmse_ratio_interval(errors_live: np.ndarray, errors_other: np.ndarray, h: in
     return {"ratio": ci.ratio, "ci_low": ci.low, "ci_high": ci.high, "block": ci.block, "resamples": ci.resamples}
 
 
-def judge_deploy(judgement: DeployJudgement, prices: pd.DataFrame, horizon: str) -> dict[str, Any]:
+def judge_deploy(
+    judgement: DeployJudgement, prices: pd.DataFrame, horizon: str, calendar: BusinessCalendar = CHILE
+) -> dict[str, Any]:
     """One deploy against the configuration it replaced on its collected origins whose paths matured by the
     last day of ``prices`` (steps 1..h, only targets with a price): a win when its median's RMSE is lower."""
     steps = horizon_steps(horizon)
@@ -373,7 +375,7 @@ def judge_deploy(judgement: DeployJudgement, prices: pd.DataFrame, horizon: str)
     errors_deploy, errors_replaced = [], []
     bands_deploy, bands_replaced, actuals = [], [], []
     for origin in sorted(set(judgement.live) & set(judgement.shadow)):
-        targets = pd.DatetimeIndex(target_business_days(pd.Timestamp(origin), steps))
+        targets = pd.DatetimeIndex(target_business_days(pd.Timestamp(origin), steps, calendar))
         if last is None or targets[-1] > last:
             continue  # not matured
         known = targets.isin(observed.index)
@@ -422,7 +424,7 @@ def judge_deploy(judgement: DeployJudgement, prices: pd.DataFrame, horizon: str)
     }
 
 
-def deploy_outcomes(trace: HorizonTrace, prices: pd.DataFrame) -> dict[str, Any]:
+def deploy_outcomes(trace: HorizonTrace, prices: pd.DataFrame, calendar: BusinessCalendar = CHILE) -> dict[str, Any]:
     """The realised win rate of the horizon's deploys, with one judgement per deploy (in deploy order)."""
     rows = []
     for o in trace.optimizations:
@@ -433,7 +435,7 @@ def deploy_outcomes(trace: HorizonTrace, prices: pd.DataFrame) -> dict[str, Any]
             rows.append({"version": o.deployed_version, "deployed_on": str(o.day.date()), "origins": 0,
                          "matured": 0, "followed_until": "not followed", "verdict": "not judged"})  # fmt: skip
         else:
-            rows.append(judge_deploy(judgement, prices, trace.horizon))
+            rows.append(judge_deploy(judgement, prices, trace.horizon, calendar))
     judged = [r for r in rows if r["verdict"] != "not judged"]
     wins = sum(r["verdict"] == "win" for r in judged)
     wins_wql = sum(r.get("verdict_wql") == "win" for r in judged)
@@ -546,7 +548,7 @@ def horizon_report(
         "drift_latencies": latencies,
         "median_detection_latency_days": statistics.median(detection) if detection else None,
         "accuracy": accuracy_comparison(result, trace, prices, bands),
-        **deploy_outcomes(trace, prices),
+        **deploy_outcomes(trace, prices, result.settings.calendar),
         "rollbacks_per_deploy": _share(len(trace.rollbacks), len(deployed)),
         "optimizations_per_year": len(optimizations) / years if years else None,
         "events": [
@@ -574,6 +576,8 @@ def build_report(result: ReplayResult, prices: pd.DataFrame, policy: TriggerPoli
     longest = max((horizon_steps(h) for h in result.traces if h in HORIZONS), default=1)
     bands = BaselineBands(known, result.days, longest)
     return {
+        "pair": result.settings.pair,
+        "calendar": result.settings.calendar.name,
         "source": result.source,
         "range": [str(pd.Timestamp(result.settings.start).date()), str(pd.Timestamp(result.settings.end).date())],
         "days_replayed": len(result.days),

@@ -30,7 +30,8 @@ def format_table(report: dict[str, Any]) -> str:
             "",
         ]
     lines.append(
-        f"replay of {report['source']}, {report['range'][0]}..{report['range'][1]}: "
+        f"replay of {report.get('pair', 'USDCLP')} from {report['source']}, "
+        f"{report['range'][0]}..{report['range'][1]}: "
         f"{report['days_replayed']} of {report['days_planned']} business days in {report['seconds']:.0f} s"
     )
     header = (

@@ -20,9 +20,10 @@ from typing import Any
 import pandas as pd
 
 from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.pairs import DEFAULT_PAIR, PairError, load_pair
 from forex_assets.core.policy_file import PolicyFileError, policy_path
 from forex_assets.core.policy_settings import PolicySettings
-from forex_assets.core.prices.schema import PriceValidationError, validate_prices
+from forex_assets.core.prices.schema import PriceRules, PriceValidationError, validate_prices
 from forex_assets.core.prices.sources import PriceSourceError
 from forex_assets.core.prices.synthetic import InjectedDrift, RegimeChange, inject_drifts
 from forex_assets.core.replay.compare import (
@@ -48,6 +49,8 @@ class ReplayOptions:
     horizons: tuple[str, ...] = HORIZONS
     policy_files: tuple[str | Path, ...] = ()  # none: the policy in force (policy_file.policy_path)
     inject_drift: tuple[InjectedDrift, ...] = ()  # one more drift each; synthetic source only
+    pair: str = DEFAULT_PAIR  # a pair of the pairs file: its calendar, seeds and data contract
+    pairs_file: str | Path | None = None  # None: configs/pairs.json
 
 
 @dataclass
@@ -66,7 +69,11 @@ class ReplaySetup:
 
 
 def replay_prices(
-    prices: pd.DataFrame, description: str, synthetic: bool, inject_drift: Sequence[InjectedDrift] = ()
+    prices: pd.DataFrame,
+    description: str,
+    synthetic: bool,
+    inject_drift: Sequence[InjectedDrift] = (),
+    rules: PriceRules | None = None,
 ) -> tuple[PriceProvider, tuple[pd.Timestamp, ...]]:
     """(provider, injected drift onsets): the synthetic series' known regime change counts as an injected drift
     (detection latency), and each of ``inject_drift`` is added to it (another source takes none). ReplayError
@@ -83,7 +90,9 @@ def replay_prices(
                         f"price and on or before the last one of {description} "
                         f"({pd.Timestamp(first).date()}..{pd.Timestamp(last).date()})"
                     )
-            prices = validate_prices(inject_drifts(prices, list(inject_drift)), source=description)
+            prices = validate_prices(
+                inject_drifts(prices, list(inject_drift)), rules or PriceRules(), source=description
+            )
             onsets += [pd.Timestamp(d.onset) for d in inject_drift]
     return PriceProvider(prices, description), tuple(sorted(onsets))
 
@@ -107,13 +116,26 @@ def set_up_replay(
     except PolicyFileError as error:
         raise ReplayError(str(error)) from None
     try:
+        pair = load_pair(options.pair, options.pairs_file)
+    except PairError as error:
+        raise ReplayError(str(error)) from None
+    try:
         prices = load_prices()
-    except (PriceValidationError, PriceSourceError, OSError) as error:
+    except (PriceValidationError, PriceSourceError, PairError, OSError) as error:
         raise ReplayError(f"the price source failed: {error}") from None
-    provider, onsets = replay_prices(prices, source_description, synthetic, options.inject_drift)
+    rules = pair.price_rules(prices["usdclp"].to_numpy())
+    provider, onsets = replay_prices(prices, source_description, synthetic, options.inject_drift, rules)
     end = options.end or provider.span()[1].date()
     start = options.start or (pd.Timestamp(end) - pd.DateOffset(months=DEFAULT_MONTHS)).date()
-    settings = ReplaySettings(start=start, end=end, horizons=tuple(options.horizons), injected_drifts=onsets)
+    settings = ReplaySettings(
+        start=start,
+        end=end,
+        horizons=tuple(options.horizons),
+        injected_drifts=onsets,
+        configs_dir=pair.seeds_dir,
+        calendar=pair.business_calendar,
+        pair=pair.code,
+    )
     check_range(provider, settings)  # the replay checks it too; here before a directory is made
     try:  # one policy: its report in ``out``; several: one directory each, the comparison in ``out``
         report_dirs = report_directories(out, policies)

@@ -101,7 +101,12 @@ def replay_history(
         except ValueError:
             raise dg.Failure(description=f"replay: {name} {text!r} is not a date (YYYY-MM-DD)") from None
     options = ReplayOptions(
-        start=dates["start"], end=dates["end"], horizons=tuple(config.horizons), policy_files=tuple(config.policies)
+        start=dates["start"],
+        end=dates["end"],
+        horizons=tuple(config.horizons),
+        policy_files=tuple(config.policies),
+        pair=price_source.pair,
+        pairs_file=price_source.pairs_file,
     )
     out = working_area.replay_dir(context.run_id[:8])
     try:  # the set-up of `forex-assets replay`; without policy files in the run config: the policy in force
