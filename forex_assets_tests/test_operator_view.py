@@ -219,8 +219,8 @@ OPTIONS = {
     "status": [],
     "history": ["--horizon", "--since", "--kind"],
     "rollback": ["--horizon", "--to", "--reason", *PRICE_SOURCE],
-    "replay": [*PRICE_SOURCE, "--pair", "--pairs-file", "--start", "--end", "--horizons", "--inject-drift", "--policy", "--out",
-               "--keep-state", "--no-progress"],
+    "replay": [*PRICE_SOURCE, "--pair", "--pairs-file", "--start", "--end", "--horizons", "--inject-drift",
+               "--policy", "--out", "--keep-state", "--no-progress"],
     "forecasts": ["--horizon", "--since", "--until", "--format", "--output"],
 }  # fmt: skip
 
