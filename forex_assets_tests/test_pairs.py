@@ -261,3 +261,7 @@ def test_several_pairs_in_one_replay_one_report_each_and_a_summary_across_them(t
     )
     refused = CliRunner().invoke(cli, [*args, "--csv-value-column", "CLP", "--no-progress"])
     assert refused.exit_code == 2 and "--csv-value-column names one column" in refused.stderr
+    # a bad pair after a good one: refused before any replay, the good one's directories not left behind
+    bad_out = tmp_path / "bad_out"
+    bad = CliRunner().invoke(cli, ["replay", "--pair", "USDCLP", "USDXXX", "--no-progress", "--out", str(bad_out)])
+    assert bad.exit_code == 2 and "USDXXX: unknown pair 'USDXXX'" in bad.stderr and not bad_out.exists()

@@ -13,6 +13,7 @@ business days), synthetic source only.
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -207,6 +208,7 @@ def replay_command(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(out) if out else WorkingAreaLayout.from_environment().replays / stamp
     setups = {}
+    out_existed = out_dir.exists()
     for code in codes:  # every pair's inputs are read and checked before the first replay day and before --out
         price_source = price_source_from_options(
             source, csv_path, csv_date_column, csv_value_column, csv_format, code, pairs_file, csv_skip_missing
@@ -218,6 +220,8 @@ def replay_command(
                 options, price_source.load, price_source.describe(), source == "synthetic", pair_out
             )
         except ReplayError as error:
+            if setups and not out_existed:  # an earlier pair's report directories: nothing is left behind
+                shutil.rmtree(out_dir, ignore_errors=True)
             raise CliError(one_line(error) if len(codes) == 1 else f"{code}: {one_line(error)}") from None
     if len(codes) > 1:
         _replay_pairs(ctx, setups, out_dir, no_progress, keep_state)
