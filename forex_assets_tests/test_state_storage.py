@@ -6,6 +6,8 @@ writers and checks of this module)."""
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from datetime import UTC, date, datetime
 
 import pytest
@@ -181,6 +183,44 @@ def test_a_file_locked_too_long_is_an_error_naming_it_and_nothing_is_written(tmp
     assert [d.reasons["marker"] for d in log.decisions()] == ["kept"]
     log.record(decision("after", date(2024, 3, 3)))
     assert [d.reasons["marker"] for d in log.decisions()] == ["kept", "after"]
+
+
+def test_the_switch_to_wal_waits_for_a_writer_like_any_lock_and_still_gives_up_at_the_timeout(tmp_path, monkeypatch):
+    # SQLite fails a journal-mode switch at once, without its busy handler, while another connection holds
+    # the write lock of a file still in rollback mode: what the first opens of a new working area met when
+    # several processes raced (one in four CI runs of the concurrent-writers test failed at open in 4 ms)
+    path = tmp_path / "forecast_history.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE unrelated (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    releaser = threading.Timer(0.5, lambda: holder.execute("ROLLBACK"))
+    started = time.monotonic()
+    releaser.start()
+    try:
+        history = ForecastHistory(path)
+    finally:
+        releaser.join()
+    waited_s = time.monotonic() - started
+    assert waited_s >= 0.45
+    assert history.runs().empty
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    db.close()
+
+    other = tmp_path / "other" / "forecast_history.sqlite"
+    other.parent.mkdir()
+    monkeypatch.setattr(storage_engine, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    second = sqlite3.connect(other, isolation_level=None)
+    second.execute("CREATE TABLE unrelated (x)")
+    second.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StateDatabaseError) as raised:
+            ForecastHistory(other)
+    finally:
+        second.execute("ROLLBACK")
+        second.close()
+        holder.close()
+    assert str(raised.value).startswith(f"{other}: opening the forecast history failed (database is locked)")
 
 
 def test_a_corrupt_decision_log_or_alert_log_is_an_error_naming_the_file(tmp_path):

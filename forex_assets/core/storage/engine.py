@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -162,6 +163,27 @@ _engines: dict[tuple[int, str, bool, bool], Engine] = {}
 _engines_lock = threading.Lock()
 
 
+def _switch_to_wal(dbapi_connection: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting like any other lock. SQLite does not call the busy handler for a
+    journal-mode switch: while another process switches a new file (the first opens of an empty working area
+    race), the pragma fails at once with "database is locked". It is retried here until the busy timeout; on a
+    file already in WAL mode it is a no-op that never waits."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    pause_s = 0.005
+    while True:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + pause_s > deadline:
+                raise
+        finally:
+            cursor.close()
+        time.sleep(pause_s)
+        pause_s = min(pause_s * 2, 0.1)
+
+
 def _sqlite_engine(url: URL, wal: bool, read_only: bool = False) -> Engine:
     # a connection per operation (NullPool), as before: nothing holds the file open between operations, the
     # -wal and -shm files go away with the last connection, and a file set aside is never written through a
@@ -176,11 +198,7 @@ def _sqlite_engine(url: URL, wal: bool, read_only: bool = False) -> Engine:
         if read_only:  # sqlite_read_url's mode=rw: this connection cannot write (nor switch to WAL)
             dbapi_connection.execute("PRAGMA query_only=1")
         elif wal:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            finally:
-                cursor.close()
+            _switch_to_wal(dbapi_connection)
 
     @sa.event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
