@@ -116,7 +116,7 @@ def test_last_optimization_and_override_use_the_index_with_10000_decisions(tmp_p
     with sqlite3.connect(log.path) as db:
         for flag, index in VERDICT_INDEXES.items():
             plan = " ".join(
-                row[-1] for row in db.execute("EXPLAIN QUERY PLAN " + log.last_flagged_query(flag), ("7d",))
+                row[-1] for row in db.execute("EXPLAIN QUERY PLAN " + log.last_flagged_query(flag), ("USDCLP", "7d"))
             )
             assert index in plan, plan
             assert "SCAN" not in plan, plan

@@ -216,12 +216,12 @@ PRICE_SOURCE = [
 ]
 OPTIONS = {
     "run": [*PRICE_SOURCE, "--horizons", "--no-recalibration", "--policy"],
-    "status": [],
-    "history": ["--horizon", "--since", "--kind"],
+    "status": ["--pair"],
+    "history": ["--horizon", "--since", "--kind", "--pair"],
     "rollback": ["--horizon", "--to", "--reason", *PRICE_SOURCE],
     "replay": [*PRICE_SOURCE, "--pair", "--pairs-file", "--start", "--end", "--horizons", "--inject-drift",
                "--policy", "--out", "--keep-state", "--no-progress"],
-    "forecasts": ["--horizon", "--since", "--until", "--format", "--output"],
+    "forecasts": ["--horizon", "--since", "--until", "--format", "--output", "--pair"],
 }  # fmt: skip
 
 

@@ -59,9 +59,9 @@ def test_the_stored_quantile_columns_are_the_forecast_quantiles():
 def test_one_branch_of_migrations_per_part_each_with_one_head():
     assert target_revisions(None) == HEADS
     assert {part: target_revisions(part) for part in tables.PARTS} == {
-        "forecast_history": {"forecast_history_0001"},
-        "decisions": {"decisions_0002"},
-        "alerts": {"alerts_0001"},
+        "forecast_history": {"forecast_history_0002"},
+        "decisions": {"decisions_0003"},
+        "alerts": {"alerts_0002"},
         "backtest_cache": {"backtest_cache_0001"},
     }
 
@@ -84,9 +84,9 @@ def test_the_embedded_default_keeps_its_three_files_each_with_its_own_part(tmp_p
     )
     alerts_schema = sqlite_schema(root / "alerts.sqlite")
     assert "alerts" in alerts_schema and "forecast_runs" not in alerts_schema
-    assert sqlite_versions(root / "forecast_history.sqlite") == {"forecast_history_0001"}
-    assert sqlite_versions(root / "trigger_decisions.sqlite") == {"decisions_0002"}
-    assert sqlite_versions(root / "alerts.sqlite") == {"alerts_0001"}
+    assert sqlite_versions(root / "forecast_history.sqlite") == {"forecast_history_0002"}
+    assert sqlite_versions(root / "trigger_decisions.sqlite") == {"decisions_0003"}
+    assert sqlite_versions(root / "alerts.sqlite") == {"alerts_0002"}
     with sqlite3.connect(root / "forecast_history.sqlite") as db:  # the history in WAL mode, as before
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     db.close()
@@ -101,7 +101,7 @@ def test_files_written_before_the_storage_layer_are_adopted_and_keep_working(tmp
     alerts = AlertLog(root / "alerts.sqlite")
 
     assert_legacy_rows(history, log, alerts)
-    assert sqlite_versions(root / "trigger_decisions.sqlite") == {"decisions_0002"}
+    assert sqlite_versions(root / "trigger_decisions.sqlite") == {"decisions_0003"}
     decisions_schema = sqlite_schema(root / "trigger_decisions.sqlite")
     assert "recorded_at TEXT" in decisions_schema["decisions"]
     assert set(tables.FLAG_INDEXES.values()) | set(tables.VERDICT_INDEXES.values()) <= set(decisions_schema)

@@ -19,7 +19,7 @@ from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.storage import VERSION_TABLE
 
-HEADS = {"forecast_history_0001", "decisions_0002", "alerts_0001", "backtest_cache_0001"}
+HEADS = {"forecast_history_0002", "decisions_0003", "alerts_0002", "backtest_cache_0001"}
 STEPS = 5
 WRITERS, PER_WRITER, SHARED_ORIGINS = 4, 25, 5
 

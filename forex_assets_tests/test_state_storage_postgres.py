@@ -70,13 +70,15 @@ def test_the_tables_are_in_the_schema_forex_with_their_keys_and_indexes(url, tmp
     }  # fmt: skip
     assert {v for (v,) in query(url, "SELECT version_num FROM forex.forex_state_version")} == HEADS
     indexes = dict(query(url, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'forex'"))
-    assert "(horizon, origin_date)" in indexes["forecast_runs_pkey"]
-    assert "(horizon, origin_date, step)" in indexes["forecast_steps_pkey"]
-    assert indexes["decisions_optimized"].endswith("(horizon, decided_on) WHERE (optimize = 1)")
-    assert indexes["decisions_performance_override"].endswith("(horizon, decided_on) WHERE (performance_override = 1)")
-    assert indexes["optimization_verdicts_concluded"].endswith("(horizon, decided_on)")
+    assert "(pair, horizon, origin_date)" in indexes["forecast_runs_pkey"]
+    assert "(pair, horizon, origin_date, step)" in indexes["forecast_steps_pkey"]
+    assert indexes["decisions_optimized"].endswith("(pair, horizon, decided_on) WHERE (optimize = 1)")
+    assert indexes["decisions_performance_override"].endswith(
+        "(pair, horizon, decided_on) WHERE (performance_override = 1)"
+    )
+    assert indexes["optimization_verdicts_concluded"].endswith("(pair, horizon, decided_on)")
     assert indexes["optimization_verdicts_performance_override"].endswith(
-        "(horizon, decided_on) WHERE (performance_override = 1)"
+        "(pair, horizon, decided_on) WHERE (performance_override = 1)"
     )
     types = dict(query(url, "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
                              "'forex' AND table_name = 'forecast_steps'"))  # fmt: skip
@@ -90,7 +92,9 @@ def test_the_tables_are_in_the_schema_forex_with_their_keys_and_indexes(url, tmp
             statement = _last_flagged_statement(flag).compile(
                 dialect=db.dialect, schema_translate_map={None: "forex"}, render_schema_translate=True
             )
-            plan = " ".join(row[0] for row in db.exec_driver_sql(f"EXPLAIN {statement}", {"horizon": "7d"}))
+            plan = " ".join(
+                row[0] for row in db.exec_driver_sql(f"EXPLAIN {statement}", {"pair": "USDCLP", "horizon": "7d"})
+            )
             assert index in plan, plan
 
 

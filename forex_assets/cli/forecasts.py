@@ -26,13 +26,13 @@ from pathlib import Path
 
 import click
 
-from forex_assets.cli.main import CONTEXT_SETTINGS, CliError, ISODate
+from forex_assets.cli.main import CONTEXT_SETTINGS, CliError, ISODate, pair_option
 from forex_assets.core.horizons import HORIZONS
 
 FORMATS = ("csv", "json")
 
 
-def history_path() -> Path:
+def history_path() -> Path:  # every pair's: the rows are keyed by pair
     """The working area's forecast history, where `make run` and the instance of $DAGSTER_HOME write it:
     $FOREX_ASSETS_HOME, else $DAGSTER_HOME/forex_assets, else the project's .dagster_home/forex_assets."""
     from forex_assets.cli.state_reads import layout
@@ -48,22 +48,29 @@ def export_columns() -> list[str]:
 
 
 def forecast_rows(
-    path: Path, horizon: str, since: date | None = None, until: date | None = None, database_url: str | None = None
+    path: Path,
+    horizon: str,
+    since: date | None = None,
+    until: date | None = None,
+    database_url: str | None = None,
+    pair: str = "USDCLP",
 ) -> list[dict]:
     """The recorded forecasts of ``horizon`` as rows of :func:`export_columns`, ordered by origin and step: the
     latest origin's when neither ``since`` nor ``until`` is given, else every origin in [since, until].
     ``database_url``: the state database (production) instead of the SQLite file at ``path``."""
     if database_url:
-        return _rows(path, horizon, since, until, database_url)
+        return _rows(path, horizon, since, until, database_url, pair)
     if not path.is_file():
         raise CliError(f"no forecast history at {path}: run `make run` first, or set DAGSTER_HOME (or "
                        "FOREX_ASSETS_HOME) to the instance whose forecasts to export")  # fmt: skip
     if path.stat().st_size == 0:  # opening it would write the schema into it
         raise CliError(f"{path} is empty: not a forecast history")
-    return _rows(path, horizon, since, until, None)
+    return _rows(path, horizon, since, until, None, pair)
 
 
-def _rows(path: Path, horizon: str, since: date | None, until: date | None, database_url: str | None) -> list[dict]:
+def _rows(
+    path: Path, horizon: str, since: date | None, until: date | None, database_url: str | None, pair: str
+) -> list[dict]:
     import pandas as pd
 
     from forex_assets.cli.state_reads import open_for_reading
@@ -72,14 +79,14 @@ def _rows(path: Path, horizon: str, since: date | None, until: date | None, data
     from forex_assets.core.storage import StateDatabaseError
 
     where = "the state database" if database_url else str(path)
-    history = open_for_reading(ForecastHistory, path, database_url)  # read-only: creates and writes nothing
+    history = open_for_reading(ForecastHistory, path, database_url, pair)  # read-only: creates, writes nothing
     if history is None:  # a database without the forecast history's tables
-        raise CliError(f"no {horizon} forecasts recorded in {where}")
+        raise CliError(f"no {_of(pair)}{horizon} forecasts recorded in {where}")
     try:
         if since is None and until is None:
             runs = history.runs(horizon)
             if runs.empty:
-                raise CliError(f"no {horizon} forecasts recorded in {where}")
+                raise CliError(f"no {_of(pair)}{horizon} forecasts recorded in {where}")
             runs = runs[runs["origin_date"] == runs["origin_date"].max()]
             start = runs["origin_date"].iloc[0]
         else:
@@ -111,6 +118,11 @@ def _rows(path: Path, horizon: str, since: date | None, until: date | None, data
     ]
 
 
+def _of(pair: str) -> str:
+    """How a message names a pair other than USD/CLP ("EUR/CLP "); USD/CLP's messages read as they always did."""
+    return "" if pair == "USDCLP" else f"{pair[:3]}/{pair[3:]} "
+
+
 def render(rows: list[dict], output_format: str) -> str:
     """CSV with a header (floats at full precision: they read back equal) or a JSON list of records."""
     if output_format == "json":
@@ -130,8 +142,9 @@ def render(rows: list[dict], output_format: str) -> str:
     "--format", "output_format", type=click.Choice(FORMATS), default="csv", show_default=True, help="csv or json"
 )
 @click.option("--output", metavar="FILE", type=click.Path(dir_okay=False), help="write to FILE instead of stdout")
+@pair_option
 def forecasts_command(
-    horizon: str, since: date | None, until: date | None, output_format: str, output: str | None
+    horizon: str, since: date | None, until: date | None, output_format: str, output: str | None, pair: str
 ) -> None:
     """The recorded forecasts of one horizon: one row per origin date and step, with the target date, every
     quantile (CLP per USD), the last price at the origin, the configuration version that made the forecast and
@@ -146,7 +159,7 @@ def forecasts_command(
         raise click.BadParameter(f"--since {since} is after --until {until}", param_hint="'--since'")
     from forex_assets.cli.state_reads import state_url as configured_url
 
-    text = render(forecast_rows(history_path(), horizon, since, until, configured_url()), output_format)
+    text = render(forecast_rows(history_path(), horizon, since, until, configured_url(), pair), output_format)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 from datetime import date
+from pathlib import Path
 
 import click
 
@@ -109,6 +110,43 @@ class ISODate(click.ParamType):
 def unique(values: tuple[str, ...]) -> tuple[str, ...]:
     """``values`` without repeats, in the order first given (``--horizons 7d 30d 7d`` -> ``("7d", "30d")``)."""
     return tuple(dict.fromkeys(values))
+
+
+def declared_pairs(pairs_file: str | None = None) -> tuple[str, ...]:
+    """The pair codes of the pairs file (default configs/pairs.json), read as plain JSON: the read-only commands
+    load neither pydantic's models nor the calendars to check a ``--pair``. A file that cannot be read is left
+    to the commands that load it whole (None of its codes here: every code is taken)."""
+    import json
+
+    from forex_assets.core.working_area import SEED_CONFIGS_DIR
+
+    path = Path(pairs_file) if pairs_file else SEED_CONFIGS_DIR / "pairs.json"
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["pairs"]
+        return tuple(entry["code"] for entry in entries)
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()
+
+
+def pair_option(function):
+    """--pair: the currency pair whose state the command reads (USDCLP, EUR/CLP, eurclp), default USD/CLP; one
+    the pairs file does not declare is refused, naming those it does."""
+
+    def checked(ctx, param, value: str) -> str:
+        code = value.replace("/", "").upper()
+        declared = declared_pairs()
+        if declared and code not in declared:
+            raise click.BadParameter(f"{value!r} is not a declared pair ({', '.join(declared)}; configs/pairs.json)")
+        return code
+
+    return click.option(
+        "--pair",
+        default="USDCLP",
+        show_default=True,
+        metavar="PAIR",
+        callback=checked,
+        help="the currency pair (configs/pairs.json): its config store, forecasts, decisions and alerts",
+    )(function)
 
 
 def horizons_option(function):

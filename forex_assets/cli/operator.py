@@ -18,9 +18,9 @@ from pathlib import Path
 
 import click
 
-from forex_assets.cli.main import CONTEXT_SETTINGS, CliError, GreedyCommand, GreedyOption, ISODate
+from forex_assets.cli.main import CONTEXT_SETTINGS, CliError, GreedyCommand, GreedyOption, ISODate, pair_option
 from forex_assets.core.horizons import HORIZONS
-from forex_assets.core.working_area import DAGSTER_HOME_ENV, dagster_home
+from forex_assets.core.working_area import DAGSTER_HOME_ENV, PRIMARY_PAIR, dagster_home
 
 HISTORY_KINDS = ("deploy", "rollback", "decision", "validation", "seed", "repair")
 
@@ -29,8 +29,8 @@ class OperatorError(RuntimeError):
     """Said to the operator in one line, exit status 2."""
 
 
-def instance_home() -> Path:
-    """The instance directory; a clear error when nothing has run there."""
+def instance_home(pair: str = PRIMARY_PAIR) -> Path:
+    """The instance directory; a clear error when nothing has run there (for ``pair``)."""
     home = dagster_home()
     hint = "run `make run` first, or set DAGSTER_HOME to the directory of the instance"
     if not home.is_dir():
@@ -38,27 +38,29 @@ def instance_home() -> Path:
     if not any((home / name).exists() for name in ("dagster.yaml", "storage", "history")):
         raise OperatorError(f"{home} is not a Dagster instance (no dagster.yaml, no storage): {hint}")
     os.environ[DAGSTER_HOME_ENV] = str(home)
-    store = config_store_path()
+    store = config_store_path(pair)
     if not store.is_dir():
-        raise OperatorError(f"no forex_assets config store at {store} (nothing has run on {home}): {hint}")
+        what = "" if pair == PRIMARY_PAIR else f" for {pair}"
+        raise OperatorError(f"no forex_assets config store{what} at {store} (nothing has run{what} on {home}): {hint}")
     return home
 
 
-def config_store_path() -> Path:
-    """Where the working area's config store is (what ``WorkingArea().config_store()`` opens)."""
+def config_store_path(pair: str = PRIMARY_PAIR) -> Path:
+    """Where the working area's config store of ``pair`` is (what ``WorkingArea().config_store(pair)`` opens)."""
     from forex_assets.cli.state_reads import layout
 
-    return layout().config_store
+    return layout().config_store_for(pair)
 
 
-def read_only_store():
-    """The config store, opened read-only: nothing is written, and what a writer would repair is in ``damage``."""
+def read_only_store(pair: str = PRIMARY_PAIR):
+    """The pair's config store, opened read-only: nothing is written, and what a writer would repair is in
+    ``damage``."""
     from forex_assets.cli.state_reads import read_only_store as open_store
 
-    return open_store(OperatorError)  # production: reads fetch the remote's head
+    return open_store(OperatorError, pair)  # production: reads fetch the remote's head
 
 
-def _existing_logs():
+def _existing_logs(pair: str = PRIMARY_PAIR):
     """The decision log and the alert log of the working area, opened read-only, each None when nothing was
     recorded (no file: none is created); in production ($FOREX_STATE_DATABASE_URL) the ones in the state
     database (never adopting a local file's rows)."""
@@ -68,8 +70,8 @@ def _existing_logs():
 
     area = layout()
     url = state_url()
-    decisions = open_for_reading(DecisionLog, area.decision_log, url)
-    return decisions, open_for_reading(AlertLog, area.alert_log, url)
+    decisions = open_for_reading(DecisionLog, area.decision_log, url, pair)
+    return decisions, open_for_reading(AlertLog, area.alert_log, url, pair)
 
 
 def _reports(home: Path) -> tuple[Mapping[str, tuple[dict | None, dict | None]], str]:
@@ -110,10 +112,10 @@ def schedule_days() -> int:
         raise OperatorError(str(error)) from None
 
 
-def status(now: datetime | None = None) -> str:
-    home = instance_home()
-    store = read_only_store()
-    log, alerts = _existing_logs()
+def status(now: datetime | None = None, pair: str = PRIMARY_PAIR) -> str:
+    home = instance_home(pair)
+    store = read_only_store(pair)
+    log, alerts = _existing_logs(pair)
 
     from forex_assets.cli.views import format_damage, format_table, status_row
     from forex_assets.core.monitoring.schedule import TIMEZONE, WEEKLY_OPTIMIZATION_CRON
@@ -124,7 +126,8 @@ def status(now: datetime | None = None) -> str:
     with _state_errors():
         rows = [status_row(h, store, log, alerts, *reports[h], now, schedule) for h in HORIZONS]
     table = format_table(rows)
-    return f"forex_assets status ({home}, {now:%Y-%m-%d %H:%M} UTC)\n\n{table}{note}{format_damage(store)}"
+    shown = "" if pair == PRIMARY_PAIR else f" {pair[:3]}/{pair[3:]},"
+    return f"forex_assets status ({shown}{home}, {now:%Y-%m-%d %H:%M} UTC)\n\n{table}{note}{format_damage(store)}"
 
 
 @contextmanager
@@ -139,23 +142,24 @@ def _state_errors() -> Iterator[None]:
         raise OperatorError(str(error)) from None
 
 
-def history(horizon: str, since: date | None = None, kinds: list[str] | None = None) -> str:
+def history(horizon: str, since: date | None = None, kinds: list[str] | None = None, pair: str = PRIMARY_PAIR) -> str:
     from forex_assets.cli.state_reads import layout
     from forex_assets.cli.views import format_damage, format_history
     from forex_assets.core.monitoring.optimization_history import decision_events, store_events, validation_events
 
     if horizon not in HORIZONS:
         raise OperatorError(f"unknown horizon {horizon!r}; horizons are {', '.join(HORIZONS)}")
-    instance_home()
-    store = read_only_store()
-    log, _ = _existing_logs()
-    reports = layout().reports_for(horizon)  # globbed; not created when missing
+    instance_home(pair)
+    store = read_only_store(pair)
+    log, _ = _existing_logs(pair)
+    reports = layout().reports_for(horizon, pair)  # globbed; not created when missing
     with _state_errors():
         decisions = decision_events(log, horizon) if log else []
     events = sorted(store_events(store, horizon) + decisions + validation_events(reports, horizon), key=lambda e: e.at)
     if since is not None:
         events = [e for e in events if e.at.date() >= since]
-    title = f"{horizon} history" + (f" since {since}" if since else "")
+    title = ("" if pair == PRIMARY_PAIR else f"{pair[:3]}/{pair[3:]} ") + f"{horizon} history"
+    title += f" since {since}" if since else ""
     return f"{title}\n\n{format_history(events, set(kinds) if kinds else None)}{format_damage(store)}"
 
 
@@ -167,12 +171,13 @@ def _say(answer) -> None:
 
 
 @click.command(name="status", cls=GreedyCommand, context_settings=CONTEXT_SETTINGS)
-def status_command() -> None:
+@pair_option
+def status_command(pair: str) -> None:
     """Per horizon: deployed version and when, last drift severity, performance degradation, last
     optimization, next scheduled optimization, last alert.
 
     Reads the instance of $DAGSTER_HOME (default: the project's .dagster_home, what `make run` uses)."""
-    _say(status)
+    _say(lambda: status(pair=pair))
 
 
 @click.command(name="history", cls=GreedyCommand, context_settings=CONTEXT_SETTINGS)
@@ -184,8 +189,9 @@ def status_command() -> None:
     type=click.Choice(HISTORY_KINDS),
     help="only these kinds of event (one or more)",
 )
-def history_command(horizon: str, since: date | None, kind: tuple[str, ...]) -> None:
+@pair_option
+def history_command(horizon: str, since: date | None, kind: tuple[str, ...], pair: str) -> None:
     """Deploys, rollbacks, trigger decisions and validations of one horizon, with their reasons.
 
     Reads the instance of $DAGSTER_HOME (default: the project's .dagster_home, what `make run` uses)."""
-    _say(lambda: history(horizon, since, list(kind)))
+    _say(lambda: history(horizon, since, list(kind), pair))

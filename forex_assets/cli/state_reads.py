@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from forex_assets.cli.main import CliError
-from forex_assets.core.working_area import PROJECT_DAGSTER_HOME, WorkingAreaLayout
+from forex_assets.core.working_area import PRIMARY_PAIR, PROJECT_DAGSTER_HOME, WorkingAreaLayout
 
 if TYPE_CHECKING:
     from forex_assets.core.storage import StateDatabase
@@ -47,7 +47,7 @@ def state_url() -> str | None:
     return layout().state_database_url
 
 
-def read_only_store(error: type[Exception] = CliError):
+def read_only_store(error: type[Exception] = CliError, pair: str = PRIMARY_PAIR):
     """The config store, opened read-only (``ConfigStore.for_reading``): nothing is written and no lock is held
     to read, what a writer would repair is in ``damage``. With a remote (production), its head is fetched and
     read, so that the answer is the source of truth's. A missing or unusable store is an ``error`` naming it."""
@@ -55,8 +55,10 @@ def read_only_store(error: type[Exception] = CliError):
 
     area = layout()
     try:
-        return ConfigStore.for_reading(area.config_store, area.config_store_remote, fetch_remote=True)
-    except ConfigStoreError as problem:
+        return ConfigStore.for_reading(
+            area.config_store_for(pair), area.config_store_remote_for(pair), fetch_remote=True
+        )
+    except (ConfigStoreError, ValueError) as problem:
         raise error(f"config store {problem}") from None
 
 
@@ -67,16 +69,17 @@ def url_problem(url: str, problem: str) -> CliError:
     return CliError(f"${STATE_DATABASE_URL_ENV} ({masked_url(url)}): {problem}")
 
 
-def open_for_reading(part: Callable[..., Part], path: Path, url: str | None) -> Part | None:
-    """``part(path, database_url=url, read_only=True)`` (a ForecastHistory, DecisionLog or AlertLog); None when
-    nothing was ever recorded there. Errors are CliErrors (``url``'s name the variable)."""
+def open_for_reading(part: Callable[..., Part], path: Path, url: str | None, pair: str = PRIMARY_PAIR) -> Part | None:
+    """``part(path, database_url=url, pair=pair, read_only=True)`` (a ForecastHistory, DecisionLog or AlertLog:
+    the pair's records); None when nothing was ever recorded there. Errors are CliErrors (``url``'s name the
+    variable)."""
     from forex_assets.core.corrupt_files import CorruptFileError
     from forex_assets.core.storage import StateDatabaseError, StateDatabaseMissing, StateDatabaseUnavailable
 
     if url is None and not path.is_file():
         return None
     try:
-        opened = part(path, database_url=url, read_only=True)
+        opened = part(path, database_url=url, pair=pair, read_only=True)
     except ValueError as error:  # complete_url: not a database URL, or not PostgreSQL nor SQLite
         raise url_problem(url or "", str(error)) from None
     except StateDatabaseMissing as error:

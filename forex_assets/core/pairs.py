@@ -43,12 +43,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from forex_assets.core.calendar import BusinessCalendar
 from forex_assets.core.forecasting.config import describe_validation_error, read_json_object
 from forex_assets.core.prices.schema import DEFAULT_MAX_DAILY_MOVE, DEFAULT_MAX_GAP_BUSINESS_DAYS, PriceRules
-from forex_assets.core.working_area import SEED_CONFIGS_DIR
+from forex_assets.core.working_area import PRIMARY_PAIR, SEED_CONFIGS_DIR
 
 #: the project's pairs file
 PAIRS_FILE = SEED_CONFIGS_DIR / "pairs.json"
 #: the pair the project serves when none is named and several are declared
-DEFAULT_PAIR = "USDCLP"
+DEFAULT_PAIR = PRIMARY_PAIR  # USDCLP: the pair of a single-pair instance, and of `make run`
 #: the inferred plausible range: this factor either side of the series' median
 INFERRED_RANGE_FACTOR = 10.0
 #: a currency's holiday calendar (``holidays`` codes): its country's, the euro's TARGET2 closing days

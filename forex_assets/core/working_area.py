@@ -32,6 +32,10 @@ SEED_CONFIGS_DIR = PROJECT_ROOT / "configs"
 #: the Dagster instance `make run` and the read-only commands use when $DAGSTER_HOME is unset
 PROJECT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
 
+#: the currency pair whose state keeps the single-pair layout (``forex_assets.core.pairs.DEFAULT_PAIR``): the
+#: config store, reports and candidates of an instance written before pairs are USD/CLP's, where they were
+PRIMARY_PAIR = "USDCLP"
+
 # the environment variables, in the order the table above reads them
 HOME_ENV = "FOREX_ASSETS_HOME"
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
@@ -187,8 +191,34 @@ class WorkingAreaLayout:
         """The validation reports, one directory per horizon."""
         return self.root / REPORTS_DIR
 
-    def reports_for(self, horizon: str) -> Path:
-        return self.reports / horizon
+    def reports_for(self, horizon: str, pair: str = PRIMARY_PAIR) -> Path:
+        """A pair's validation reports of ``horizon``: ``reports/<h>`` for USD/CLP (where they always were),
+        ``reports/<PAIR>/<h>`` for another pair."""
+        return self.reports / horizon if pair == PRIMARY_PAIR else self.reports / pair / horizon
+
+    def config_store_for(self, pair: str = PRIMARY_PAIR) -> Path:
+        """A pair's config store (its own git repository: its own files, history and locks): the config store
+        for USD/CLP (where it always was), ``<config store>_<PAIR>`` beside it for another pair."""
+        if pair == PRIMARY_PAIR:
+            return self.config_store
+        return self.config_store.with_name(f"{self.config_store.name}_{pair}")
+
+    def config_store_remote_for(self, pair: str = PRIMARY_PAIR) -> str | None:
+        """A pair's config store remote: the remote with ``{pair}`` replaced by the pair's code (one repository
+        per pair, e.g. ``git@host:fx/store-{pair}.git``); a remote without ``{pair}`` is USD/CLP's alone, and
+        another pair's store is then refused (ValueError naming the setting) rather than pushed over it."""
+        remote = self.config_store_remote
+        if remote is None:
+            return None
+        if "{pair}" in remote:
+            return remote.replace("{pair}", pair)
+        if pair == PRIMARY_PAIR:
+            return remote
+        raise ValueError(
+            f"the config store remote {remote} is one pair's; to keep {pair}'s store on a remote too, put {{pair}} "
+            f"in ${CONFIG_STORE_REMOTE_ENV} (or the working_area resource's config_store_remote), e.g. "
+            "git@host:fx/store-{pair}.git: one repository per pair"
+        )
 
     @property
     def replays(self) -> Path:
@@ -205,5 +235,6 @@ class WorkingAreaLayout:
         """The latest candidate of each horizon's search, with its leaderboard (JSON)."""
         return self.root / CANDIDATES_DIR
 
-    def candidate_file(self, horizon: str) -> Path:
-        return self.candidates / f"candidate_{horizon}.json"
+    def candidate_file(self, horizon: str, pair: str = PRIMARY_PAIR) -> Path:
+        name = f"candidate_{horizon}.json" if pair == PRIMARY_PAIR else f"candidate_{pair}_{horizon}.json"
+        return self.candidates / name

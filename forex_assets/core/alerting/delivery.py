@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from forex_assets.core.alerting.messages import Alert
 from forex_assets.core.storage import StateDatabase
+from forex_assets.core.storage.tables import LEGACY_PAIR
 from forex_assets.core.storage.tables import alerts as alerts_table
 
 Security = Literal["starttls", "ssl", "none"]
@@ -134,17 +135,25 @@ class AlertLog:
     ``forex``), ``path`` unused."""
 
     def __init__(
-        self, path: Path | str, database_url: str | None = None, *, adopt_file: bool = True, read_only: bool = False
+        self,
+        path: Path | str,
+        database_url: str | None = None,
+        *,
+        pair: str = LEGACY_PAIR,
+        adopt_file: bool = True,
+        read_only: bool = False,
     ):
-        """``adopt_file``: with ``database_url``, whether the database adopts the rows of an embedded-default
+        """``pair``: the currency pair whose alerts this log writes and reads. ``adopt_file``: with
+        ``database_url``, whether the database adopts the rows of an embedded-default
         file at ``path`` (once); readers such as the command line pass False. ``read_only``: only read, create
         nothing (``StateDatabase``'s read_only; never adopts a file)."""
-        self.path = Path(path)
+        self.path, self.pair = Path(path), pair
         source = self.path if (adopt_file and not read_only) or not database_url else None
         self.database = StateDatabase("alerts", source, database_url, what="alert log", read_only=read_only)
 
     def record(self, alert: Alert, delivery: Delivery, at: datetime | None = None) -> None:
         row = {
+            "pair": self.pair,
             "sent_at": (at or datetime.now(UTC)).isoformat(),
             "event": alert.event,
             "horizon": alert.horizon,
@@ -159,6 +168,7 @@ class AlertLog:
     def entries(self, horizon: str | None = None) -> list[LoggedAlert]:
         c = alerts_table.c
         query = sa.select(c.sent_at, c.event, c.horizon, c.subject, c.status, c.attempts, c.error)
+        query = query.where(c.pair == self.pair)
         if horizon is not None:
             query = query.where(c.horizon.in_([horizon, "all"]))
         with self.database.read() as db:

@@ -1,8 +1,10 @@
 """Persistent forecast history: SQLite in the working area, or the state database (PostgreSQL) in production.
 
-One row per (horizon, origin date) in ``forecast_runs`` and one per forecast step in ``forecast_steps``
+One row per (pair, horizon, origin date) in ``forecast_runs`` and one per forecast step in ``forecast_steps``
 (``forex_assets.core.storage.tables``). Recording the same origin again replaces it, in one transaction:
-re-runs never duplicate rows, and concurrent writers of the same origin leave exactly one of them.
+re-runs never duplicate rows, and concurrent writers of the same origin leave exactly one of them. A
+:class:`ForecastHistory` is one currency pair's (``pair``, default USD/CLP): it writes and reads that pair's
+rows only.
 
 A corrupt file is an error (:class:`~forex_assets.core.corrupt_files.CorruptFileError`), never set aside
 silently: see :func:`corrupt_history_error`. A database that cannot be reached is a
@@ -23,7 +25,13 @@ import sqlalchemy as sa
 
 from forex_assets.core.corrupt_files import CorruptFileError
 from forex_assets.core.storage import StateDatabase
-from forex_assets.core.storage.tables import QUANTILE_COLUMNS, forecast_runs, forecast_steps, quantile_column
+from forex_assets.core.storage.tables import (
+    LEGACY_PAIR,
+    QUANTILE_COLUMNS,
+    forecast_runs,
+    forecast_steps,
+    quantile_column,
+)
 
 # the levels of forecasting.quantiles.FORECAST_QUANTILES, one column each (the same tuple; imported from the
 # tables so that reading the history does not load the model stack)
@@ -78,9 +86,16 @@ class ForecastHistory:
     a missing file is an error, an existing one is not written, a file is never adopted)."""
 
     def __init__(
-        self, path: Path | str, database_url: str | None = None, *, adopt_file: bool = True, read_only: bool = False
+        self,
+        path: Path | str,
+        database_url: str | None = None,
+        *,
+        pair: str = LEGACY_PAIR,
+        adopt_file: bool = True,
+        read_only: bool = False,
     ):
         self.path = Path(path)
+        self.pair = pair  # every record written and read is this pair's
         self.database = StateDatabase(
             "forecast_history",
             self.path if (adopt_file and not read_only) or not database_url else None,
@@ -101,6 +116,7 @@ class ForecastHistory:
             )
         origin = record.origin_date.strftime("%Y-%m-%d")
         run = {
+            "pair": self.pair,
             "horizon": record.horizon,
             "origin_date": origin,
             "last_price": float(record.last_price),
@@ -112,6 +128,7 @@ class ForecastHistory:
         }
         steps = [
             {
+                "pair": self.pair,
                 "horizon": record.horizon,
                 "origin_date": origin,
                 "step": i + 1,
@@ -120,11 +137,15 @@ class ForecastHistory:
             }
             for i, (d, row) in enumerate(zip(record.target_dates, record.quantiles, strict=True))
         ]
-        same_run = (forecast_steps.c.horizon == record.horizon) & (forecast_steps.c.origin_date == origin)
+        same_run = (
+            (forecast_steps.c.pair == self.pair)
+            & (forecast_steps.c.horizon == record.horizon)
+            & (forecast_steps.c.origin_date == origin)
+        )
         with self.database.write("recording a forecast in") as db:
             # the run first: its row lock (PostgreSQL) queues a concurrent writer of the same origin until this
             # transaction ends, so the steps are never a mix of two writers'
-            db.execute(self.database.upsert(forecast_runs, run, ["horizon", "origin_date"]))
+            db.execute(self.database.upsert(forecast_runs, run, ["pair", "horizon", "origin_date"]))
             db.execute(sa.delete(forecast_steps).where(same_run))
             if steps:
                 db.execute(sa.insert(forecast_steps), steps)
@@ -137,9 +158,9 @@ class ForecastHistory:
         since: pd.Timestamp | None,
         version: str | None = None,
     ) -> pd.DataFrame:
-        """Rows of ``horizon`` (all horizons when None) with an origin on or after ``since`` (a windowed
+        """This pair's rows of ``horizon`` (all horizons when None) with an origin on or after ``since`` (a windowed
         query on the primary key: what a day's monitoring reads does not grow with the history)."""
-        query = sa.select(table)
+        query = sa.select(*(c for c in table.columns if c.name != "pair")).where(table.c.pair == self.pair)
         if horizon is not None:
             query = query.where(table.c.horizon == horizon)
         if since is not None:

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import sqlite
 
 from forex_assets.core.monitoring.triggers import VERDICTS, OptimizationVerdict, TriggerDecision
 from forex_assets.core.storage import StateDatabase
-from forex_assets.core.storage.tables import FLAG_INDEXES, VERDICT_INDEXES
+from forex_assets.core.storage.tables import FLAG_INDEXES, LEGACY_PAIR, VERDICT_INDEXES
 from forex_assets.core.storage.tables import decisions as decisions_table
 from forex_assets.core.storage.tables import optimization_verdicts as verdicts_table
 
@@ -36,7 +36,9 @@ def _last_flagged_statement(flag: str) -> sa.Select[Any]:
     if flag not in VERDICT_INDEXES:
         raise ValueError(f"{flag!r} is not a decision flag ({', '.join(VERDICT_INDEXES)})")
     c = verdicts_table.c
-    statement = sa.select(sa.func.max(c.decided_on)).where(c.horizon == sa.bindparam("horizon"))
+    statement = sa.select(sa.func.max(c.decided_on)).where(
+        (c.pair == sa.bindparam("pair")) & (c.horizon == sa.bindparam("horizon"))
+    )
     if flag == "optimize":
         return statement
     # "= 1" as a literal, not a parameter: a partial index is used only for a condition that implies its own
@@ -50,9 +52,16 @@ class DecisionLog:
     ``read_only``: only read, create nothing (``StateDatabase``'s read_only; never adopts a file)."""
 
     def __init__(
-        self, path: Path | str, database_url: str | None = None, *, adopt_file: bool = True, read_only: bool = False
+        self,
+        path: Path | str,
+        database_url: str | None = None,
+        *,
+        pair: str = LEGACY_PAIR,
+        adopt_file: bool = True,
+        read_only: bool = False,
     ):
         self.path = Path(path)
+        self.pair = pair  # every decision and verdict written and read is this pair's
         source = self.path if (adopt_file and not read_only) or not database_url else None
         self.database = StateDatabase(
             "decisions", source, database_url, what="trigger decision log", read_only=read_only
@@ -60,6 +69,7 @@ class DecisionLog:
 
     def record(self, decision: TriggerDecision, at: datetime | None = None) -> None:
         row = {
+            "pair": self.pair,
             "horizon": decision.horizon,
             "decided_on": decision.decided_on.isoformat(),
             "optimize": int(decision.optimize),
@@ -89,6 +99,7 @@ class DecisionLog:
         if verdict not in VERDICTS:
             raise ValueError(f"{verdict!r} is not a verdict ({', '.join(VERDICTS)})")
         row = {
+            "pair": self.pair,
             "horizon": horizon,
             "decided_on": decided_on.isoformat(),
             "performance_override": int(performance_override),
@@ -104,6 +115,7 @@ class DecisionLog:
         """The optimizations that reached a verdict, in the order they reached it."""
         c = verdicts_table.c
         query = sa.select(c.horizon, c.decided_on, c.verdict, c.performance_override, c.detail, c.run_id, c.recorded_at)
+        query = query.where(c.pair == self.pair)
         if horizon is not None:
             query = query.where(c.horizon == horizon)
         with self.database.read() as db:
@@ -118,7 +130,7 @@ class DecisionLog:
         c = decisions_table.c
         query = sa.select(
             c.horizon, c.decided_on, c.optimize, c.fired, c.blocked, c.reasons, c.performance_override, c.recorded_at
-        )
+        ).where(c.pair == self.pair)
         if horizon is not None:
             query = query.where(c.horizon == horizon)
         with self.database.read() as db:
@@ -147,12 +159,12 @@ class DecisionLog:
         """The latest decision day of a horizon's optimizations that reached a verdict (``flag`` "optimize"),
         or of those among them that were performance overrides (ISO dates sort as text), answered from an
         index of ``VERDICT_INDEXES`` alone: the statement :meth:`last_optimization` runs, as SQLite's SQL
-        with one ``?`` (the horizon)."""
+        with two ``?`` (the pair, the horizon)."""
         return str(_last_flagged_statement(flag).compile(dialect=sqlite.dialect()))
 
     def _last_flagged(self, horizon: str, flag: str) -> date | None:
         with self.database.read() as db:
-            day = db.execute(_last_flagged_statement(flag), {"horizon": horizon}).scalar()
+            day = db.execute(_last_flagged_statement(flag), {"pair": self.pair, "horizon": horizon}).scalar()
         return date.fromisoformat(day) if day else None
 
     def last_optimization(self, horizon: str) -> date | None:

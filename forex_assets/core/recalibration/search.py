@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import warnings
@@ -167,7 +168,8 @@ def run_search(
     ``storage_dir``: the study storage directory (the study's journal is ``<storage_dir>/<name>.journal``);
     ``database_url``: the state database, which holds the study instead (``storage_dir`` unused)."""
     window_end = series.date_text(int(search_origins[-1]))
-    name = study_name(space, checkpoint_ids, window_end)
+    series_digest = hashlib.sha256(np.ascontiguousarray(series.values, dtype=np.float64).tobytes()).hexdigest()
+    name = study_name(space, checkpoint_ids, window_end, series_digest)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with collect_set_aside() as repaired:
         storage = open_storage(storage_dir, name, database_url)

@@ -296,7 +296,9 @@ def stored_studies(directory: Path) -> list[str]:
     return sorted(p.name[: -len(JOURNAL_SUFFIX)] for p in directory.glob(f"*{JOURNAL_SUFFIX}") if p.is_file())
 
 
-def study_name(space: SearchSpace, checkpoint_ids: dict[str, str], window_end: str) -> str:
+def study_name(space: SearchSpace, checkpoint_ids: dict[str, str], window_end: str, series_digest: str = "") -> str:
+    """The study a search resumes: the same search space, checkpoints, window and series (``series_digest``:
+    two currency pairs searched on the same day with the same space are two studies, not one resumed)."""
     checkpoints = "+".join(sorted(checkpoint_ids.values()))
-    digest = hashlib.sha256(f"{space.digest()}|{checkpoints}".encode()).hexdigest()[:10]
+    digest = hashlib.sha256(f"{space.digest()}|{checkpoints}|{series_digest}".encode()).hexdigest()[:10]
     return f"{space.horizon}-{digest}-{window_end}"

@@ -24,7 +24,13 @@ import sqlalchemy as sa
 
 from forex_assets.core.corrupt_files import sqlite_corruption
 from forex_assets.core.storage.schema_versions import prepare_migration
-from forex_assets.core.storage.tables import PARTS, assumed_verdicts, decisions, optimization_verdicts
+from forex_assets.core.storage.tables import (
+    LEGACY_PAIR,
+    PARTS,
+    assumed_verdicts,
+    decisions,
+    optimization_verdicts,
+)
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 5000
@@ -62,18 +68,22 @@ def _has_table(path: Path, name: str) -> bool:
 
 def _file_rows(path: Path, table: sa.Table) -> list[dict[str, Any]]:
     """The rows of ``table`` in the SQLite file ``path`` (opened read-only), oldest first; columns the file
-    lacks (``recorded_at`` of the first decision logs) are None. None of them when the file lacks the table."""
+    lacks (``recorded_at`` of the first decision logs) are None, but ``pair``: USD/CLP, the one pair then. None
+    of them when the file lacks the table."""
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
         present = {row[1] for row in db.execute(f'PRAGMA table_info("{table.name}")')}
         if not present:
             return []
         columns = [c.name for c in table.columns if c.name in present and c.name != "id"]
-        order = "id" if "id" in present else ", ".join(c.name for c in table.primary_key.columns)
+        key = [c.name for c in table.primary_key.columns if c.name in present]
+        order = "id" if "id" in present else ", ".join(key)
         query = f'SELECT {", ".join(columns)} FROM "{table.name}" ORDER BY {order}'
         rows = [dict(zip(columns, row, strict=True)) for row in db.execute(query)]
-    missing = [c.name for c in table.columns if c.name not in present and c.name != "id"]
+    missing = {c.name: None for c in table.columns if c.name not in present and c.name != "id"}
+    if "pair" in missing:  # a file written before the state was keyed by pair: USD/CLP's
+        missing["pair"] = LEGACY_PAIR
     for row in rows:
-        row.update(dict.fromkeys(missing))
+        row.update(missing)
     return rows
 
 

@@ -34,12 +34,23 @@ Double: sa.Double[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
 
 metadata = sa.MetaData()
 
+#: the currency pair of every row written before the state was keyed by pair (migrations ``*_pair``): a
+#: single-pair instance was USD/CLP's (``forex_assets.core.pairs.DEFAULT_PAIR``, a test keeps the two equal)
+LEGACY_PAIR = "USDCLP"
+
+
+def pair_column() -> sa.Column[str]:
+    """Every table's first key: the currency pair (``USDCLP``) the row belongs to."""
+    return sa.Column("pair", sa.Text, nullable=False, server_default=LEGACY_PAIR)
+
+
 # ------------------------------------------------------------------ forecast history (part "forecast_history")
 
-#: one row per (horizon, origin date); recording the same origin again replaces it
+#: one row per (pair, horizon, origin date); recording the same origin again replaces it
 forecast_runs = sa.Table(
     "forecast_runs",
     metadata,
+    pair_column(),
     sa.Column("horizon", sa.Text, nullable=False),
     sa.Column("origin_date", sa.Text, nullable=False),
     sa.Column("last_price", Double, nullable=False),
@@ -48,24 +59,25 @@ forecast_runs = sa.Table(
     sa.Column("config_json", sa.Text, nullable=False),
     sa.Column("inference_seconds", Double, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
-    sa.PrimaryKeyConstraint("horizon", "origin_date"),
+    sa.PrimaryKeyConstraint("pair", "horizon", "origin_date"),
 )
 
 #: one row per forecast step of a run (replaced with it, in the same transaction)
 forecast_steps = sa.Table(
     "forecast_steps",
     metadata,
+    pair_column(),
     sa.Column("horizon", sa.Text, nullable=False),
     sa.Column("origin_date", sa.Text, nullable=False),
     sa.Column("step", sa.Integer, nullable=False),
     sa.Column("target_date", sa.Text, nullable=False),
     *(sa.Column(name, Double, nullable=False) for name in QUANTILE_COLUMNS),
-    sa.PrimaryKeyConstraint("horizon", "origin_date", "step"),
+    sa.PrimaryKeyConstraint("pair", "horizon", "origin_date", "step"),
 )
 
 # ------------------------------------------------------------------ trigger decisions (part "decisions")
 
-#: flag column -> the partial index on (horizon, decided_on) of the decisions with that flag set
+#: flag column -> the partial index on (pair, horizon, decided_on) of the decisions with that flag set
 FLAG_INDEXES = {"optimize": "decisions_optimized", "performance_override": "decisions_performance_override"}
 
 decisions = sa.Table(
@@ -80,6 +92,7 @@ decisions = sa.Table(
     sa.Column("reasons", sa.Text, nullable=False),  # JSON object
     sa.Column("performance_override", sa.Integer, nullable=False),
     sa.Column("recorded_at", sa.Text, nullable=True),  # None in logs written before decisions carried a time
+    pair_column(),
     sqlite_autoincrement=True,
 )
 
@@ -98,9 +111,11 @@ optimization_verdicts = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("run_id", sa.Text, nullable=True),  # the Dagster run that reached it; None in a replay
     sa.Column("recorded_at", sa.Text, nullable=False),
-    sa.Index("optimization_verdicts_concluded", "horizon", "decided_on"),
+    pair_column(),
+    sa.Index("optimization_verdicts_concluded", "pair", "horizon", "decided_on"),
     sa.Index(
         "optimization_verdicts_performance_override",
+        "pair",
         "horizon",
         "decided_on",
         sqlite_where=sa.text("performance_override = 1"),
@@ -119,6 +134,7 @@ def assumed_verdicts(decision_rows: list[dict[str, Any]]) -> list[dict[str, Any]
     migration ``decisions_0002`` adds to a file it upgrades; the import of such a file into a database too)."""
     return [
         {
+            "pair": row.get("pair") or LEGACY_PAIR,
             "horizon": row["horizon"],
             "decided_on": row["decided_on"],
             "performance_override": row["performance_override"],
@@ -151,6 +167,7 @@ alerts = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("error", sa.Text, nullable=False),
+    pair_column(),
     sqlite_autoincrement=True,
 )
 

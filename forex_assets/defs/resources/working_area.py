@@ -15,7 +15,7 @@ from pydantic import Field, PrivateAttr
 
 from forex_assets.core.alerting.delivery import AlertLog
 from forex_assets.core.backtest.cache import ForecastCache
-from forex_assets.core.deployment.config_store import ConfigStore
+from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreError
 from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.monitoring.decision_log import DecisionLog
@@ -27,6 +27,7 @@ from forex_assets.core.working_area import (
     CONFIG_STORE_REMOTE_ENV,
     DAGSTER_HOME_ENV,
     HOME_ENV,
+    PRIMARY_PAIR,
     STATE_DATABASE_URL_ENV,
     WorkingAreaLayout,
 )
@@ -65,9 +66,9 @@ class WorkingArea(dg.ConfigurableResource):
         "password from $FOREX_STATE_DATABASE_PASSWORD, $DAGSTER_POSTGRES_PASSWORD or $DAGSTER_PG_PASSWORD, never "
         f"in this URL); default ${STATE_DATABASE_URL_ENV}, else SQLite files in the working area",
     )
-    # this instance's writer's open of the config store, and the (directory, remote, seeds) it was opened on
-    _store: ConfigStore | None = PrivateAttr(default=None)
-    _store_opened_on: tuple | None = PrivateAttr(default=None)
+    # this instance's writer's opens of the config stores: pair -> (the (directory, remote, seeds) it was opened
+    # on, the store)
+    _stores: dict[str, tuple[tuple, ConfigStore]] = PrivateAttr(default_factory=dict)
 
     @property
     def layout(self) -> WorkingAreaLayout:
@@ -103,36 +104,41 @@ class WorkingArea(dg.ConfigurableResource):
         working area."""
         return self.layout.state_database_url
 
-    def forecast_history(self) -> ForecastHistory:
+    def forecast_history(self, pair: str = PRIMARY_PAIR) -> ForecastHistory:
+        """The pair's forecast history (one database for every pair, its rows keyed by pair)."""
         layout = self._made()
-        return ForecastHistory(layout.forecast_history, database_url=layout.state_database_url)
+        return ForecastHistory(layout.forecast_history, database_url=layout.state_database_url, pair=pair)
 
-    def config_store(self) -> ConfigStore:
-        """The versioned configuration store (a git repository), opened for writing once per resource instance
-        (one per run, one per sensor tick): created from the seed configurations when new, repaired, fetched
-        from its remote; each repair is logged as a warning. Opened again only when the layout names another
-        store (another directory, remote or seeds)."""
+    def config_store(self, pair: str = PRIMARY_PAIR) -> ConfigStore:
+        """The pair's versioned configuration store (a git repository of its own: one file per horizon, its own
+        history), opened for writing once per resource instance (one per run, one per sensor tick): created from
+        the seed configurations when new, repaired, fetched from its remote; each repair is logged as a warning.
+        Opened again only when the layout names another store (another directory, remote or seeds)."""
         layout = self.layout
-        opened_on = (layout.config_store, layout.config_store_remote, layout.configs)
-        if self._store is None or self._store_opened_on != opened_on:
-            store = ConfigStore(layout.config_store, seed_dir=layout.configs, remote=layout.config_store_remote)
+        try:
+            remote = layout.config_store_remote_for(pair)
+        except ValueError as error:
+            raise ConfigStoreError(str(error)) from None
+        opened_on = (layout.config_store_for(pair), remote, layout.configs)
+        if pair not in self._stores or self._stores[pair][0] != opened_on:
+            store = ConfigStore(opened_on[0], seed_dir=layout.configs, remote=remote)
             for text in (*store.repairs, *store.warnings):  # warnings: e.g. a remote out of reach
                 dg.get_dagster_logger().warning(f"config store {store.root}: {text}")
-            self._store, self._store_opened_on = store, opened_on
-        return self._store
+            self._stores[pair] = (opened_on, store)
+        return self._stores[pair][1]
 
-    def deployed_config(self, horizon: str) -> tuple[ChronosConfig, str]:
-        """The configuration the horizon's forecasts use now, and its version id (from the store)."""
-        store = self.config_store()
+    def deployed_config(self, horizon: str, pair: str = PRIMARY_PAIR) -> tuple[ChronosConfig, str]:
+        """The configuration the pair's horizon's forecasts use now, and its version id (from its store)."""
+        store = self.config_store(pair)
         return store.read(horizon), store.current_version(horizon).id
 
-    def decision_log(self) -> DecisionLog:
+    def decision_log(self, pair: str = PRIMARY_PAIR) -> DecisionLog:
         layout = self._made()
-        return DecisionLog(layout.decision_log, database_url=layout.state_database_url)
+        return DecisionLog(layout.decision_log, database_url=layout.state_database_url, pair=pair)
 
-    def alert_log(self) -> AlertLog:
+    def alert_log(self, pair: str = PRIMARY_PAIR) -> AlertLog:
         layout = self._made()
-        return AlertLog(layout.alert_log, database_url=layout.state_database_url)
+        return AlertLog(layout.alert_log, database_url=layout.state_database_url, pair=pair)
 
     @property
     def cache(self) -> Path:
@@ -152,14 +158,14 @@ class WorkingArea(dg.ConfigurableResource):
         with heartbeats)."""
         return self._made(cache=True).optuna_studies
 
-    def reports_dir(self, horizon: str) -> Path:
-        path = self.layout.reports_for(horizon)
+    def reports_dir(self, horizon: str, pair: str = PRIMARY_PAIR) -> Path:
+        path = self.layout.reports_for(horizon, pair)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def candidate_file(self, horizon: str) -> Path:
-        """Where candidate_config writes the horizon's latest candidate and leaderboard (JSON)."""
-        return self._made().candidate_file(horizon)
+    def candidate_file(self, horizon: str, pair: str = PRIMARY_PAIR) -> Path:
+        """Where candidate_config writes the pair's horizon's latest candidate and leaderboard (JSON)."""
+        return self._made().candidate_file(horizon, pair)
 
     def replay_dir(self, name: str) -> Path:
         """The directory of one replay run from the instance (not made here)."""
