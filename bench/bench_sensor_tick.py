@@ -13,7 +13,7 @@ from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.definitions import defs
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import optimization_sensor
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.resources import (
     WorkingArea,
     code_location_resources,
@@ -32,7 +32,7 @@ d = dg.Definitions(
     resources=res,
 )
 with dg.instance_for_test() as inst:
-    dg.materialize([usdclp_prices], instance=inst, resources=res, run_config=q)
+    dg.materialize([pair_prices], instance=inst, resources=res, run_config=q)
     times = []
     for _ in range(5):
         for h in HORIZONS:

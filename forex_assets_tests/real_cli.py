@@ -155,7 +155,7 @@ def searched_instance() -> Path:
         "--select",
         "candidate_config,validation_report",
         "--partition",
-        "7d",
+        "7d|USDCLP",
         "--config-json",
         run_config(searched_configs(), LENIENT_APPROVAL),
     ]

@@ -31,6 +31,8 @@ from forex_assets_tests.real_cli import (
     ROOT,
     Observed,
     copy_instance,
+    environment,
+    invoke,
     observe,
     prepared_instance,
     run_config,
@@ -171,8 +173,19 @@ def _run_on_csv(d: Path, text: str | bytes, *options: str) -> Provoked:
 
 
 def _materialize(home: Path, select: str, config: str, shows=None) -> Provoked:
-    argv = ["dagster", "asset", "materialize", *DEFINITIONS, "--select", select, "--partition", "7d"]
+    """`dagster asset materialize` of USD/CLP's 7d partition (``7d|USDCLP``: pair x horizon)."""
+    argv = ["dagster", "asset", "materialize", *DEFINITIONS, "--select", select, "--partition", "7d|USDCLP"]
     return Provoked([*argv, "--config-json", config], home, shows=shows)
+
+
+def _with_prices(home: Path, config: str) -> Path:
+    """``home`` after `dagster asset materialize --select pair_prices --partition USDCLP` (what a new deployment
+    runs first: the prices are partitioned by pair, the forecasts by pair and horizon)."""
+    argv = ["dagster", "asset", "materialize", *DEFINITIONS, "--select", "pair_prices", "--partition", "USDCLP"]
+    done = invoke([*argv, "--config-json", config], environment(home), home)
+    if done.returncode != 0:
+        raise RuntimeError(f"materializing the prices failed (exit {done.returncode}):\n{done.stderr}")
+    return home
 
 
 # ---------------------------------------------------------------------------------------------- prices
@@ -255,11 +268,11 @@ def year_out_of_range(d: Path) -> Provoked:
 
 def _first_setup_with_seed(d: Path, broken: Callable[[str], str]) -> Provoked:
     """A new deployment whose working_area resource takes its seeds from ``d/configs`` (7d's seed ``broken``):
-    its first materialization of usdclp_prices and forecast 7d with `dagster asset materialize`."""
+    its first materialization of USD/CLP's prices, then of its forecast 7d, with `dagster asset materialize`."""
     configs = seed_copy(d)
     seed = configs / "chronos_7d.json"
     seed.write_text(broken(seed.read_text()))
-    return _materialize(_fresh_instance(d), "usdclp_prices,forecast", run_config(configs))
+    return _materialize(_with_prices(_fresh_instance(d), run_config(configs)), "forecast", run_config(configs))
 
 
 def invalid_seed_json(d: Path) -> Provoked:

@@ -15,7 +15,8 @@ from forex_assets.core.prices.schema import validate_prices
 from forex_assets.defs.alerting.sensors import run_failure_alert_sensor
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.deployment.jobs import rollback_job
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.partitions import series_key
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.resources import PriceSource
 from forex_assets.defs.resources.alerts import AlertNotifier
@@ -33,11 +34,11 @@ def smtp(tmp_path, monkeypatch):
 
 
 def _recalibrate(instance, resources, tags=None):
-    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    dg.materialize([pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET)
     return dg.materialize(
         ALL_ASSETS,
         selection=[candidate_config, validation_report, deployed_config],
-        partition_key="7d",
+        partition_key=series_key("7d"),
         instance=instance,
         resources=resources,
         raise_on_error=False,
@@ -301,7 +302,12 @@ def test_the_run_failure_sensor_alerts_for_a_failed_run(smtp, forex_env, tmp_pat
     prices.assign(date=prices["date"].dt.strftime("%Y-%m-%d")).to_csv(csv, index=False)
     resources = resources | {"price_source": PriceSource(source="csv", csv_path=str(csv)), "alerts": notifier}
     failed = dg.materialize(
-        [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET
+        [pair_prices],
+        partition_key="USDCLP",
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET,
     )
     assert not failed.success
 
@@ -316,7 +322,7 @@ def test_the_run_failure_sensor_alerts_for_a_failed_run(smtp, forex_env, tmp_pat
 
     assert len(inbox.messages) == 1
     subject = inbox.subjects()[0]
-    assert re.fullmatch(r"\[forex\]\[all\] run FAILED: usdclp_prices \([0-9a-f]{8}\)", subject)
+    assert re.fullmatch(r"\[forex\]\[all\] run FAILED: pair_prices \([0-9a-f]{8}\)", subject)
     text = inbox.text(inbox.messages[0])
     assert "rule 'no_weekends'" in text and failed.run_id in text
     assert "line 102 (2020-05-23 Sat" in text

@@ -8,7 +8,8 @@ from forex_assets.cli.run import ALL_ASSETS, materialize_selection
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.forecasting.assets import forecast
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.partitions import series_key
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.resources import (
     PriceSource,
     WorkingArea,
@@ -24,7 +25,9 @@ def working_area(tmp_path):
 
 def _materialize(instance, resources, partition):
     resources = code_location_resources(**resources)
-    first = dg.materialize([usdclp_prices], instance=instance, resources=resources, raise_on_error=False)
+    first = dg.materialize(
+        [pair_prices], partition_key="USDCLP", instance=instance, resources=resources, raise_on_error=False
+    )
     if not first.success:
         return first, None
     return first, materialize_selection(instance, resources, [forecast], partition)
@@ -39,7 +42,7 @@ def test_prices_and_one_forecast_partition(working_area, tmp_path):
         assert len(table) == 30
         assert (table["q0_025"] <= table["q0_5"]).all() and (table["q0_5"] <= table["q0_975"]).all()
         event = instance.get_latest_materialization_event(dg.AssetKey("forecast"))
-        assert event.dagster_event.partition == "30d"
+        assert event.dagster_event.partition == "30d|USDCLP"
         metadata = event.asset_materialization.metadata
         assert metadata["origin_date"].value == "2026-10-30"
         shown_seconds = metadata["inference_seconds"].value
@@ -69,12 +72,12 @@ def test_bad_prices_fail_the_run_and_nothing_downstream_materializes(working_are
         failure = next(e for e in prices_run.all_events if e.is_step_failure)
         message = failure.step_failure_data.user_failure_data.description
         assert "rule 'no_weekends'" in message and "line 102 (2020-05-23 Sat" in message
-        assert instance.get_latest_materialization_event(dg.AssetKey("usdclp_prices")) is None
+        assert instance.get_latest_materialization_event(dg.AssetKey("pair_prices")) is None
         # forecast cannot run on prices that never materialized
         attempt = dg.materialize(
             ALL_ASSETS,
             selection=[forecast],
-            partition_key="7d",
+            partition_key=series_key("7d"),
             instance=instance,
             resources=resources,
             raise_on_error=False,

@@ -8,9 +8,10 @@ from forex_assets.core.forecasting.config import ValidationBaseline
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.drift import Severity
 from forex_assets.core.monitoring.triggers import TriggerDecision
+from forex_assets.core.pairs import load_pairs
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import optimization_sensor, weekly_optimization_schedule
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets_tests.conftest import policy_with
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -19,7 +20,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 @pytest.fixture
 def env(forex_env):
     instance, resources, _ = forex_env
-    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    dg.materialize([pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET)
     return forex_env
 
 
@@ -46,7 +47,12 @@ def _tick(instance, resources, cursor=None):
         instance=instance, resources=resources, cursor=cursor, definitions=_definitions(resources)
     )
     result = optimization_sensor.evaluate_tick(context)
-    return {r.partition_key: r for r in result.run_requests}, result.cursor
+    return {_shown(r.partition_key): r for r in result.run_requests}, result.cursor
+
+
+def _shown(partition: str) -> str:
+    """``7d`` for USD/CLP's partition ``7d|USDCLP``; ``7d|EURCLP`` as it is."""
+    return partition.removesuffix("|USDCLP")
 
 
 def _optimized(working_area, horizon, on, override=False):
@@ -113,7 +119,13 @@ def test_weekly_fallback_schedule_requests_only_the_horizons_that_are_due(env):
         repository_def=_definitions(resources).get_repository_def(),
     )
     requests = weekly_optimization_schedule.evaluate_tick(context).run_requests
-    assert sorted(r.partition_key for r in requests) == ["15d", "30d", "90d"]
+    usd = [r for r in requests if r.partition_key.endswith("|USDCLP")]
+    assert sorted(_shown(r.partition_key) for r in usd) == ["15d", "30d", "90d"]
+    # every other pair of the pairs file was never optimized: each of its horizons is due, on its own log
+    others = {r.partition_key for r in requests} - {r.partition_key for r in usd}
+    assert others == {f"{h}|{p}" for h in HORIZONS for p in load_pairs().codes if p != "USDCLP"}
     assert all(r.tags["forex/triggers"] == "schedule" for r in requests)
+    assert {r.tags["forex/optimizer"] for r in requests if r.partition_key == "30d|EURCLP"} == {"EURCLP:30d"}
+    assert [d.horizon for d in working_area.decision_log("EURCLP").decisions()] == list(HORIZONS)
     assert weekly_optimization_schedule.cron_schedule == "0 2 * * 0"
     assert weekly_optimization_schedule.execution_timezone == "America/Santiago"

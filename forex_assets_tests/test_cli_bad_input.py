@@ -16,8 +16,8 @@ The exit status each case expects follows the CLI's convention (forex_assets/cli
   store commit (a failed run recorded in the instance aside). Click's usage errors are said the same way
   (``LazyGroup`` in cli/main.py).
 * **1**: `forex-assets run` only, when the bad input is met inside the cycle's Dagster runs (the CSV read by
-  ``usdclp_prices``, the config store or the state database opened by ``forecast``): the run is recorded failed
-  in the instance, where the UI shows it, and the message is in the summary (or ``usdclp_prices failed: ...``
+  ``pair_prices``, the config store or the state database opened by ``forecast``): the run is recorded failed
+  in the instance, where the UI shows it, and the message is in the summary (or ``pair_prices failed: ...``
   on stderr), one paragraph naming the file or value. Exit status 1 is what run's help documents for a failed
   cycle.
 * **0 and a warning**: `status` and `history` with an unreachable ``FOREX_CONFIG_STORE_REMOTE`` answer from the
@@ -313,7 +313,7 @@ def test_bad_input_gives_its_exit_status_and_one_paragraph_without_a_traceback(c
     if case.argv[0] == "rollback":
         _give_a_previous_version(home)  # so that only the bad input can stop the rollback
         # the refreshed forecast reads the stored prices first: without them, the price options are read
-        (home / "storage" / "usdclp_prices").unlink()
+        (home / "storage" / "pair_prices" / "USDCLP").unlink()
     argv = [part.replace("{d}", str(d)) for part in case.argv]
     env = {k: v.replace("{d}", str(d)) for k, v in case.env.items()}
     names = [n.replace("{d}", str(d)) for n in case.names]

@@ -70,7 +70,7 @@ def test_cycles_started_together_on_a_fresh_dagster_home_all_succeed(tmp_path):
         assert (home / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()
         with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
             runs = instance.get_runs()
-        # each cycle: usdclp_prices, then the 7d forecast; all six recorded, all successful
+        # each cycle: pair_prices, then the 7d forecast; all six recorded, all successful
         assert len(runs) == 6 and {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
 
 

@@ -15,6 +15,7 @@ from forex_assets.cli import run as make_run
 from forex_assets.core import cycle
 from forex_assets.core.cycle import CYCLE, STEP_NAMES, CycleStep, cycle_step, cycle_table, steps_through
 from forex_assets.definitions import defs
+from forex_assets.defs.partitions import pair_horizon_partitions, pair_partitions
 from forex_assets.defs.resources import PriceSource, WorkingArea
 
 GRAPH = defs.resolve_asset_graph()
@@ -58,13 +59,15 @@ def test_every_definition_a_step_names_exists_in_the_code_location():
 
 
 def test_the_horizon_assets_are_exactly_the_steps_assets_each_carried_by_one_step():
-    partitioned = {
-        key.to_user_string() for key in GRAPH.get_all_asset_keys() if GRAPH.get(key).partitions_def is not None
+    per_pair_horizon = {
+        key.to_user_string()
+        for key in GRAPH.get_all_asset_keys()
+        if GRAPH.get(key).partitions_def == pair_horizon_partitions
     }
     per_horizon = [asset for step in CYCLE if step.per_horizon for asset in step.assets]
-    assert sorted(per_horizon) == sorted(set(per_horizon)) == sorted(partitioned)
-    assert cycle_step("prices").assets == ("usdclp_prices",)
-    assert GRAPH.get(dg.AssetKey("usdclp_prices")).partitions_def is None
+    assert sorted(per_horizon) == sorted(set(per_horizon)) == sorted(per_pair_horizon)
+    assert cycle_step("prices").assets == ("pair_prices",)
+    assert GRAPH.get(dg.AssetKey("pair_prices")).partitions_def == pair_partitions
 
 
 def test_the_jobs_select_the_steps_assets_and_the_sensors_request_the_cycles_jobs():
@@ -125,5 +128,5 @@ def test_make_run_drives_the_steps_in_the_order_of_the_description(monkeypatch, 
 def test_the_description_renders_as_the_docs_table():
     table = cycle_table().splitlines()
     assert len(table) == 2 + len(CYCLE)
-    assert table[2].startswith("| 1. prices |") and "`usdclp_prices`" in table[2]
+    assert table[2].startswith("| 1. prices |") and "`pair_prices`" in table[2]
     assert "`forecast_step`" in table[3] and "`rollback_sensor`" in table[4] and "`validation_verdict`" in table[7]

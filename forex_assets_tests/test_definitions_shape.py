@@ -27,7 +27,7 @@ APPROVAL_CHECKS = {
 #: domain -> what its Definitions hold: asset keys, checks (asset, name), jobs, schedules and sensors with
 #: their default status
 EXPECTED = {
-    "prices": {"assets": {"usdclp_prices"}},
+    "prices": {"assets": {"pair_prices"}},
     "forecasting": {"assets": {"forecast"}},
     "monitoring": {
         "assets": {"drift_report", "performance_report", "optimization_metrics"},

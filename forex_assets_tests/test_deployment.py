@@ -8,8 +8,8 @@ from forex_assets.core.forecasting.production import make_forecast
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.forecasting.assets import forecast
-from forex_assets.defs.partitions import horizon_partitions
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.partitions import pair_horizon_partitions, series_key
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.recalibration.checks import approval_checks
 from forex_assets.defs.resources import WorkingArea
 from forex_assets_tests.conftest import policy_with
@@ -26,7 +26,7 @@ CANDIDATE = {
 
 
 def _report_asset(metrics):
-    @dg.asset(partitions_def=horizon_partitions, name="validation_report")
+    @dg.asset(partitions_def=pair_horizon_partitions, name="validation_report")
     def stub(working_area: WorkingArea) -> dict:
         return {
             "horizon": "7d",
@@ -49,7 +49,7 @@ def _validate_and_deploy(instance, resources, metrics):
     report = _report_asset(metrics)
     return dg.materialize(
         [report, *approval_checks, deployed_config],
-        partition_key="7d",
+        partition_key=series_key("7d"),
         instance=instance,
         resources=resources,
         raise_on_error=False,
@@ -92,7 +92,7 @@ def test_failed_checks_block_the_deploy_in_the_run_and_a_manual_deploy_is_refuse
     manual = dg.materialize(
         [_report_asset(bad), deployed_config],
         selection=[deployed_config],
-        partition_key="7d",
+        partition_key=series_key("7d"),
         instance=instance,
         resources=resources,
         raise_on_error=False,
@@ -107,7 +107,7 @@ def test_failed_checks_block_the_deploy_in_the_run_and_a_manual_deploy_is_refuse
 
 def test_forecasts_follow_the_store_and_rollback_job_restores_and_refreshes(setup):
     instance, resources, working_area = setup
-    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    dg.materialize([pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET)
     seeded = working_area.config_store().current_version("7d")
     assert _validate_and_deploy(instance, resources, GOOD).success
     deployed = working_area.config_store().current_version("7d")
@@ -127,7 +127,7 @@ def test_forecasts_follow_the_store_and_rollback_job_restores_and_refreshes(setu
     runs = working_area.forecast_history().runs("7d")
     assert runs["config_version"].tolist() == [restored.id]  # same origin, refreshed with the restored version
     event = instance.get_latest_materialization_event(dg.AssetKey("forecast"))
-    assert event.asset_materialization.partition == "7d"
+    assert event.asset_materialization.partition == "7d|USDCLP"
     assert event.asset_materialization.metadata["config_version"].value == restored.id
 
 
@@ -164,7 +164,7 @@ def test_a_deploy_is_refused_when_the_deployed_version_moved_since_the_validatio
     seeded = working_area.config_store().current_version("7d")
     validated = dg.materialize(  # validated against the seed; every check passes
         [_report_asset(GOOD), *approval_checks],
-        partition_key="7d",
+        partition_key=series_key("7d"),
         instance=instance,
         resources=resources,
         run_config=QUIET,
@@ -174,7 +174,7 @@ def test_a_deploy_is_refused_when_the_deployed_version_moved_since_the_validatio
     deploy = dg.materialize(  # deployed_config alone, as from the UI, on the report validated against the seed
         [_report_asset(GOOD), deployed_config],
         selection=[deployed_config],
-        partition_key="7d",
+        partition_key=series_key("7d"),
         instance=instance,
         resources=resources,
         raise_on_error=False,
@@ -229,7 +229,7 @@ def _sensor_requests(instance, resources, cursor=None):
 
 def test_three_failed_forecast_runs_lead_to_exactly_one_rollback_request(setup):
     instance, resources, working_area = setup
-    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    dg.materialize([pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET)
     broken = _deploy_directly(working_area, family="chronos-bolt")  # loads, but fails at forecast time
     for _ in range(2):
         assert not _forecast(instance, resources).success
@@ -247,7 +247,7 @@ def test_three_failed_forecast_runs_lead_to_exactly_one_rollback_request(setup):
 
 def test_a_healthy_deploy_is_left_alone(setup):
     instance, resources, working_area = setup
-    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    dg.materialize([pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET)
     _deploy_directly(working_area, baseline_s=0.5)
     for _ in range(3):
         assert _forecast(instance, resources).success
@@ -256,7 +256,7 @@ def test_a_healthy_deploy_is_left_alone(setup):
 
 def test_slow_inference_after_a_deploy_triggers_a_rollback(setup, tmp_path):
     instance, resources, working_area = setup
-    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    dg.materialize([pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET)
     _deploy_directly(working_area, baseline_s=0.000001)  # any real forecast is far above 3x this baseline
     no_floor = resources | {"policy": policy_with(tmp_path, "no-floor", rollback={"min_inference_excess_seconds": 0.0})}
     # the version's forecasts of the two days before (one forecast per origin: re-running a day replaces it)

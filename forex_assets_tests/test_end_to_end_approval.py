@@ -32,7 +32,8 @@ from forex_assets.core.recalibration.validation import CRITERIA_NAMES, ApprovalT
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.deployment.approval import failed_approval_checks
 from forex_assets.defs.graph import ASSETS
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.partitions import series_key
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.recalibration.checks import approval_checks
 from forex_assets.defs.recalibration.jobs import optimization_job
 from forex_assets.defs.resources import PriceSource, WorkingArea, code_location_resources
@@ -94,10 +95,12 @@ def _optimize(tmp_path, prices) -> Optimization:
     seed_version = store.current_version(HORIZON)
     with dg.instance_for_test() as instance:
         assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"  # a real, on-disk instance
-        loaded = dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+        loaded = dg.materialize(
+            [pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET
+        )
         assert loaded.success
         result = defs.resolve_job_def("optimization_job").execute_in_process(
-            partition_key=HORIZON, instance=instance, raise_on_error=False, run_config=QUIET
+            partition_key=series_key(HORIZON), instance=instance, raise_on_error=False, run_config=QUIET
         )
         evaluations = [
             entry.asset_check_evaluation
@@ -107,11 +110,13 @@ def _optimize(tmp_path, prices) -> Optimization:
             entry.asset_materialization.asset_key.to_user_string()
             for entry in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
         }
-        failed = failed_approval_checks(instance, HORIZON)
+        failed = failed_approval_checks(instance, series_key(HORIZON))
         deployed_event = instance.get_latest_materialization_event(dg.AssetKey("deployed_config"))
     assert len(evaluations) == len({e.check_name for e in evaluations})  # each check evaluated once
     for evaluation in evaluations:  # on the report this run made, for this horizon, blocking
-        assert evaluation.asset_key == dg.AssetKey("validation_report") and evaluation.partition == HORIZON
+        assert evaluation.asset_key == dg.AssetKey("validation_report") and evaluation.partition == str(
+            series_key(HORIZON)
+        )
         assert evaluation.blocking and evaluation.severity == dg.AssetCheckSeverity.ERROR
         assert evaluation.target_materialization_data.run_id == result.run_id
     store = working_area.config_store()

@@ -112,7 +112,7 @@ def test_make_run_shows_the_broken_rule_and_rows_without_a_traceback(tmp_path):
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     day = prices.loc[150, "date"].strftime("%Y-%m-%d %a")
-    assert f"usdclp_prices failed: csv:{csv}: USD/CLP series failed validation (300 rows):" in output
+    assert f"pair_prices failed: csv:{csv}: USD/CLP series failed validation (300 rows):" in output
     assert "- rule 'max_daily_move' (no single-day move above 15%) on column 'usdclp'" in output
     assert f"line 152 ({day}, {prices.loc[150, 'usdclp']})" in output
     assert "Traceback" not in output and "Error occurred while executing" not in output

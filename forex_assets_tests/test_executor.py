@@ -15,7 +15,7 @@ import dagster as dg
 from forex_assets.core.recalibration.validation import CRITERIA_NAMES
 from forex_assets.defs.deployment.approval import failed_approval_checks
 from forex_assets.defs.monitoring.automation import prices_job
-from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.partitions import pair_horizon_partitions, series_key
 from forex_assets.defs.recalibration.checks import approval_checks
 from forex_assets.defs.recalibration.jobs import optimization_job
 from forex_assets.defs.resources import PolicyResource
@@ -54,7 +54,7 @@ def test_the_six_approval_checks_are_one_step_of_optimization_job():
     (checks,) = approval_checks
     assert {key.name for key in checks.check_keys} == set(CRITERIA_NAMES)
     for spec in checks.check_specs:
-        assert spec.asset_key == REPORT and spec.blocking and spec.partitions_def == horizon_partitions
+        assert spec.asset_key == REPORT and spec.blocking and spec.partitions_def == pair_horizon_partitions
     # the gate orders deployed_config after the check step
     assert "approval_checks" in {
         d.node.name for d in job.graph.dependency_structure.all_upstream_outputs_from_node("deployed_config")
@@ -68,12 +68,12 @@ class StubReport(dg.Config):
     metrics_json: str  # the validation metrics the stand-in report carries
 
 
-@dg.asset(partitions_def=horizon_partitions, name="validation_report")
+@dg.asset(partitions_def=pair_horizon_partitions, name="validation_report")
 def stub_report(config: StubReport) -> dict:
     return {"metrics": json.loads(config.metrics_json), "pid": os.getpid()}
 
 
-@dg.asset(partitions_def=horizon_partitions, name="deploy_stand_in")
+@dg.asset(partitions_def=pair_horizon_partitions, name="deploy_stand_in")
 def deploy_stand_in(validation_report: dict) -> int:
     """Stands in for deployed_config: downstream of validation_report, gated by the blocking checks."""
     return os.getpid()
@@ -96,7 +96,7 @@ def _launch(instance, metrics) -> tuple[dg.DagsterRun, list[dg.EventLogEntry]]:
         dg.reconstructable(stub_optimization_job),
         instance=instance,
         run_config=run_config,
-        tags={"dagster/partition": "30d"},
+        tags={"dagster/partition": "30d|USDCLP"},
         raise_on_error=False,
     ) as result:
         run_id = result.run_id
@@ -110,7 +110,7 @@ def _steps(logs, event_type) -> list[str]:
 def test_a_launched_run_executes_every_step_in_the_run_worker_and_the_checks_once(tmp_path):
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         run, logs = _launch(instance, GOOD)
-        failed = failed_approval_checks(instance, "30d")
+        failed = failed_approval_checks(instance, series_key("30d"))
     assert run.status == dg.DagsterRunStatus.SUCCESS
     starts = [e for e in logs if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_START]
     assert [e.step_key for e in starts] == ["validation_report", "approval_checks", "deploy_stand_in"]
@@ -121,7 +121,7 @@ def test_a_launched_run_executes_every_step_in_the_run_worker_and_the_checks_onc
     assert sorted(e.asset_check_evaluation.check_name for e in evaluations) == sorted(CRITERIA_NAMES)
     for entry in evaluations:  # one step, one result per criterion, on the partition, blocking, ERROR
         evaluation = entry.asset_check_evaluation
-        assert entry.step_key == "approval_checks" and evaluation.partition == "30d" and evaluation.passed
+        assert entry.step_key == "approval_checks" and evaluation.partition == "30d|USDCLP" and evaluation.passed
         assert evaluation.blocking and evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert failed == []  # what deployed_config's gate reads from the instance
 
@@ -130,7 +130,7 @@ def test_a_failed_criterion_in_the_one_step_keeps_the_others_and_blocks_downstre
     worse = replace(GOOD, ci95_coverage_new=0.7, bias_new=6.5)
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         run, logs = _launch(instance, worse)
-        failed = failed_approval_checks(instance, "30d")
+        failed = failed_approval_checks(instance, series_key("30d"))
         deployed = instance.get_latest_materialization_event(dg.AssetKey("deploy_stand_in"))
     assert run.status == dg.DagsterRunStatus.FAILURE
     assert _steps(logs, dg.DagsterEventType.STEP_FAILURE) == ["approval_checks"]
@@ -157,7 +157,9 @@ def test_one_check_executed_alone_evaluates_only_that_check(tmp_path):
     report_only = job.get_subset(asset_selection={REPORT}, asset_check_selection=set())
     one_check = job.get_subset(asset_selection=set(), asset_check_selection={dg.AssetCheckKey(REPORT, "bias_bounded")})
     with dg.instance_for_test() as instance:
-        assert report_only.execute_in_process(partition_key="30d", instance=instance, run_config=run_config).success
-        one = one_check.execute_in_process(partition_key="30d", instance=instance, run_config=QUIET)
+        assert report_only.execute_in_process(
+            partition_key=series_key("30d"), instance=instance, run_config=run_config
+        ).success
+        one = one_check.execute_in_process(partition_key=series_key("30d"), instance=instance, run_config=QUIET)
     assert one.success
-    assert [(e.check_name, e.partition) for e in one.get_asset_check_evaluations()] == [("bias_bounded", "30d")]
+    assert [(e.check_name, e.partition) for e in one.get_asset_check_evaluations()] == [("bias_bounded", "30d|USDCLP")]

@@ -94,7 +94,8 @@ def test_status_loads_neither_the_code_location_nor_the_modeling_stack(home, tmp
     text, modules = _run_in_fresh_process(home, tmp_path, "status")
     assert _loaded(modules, CODE_LOCATION) == [] and _loaded(modules, MODELING_STACK) == []
     [row] = [line for line in text.splitlines() if line.startswith("7d ")]
-    severity = latest_reports_through_dagster(home, ("7d",), (DRIFT_REPORT, PERFORMANCE_REPORT))["7d"][0]["severity"]
+    reports = latest_reports_through_dagster(home, {"7d": "7d|USDCLP"}, (DRIFT_REPORT, PERFORMANCE_REPORT))
+    severity = reports["7d"][0]["severity"]
     assert f"{severity} (" in row and "unavailable" not in text  # the drift report was read, without Dagster
     assert "forex_assets.cli.instance_reports" in modules and "forex_assets.cli.dagster_reports" not in modules
 
@@ -139,7 +140,8 @@ def _same(ours: object, dagsters: object) -> bool:
 
 def test_the_reports_read_without_dagster_are_those_dagster_reads(home):
     ours = latest_reports(home, HORIZONS)
-    dagsters = latest_reports_through_dagster(home, HORIZONS, (DRIFT_REPORT, PERFORMANCE_REPORT))
+    partitions = {h: f"{h}|USDCLP" for h in HORIZONS}
+    dagsters = latest_reports_through_dagster(home, partitions, (DRIFT_REPORT, PERFORMANCE_REPORT))
     assert ours["7d"][0] and ours["7d"][1] and ours["30d"] == ({}, {})  # only 7d ran
     for horizon in HORIZONS:
         for mine, theirs in zip(ours[horizon], dagsters[horizon], strict=True):
@@ -172,7 +174,8 @@ def test_every_metadata_kind_the_latest_event_and_a_wipe_read_as_dagster_reads_t
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
 
         def materialize(asset: str, partition: str, **metadata) -> None:
-            instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=partition, metadata=metadata))
+            event = dg.AssetMaterialization(asset, partition=f"{partition}|USDCLP", metadata=metadata)
+            instance.report_runless_asset_event(event)
 
         materialize(DRIFT_REPORT, "7d", severity="LOW")
         materialize(DRIFT_REPORT, "7d", **EVERY_KIND)  # the latest of 7d
@@ -181,7 +184,8 @@ def test_every_metadata_kind_the_latest_event_and_a_wipe_read_as_dagster_reads_t
         instance.wipe_assets([dg.AssetKey(PERFORMANCE_REPORT)])
         materialize(PERFORMANCE_REPORT, "30d", degradation_rmse_pct=-2.0)  # after the wipe: counts
     ours = latest_reports(home, HORIZONS)
-    dagsters = latest_reports_through_dagster(home, HORIZONS, (DRIFT_REPORT, PERFORMANCE_REPORT))
+    partitions = {h: f"{h}|USDCLP" for h in HORIZONS}
+    dagsters = latest_reports_through_dagster(home, partitions, (DRIFT_REPORT, PERFORMANCE_REPORT))
     assert ours["7d"][0].keys() == EVERY_KIND.keys() and ours["7d"][0]["markdown"] == "- a rule"
     assert ours["7d"][1] == {} and ours["30d"] == ({"severity": "MEDIUM"}, {"degradation_rmse_pct": -2.0})
     for horizon in HORIZONS:

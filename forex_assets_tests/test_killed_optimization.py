@@ -34,7 +34,7 @@ from forex_assets.core.policy import PolicySettings, Recalibration, record_verdi
 from forex_assets.core.working_area import PROJECT_ROOT, SEED_CONFIGS_DIR
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import optimization_sensor, optimization_tags
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.resources import WorkingArea, code_location_resources
 
@@ -170,7 +170,9 @@ def test_a_search_that_fails_for_good_is_recorded_as_the_verdict_of_the_decision
     resources = code_location_resources(working_area)
     decision = TriggerDecision("7d", DAY, True, ("performance",), (), {"performance": "worse"}, True)
     with dg.instance_for_test() as instance:
-        assert dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET).success
+        assert dg.materialize(
+            [pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET
+        ).success
         result = materialize_selection(
             instance, resources, [candidate_config, validation_report], "7d", optimization_tags(decision)
         )
@@ -191,7 +193,9 @@ def test_the_sensor_does_not_decide_while_an_optimization_is_in_flight_and_decid
     working_area = WorkingArea(path=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
     resources = code_location_resources(working_area)
     with dg.instance_for_test() as instance:
-        assert dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET).success
+        assert dg.materialize(
+            [pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET
+        ).success
         assert materialize_selection(instance, resources, [drift_report, performance_report], "7d").success
         definitions = dg.Definitions(
             assets=defs.assets,
@@ -202,7 +206,7 @@ def test_the_sensor_does_not_decide_while_an_optimization_is_in_flight_and_decid
         )
         job = definitions.resolve_job_def("optimization_job")
         running = instance.create_run_for_job(
-            job, tags={"dagster/partition": "7d", "forex/optimizer": "7d"}, status=dg.DagsterRunStatus.STARTED
+            job, tags={"dagster/partition": "7d|USDCLP", "forex/optimizer": "7d"}, status=dg.DagsterRunStatus.STARTED
         )
 
         def tick(cursor):
@@ -213,15 +217,15 @@ def test_the_sensor_does_not_decide_while_an_optimization_is_in_flight_and_decid
             return {r.partition_key: r for r in result.run_requests}, result.cursor
 
         requests, cursor = tick(None)
-        assert requests == {} and "7d" not in json.loads(cursor)
+        assert requests == {} and "7d|USDCLP" not in json.loads(cursor)
         assert working_area.decision_log().decisions("7d") == []  # no decision while the run may reach a verdict
 
         instance.report_run_failed(instance.get_run_by_id(running.run_id))  # it died: no verdict
         requests, cursor = tick(cursor)
-        assert set(requests) == {"7d"} and "7d" in json.loads(cursor)
+        assert set(requests) == {"7d|USDCLP"} and "7d|USDCLP" in json.loads(cursor)
         [decision] = working_area.decision_log().decisions("7d")
         assert decision.optimize and decision.reasons["schedule"] == "never optimized"
-        tags = requests["7d"].tags
+        tags = requests["7d|USDCLP"].tags
         assert (tags["forex/decided_on"], tags["forex/performance_override"]) == (decision.decided_on.isoformat(), "0")
 
 
@@ -236,7 +240,9 @@ def test_an_in_process_search_of_forex_assets_run_counts_as_in_flight():
         ephemeral = dg.define_asset_job("__ephemeral_asset_job__", selection=[candidate_config])
         definitions = dg.Definitions(assets=defs.assets, jobs=[ephemeral], resources=code_location_resources())
         job = definitions.resolve_job_def(ephemeral.name)
-        run = instance.create_run_for_job(job, tags={"dagster/partition": "7d"}, status=dg.DagsterRunStatus.STARTED)
+        run = instance.create_run_for_job(
+            job, tags={"dagster/partition": "7d|USDCLP"}, status=dg.DagsterRunStatus.STARTED
+        )
         assert not run.asset_selection  # what made it invisible before
         assert optimization_in_flight(instance, "7d") == run.run_id
         assert optimization_in_flight(instance, "30d") is None

@@ -117,7 +117,7 @@ def prepared(tmp_path, monkeypatch):
             "band_test_kupiec_p_95": 0.04,
         }
         for key, values in metadata.items():
-            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition="30d", metadata=values))
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition="30d|USDCLP", metadata=values))
     return working_area, {"seed": seed, "deployed": deployed, "rolled": rolled}
 
 
@@ -162,7 +162,9 @@ def test_history_tells_what_happened_to_a_horizon_with_reasons(prepared):
 def test_optimization_metrics_from_store_decisions_and_reports(prepared):
     working_area, _ = prepared
     with dg.instance_for_test() as instance:
-        result = dg.materialize([optimization_metrics], instance=instance, resources={"working_area": working_area})
+        result = dg.materialize(
+            [optimization_metrics], partition_key="USDCLP", instance=instance, resources={"working_area": working_area}
+        )
         metadata = {
             k: v.value for k, v in result.asset_materializations_for_node("optimization_metrics")[0].metadata.items()
         }
@@ -215,10 +217,10 @@ PRICE_SOURCE = [
     "--csv-skip-missing",
 ]
 OPTIONS = {
-    "run": [*PRICE_SOURCE, "--horizons", "--no-recalibration", "--policy"],
+    "run": [*PRICE_SOURCE, "--horizons", "--pair", "--no-recalibration", "--policy"],
     "status": ["--pair"],
     "history": ["--horizon", "--since", "--kind", "--pair"],
-    "rollback": ["--horizon", "--to", "--reason", *PRICE_SOURCE],
+    "rollback": ["--horizon", "--to", "--reason", "--pair", *PRICE_SOURCE],
     "replay": [*PRICE_SOURCE, "--pair", "--pairs-file", "--start", "--end", "--horizons", "--inject-drift",
                "--policy", "--out", "--keep-state", "--no-progress"],
     "forecasts": ["--horizon", "--since", "--until", "--format", "--output", "--pair"],

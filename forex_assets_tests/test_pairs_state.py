@@ -19,7 +19,7 @@ from forex_assets.core.alerting.delivery import AlertLog, Delivery
 from forex_assets.core.forecasting.history import ForecastHistory
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.pairs import DEFAULT_PAIR
-from forex_assets.core.storage import StateDatabaseError, tables
+from forex_assets.core.storage import tables
 from forex_assets.core.storage.schema_versions import MIGRATIONS_DIR
 from forex_assets_tests.test_state_storage_common import HEADS, alert, decision, forecast, sqlite_versions
 
@@ -81,12 +81,20 @@ def test_a_single_pair_instance_is_upgraded_in_place_and_a_second_pair_keeps_its
     try:
         _single_pair_instance(root, url)
 
-        # a reader (the read-only commands) upgrades nothing: it says that a run upgrades the tables
-        reader = ForecastHistory(root / "forecast_history.sqlite", database_url=url, adopt_file=False, read_only=True)
-        with pytest.raises(StateDatabaseError, match="upgrades them in place"):
-            reader.runs("7d")
+        # a reader (the read-only commands) upgrades nothing: it reads the old tables as they are, USD/CLP's
+        def reader(cls, name, pair=DEFAULT_PAIR):
+            return cls(root / name, database_url=url, pair=pair, adopt_file=False, read_only=True)
+
+        assert reader(ForecastHistory, "forecast_history.sqlite").runs("7d")["config_version"].tolist() == ["v-old"]
+        assert reader(ForecastHistory, "forecast_history.sqlite", "EURCLP").runs("7d").empty
+        old_log = reader(DecisionLog, "trigger_decisions.sqlite")
+        assert old_log.last_optimization("7d") == date(2026, 11, 2) and len(old_log.decisions()) == 1
+        assert reader(DecisionLog, "trigger_decisions.sqlite", "EURCLP").last_optimization("7d") is None
+        assert [a.subject for a in reader(AlertLog, "alerts.sqlite").entries()] == ["[forex][7d] old"]
+        assert reader(AlertLog, "alerts.sqlite", "EURCLP").entries() == []
         if backend == "sqlite":
-            assert sqlite_versions(root / "forecast_history.sqlite") == {"forecast_history_0001"}
+            for name, head in PREVIOUS_HEADS.values():
+                assert sqlite_versions(root / name) == {head}
 
         # first use after the upgrade: USD/CLP (the default pair) reads every row it had
         history = ForecastHistory(root / "forecast_history.sqlite", database_url=url, adopt_file=False)

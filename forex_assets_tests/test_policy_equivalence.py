@@ -33,7 +33,7 @@ from forex_assets.defs.deployment.sensors import rollback_sensor
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import optimization_sensor
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.resources import PolicyResource, PriceSource, WorkingArea, code_location_resources
 from forex_assets_tests.conftest import policy_with
 from forex_assets_tests.real_cli import LENIENT_APPROVAL, TINY_SEARCH, seed_copy
@@ -103,7 +103,9 @@ def dagster_path(tmp_path, instance):
         resources = code_location_resources(
             working_area, PriceSource(source="csv", csv_path=str(csv)), policy=MONITORING
         )
-        assert dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET).success
+        assert dg.materialize(
+            [pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET
+        ).success
         assert materialize_selection(instance, resources, [forecast], HORIZON).success
         context = dg.build_sensor_context(instance=instance, resources=resources, cursor=rollback_cursor)
         result = rollback_sensor.evaluate_tick(context)
@@ -156,7 +158,9 @@ def test_make_run_applies_the_rollback_rule_of_the_sensor(forex_env):
     resources = resources | {"policy": MONITORING}
     _same_start(tmp_store := working_area.root / "config_store", working_area.root / "trigger_decisions.sqlite")
     bad = working_area.config_store().current_version(HORIZON)
-    assert dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET).success
+    assert dg.materialize(
+        [pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET
+    ).success
     assert materialize_selection(instance, resources, [forecast], HORIZON).success
 
     reason = watch_deploy(instance, resources, HORIZON)

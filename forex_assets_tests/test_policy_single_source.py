@@ -29,6 +29,7 @@ from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.core.recalibration.levers import LeverSettings
 from forex_assets.core.recalibration.validation import CRITERIA_NAMES, ApprovalThresholds, criterion_rule
 from forex_assets.core.working_area import PROJECT_ROOT
+from forex_assets.defs.partitions import pair_horizon_partitions, series_key
 from forex_assets.defs.recalibration.checks import CHECK_SPECS, DESCRIPTIONS, approval_checks, check_descriptions
 from forex_assets.defs.resources import PolicyResource, code_location_resources
 from forex_assets_tests.conftest import policy_with
@@ -331,7 +332,7 @@ def test_the_rollback_sensor_describes_the_rules_of_the_default_policy():
 
 
 def _stub_report(metrics):
-    @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["7d", "15d", "30d", "90d"]), name="validation_report")
+    @dg.asset(partitions_def=pair_horizon_partitions, name="validation_report")
     def stub() -> dict:
         return {"metrics": dataclasses.asdict(metrics)}
 
@@ -342,7 +343,7 @@ def _checks(metrics, policy: PolicyResource) -> dict[str, dg.AssetCheckEvaluatio
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [_stub_report(metrics), *approval_checks],
-            partition_key="30d",
+            partition_key=series_key("30d"),
             instance=instance,
             raise_on_error=False,
             run_config=QUIET,
@@ -374,10 +375,12 @@ def test_the_approval_checks_obey_the_policy_file_selected_by_the_environment(mo
 
 def test_the_drift_report_obeys_the_policy_file_and_names_it(forex_env, tmp_path):
     from forex_assets.defs.monitoring.assets import drift_report
-    from forex_assets.defs.prices.assets import usdclp_prices
+    from forex_assets.defs.prices.assets import pair_prices
 
     instance, resources, _ = forex_env
-    assert dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET).success
+    assert dg.materialize(
+        [pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET
+    ).success
     never = 1e9  # no statistic reaches it
     deaf = policy_with(
         tmp_path,
@@ -392,9 +395,9 @@ def test_the_drift_report_obeys_the_policy_file_and_names_it(forex_env, tmp_path
     reports = {}
     for name, policy in (("default", resources["policy"]), ("deaf", deaf), ("alarmed", alarmed)):
         result = dg.materialize(
-            [usdclp_prices, drift_report],
+            [pair_prices, drift_report],
             selection=[drift_report],
-            partition_key="7d",
+            partition_key=series_key("7d"),
             instance=instance,
             resources=resources | {"policy": policy},
             run_config=QUIET,

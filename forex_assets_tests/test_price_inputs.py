@@ -1,4 +1,4 @@
-"""Bad price files on the operator's paths: the usdclp_prices asset (what `make run` materializes) and
+"""Bad price files on the operator's paths: the pair_prices asset (what `make run` materializes) and
 `forex-assets replay`. Each is refused before anything runs, with one message naming the file and what is wrong;
 the replay says it in one line with exit status 2 and creates nothing."""
 
@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from forex_assets.cli.main import cli as cli_group
 from forex_assets.core.prices.schema import PriceRules, today_in_chile
 from forex_assets.core.prices.sources import PriceSourceError
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.resources import PriceSource
 from forex_assets_tests.cli_home import area, cli, instance_home
 
@@ -48,7 +48,8 @@ def test_prices_asset_fails_with_the_file_and_the_cause(bad_csv):
     path, expected = bad_csv
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            [usdclp_prices],
+            [pair_prices],
+            partition_key="USDCLP",
             instance=instance,
             resources={"price_source": PriceSource(source="csv", csv_path=str(path))},
             raise_on_error=False,
@@ -56,7 +57,7 @@ def test_prices_asset_fails_with_the_file_and_the_cause(bad_csv):
         assert not result.success
         failure = next(e for e in result.all_events if e.is_step_failure)
         assert failure.step_failure_data.user_failure_data.description == expected
-        assert instance.get_latest_materialization_event(dg.AssetKey("usdclp_prices")) is None
+        assert instance.get_latest_materialization_event(dg.AssetKey("pair_prices")) is None
 
 
 def _replay_refuses(tmp_path, monkeypatch, path) -> str:
@@ -127,7 +128,7 @@ def _nothing_written(home) -> None:
     """The refused run recorded no forecast and materialized no prices."""
     assert not (area(home) / "forecast_history.sqlite").exists()
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        assert instance.get_latest_materialization_event(dg.AssetKey("usdclp_prices")) is None
+        assert instance.get_latest_materialization_event(dg.AssetKey("pair_prices")) is None
 
 
 def test_run_refuses_prices_dated_after_today_naming_file_lines_and_dates(tmp_path):
@@ -143,7 +144,7 @@ def test_run_refuses_prices_dated_after_today_naming_file_lines_and_dates(tmp_pa
     done = cli(home, "run", "--no-recalibration", "--horizons", "7d", "--source", "csv", "--csv-path", str(path))
 
     assert done.returncode == 1, done.stdout + done.stderr
-    assert f"usdclp_prices failed: csv:{path}: USD/CLP series failed validation (80 rows):" in done.stderr
+    assert f"pair_prices failed: csv:{path}: USD/CLP series failed validation (80 rows):" in done.stderr
     assert (
         f"- rule 'no_future_dates' (no date after {last_allowed:%Y-%m-%d}: today is {today_in_chile():%Y-%m-%d} "
         "in America/Santiago, and a price is dated the next Chilean business day at most) on column 'date' failed "
@@ -176,7 +177,7 @@ def test_run_refuses_a_mistyped_year_naming_file_line_and_value(tmp_path):
     done = cli(home, "run", "--no-recalibration", "--horizons", "7d", "--source", "csv", "--csv-path", str(path))
 
     assert done.returncode == 1, done.stdout + done.stderr
-    assert f"usdclp_prices failed: {expected}" in done.stderr
+    assert f"pair_prices failed: {expected}" in done.stderr
     assert "OutOfBoundsDatetime" not in done.stderr and "Traceback" not in done.stderr
     _nothing_written(home)
 

@@ -12,14 +12,14 @@ from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.forecasting.assets import forecast
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.optimization_metrics import optimization_metrics
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.resources import WorkingArea, code_location_resources
 from forex_assets_tests.conftest import lenient_approval
 from forex_assets_tests.postgres_cluster import PostgresCluster
 
 ASSET_NAMES = {
-    "usdclp_prices",
+    "pair_prices",
     "forecast",
     "drift_report",
     "performance_report",
@@ -67,7 +67,9 @@ def _assert_production_settings(instance: dg.DagsterInstance) -> None:
 
 
 def _full_graph(instance, resources) -> list[dg.ExecuteInProcessResult]:
-    prices = dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    prices = dg.materialize(
+        [pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET
+    )
     horizon = materialize_selection(
         instance,
         resources,
@@ -75,7 +77,12 @@ def _full_graph(instance, resources) -> list[dg.ExecuteInProcessResult]:
         "7d",
     )
     metrics = dg.materialize(
-        ALL_ASSETS, selection=[optimization_metrics], instance=instance, resources=resources, run_config=QUIET
+        ALL_ASSETS,
+        selection=[optimization_metrics],
+        partition_key="USDCLP",
+        instance=instance,
+        resources=resources,
+        run_config=QUIET,
     )
     return [prices, horizon, metrics]
 
@@ -115,5 +122,5 @@ def test_full_graph_of_one_partition_is_stored_in_postgres_and_again_after_a_res
         )
         assert len(checks) == len(CRITERIA_NAMES) * attempt
         assert {name for name, _, _ in checks} == set(CRITERIA_NAMES)
-        assert {(status, partition) for _, status, partition in checks} == {("SUCCEEDED", "7d")}
+        assert {(status, partition) for _, status, partition in checks} == {("SUCCEEDED", "7d|USDCLP")}
     assert not list(home.rglob("*.db"))  # no SQLite storage beside the instance: all of it is in PostgreSQL

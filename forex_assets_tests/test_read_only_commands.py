@@ -215,10 +215,10 @@ def _live_copy(history: Path, directory: Path, with_shm: bool) -> None:
     shutil.copy(history, directory / history.name)
     with closing(sqlite3.connect(directory / history.name, isolation_level=None)) as db:
         db.execute("PRAGMA wal_autocheckpoint=0")
-        db.execute("INSERT INTO forecast_runs SELECT horizon, '2026-11-06', last_price, config_version, checkpoint, "
-                   "config_json, inference_seconds, created_at FROM forecast_runs")  # fmt: skip
-        db.execute("INSERT INTO forecast_steps SELECT horizon, '2026-11-06', step, target_date, q0_025, q0_1, q0_5, "
-                   "q0_9, q0_975 FROM forecast_steps")  # fmt: skip
+        db.execute("INSERT INTO forecast_runs SELECT pair, horizon, '2026-11-06', last_price, config_version, "
+                   "checkpoint, config_json, inference_seconds, created_at FROM forecast_runs")  # fmt: skip
+        db.execute("INSERT INTO forecast_steps SELECT pair, horizon, '2026-11-06', step, target_date, q0_025, q0_1, "
+                   "q0_5, q0_9, q0_975 FROM forecast_steps")  # fmt: skip
         backup = directory.with_name(directory.name + "_backup")
         backup.mkdir()
         for suffix in ("", "-wal") + (("-shm",) if with_shm else ()):

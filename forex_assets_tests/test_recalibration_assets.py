@@ -7,8 +7,8 @@ import pytest
 from forex_assets.core.forecasting.config import ChronosConfig
 from forex_assets.core.recalibration.validation import CRITERIA_NAMES
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
-from forex_assets.defs.partitions import horizon_partitions
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.partitions import pair_horizon_partitions, series_key
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.recalibration.checks import approval_checks
 from forex_assets.defs.resources import PolicyResource, WorkingArea, code_location_resources
@@ -18,14 +18,14 @@ from forex_assets_tests.test_validation import GOOD
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
-@dg.asset(partitions_def=horizon_partitions, name="deploy_stand_in")
+@dg.asset(partitions_def=pair_horizon_partitions, name="deploy_stand_in")
 def downstream_of_validation(validation_report: dict) -> int:
     """Stands in for deployed_config: anything downstream of validation_report."""
     return 1
 
 
 def _stub_report(metrics):
-    @dg.asset(partitions_def=horizon_partitions, name="validation_report")
+    @dg.asset(partitions_def=pair_horizon_partitions, name="validation_report")
     def stub() -> dict:
         return {"metrics": asdict(metrics)}
 
@@ -37,7 +37,7 @@ def _run_checks(metrics, policy=None):
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [stub, downstream_of_validation, *approval_checks],
-            partition_key="30d",
+            partition_key=series_key("30d"),
             instance=instance,
             raise_on_error=False,
             run_config=QUIET,
@@ -52,7 +52,7 @@ def test_passing_report_lets_downstream_materialize():
     result, checks, downstream = _run_checks(GOOD)
     assert result.success
     assert set(checks) == set(CRITERIA_NAMES) and all(c.passed for c in checks.values())
-    assert downstream is not None and downstream.dagster_event.partition == "30d"
+    assert downstream is not None and downstream.dagster_event.partition == "30d|USDCLP"
 
 
 @pytest.mark.parametrize(
@@ -88,11 +88,11 @@ def test_candidate_and_validation_end_to_end(tmp_path):
     working_area = WorkingArea(path=str(tmp_path / "area"), configs_dir=str(SEED_CONFIGS_DIR))
     resources = code_location_resources(working_area)
     with dg.instance_for_test() as instance:
-        dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+        dg.materialize([pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET)
         result = dg.materialize(
-            [usdclp_prices, candidate_config, validation_report, *approval_checks],
+            [pair_prices, candidate_config, validation_report, *approval_checks],
             selection=[candidate_config, validation_report],
-            partition_key="7d",
+            partition_key=series_key("7d"),
             instance=instance,
             resources=resources,
             raise_on_error=False,

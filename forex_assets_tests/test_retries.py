@@ -23,8 +23,8 @@ from forex_assets.core.prices.sources import MindicadorClient, PriceSourceError,
 from forex_assets.core.recalibration.search_space import load_search_space, search_space_path
 from forex_assets.core.retries import is_transient, retry_after_s
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
-from forex_assets.defs.partitions import horizon_partitions
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.partitions import pair_and_horizon, pair_horizon_partitions, series_key
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.prices.retries import PRICES_RETRY_POLICY
 from forex_assets.defs.recalibration import assets as recalibration_assets
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
@@ -69,7 +69,8 @@ def _materialize_prices(api, tmp_path, max_retries=3, **kwargs) -> dg.ExecuteInP
     )
     with dg.instance_for_test() as instance:
         return dg.materialize(
-            [usdclp_prices],
+            [pair_prices],
+            partition_key="USDCLP",
             instance=instance,
             resources={"price_source": source},
             raise_on_error=False,
@@ -93,7 +94,7 @@ def _failure(result) -> str:
 
 
 def test_the_flaky_steps_carry_exponential_jittered_retry_policies():
-    assert usdclp_prices.op.retry_policy == PRICES_RETRY_POLICY
+    assert pair_prices.op.retry_policy == PRICES_RETRY_POLICY
     assert candidate_config.op.retry_policy == validation_report.op.retry_policy == OPTIMIZATION_RETRY_POLICY
     for policy in (PRICES_RETRY_POLICY, OPTIMIZATION_RETRY_POLICY):
         assert policy.backoff == dg.Backoff.EXPONENTIAL and policy.jitter == dg.Jitter.PLUS_MINUS
@@ -114,8 +115,8 @@ def test_two_503_then_200_the_client_retries_and_the_prices_materialize(api, tmp
     result = _materialize_prices(api, tmp_path, max_retries=3)
     assert result.success
     assert len(api.requests) == 3
-    assert _step_attempts(result, "usdclp_prices") == (1, 0)  # the client absorbed it: one step attempt
-    assert len(result.output_for_node("usdclp_prices")) == len(pd.bdate_range(f"{YEAR}-01-01", f"{YEAR}-12-31"))
+    assert _step_attempts(result, "pair_prices") == (1, 0)  # the client absorbed it: one step attempt
+    assert len(result.output_for_node("pair_prices")) == len(pd.bdate_range(f"{YEAR}-01-01", f"{YEAR}-12-31"))
 
 
 @pytest.mark.parametrize("api", [["503", "503", "ok"]], indirect=True)
@@ -125,7 +126,7 @@ def test_an_outage_longer_than_the_clients_retries_is_ridden_out_by_the_step_ret
     result = _materialize_prices(api, tmp_path, max_retries=0)  # the client gives up at the first 503
     assert result.success
     assert len(api.requests) == 3
-    assert _step_attempts(result, "usdclp_prices") == (3, 2)
+    assert _step_attempts(result, "pair_prices") == (3, 2)
 
 
 # ---------------------------------------------------------------- (b) Retry-After is honoured
@@ -174,7 +175,7 @@ def test_a_retry_after_longer_than_the_client_waits_is_left_to_the_step(api, tmp
 def test_a_404_fails_at_once_naming_the_url(api, tmp_path):
     result = _materialize_prices(api, tmp_path)
     assert not result.success
-    assert len(api.requests) == 1 and _step_attempts(result, "usdclp_prices") == (1, 0)
+    assert len(api.requests) == 1 and _step_attempts(result, "pair_prices") == (1, 0)
     assert _failure(result) == f"mindicador: {api.year_url(YEAR)} answered HTTP 404; not retried ({RETRIED})"
 
 
@@ -182,7 +183,7 @@ def test_a_404_fails_at_once_naming_the_url(api, tmp_path):
 def test_a_malformed_payload_fails_at_once_naming_the_url(api, tmp_path):
     result = _materialize_prices(api, tmp_path)
     assert not result.success
-    assert len(api.requests) == 1 and _step_attempts(result, "usdclp_prices") == (1, 0)
+    assert len(api.requests) == 1 and _step_attempts(result, "pair_prices") == (1, 0)
     assert _failure(result) == (
         f"mindicador: {api.year_url(YEAR)} returned an unexpected document "
         "(Expecting value: line 1 column 1 (char 0)); "
@@ -194,7 +195,7 @@ def test_a_malformed_payload_fails_at_once_naming_the_url(api, tmp_path):
 def test_a_source_that_never_recovers_is_tried_a_bounded_number_of_times(api, tmp_path, fast_step_retries):
     result = _materialize_prices(api, tmp_path, max_retries=1)
     assert not result.success
-    assert _step_attempts(result, "usdclp_prices") == (4, 3)  # 1 + PRICES_RETRY_POLICY.max_retries
+    assert _step_attempts(result, "pair_prices") == (4, 3)  # 1 + PRICES_RETRY_POLICY.max_retries
     assert len(api.requests) == 4 * 2  # each step attempt: 1 + max_retries requests
     assert _failure(result) == (
         f"mindicador: {api.year_url(YEAR)} failed after 2 attempts (last error: HTTP 503)\n"
@@ -206,7 +207,7 @@ def test_a_source_that_never_recovers_is_tried_a_bounded_number_of_times(api, tm
 def test_a_data_contract_failure_is_not_retried(api, tmp_path, fast_step_retries):
     result = _materialize_prices(api, tmp_path)
     assert not result.success
-    assert len(api.requests) == 1 and _step_attempts(result, "usdclp_prices") == (1, 0)
+    assert len(api.requests) == 1 and _step_attempts(result, "pair_prices") == (1, 0)
     assert "rule 'plausible_price_range'" in _failure(result)
 
 
@@ -275,11 +276,11 @@ def test_an_error_raised_from_a_transient_one_is_transient_unless_the_project_ra
 def _optimization(working_area, tmp_path, selection, extra=(), **resources):
     resources = code_location_resources(working_area, **resources)
     with dg.instance_for_test() as instance:
-        dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+        dg.materialize([pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET)
         return dg.materialize(
-            [usdclp_prices, candidate_config, validation_report, *approval_checks, *extra],
+            [pair_prices, candidate_config, validation_report, *approval_checks, *extra],
             selection=selection,
-            partition_key="7d",
+            partition_key=series_key("7d"),
             instance=instance,
             resources=resources,
             raise_on_error=False,
@@ -373,14 +374,14 @@ def test_a_state_database_that_cannot_be_reached_is_transient_and_a_refusal_is_n
     assert type(failure) is StateDatabaseError and not is_transient(failure)
 
 
-@dg.asset(partitions_def=horizon_partitions, name="candidate_config")
-def seed_as_candidate(context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame) -> dict:
+@dg.asset(partitions_def=pair_horizon_partitions, name="candidate_config")
+def seed_as_candidate(context: dg.AssetExecutionContext, pair_prices: pd.DataFrame) -> dict:
     """Stands in for candidate_config (no search): the seed configuration, with the windows a search of the
     horizon's search space would have used."""
-    horizon = context.partition_key
+    _, horizon = pair_and_horizon(context.partition_key)
     space = load_search_space(search_space_path(SEED_CONFIGS_DIR, horizon), expected_horizon=horizon)
     seed = load_config(config_path(SEED_CONFIGS_DIR, horizon), expected_horizon=horizon)
-    series = PriceSeries.from_frame(usdclp_prices)
+    series = PriceSeries.from_frame(pair_prices)
     windows = split_windows(
         len(series.values), horizon_steps(horizon), space.search_origins, space.validation_origins, space.origin_spacing
     )
@@ -398,11 +399,11 @@ def test_a_rejected_candidate_is_a_verdict_not_retried(working_area, tmp_path, f
     approval = {"min_rmse_improvement_pct": 50.0, "min_mape_improvement_pct": 50.0}
     resources = code_location_resources(working_area, policy=policy_with(tmp_path, "demanding", approval=approval))
     with dg.instance_for_test() as instance:
-        dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+        dg.materialize([pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET)
         result = dg.materialize(
-            [usdclp_prices, seed_as_candidate, validation_report, *approval_checks],
+            [pair_prices, seed_as_candidate, validation_report, *approval_checks],
             selection=[seed_as_candidate, validation_report, *approval_checks],
-            partition_key="7d",
+            partition_key=series_key("7d"),
             instance=instance,
             resources=resources,
             raise_on_error=False,

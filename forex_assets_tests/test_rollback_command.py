@@ -155,7 +155,7 @@ def test_prices_the_forecast_refresh_cannot_use_refuse_the_rollback_before_anyth
     or is malformed refuses the rollback in one line naming the file, with nothing committed and nothing
     alerted."""
     home, seed, first, second = home
-    (home / "storage" / "usdclp_prices").unlink()  # the stored value gone: the price source is the fallback
+    (home / "storage" / "pair_prices" / "USDCLP").unlink()  # the stored value gone: the price source is the fallback
     head = _store(home).repo.head.commit.hexsha
     missing = tmp_path / "missing.csv"
     malformed = tmp_path / "malformed.csv"

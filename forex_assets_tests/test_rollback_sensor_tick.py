@@ -1,5 +1,5 @@
 """One rollback_sensor tick opens the config store for writing once, and judges a deploy's health on the prices
-the instance stored (usdclp_prices), not on the price source."""
+the instance stored (pair_prices), not on the price source."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from forex_assets.core.deployment import config_store as config_store_module
 from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreError
 from forex_assets.core.forecasting.config import ValidationBaseline, parse_config
 from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.pairs import load_pairs
 from forex_assets.core.working_area import SEED_CONFIGS_DIR
 from forex_assets.defs.deployment.sensors import health_prices, rollback_sensor
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.prices.stored import stored_prices
 from forex_assets.defs.resources import PriceSource, WorkingArea
 
@@ -53,22 +54,28 @@ def _tick(instance, resources):
     return rollback_sensor.evaluate_tick(context)
 
 
-def test_one_tick_opens_the_config_store_for_writing_once(forex_env, writer_opens):
+def test_one_tick_opens_each_pairs_config_store_for_writing_once(forex_env, writer_opens):
     instance, resources, working_area = forex_env
     for horizon in HORIZONS:  # every horizon watched: each asks the store for its deploy and its configuration
         _deploy(working_area, horizon)
-    assert dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET).success
+    assert dg.materialize(
+        [pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET
+    ).success
     writer_opens.clear()
 
     assert _tick(instance, resources).run_requests == []  # healthy: no forecast has run or failed since
 
-    assert writer_opens == [str(working_area.layout.config_store)]  # was 1 + one per horizon (5) before
+    # one open per pair (was 1 + one per horizon, 5, before), each pair's own store
+    layout = working_area.layout
+    assert writer_opens == [str(layout.config_store_for(pair)) for pair in load_pairs().codes]
 
 
 def test_the_health_is_judged_on_the_stored_prices_not_the_price_source(forex_env, tmp_path):
     instance, resources, working_area = forex_env
     resources = resources | {"price_source": SHORT_SERIES}
-    assert dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET).success
+    assert dg.materialize(
+        [pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET
+    ).success
     _deploy(working_area)
     unreachable = PriceSource(source="csv", csv_path=str(tmp_path / "gone.csv"))  # any fetch fails
     with pytest.raises(Exception, match="gone.csv"):
@@ -88,13 +95,18 @@ def test_never_materialized_prices_come_from_the_price_source_with_a_warning(for
     with caplog.at_level(logging.WARNING):
         prices = health_prices(instance, SHORT_SERIES, log=logging.getLogger("test"))
     pd.testing.assert_frame_equal(prices, SHORT_SERIES.load())
-    assert "usdclp_prices not read, it was never materialized in this instance; prices from synthetic:" in caplog.text
+    assert (
+        "pair_prices[USDCLP] not read, it was never materialized in this instance; prices from synthetic:"
+        in caplog.text
+    )
 
 
 def test_a_stored_value_that_cannot_be_read_falls_back_to_the_price_source(forex_env, caplog):
     instance, resources, _ = forex_env
-    assert dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET).success
-    stored_file = next((p for p in _storage_files(instance) if p.name == "usdclp_prices"), None)
+    assert dg.materialize(
+        [pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET
+    ).success
+    stored_file = next((p for p in _storage_files(instance) if p.parts[-2:] == ("pair_prices", "USDCLP")), None)
     assert stored_file is not None
     stored_file.unlink()  # removed by hand
     with caplog.at_level(logging.WARNING):

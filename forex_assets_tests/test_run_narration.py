@@ -66,10 +66,10 @@ def test_each_step_retry_prints_what_failed_and_when_it_tries_again(api, tmp_pat
     lines = done.stdout.splitlines()
     for number, line in enumerate(lines[:3], start=1):
         assert re.fullmatch(
-            rf"usdclp_prices: {re.escape(failed)}; retry {number} of 3 at \d\d:\d\d:\d\d \(in \d+ s\)", line
+            rf"pair_prices: {re.escape(failed)}; retry {number} of 3 at \d\d:\d\d:\d\d \(in \d+ s\)", line
         )
     # nothing else from the runs: the failure is the summary's, once
-    assert "usdclp_prices failed: " + failed in done.stdout + done.stderr
+    assert "pair_prices failed: " + failed in done.stdout + done.stderr
     assert "gave up after 4 attempt(s) of the step" in done.stdout + done.stderr
     assert "dagster - " not in done.stdout + done.stderr and "Traceback" not in done.stderr
     assert len(api.requests) == 16  # 4 step attempts x 4 client attempts
@@ -94,7 +94,7 @@ def test_ctrl_c_during_a_step_retry_wait_stops_at_once(api, tmp_path):
     assert time.monotonic() - asked < 10  # not the 120 s of the retry wait
     text = out.read_text()
     match = re.search(
-        r"^forex-assets run: stopped by SIGINT \(waiting for its retry\); run (\S+) \(usdclp_prices\) marked "
+        r"^forex-assets run: stopped by SIGINT \(waiting for its retry\); run (\S+) \(pair_prices\) marked "
         r"canceled, its pool claims freed$",
         text,
         re.M,

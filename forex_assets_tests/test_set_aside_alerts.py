@@ -12,7 +12,8 @@ from forex_assets.core.alerting.messages import file_set_aside
 from forex_assets.core.backtest.cache import ForecastCache
 from forex_assets.core.corrupt_files import SetAside
 from forex_assets.defs.monitoring.assets import performance_report
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.partitions import series_key
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets_tests.conftest import lenient_approval
 from forex_assets_tests.smtp_server import alert_server
@@ -36,12 +37,12 @@ def test_a_corrupt_backtest_cache_is_set_aside_the_run_succeeds_and_an_alert_nam
     resources = resources | {"alerts": notifier}
     cache = working_area.cache / "backtest_cache.sqlite"
     cache.write_bytes(GARBAGE)  # e.g. a disk that filled up under the cache, or a copy cut short
-    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    dg.materialize([pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET)
 
     result = dg.materialize(
         ALL_ASSETS,
         selection=[performance_report],
-        partition_key="7d",
+        partition_key=series_key("7d"),
         instance=instance,
         resources=resources,
         raise_on_error=False,
@@ -81,7 +82,7 @@ def test_a_corrupt_backtest_cache_is_set_aside_the_run_succeeds_and_an_alert_nam
     again = dg.materialize(
         ALL_ASSETS,
         selection=[performance_report],
-        partition_key="7d",
+        partition_key=series_key("7d"),
         instance=instance,
         resources=resources,
         run_config=QUIET,
@@ -119,13 +120,13 @@ def test_the_optimization_job_alerts_for_a_corrupt_cache_and_a_torn_journal(smtp
     inbox, notifier = smtp
     instance, resources, working_area = forex_env
     resources = resources | {"alerts": notifier, "policy": lenient_approval()}
-    dg.materialize([usdclp_prices], instance=instance, resources=resources, run_config=QUIET)
+    dg.materialize([pair_prices], partition_key="USDCLP", instance=instance, resources=resources, run_config=QUIET)
 
     def optimize(selection):
         return dg.materialize(
             ALL_ASSETS,
             selection=selection,
-            partition_key="7d",
+            partition_key=series_key("7d"),
             instance=instance,
             resources=resources,
             run_config=QUIET,

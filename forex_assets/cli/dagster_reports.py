@@ -12,7 +12,7 @@ opened as Dagster opens it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,10 +71,10 @@ def _materializations(home: Path) -> Iterator[object | None]:
         event_log.dispose()
 
 
-def latest_metadata(source, asset: str, horizon: str) -> dict:
-    """Metadata values of the latest materialization of ``asset[horizon]``; {} when it never materialized."""
+def latest_metadata(source, asset: str, partition: str) -> dict:
+    """Metadata values of the latest materialization of ``asset[partition]``; {} when it never materialized."""
     records = source.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[horizon]), limit=1
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
     ).records
     if not records:
         return {}
@@ -82,11 +82,15 @@ def latest_metadata(source, asset: str, horizon: str) -> dict:
 
 
 def latest_reports_through_dagster(
-    home: Path, horizons: tuple[str, ...], assets: tuple[str, str]
+    home: Path, partitions: Mapping[str, str], assets: tuple[str, str]
 ) -> dict[str, tuple[dict, dict]]:
-    """horizon -> the metadata of the latest materialization of each of ``assets`` (drift, performance)."""
+    """horizon -> the metadata of the latest materialization of each of ``assets`` (drift, performance) in the
+    horizon's partition (``partitions[horizon]``: ``7d|USDCLP``)."""
     drift, performance = assets
     with _materializations(home) as source:
         if source is None:
-            return {h: ({}, {}) for h in horizons}
-        return {h: (latest_metadata(source, drift, h), latest_metadata(source, performance, h)) for h in horizons}
+            return {h: ({}, {}) for h in partitions}
+        return {
+            h: (latest_metadata(source, drift, p), latest_metadata(source, performance, p))
+            for h, p in partitions.items()
+        }

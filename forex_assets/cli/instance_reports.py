@@ -49,6 +49,9 @@ class UnknownEventFormat(ValueError):
     """A stored event or index shard in a form this reader does not know: Dagster reads it instead."""
 
 
+REPORTS = (DRIFT_REPORT, PERFORMANCE_REPORT)
+
+
 def _string_source(value: object) -> str | None:
     """A ``dagster.yaml`` string: itself, or ``{env: NAME}``'s variable; None for anything else."""
     if isinstance(value, str):
@@ -124,8 +127,15 @@ def latest_metadata(connection: sqlite3.Connection, asset: str, partition: str) 
     return {} if row is None else metadata_values(row[0])
 
 
-def read_index_shard(directory: Path, horizons: tuple[str, ...]) -> dict[str, tuple[dict, dict]]:
-    """horizon -> (drift, performance) metadata, from the SQLite event log in ``directory``, read-only."""
+def partition_of(horizon: str, pair: str) -> str:
+    """The report's partition of one pair's horizon, as Dagster writes a multi-partition key (its dimensions
+    ``horizon`` and ``pair`` in name order): ``7d|USDCLP``. forex_assets/defs/partitions.py makes them."""
+    return f"{horizon}|{pair}"
+
+
+def read_index_shard(directory: Path, horizons: tuple[str, ...], pair: str = "USDCLP") -> dict[str, tuple[dict, dict]]:
+    """horizon -> (drift, performance) metadata of the pair's horizon, from the SQLite event log in
+    ``directory``, read-only."""
     from forex_assets.core.storage.read_only import sqlite_read_uri
 
     index = directory / INDEX_SHARD
@@ -136,7 +146,10 @@ def read_index_shard(directory: Path, horizons: tuple[str, ...]) -> dict[str, tu
         connection.execute("PRAGMA query_only = 1")
         try:
             return {
-                h: (latest_metadata(connection, DRIFT_REPORT, h), latest_metadata(connection, PERFORMANCE_REPORT, h))
+                h: (
+                    latest_metadata(connection, DRIFT_REPORT, partition_of(h, pair)),
+                    latest_metadata(connection, PERFORMANCE_REPORT, partition_of(h, pair)),
+                )
                 for h in horizons
             }
         except sqlite3.OperationalError as error:
@@ -147,14 +160,16 @@ def read_index_shard(directory: Path, horizons: tuple[str, ...]) -> dict[str, tu
         connection.close()
 
 
-def latest_reports(home: Path, horizons: tuple[str, ...]) -> dict[str, tuple[dict, dict]]:
-    """horizon -> (metadata of its latest drift report, of its latest performance report); {} for none."""
+def latest_reports(home: Path, horizons: tuple[str, ...], pair: str = "USDCLP") -> dict[str, tuple[dict, dict]]:
+    """horizon -> (metadata of the pair's horizon's latest drift report, of its latest performance report); {}
+    for none."""
     directory = sqlite_event_log_dir(home)
     if directory is not None:
         try:
-            return read_index_shard(directory, horizons)
+            return read_index_shard(directory, horizons, pair)
         except UnknownEventFormat:
             pass
     from forex_assets.cli.dagster_reports import latest_reports_through_dagster
 
-    return latest_reports_through_dagster(home, horizons, (DRIFT_REPORT, PERFORMANCE_REPORT))
+    partitions = {h: partition_of(h, pair) for h in horizons}
+    return latest_reports_through_dagster(home, partitions, REPORTS)

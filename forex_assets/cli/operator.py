@@ -74,13 +74,13 @@ def _existing_logs(pair: str = PRIMARY_PAIR):
     return decisions, open_for_reading(AlertLog, area.alert_log, url, pair)
 
 
-def _reports(home: Path) -> tuple[Mapping[str, tuple[dict | None, dict | None]], str]:
+def _reports(home: Path, pair: str = PRIMARY_PAIR) -> tuple[Mapping[str, tuple[dict | None, dict | None]], str]:
     """horizon -> the metadata of its latest (drift, performance) reports, and a note for the operator: when
     the instance cannot be read, each is None (shown "unavailable") and the note says why."""
     from forex_assets.cli.instance_reports import latest_reports
 
     try:
-        return latest_reports(home, HORIZONS), ""
+        return latest_reports(home, HORIZONS, pair), ""
     except Exception as error:  # a database of Dagster's that cannot be read: the rest of the status still can
         detail = " ".join(str(error).split()) or type(error).__name__
         note = (
@@ -122,7 +122,7 @@ def status(now: datetime | None = None, pair: str = PRIMARY_PAIR) -> str:
 
     schedule = (WEEKLY_OPTIMIZATION_CRON, TIMEZONE, schedule_days())
     now = now or datetime.now(UTC)
-    reports, note = _reports(home)
+    reports, note = _reports(home, pair)
     with _state_errors():
         rows = [status_row(h, store, log, alerts, *reports[h], now, schedule) for h in HORIZONS]
     table = format_table(rows)

@@ -34,6 +34,7 @@ from forex_assets.cli.main import (
     GreedyCommand,
     check_price_source,
     horizons_option,
+    pair_option,
     price_source_options,
 )
 from forex_assets.cli.run_guard import RunGuard, Stopped, checkpoint, own_tags, wait_for_pools
@@ -44,7 +45,7 @@ from forex_assets.core.error_text import user_error as _user_error  # noqa: F401
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.policy_file import POLICY_FILE_ENV, PolicyFileError, load_policy_in_force
-from forex_assets.core.working_area import DAGSTER_HOME_ENV, PROJECT_ROOT, dagster_home
+from forex_assets.core.working_area import DAGSTER_HOME_ENV, PRIMARY_PAIR, PROJECT_ROOT, dagster_home
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.deployment.repairs import repair_summary
@@ -54,7 +55,8 @@ from forex_assets.defs.graph import ASSETS_AND_CHECKS
 from forex_assets.defs.monitoring.assets import drift_report, performance_report
 from forex_assets.defs.monitoring.automation import decide_from_instance, optimization_tags
 from forex_assets.defs.monitoring.optimization_metrics import optimization_metrics
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.partitions import series_key
+from forex_assets.defs.prices.assets import pair_prices
 from forex_assets.defs.recalibration.assets import candidate_config, validation_report
 from forex_assets.defs.resources import (
     PriceSource,
@@ -132,16 +134,21 @@ def _pools(selection: list) -> list[str]:
 
 
 def materialize_selection(
-    instance: dg.DagsterInstance, resources: dict, selection: list, horizon: str, tags: dict | None = None
+    instance: dg.DagsterInstance,
+    resources: dict,
+    selection: list,
+    horizon: str,
+    tags: dict | None = None,
+    pair: str = PRIMARY_PAIR,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize ``selection`` for one horizon partition, with every asset and check of the graph. The run
+    """Materialize ``selection`` for one pair's horizon partition, with every asset and check of the graph. The run
     carries this process's owner tags (a dead-run sweep can then tell it was killed); under
     ``forex-assets run`` it first waits, in the open, for a slot of the pools it needs (``cli/run_guard.py``)."""
     wait_for_pools(_pools(selection))
     result = dg.materialize(
         ALL_ASSETS,
         selection=selection,
-        partition_key=horizon,
+        partition_key=series_key(horizon, pair),
         instance=instance,
         resources=resources,
         raise_on_error=False,
@@ -158,20 +165,22 @@ def run_cycle(
     working_area: WorkingArea,
     horizons=HORIZONS,
     recalibrate: bool = True,
+    pair: str = PRIMARY_PAIR,
     **resource_overrides,
 ) -> list[dict]:
     """One business day of the cycle against the instance, in the order of ``core/cycle.py``'s ``CYCLE``: the
     prices once, then for each horizon every step, each by its driver in :data:`CYCLE_DRIVERS` (the assets it
     materializes, the sensor helper it asks). Without ``recalibrate``: through the forecast. One summary row
-    per horizon; ``resource_overrides`` replace resources of the code location (e.g. ``policy``)."""
+    per horizon; ``resource_overrides`` replace resources of the code location (e.g. ``policy``). ``pair``: the
+    currency pair whose partitions the cycle materializes (its prices, its horizons)."""
     resources = code_location_resources(working_area, price_source, **resource_overrides)
     steps = CYCLE if recalibrate else steps_through("forecast")
     for step in steps:
         if not step.per_horizon:  # once for every horizon
-            CYCLE_DRIVERS[step.name](instance, resources, {})
+            CYCLE_DRIVERS[step.name](instance, resources, {"pair": pair})
     rows = []
     for horizon in horizons:
-        row = {"horizon": horizon}
+        row = {"pair": pair, "horizon": horizon}
         for step in steps:
             if step.per_horizon:
                 CYCLE_DRIVERS[step.name](instance, resources, row)
@@ -180,6 +189,7 @@ def run_cycle(
         dg.materialize(
             ALL_ASSETS,
             selection=[optimization_metrics],
+            partition_key=pair,
             instance=instance,
             resources=resources,
             raise_on_error=False,
@@ -192,42 +202,49 @@ def run_cycle(
 
 # ------------------------------------------------------------------------------ one driver per step of CYCLE
 # Each takes (instance, resources, row) and writes what it did into the horizon's summary ``row``
-# (``row["horizon"]``; an empty row for the steps done once for every horizon).
+# (``row["pair"]``, ``row["horizon"]``; a row with the pair alone for the steps done once for every horizon).
 
 
 def _prices(instance: dg.DagsterInstance, resources: dict, row: dict) -> None:
     prices_run = dg.materialize(
-        [usdclp_prices], instance=instance, resources=resources, raise_on_error=False, run_config=QUIET, tags=own_tags()
+        [pair_prices],
+        partition_key=row["pair"],
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET,
+        tags=own_tags(),
     )
     checkpoint()
     if not prices_run.success:
-        raise SystemExit(f"usdclp_prices failed: {_failure_message(prices_run)}")
+        raise SystemExit(f"pair_prices failed: {_failure_message(prices_run)}")
 
 
 def _forecast(instance: dg.DagsterInstance, resources: dict, row: dict) -> None:
     started = time.perf_counter()
-    result = materialize_selection(instance, resources, [forecast], row["horizon"])
+    result = materialize_selection(instance, resources, [forecast], row["horizon"], pair=row["pair"])
     row["status"] = "ok" if result.success else "FAILED"
     row["run_seconds"] = time.perf_counter() - started
     row.update(_materialization_metadata(result, "forecast") if result.success else {"error": _failure_message(result)})
 
 
 def _watch(instance: dg.DagsterInstance, resources: dict, row: dict) -> None:
-    row["rollback"] = watch_deploy(instance, resources, row["horizon"])
+    row["rollback"] = watch_deploy(instance, resources, row["horizon"], row["pair"])
 
 
 def _reports(instance: dg.DagsterInstance, resources: dict, row: dict) -> None:
-    make_reports(instance, resources, row["horizon"])
+    make_reports(instance, resources, row["horizon"], row["pair"])
 
 
 def _decision(instance: dg.DagsterInstance, resources: dict, row: dict) -> None:
-    row["decision"] = decide(instance, resources, row["horizon"])
+    row["decision"] = decide(instance, resources, row["horizon"], row["pair"])
 
 
 def _optimization(instance: dg.DagsterInstance, resources: dict, row: dict) -> None:
     decision = row["decision"]
     if decision.optimize:
-        row["recalibration"] = recalibrate_horizon(instance, resources, row["horizon"], optimization_tags(decision))
+        tags = optimization_tags(decision, row["pair"])
+        row["recalibration"] = recalibrate_horizon(instance, resources, row["horizon"], tags, row["pair"])
 
 
 #: step name (``core/cycle.py``) -> what `make run` does for it; a test checks it drives every step and no other
@@ -241,11 +258,12 @@ CYCLE_DRIVERS = {
 }
 
 
-def watch_deploy(instance: dg.DagsterInstance, resources: dict, horizon: str) -> str | None:
-    """The rollback sensor's rule for the horizon's latest deploy; runs rollback_job when it fires and returns
-    the reason (None when the deploy is healthy or the version is not a deploy)."""
+def watch_deploy(instance: dg.DagsterInstance, resources: dict, horizon: str, pair: str = PRIMARY_PAIR) -> str | None:
+    """The rollback sensor's rule for the pair's horizon's latest deploy; runs rollback_job when it fires and
+    returns the reason (None when the deploy is healthy or the version is not a deploy)."""
     settings = resources["policy"].settings()
-    request = rollback_request(instance, resources["working_area"], resources["price_source"], settings, horizon)
+    working_area, price_source = resources["working_area"], resources["price_source"]
+    request = rollback_request(instance, working_area, price_source, settings, horizon, pair=pair)
     if request is None:
         return None
     rollback_job.execute_in_process(
@@ -259,27 +277,31 @@ def watch_deploy(instance: dg.DagsterInstance, resources: dict, horizon: str) ->
     return request.tags["forex/rollback_reason"]
 
 
-def make_reports(instance: dg.DagsterInstance, resources: dict, horizon: str) -> dg.ExecuteInProcessResult:
+def make_reports(
+    instance: dg.DagsterInstance, resources: dict, horizon: str, pair: str = PRIMARY_PAIR
+) -> dg.ExecuteInProcessResult:
     """The horizon's drift and performance reports (what their eager conditions materialize after new prices)."""
-    return materialize_selection(instance, resources, [drift_report, performance_report], horizon)
+    return materialize_selection(instance, resources, [drift_report, performance_report], horizon, pair=pair)
 
 
-def decide(instance: dg.DagsterInstance, resources: dict, horizon: str) -> TriggerDecision:
-    """The trigger manager's decision on the horizon's latest reports, recorded (what optimization_sensor
+def decide(instance: dg.DagsterInstance, resources: dict, horizon: str, pair: str = PRIMARY_PAIR) -> TriggerDecision:
+    """The trigger manager's decision on the pair's horizon's latest reports, recorded (what optimization_sensor
     decides and records)."""
     settings = resources["policy"].settings()
-    log = resources["working_area"].decision_log()
+    log = resources["working_area"].decision_log(pair)
     decision = decide_from_instance(instance, log, horizon, settings)
     log.record(decision)
     return decision
 
 
-def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: str, tags: dict | None = None) -> dict:
+def recalibrate_horizon(
+    instance: dg.DagsterInstance, resources: dict, horizon: str, tags: dict | None = None, pair: str = PRIMARY_PAIR
+) -> dict:
     """candidate_config -> validation_report (blocking checks) -> deployed_config, for one horizon; when a
     new configuration was deployed, the horizon's forecast is made again with it."""
     started = time.perf_counter()
     selection = [candidate_config, validation_report, deployed_config]
-    result = materialize_selection(instance, resources, selection, horizon, tags)
+    result = materialize_selection(instance, resources, selection, horizon, tags, pair)
     report = _materialization_metadata(result, "validation_report")
     candidate = _materialization_metadata(result, "candidate_config")
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
@@ -287,10 +309,10 @@ def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: 
         return {"verdict": "ERROR", "detail": _failure_message(result), "seconds": time.perf_counter() - started}
     failed = [name for name, passed in checks.items() if not passed]
     deployed = _materialization_metadata(result, "deployed_config")
-    version = resources["working_area"].config_store().current_version(horizon).id
+    version = resources["working_area"].config_store(pair).current_version(horizon).id
     refreshed = None
     if deployed.get("changed"):
-        refresh = materialize_selection(instance, resources, [forecast], horizon)
+        refresh = materialize_selection(instance, resources, [forecast], horizon, pair=pair)
         refreshed = _materialization_metadata(refresh, "forecast").get("median_at_horizon_clp")
     return {
         "deployed": bool(deployed.get("changed")),
@@ -308,8 +330,9 @@ def recalibrate_horizon(instance: dg.DagsterInstance, resources: dict, horizon: 
 
 
 def format_summary(rows: list[dict]) -> str:
+    quote = rows[0].get("pair", PRIMARY_PAIR)[3:] if rows else "CLP"
     header = (
-        f"{'horizon':<8}{'origin':<12}{'last CLP':>10}{'median CLP':>12}{'95% interval CLP':>22}"
+        f"{'horizon':<8}{'origin':<12}{'last ' + quote:>10}{'median ' + quote:>12}{'95% interval ' + quote:>22}"
         f"{'infer s':>9}  {'config version':<26}status"
     )
     lines = [header, "-" * len(header)]
@@ -356,7 +379,8 @@ def format_summary(rows: list[dict]) -> str:
             )
             lines.append(f"        candidate {rec['candidate']}")
             if rec["deployed"]:
-                lines.append(f"        DEPLOYED  {rec['version']}; new forecast median {rec['refreshed_median']} CLP")
+                median = f"{rec['refreshed_median']} {quote}"
+                lines.append(f"        DEPLOYED  {rec['version']}; new forecast median {median}")
             else:
                 lines.append(f"        kept      {rec['version']}")
             lines.append(f"        report    {rec['html_report']}")
@@ -366,6 +390,7 @@ def format_summary(rows: list[dict]) -> str:
 @click.command(name="run", cls=GreedyCommand, context_settings=CONTEXT_SETTINGS)
 @price_source_options
 @horizons_option
+@pair_option
 @click.option("--no-recalibration", is_flag=True, help="forecasts only")
 @click.option(
     "--policy",
@@ -388,13 +413,14 @@ def run_command(
     csv_encoding: str,
     csv_skip_missing: bool,
     horizons: tuple[str, ...],
+    pair: str,
     no_recalibration: bool,
     policy_file: str | None,
 ) -> None:
     """One cycle on the embedded instance, then a per-horizon summary (what `make run` does).
 
     The steps of the daily cycle, in the Dagster instance of $DAGSTER_HOME (a project-local SQLite instance
-    when unset), exactly as the UI would materialize them: usdclp_prices, then per horizon the forecast, the
+    when unset), exactly as the UI would materialize them: pair_prices, then per horizon the forecast, the
     rollback watch of the latest deploy, the drift and performance reports, the trigger decision and, when
     it says so, search, validation and deploy. Exit status 1 when a forecast or a recalibration failed."""
     check_price_source(source, csv_path)
@@ -409,6 +435,7 @@ def run_command(
     mindicador: dict[str, Any] = {"mindicador_base_url": url} if url else {}
     price_source = PriceSource(
         source=source,
+        pair=pair,
         csv_path=csv_path,
         csv_date_column=csv_date_column,
         csv_value_column=csv_value_column,
@@ -428,7 +455,7 @@ def run_command(
         ):
             guard.sweep()  # runs left unfinished by a killed process: marked failed, their pool claims freed
             try:
-                rows = run_cycle(instance, price_source, WorkingArea(), horizons, not no_recalibration)
+                rows = run_cycle(instance, price_source, WorkingArea(), horizons, not no_recalibration, pair)
             except Exception as error:  # outside a Dagster run (rollback watch, trigger decision, ...)
                 if not is_expected(error):
                     raise  # a bug: keep the traceback
@@ -438,14 +465,15 @@ def run_command(
         click.echo(f"forex-assets run: stopped by {stop.name}{stop.detail}", err=True)
         ctx.exit(stop.exit_status)
     click.echo()
-    click.echo(f"forex_assets cycle on {price_source.describe()} (DAGSTER_HOME={home})")
+    shown = "" if pair == PRIMARY_PAIR else f"of {pair[:3]}/{pair[3:]} "
+    click.echo(f"forex_assets cycle {shown}on {price_source.describe()} (DAGSTER_HOME={home})")
     click.echo(f"policy {policy.label()}")
     click.echo(format_summary(rows))
     if set_aside:  # already logged as warnings; repeated here so that nobody misses them
         click.echo("\ncorrupt files set aside (the work went on without them):")
         for event in set_aside:
             click.echo(f"  {event.message()}")
-    repaired = repair_summary(WorkingArea(), began)  # whoever repaired the store in the cycle; alerted once
+    repaired = repair_summary(WorkingArea(), began, pair=pair)  # whoever repaired the store in the cycle; alerted once
     if repaired:
         click.echo("\n" + "\n".join(repaired))
     click.echo(f"\ncycle finished in {time.perf_counter() - started:.1f} s")

@@ -44,6 +44,7 @@ import dagster as dg
 from forex_assets.core.error_text import describe_error
 from forex_assets.core.run_owner import owner_tags
 from forex_assets.defs.dead_runs import UNFINISHED, pool_holders, pool_limit, run_label, sweep_dead_runs
+from forex_assets.defs.partitions import partition_label
 
 #: After a signal, how long a step's code may take to stop before the run is ended from outside.
 STOP_GRACE_S = 20.0
@@ -87,7 +88,7 @@ def _clock(timestamp: float) -> str:
 
 
 def retry_line(step: str, error, attempt: int, max_retries: int | None, at: float, wait_s: float) -> str:
-    """``usdclp_prices: <what failed>; retry 1 of 3 at 14:02:11 (in 42 s)``"""
+    """``pair_prices: <what failed>; retry 1 of 3 at 14:02:11 (in 42 s)``"""
     what = describe_error(error).splitlines()[0] if error is not None else "failed"
     what = what if len(what) <= 240 else what[:237] + "..."
     of = f" of {max_retries}" if max_retries else ""
@@ -261,7 +262,7 @@ class RunGuard:
             run.run_id, cursor=state.cursors.get(run.run_id), of_type=_WATCHED | _RESUMED
         )
         state.cursors[run.run_id] = result.cursor
-        label = run.tags.get("dagster/partition")
+        label = partition_label(run.tags.get("dagster/partition"))
         for record in result.records:
             entry = record.event_log_entry
             event = entry.dagster_event

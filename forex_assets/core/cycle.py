@@ -225,8 +225,8 @@ CYCLE: tuple[CycleStep, ...] = (
         "prices",
         does="the USD/CLP series known on the day, checked by the data contract",
         reads=("price source",),
-        produces=("usdclp_prices",),
-        assets=("usdclp_prices",),
+        produces=("pair_prices",),
+        assets=("pair_prices",),
         schedules=("daily_monitoring_schedule",),
         jobs=("prices_job",),
         per_horizon=False,
@@ -234,7 +234,7 @@ CYCLE: tuple[CycleStep, ...] = (
     CycleStep(
         "forecast",
         does="forecast with the deployed configuration and record it in the forecast history",
-        reads=("usdclp_prices", "deployed configuration"),
+        reads=("pair_prices", "deployed configuration"),
         produces=("forecast history",),
         calls=(forecast_step,),
         assets=("forecast",),
@@ -244,7 +244,7 @@ CYCLE: tuple[CycleStep, ...] = (
         "watch",
         does="judge a deploy not yet judged on its forecasts since; roll it back when a rollback rule fires and "
         "forecast again with the restored configuration",
-        reads=("config store", "forecast history", "forecast run outcomes", "usdclp_prices"),
+        reads=("config store", "forecast history", "forecast run outcomes", "pair_prices"),
         produces=("rollback commit", "forecast history"),
         calls=(is_watched_deploy, post_deploy_health, rollback_decision),
         sensors=("rollback_sensor",),
@@ -255,7 +255,7 @@ CYCLE: tuple[CycleStep, ...] = (
         "reports",
         does="drift of the prices; accuracy of the matured forecasts against the deployed baseline, the random walk "
         "(the median) and the EWMA band (the band)",
-        reads=("usdclp_prices", "forecast history", "deployed configuration", "backtest cache"),
+        reads=("pair_prices", "forecast history", "deployed configuration", "backtest cache"),
         produces=("drift_report", "performance_report"),
         calls=(drift_check, performance_check),
         assets=("drift_report", "performance_report"),
@@ -276,7 +276,7 @@ CYCLE: tuple[CycleStep, ...] = (
         does="when the decision says so: search on the search window, validate against the deployed "
         "configuration on the later disjoint window, record the verdict, deploy when every approval criterion "
         "passed and forecast again with the new configuration",
-        reads=("decision", "usdclp_prices", "search space", "seed configuration", "deployed configuration"),
+        reads=("decision", "pair_prices", "search space", "seed configuration", "deployed configuration"),
         produces=("candidate", "validation report", "verdict in the decision log", "deploy commit", "forecast"),
         calls=(find_candidate, validate_candidate, validation_verdict, deploy_from_report),
         assets=("candidate_config", "validation_report", "deployed_config"),

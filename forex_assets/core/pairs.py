@@ -31,6 +31,7 @@ A pair is added by adding an entry (no code change). Each field but ``code`` has
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from pathlib import Path
@@ -47,6 +48,7 @@ from forex_assets.core.working_area import PRIMARY_PAIR, SEED_CONFIGS_DIR
 
 #: the project's pairs file
 PAIRS_FILE = SEED_CONFIGS_DIR / "pairs.json"
+PAIRS_FILE_ENV = "FOREX_PAIRS_FILE"  # another pairs file for the code location (and every command)
 #: the pair the project serves when none is named and several are declared
 DEFAULT_PAIR = PRIMARY_PAIR  # USDCLP: the pair of a single-pair instance, and of `make run`
 #: the inferred plausible range: this factor either side of the series' median
@@ -224,9 +226,17 @@ def parse_pairs(document: dict[str, Any], source: str = "<pairs>", base_dir: Pat
     return Pairs(pairs=tuple(moved))
 
 
+def pairs_file_in_force(path: Path | str | None = None) -> Path:
+    """``path``, else ``$FOREX_PAIRS_FILE``, else :data:`PAIRS_FILE` (configs/pairs.json): the file whose pairs
+    the code location serves (one partition each) and the price source reads."""
+    chosen = path or os.environ.get(PAIRS_FILE_ENV, "").strip()
+    return Path(chosen) if chosen else PAIRS_FILE
+
+
 def load_pairs(path: Path | str | None = None) -> Pairs:
-    """The pairs of ``path`` (default :data:`PAIRS_FILE`); errors name the file, the pair's index and the field."""
-    path = Path(path) if path is not None else PAIRS_FILE
+    """The pairs of ``path`` (default :func:`pairs_file_in_force`); errors name the file, the pair's index and
+    the field."""
+    path = pairs_file_in_force(path)
     return parse_pairs(read_json_object(path, PairError, "pairs"), str(path), path.parent)
 
 

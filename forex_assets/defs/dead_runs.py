@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from forex_assets.core.run_owner import OWNER_HOST_TAG, OWNER_PID_TAG, OwnerState, owner_state
+from forex_assets.defs.partitions import partition_label
 from forex_assets.defs.runs import run_assets
 
 #: Statuses of a run that has not ended; a run in one of them whose owner is gone never will.
@@ -89,7 +90,7 @@ def run_label(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
     """What the run materializes, and its partition: "candidate_config, deployed_config, ... 7d"."""
     assets = sorted(key.to_user_string() for key in run_assets(instance, run))
     what = ", ".join(assets) if assets else run.job_name
-    partition = run.tags.get("dagster/partition")
+    partition = partition_label(run.tags.get("dagster/partition"))
     return f"{what} {partition}" if partition else what
 
 

@@ -168,7 +168,9 @@ class AlertLog:
     def entries(self, horizon: str | None = None) -> list[LoggedAlert]:
         c = alerts_table.c
         query = sa.select(c.sent_at, c.event, c.horizon, c.subject, c.status, c.attempts, c.error)
-        query = query.where(c.pair == self.pair)
+        condition = self.database.pair_condition(alerts_table, self.pair)
+        if condition is not None:
+            query = query.where(condition)
         if horizon is not None:
             query = query.where(c.horizon.in_([horizon, "all"]))
         with self.database.read() as db:

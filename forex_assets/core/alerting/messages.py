@@ -8,7 +8,7 @@ and numbers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from forex_assets.core.corrupt_files import SetAside
@@ -29,6 +29,16 @@ class Alert:
 
 def _subject(horizon: str, title: str) -> str:
     return f"[forex][{horizon}] {title}"
+
+
+def for_pair(alert: Alert, pair: str, primary: str = "USDCLP") -> Alert:
+    """``alert`` about the currency pair ``pair``: its subject and HTML name the pair (``[forex][EUR/CLP 7d]``);
+    an alert about ``primary`` (USD/CLP) reads as a single-pair instance's always did (``[forex][7d]``)."""
+    if pair == primary:
+        return alert
+    old = f"[forex][{alert.horizon}]"
+    new = f"[forex][{pair[:3]}/{pair[3:]} {alert.horizon}]"
+    return replace(alert, subject=alert.subject.replace(old, new, 1), html=alert.html.replace(old, new, 1))
 
 
 def _render(

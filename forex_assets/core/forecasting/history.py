@@ -160,7 +160,10 @@ class ForecastHistory:
     ) -> pd.DataFrame:
         """This pair's rows of ``horizon`` (all horizons when None) with an origin on or after ``since`` (a windowed
         query on the primary key: what a day's monitoring reads does not grow with the history)."""
-        query = sa.select(*(c for c in table.columns if c.name != "pair")).where(table.c.pair == self.pair)
+        query = sa.select(*(c for c in table.columns if c.name != "pair"))
+        condition = self.database.pair_condition(table, self.pair)
+        if condition is not None:
+            query = query.where(condition)
         if horizon is not None:
             query = query.where(table.c.horizon == horizon)
         if since is not None:

@@ -30,15 +30,17 @@ from forex_assets.core.storage.tables import optimization_verdicts as verdicts_t
 __all__ = ["FLAG_INDEXES", "VERDICT_INDEXES", "DecisionLog"]
 
 
-def _last_flagged_statement(flag: str) -> sa.Select[Any]:
-    """The latest ``decided_on`` of the horizon's optimizations that reached a verdict (``flag`` "optimize"),
-    or of those that were performance overrides (``flag`` "performance_override")."""
+def _last_flagged_statement(flag: str, keyed_by_pair: bool = True) -> sa.Select[Any]:
+    """The latest ``decided_on`` of the pair's horizon's optimizations that reached a verdict (``flag``
+    "optimize"), or of those that were performance overrides (``flag`` "performance_override").
+    ``keyed_by_pair`` False: of a log an older version wrote (read before its upgrade), which has no pair."""
     if flag not in VERDICT_INDEXES:
         raise ValueError(f"{flag!r} is not a decision flag ({', '.join(VERDICT_INDEXES)})")
     c = verdicts_table.c
-    statement = sa.select(sa.func.max(c.decided_on)).where(
-        (c.pair == sa.bindparam("pair")) & (c.horizon == sa.bindparam("horizon"))
-    )
+    condition = c.horizon == sa.bindparam("horizon")
+    if keyed_by_pair:
+        condition = (c.pair == sa.bindparam("pair")) & condition
+    statement = sa.select(sa.func.max(c.decided_on)).where(condition)
     if flag == "optimize":
         return statement
     # "= 1" as a literal, not a parameter: a partial index is used only for a condition that implies its own
@@ -115,7 +117,9 @@ class DecisionLog:
         """The optimizations that reached a verdict, in the order they reached it."""
         c = verdicts_table.c
         query = sa.select(c.horizon, c.decided_on, c.verdict, c.performance_override, c.detail, c.run_id, c.recorded_at)
-        query = query.where(c.pair == self.pair)
+        condition = self.database.pair_condition(verdicts_table, self.pair)
+        if condition is not None:
+            query = query.where(condition)
         if horizon is not None:
             query = query.where(c.horizon == horizon)
         with self.database.read() as db:
@@ -130,7 +134,10 @@ class DecisionLog:
         c = decisions_table.c
         query = sa.select(
             c.horizon, c.decided_on, c.optimize, c.fired, c.blocked, c.reasons, c.performance_override, c.recorded_at
-        ).where(c.pair == self.pair)
+        )
+        condition = self.database.pair_condition(decisions_table, self.pair)
+        if condition is not None:
+            query = query.where(condition)
         if horizon is not None:
             query = query.where(c.horizon == horizon)
         with self.database.read() as db:
@@ -163,8 +170,14 @@ class DecisionLog:
         return str(_last_flagged_statement(flag).compile(dialect=sqlite.dialect()))
 
     def _last_flagged(self, horizon: str, flag: str) -> date | None:
+        if self.database.keyed_by_pair(verdicts_table):
+            statement, values = _last_flagged_statement(flag), {"pair": self.pair, "horizon": horizon}
+        elif self.pair == LEGACY_PAIR:  # a log an older version wrote: every optimization is USD/CLP's
+            statement, values = _last_flagged_statement(flag, keyed_by_pair=False), {"horizon": horizon}
+        else:
+            return None
         with self.database.read() as db:
-            day = db.execute(_last_flagged_statement(flag), {"pair": self.pair, "horizon": horizon}).scalar()
+            day = db.execute(statement, values).scalar()
         return date.fromisoformat(day) if day else None
 
     def last_optimization(self, horizon: str) -> date | None:

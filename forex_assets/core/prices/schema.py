@@ -168,7 +168,7 @@ def price_schema(rules: PriceRules = PriceRules()) -> pa.DataFrameSchema:
         strict=True,
         ordered=False,
         coerce=False,
-        name="usdclp_prices",
+        name="pair_prices",
     )
 
 

@@ -63,7 +63,7 @@ from forex_assets.core.storage.schema_versions import (
     run_upgrade,
     target_revisions,
 )
-from forex_assets.core.storage.tables import PARTS
+from forex_assets.core.storage.tables import LEGACY_PAIR, PARTS
 from forex_assets.core.working_area import STATE_DATABASE_URL_ENV, configured_state_database_url
 
 #: where a PostgreSQL URL without a password finds it, in this order
@@ -297,6 +297,7 @@ class StateDatabase:
             raise ValueError(f"{part!r} is not a part of the state ({', '.join(PARTS)})")
         self.part, self.what, self._on_corrupt, self.read_only = part, what, on_corrupt, read_only
         self.empty = self.outdated = False
+        self._columns_seen: dict[tuple[str, str], bool] = {}
         if url is None:
             if path is None:
                 raise ValueError("a state database needs a SQLite file or a URL")
@@ -445,6 +446,27 @@ class StateDatabase:
         return statement.on_conflict_do_update(
             index_elements=keys, set_={name: statement.excluded[name] for name in values if name not in keys}
         )
+
+    def pair_condition(self, table: sa.Table, pair: str) -> sa.ColumnElement[bool] | None:
+        """The condition that selects ``pair``'s rows of ``table``. A reader of tables an older version wrote
+        (read-only, not upgraded yet: no ``pair`` column) reads them as they are: every row is USD/CLP's, so
+        the condition is None (all rows) for USD/CLP and false for another pair."""
+        if not self.keyed_by_pair(table):
+            return None if pair == LEGACY_PAIR else sa.false()
+        return table.c.pair == pair
+
+    def keyed_by_pair(self, table: sa.Table) -> bool:
+        """Whether ``table`` has its ``pair`` column: always, but in tables an older version wrote that a reader
+        (read-only) finds before their upgrade."""
+        return not self.outdated or self._has_column(table.name, "pair")
+
+    def _has_column(self, table: str, column: str) -> bool:
+        key = (table, column)
+        if key not in self._columns_seen:
+            with self._translated("opening"), self.engine.connect() as connection:
+                names = {c["name"] for c in sa.inspect(connection).get_columns(table, schema=self.schema)}
+            self._columns_seen[key] = column in names
+        return self._columns_seen[key]
 
     # -------------------------------------------------------------------------------------- migrations
 

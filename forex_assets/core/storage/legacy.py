@@ -79,7 +79,7 @@ def _file_rows(path: Path, table: sa.Table) -> list[dict[str, Any]]:
         order = "id" if "id" in present else ", ".join(key)
         query = f'SELECT {", ".join(columns)} FROM "{table.name}" ORDER BY {order}'
         rows = [dict(zip(columns, row, strict=True)) for row in db.execute(query)]
-    missing = {c.name: None for c in table.columns if c.name not in present and c.name != "id"}
+    missing: dict[str, str | None] = {c.name: None for c in table.columns if c.name not in present and c.name != "id"}
     if "pair" in missing:  # a file written before the state was keyed by pair: USD/CLP's
         missing["pair"] = LEGACY_PAIR
     for row in rows:

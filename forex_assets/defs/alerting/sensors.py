@@ -6,6 +6,8 @@ import dagster as dg
 
 from forex_assets.core.alerting.messages import run_failed
 from forex_assets.core.error_text import describe_error
+from forex_assets.core.working_area import PRIMARY_PAIR
+from forex_assets.defs.partitions import pair_and_horizon, pair_partitions, partition_label
 from forex_assets.defs.resources import WorkingArea
 from forex_assets.defs.resources.alerts import AlertNotifier
 from forex_assets.defs.runs import run_assets
@@ -30,11 +32,22 @@ def _step_errors(context: dg.RunFailureSensorContext) -> list[str]:
     return errors
 
 
-def _selection(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+def run_series(run: dg.DagsterRun) -> tuple[str, str | None]:
+    """(pair, horizon) a run worked on: its partition (``7d|EURCLP``, or a pair alone for the prices), else
+    the rollback job's tags; (USD/CLP, None) for a run of no pair or of every horizon."""
     partition = run.tags.get("dagster/partition")
+    if partition and "|" in partition:
+        return pair_and_horizon(partition)
+    if partition is not None and partition in pair_partitions.get_partition_keys():
+        return partition, None
+    return run.tags.get("forex/pair", PRIMARY_PAIR), run.tags.get("forex/horizon")
+
+
+def _selection(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
     names = sorted(key.to_user_string() for key in run_assets(instance, run))
     if not names:
         return ""
+    partition = partition_label(run.tags.get("dagster/partition"))
     return ", ".join(f"{name}[{partition}]" if partition else name for name in names)
 
 
@@ -45,7 +58,7 @@ def _selection(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertNotifier, working_area: WorkingArea):
     run = context.dagster_run
-    horizon = run.tags.get("dagster/partition") or run.tags.get("forex/horizon")
+    pair, horizon = run_series(run)
     alert = run_failed(
         run.job_name,
         run.run_id,
@@ -54,4 +67,4 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertN
         _selection(context.instance, run),
         f"{alerts.ui_base_url.rstrip('/')}/runs/{run.run_id}",
     )
-    alerts.send(alert, context.log, working_area.alert_log())
+    alerts.send(alert, context.log, lambda: working_area.alert_log(pair), pair=pair)

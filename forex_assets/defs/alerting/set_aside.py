@@ -10,6 +10,8 @@ import dagster as dg
 
 from forex_assets.core.alerting.messages import ALL_HORIZONS, file_set_aside
 from forex_assets.core.corrupt_files import SetAside, collect_set_aside
+from forex_assets.core.working_area import PRIMARY_PAIR
+from forex_assets.defs.partitions import context_series, series_label
 from forex_assets.defs.resources import WorkingArea
 from forex_assets.defs.resources.alerts import AlertNotifier
 
@@ -22,14 +24,15 @@ def report_set_aside(
     if not events:
         return {}
     partitioned = context.has_partition_key
-    horizon = context.partition_key if partitioned else ALL_HORIZONS
+    pair, horizon = context_series(context) if partitioned else (PRIMARY_PAIR, ALL_HORIZONS)
     asset = context.asset_key.to_user_string()
     run_id = context.run.run_id
     link = f"{alerts.ui_base_url.rstrip('/')}/runs/{run_id}"
     for event in events:
         context.log.warning(event.message())
-        alert = file_set_aside(event, horizon, f"{asset}[{horizon}]" if partitioned else asset, run_id, link)
-        alerts.send(alert, context.log, working_area.alert_log())
+        where = f"{asset}[{series_label(pair, horizon)}]" if partitioned else asset
+        alert = file_set_aside(event, horizon, where, run_id, link)
+        alerts.send(alert, context.log, working_area.alert_log(pair), pair=pair)
     return {
         "corrupt_files_set_aside": dg.MetadataValue.md("\n".join(f"- {event.message()}" for event in events)),
         "corrupt_files_kept_as": dg.MetadataValue.json(

@@ -7,13 +7,13 @@ from forex_assets.defs.deployment.approval import failed_approval_checks
 from forex_assets.defs.deployment.refusal import refusal
 from forex_assets.defs.deployment.repairs import alert_repairs
 from forex_assets.defs.metadata import table_metadata
-from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.partitions import context_series, pair_horizon_partitions, series_label
 from forex_assets.defs.resources import PolicyResource, WorkingArea
 from forex_assets.defs.resources.alerts import AlertNotifier
 
 
 @dg.asset(
-    partitions_def=horizon_partitions,
+    partitions_def=pair_horizon_partitions,
     group_name="deployment",
     kinds={"git"},
     description="Deploys the validated candidate to the versioned config store (backup, atomic write, git "
@@ -27,13 +27,14 @@ def deployed_config(
     alerts: AlertNotifier,
     policy: PolicyResource,
 ) -> dg.MaterializeResult:
-    horizon = context.partition_key
-    failed = failed_approval_checks(context.instance, horizon)
-    store = working_area.config_store()
-    alert_repairs(store, alerts, context.log, working_area)
+    pair, horizon = context_series(context)
+    series = series_label(pair, horizon)
+    failed = failed_approval_checks(context.instance, context.partition_key)
+    store = working_area.config_store(pair)
+    alert_repairs(store, alerts, context.log, working_area, pair)
     if failed:
         raise dg.Failure(
-            description=f"deployed_config {horizon}: refused, the latest validation_report did not pass "
+            description=f"deployed_config {series}: refused, the latest validation_report did not pass "
             f"{', '.join(failed)}; {horizon} stays on {store.current_version(horizon).id}",
             metadata={"failed_criteria": ", ".join(failed)},
         )
@@ -42,17 +43,19 @@ def deployed_config(
         previous, version, config = deploy_from_report(store, validation_report)
     except ConfigStoreError as error:  # StaleValidationError: the deployed version moved since the validation
         stays = f"nothing was changed, {horizon} stays on {store.current_version(horizon).id}"
-        raise dg.Failure(description=refusal("deployed_config", horizon, error, stays)) from None
+        raise dg.Failure(description=refusal("deployed_config", series, error, stays)) from None
     changed = version.commit != previous.commit
     baseline = config.baseline
     assert baseline is not None  # deploy_from_report deploys the candidate with its validation baseline
-    context.log.info(f"{horizon}: {'deployed' if changed else 'already deployed'} {version.id}")
+    context.log.info(f"{series}: {'deployed' if changed else 'already deployed'} {version.id}")
     diff = store.diff(horizon, previous.id, version.id) if changed else "(no change)"
     if changed:
         alert = config_deployed(horizon, version.id, previous.id, validation_report, version.summary)
-        alerts.send(alert, context.log, working_area)  # the alert log is opened inside send's never-raise guard
+        # the alert log is opened inside send's never-raise guard
+        alerts.send(alert, context.log, lambda: working_area.alert_log(pair), pair=pair)
     return dg.MaterializeResult(
         metadata={
+            "pair": pair,
             "version": version.id,
             "previous_version": previous.id,
             "changed": changed,

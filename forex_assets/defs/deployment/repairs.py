@@ -15,11 +15,14 @@ from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreEr
 from forex_assets.core.deployment.repair import repair_alert
 from forex_assets.core.deployment.repair_log import RepairRecord
 from forex_assets.core.forecasting.config import ConfigError
+from forex_assets.core.working_area import PRIMARY_PAIR
 from forex_assets.defs.resources import WorkingArea
 from forex_assets.defs.resources.alerts import AlertNotifier
 
 
-def alert_repairs(store: ConfigStore, alerts: AlertNotifier, log, working_area: WorkingArea) -> list[RepairRecord]:
+def alert_repairs(
+    store: ConfigStore, alerts: AlertNotifier, log, working_area: WorkingArea, pair: str = PRIMARY_PAIR
+) -> list[RepairRecord]:
     """One alert per horizon (and one for the whole store) listing the repairs of ``store`` not alerted yet (a
     hand edit put back, a stray file moved, a crash cleaned up, a half-made store rebuilt) and where the
     discarded content is kept; nothing when there are none. Returns the repairs alerted."""
@@ -28,20 +31,23 @@ def alert_repairs(store: ConfigStore, alerts: AlertNotifier, log, working_area: 
         for horizon in dict.fromkeys(r.horizon for r in pending):
             alert = repair_alert(store.root, [r for r in pending if r.horizon == horizon])
             if alert is not None:  # None only for no repairs: each horizon here has some
-                alerts.send(alert, log, working_area.alert_log())  # the run log gets it too, with or without SMTP
+                # the run log gets it too, with or without SMTP
+                alerts.send(alert, log, lambda: working_area.alert_log(pair), pair=pair)
 
     return store.repair_log.alert_pending(send)
 
 
-def repair_summary(working_area: WorkingArea, since: datetime, alerts: AlertNotifier | None = None) -> list[str]:
+def repair_summary(
+    working_area: WorkingArea, since: datetime, alerts: AlertNotifier | None = None, pair: str = PRIMARY_PAIR
+) -> list[str]:
     """After a cycle (`make run`): alert the repairs not alerted yet, then the lines that list every repair of
     the store logged since ``since``, whoever made them ([] when none, or when the store cannot be opened: the
     cycle said why)."""
     try:
-        store = working_area.config_store()
+        store = working_area.config_store(pair)
     except (ConfigStoreError, ConfigError):
         return []
-    alert_repairs(store, alerts or AlertNotifier(), logging.getLogger(__name__), working_area)
+    alert_repairs(store, alerts or AlertNotifier(), logging.getLogger(__name__), working_area, pair)
     repaired = store.repair_log.since(since)
     if not repaired:
         return []

@@ -2,7 +2,7 @@
 
 One tick opens the config store once (the writer's open repairs what a crash, a hand edit or a stray file
 left) and hands it on; the health check reads the prices the instance stored (the latest value of
-usdclp_prices), never the price source, unless usdclp_prices was never materialized or its value cannot be
+pair_prices), never the price source, unless pair_prices was never materialized or its value cannot be
 read (then the price source, and a warning that says so), at most once per tick.
 """
 
@@ -23,7 +23,9 @@ from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.policy import is_watched_deploy, rollback_decision
 from forex_assets.core.policy import post_deploy_health as policy_health
 from forex_assets.core.policy_settings import PolicySettings
+from forex_assets.core.working_area import PRIMARY_PAIR
 from forex_assets.defs.deployment.repairs import alert_repairs
+from forex_assets.defs.partitions import pair_partitions, series_key, series_label, series_tag
 from forex_assets.defs.prices.stored import stored_prices
 from forex_assets.defs.resources import PolicyResource, PriceSource, WorkingArea
 from forex_assets.defs.resources.alerts import AlertNotifier
@@ -43,31 +45,37 @@ def health_prices(
     repository_def: dg.RepositoryDefinition | None = None,
     log: logging.Logger | None = None,
     what: str = "post-deploy health",
+    pair: str = PRIMARY_PAIR,
 ) -> pd.DataFrame:
     """The prices the post-deploy health is judged on (and the rollback's refreshed forecast is made from,
-    ``what`` naming it in the warning): the latest stored value of usdclp_prices (what the forecasts were made
+    ``what`` naming it in the warning): the latest stored value of pair_prices (what the forecasts were made
     from); the price source when it was never materialized or cannot be read, with a warning that names why."""
     log = log or logging.getLogger(__name__)
     try:
-        prices = stored_prices(instance, repository_def)
+        prices = stored_prices(instance, repository_def, pair)
     except Exception as error:  # whatever the I/O manager raises (a file removed, a pickle from another pandas)
         why = f"its stored value could not be read ({type(error).__name__}: {error})"
     else:
         if prices is not None:
             return prices
         why = "it was never materialized in this instance"
-    log.warning(f"{what}: usdclp_prices not read, {why}; prices from {price_source.describe()}")
-    return price_source.load()
+    log.warning(f"{what}: pair_prices[{pair}] not read, {why}; prices from {price_source.describe()}")
+    return price_source.load(pair)
 
 
 def post_deploy_health(
-    instance: dg.DagsterInstance, working_area: WorkingArea, prices: Prices, horizon: str, deploy: Version
+    instance: dg.DagsterInstance,
+    working_area: WorkingArea,
+    prices: Prices,
+    horizon: str,
+    deploy: Version,
+    pair: str = PRIMARY_PAIR,
 ) -> PostDeployHealth:
-    """What happened to the horizon's forecasts since ``deploy``: the outcomes of its forecast runs (from the
-    instance's run records) and its matured forecasts scored on ``prices()``."""
+    """What happened to the pair's horizon's forecasts since ``deploy``: the outcomes of its forecast runs (from
+    the instance's run records) and its matured forecasts scored on ``prices()``."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(
-            tags={"dagster/partition": horizon},
+            tags={"dagster/partition": str(series_key(horizon, pair))},
             statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE],
             created_after=deploy.committed_at,
         ),
@@ -75,7 +83,7 @@ def post_deploy_health(
     )
     forecast_runs = [r for r in records if _targets_forecast(instance, r.dagster_run)]
     succeeded = [r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in forecast_runs]  # newest first
-    return policy_health(working_area.forecast_history(), prices(), horizon, deploy.id, succeeded)
+    return policy_health(working_area.forecast_history(pair), prices(), horizon, deploy.id, succeeded)
 
 
 def rollback_request(
@@ -88,30 +96,37 @@ def rollback_request(
     *,
     store: ConfigStore | None = None,
     prices: Prices | None = None,
+    pair: str = PRIMARY_PAIR,
 ) -> dg.RunRequest | None:
-    """Step 2 of the policy for one horizon: a rollback_job request when the deployed version is a deploy
-    not yet handled and a rollback rule fires; None otherwise (the sensor and `make run` ask this).
-    ``store``: the config store already opened (else the working area's); ``prices``: what the health is
-    judged on (else :func:`health_prices`, read only when a deploy is watched)."""
-    store = store or working_area.config_store()
+    """Step 2 of the policy for one pair's horizon: a rollback_job request when the deployed version is a
+    deploy not yet handled and a rollback rule fires; None otherwise (the sensor and `make run` ask this).
+    ``store``: the pair's config store already opened (else the working area's); ``prices``: what the health
+    is judged on (else :func:`health_prices`, read only when a deploy is watched)."""
+    store = store or working_area.config_store(pair)
     deploy = store.current_version(horizon)
     if not is_watched_deploy(horizon, deploy) or deploy.id in handled:
         return None  # seeds and rollbacks are not watched; a deploy is rolled back at most once
-    prices = prices or (lambda: health_prices(instance, price_source))
-    health = post_deploy_health(instance, working_area, prices, horizon, deploy)
+    prices = prices or (lambda: health_prices(instance, price_source, pair=pair))
+    health = post_deploy_health(instance, working_area, prices, horizon, deploy, pair)
     reason = rollback_decision(horizon, deploy, store.read(horizon), health, settings, handled)
     if reason is None:
         return None
     restore = {
+        "pair": pair,
         "horizon": horizon,
         "to_version": "previous",
         "reason": f"automatic rollback: {reason}",
         "expected_version": deploy.id,  # a run that starts after someone else rolled it back changes nothing
     }
     return dg.RunRequest(
-        run_key=f"rollback-{horizon}-{deploy.id}",
+        run_key=f"rollback-{series_tag(pair, horizon)}-{deploy.id}",
         run_config={"ops": {"restore_config": {"config": restore}}},
-        tags={"forex/horizon": horizon, "forex/rollback_reason": reason[:200], "forex/rolled_back_version": deploy.id},
+        tags={
+            "forex/pair": pair,
+            "forex/horizon": horizon,
+            "forex/rollback_reason": reason[:200],
+            "forex/rolled_back_version": deploy.id,
+        },
     )
 
 
@@ -133,17 +148,24 @@ def rollback_sensor(
     # every minute: the tick's one writer's open repairs what a crash, a hand edit or a stray file left; then
     # every logged repair not alerted yet is alerted, whoever made it (a forecast run, which has no alert
     # channel, among them)
-    store = working_area.config_store()
-    alert_repairs(store, alerts, context.log, working_area)
     handled: set[str] = set(json.loads(context.cursor)) if context.cursor else set()
     settings = policy.settings()
-    prices = cache(lambda: health_prices(context.instance, price_source, context.repository_def, context.log))
-    for horizon in HORIZONS:
-        request = rollback_request(
-            context.instance, working_area, price_source, settings, horizon, handled, store=store, prices=prices
-        )
-        if request is not None:
-            handled.add(request.tags["forex/rolled_back_version"])
-            context.log.info(f"{horizon}: rolling back: {request.tags['forex/rollback_reason']}")
-            yield request
+    for pair in pair_partitions.get_partition_keys():
+        store = working_area.config_store(pair)
+        alert_repairs(store, alerts, context.log, working_area, pair)
+
+        def prices(pair: str = pair) -> pd.DataFrame:
+            return health_prices(context.instance, price_source, context.repository_def, context.log, pair=pair)
+
+        once = cache(prices)  # read only when a deploy of the pair is watched, at most once per tick
+        for horizon in HORIZONS:
+            request = rollback_request(
+                context.instance, working_area, price_source, settings, horizon, handled,
+                store=store, prices=once, pair=pair,
+            )  # fmt: skip
+            if request is not None:
+                handled.add(request.tags["forex/rolled_back_version"])
+                reason = request.tags["forex/rollback_reason"]
+                context.log.info(f"{series_label(pair, horizon)}: rolling back: {reason}")
+                yield request
     context.update_cursor(json.dumps(sorted(handled)))

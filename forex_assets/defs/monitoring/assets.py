@@ -7,7 +7,7 @@ from forex_assets.core.policy import drift_check, drift_summary, performance_che
 from forex_assets.core.policy_settings import PolicySettings
 from forex_assets.defs.alerting.set_aside import set_aside_reported
 from forex_assets.defs.metadata import table_metadata
-from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.partitions import context_series, pair_horizon_partitions, series_label
 from forex_assets.defs.resources import PolicyResource, WorkingArea
 from forex_assets.defs.resources.alerts import AlertNotifier
 
@@ -15,27 +15,28 @@ EAGER = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_
 
 
 @dg.asset(
-    partitions_def=horizon_partitions,
+    partitions_def=pair_horizon_partitions,
     group_name="monitoring",
     automation_condition=EAGER,
     description="Drift of the log returns: KS, bias-corrected PSI, volatility ratio and a Page-Hinkley "
     "streaming detector; severity NONE/LOW/MEDIUM/HIGH with the rule that decided it.",
 )
 def drift_report(
-    context: dg.AssetExecutionContext, usdclp_prices: pd.DataFrame, policy: PolicyResource
+    context: dg.AssetExecutionContext, pair_prices: pd.DataFrame, policy: PolicyResource
 ) -> dg.Output[dict]:
-    horizon = context.partition_key
+    pair, horizon = context_series(context)
+    series = series_label(pair, horizon)
     thresholds = policy.settings().drift_thresholds(horizon)
-    report = drift_check(usdclp_prices, thresholds)
+    report = drift_check(pair_prices, thresholds)
     if report is None:
         raise dg.Failure(
-            description=f"drift_report {horizon}: {len(usdclp_prices)} prices are too few for a baseline window of "
+            description=f"drift_report {series}: {len(pair_prices)} prices are too few for a baseline window of "
             f"{thresholds.baseline_window} and a test window of {thresholds.test_window} log returns"
         )
-    as_of = usdclp_prices["date"].iloc[-1].strftime("%Y-%m-%d")
-    context.log.info(f"{horizon}: drift {report.severity.name} ({'; '.join(report.reasons)})")
+    as_of = pair_prices["date"].iloc[-1].strftime("%Y-%m-%d")
+    context.log.info(f"{series}: drift {report.severity.name} ({'; '.join(report.reasons)})")
     return dg.Output(
-        report.as_dict() | {"horizon": horizon, "as_of": as_of},
+        report.as_dict() | {"pair": pair, "horizon": horizon, "as_of": as_of},
         metadata={
             "severity": report.severity.name,
             "severity_level": int(report.severity),
@@ -51,7 +52,7 @@ def drift_report(
             "distributions": dg.MetadataValue.md(
                 markdown_image(
                     returns_distribution_figure(
-                        usdclp_prices, thresholds.baseline_window, thresholds.test_window, horizon
+                        pair_prices, thresholds.baseline_window, thresholds.test_window, horizon
                     ),
                     "returns",
                 )
@@ -61,7 +62,7 @@ def drift_report(
 
 
 @dg.asset(
-    partitions_def=horizon_partitions,
+    partitions_def=pair_horizon_partitions,
     group_name="monitoring",
     deps=[dg.AssetDep("forecast")],
     automation_condition=EAGER,
@@ -72,28 +73,28 @@ def drift_report(
 )
 def performance_report(
     context: dg.AssetExecutionContext,
-    usdclp_prices: pd.DataFrame,
+    pair_prices: pd.DataFrame,
     working_area: WorkingArea,
     policy: PolicyResource,
     alerts: AlertNotifier,
 ) -> dg.Output[dict]:
-    horizon = context.partition_key
-    deployed, version = working_area.deployed_config(horizon)
+    pair, horizon = context_series(context)
+    deployed, version = working_area.deployed_config(horizon, pair)
     with set_aside_reported(context, alerts, working_area) as set_aside:  # a corrupt backtest cache
         snapshot = performance_check(
             horizon,
-            usdclp_prices,
-            working_area.forecast_history(),
+            pair_prices,
+            working_area.forecast_history(pair),
             deployed,
             working_area.backtest_cache(),
             policy.settings(),
             version,
         )
     m = snapshot.metrics
-    context.log.info(f"{horizon}: {snapshot.note}; degradation {snapshot.degradation_pct}")
+    context.log.info(f"{series_label(pair, horizon)}: {snapshot.note}; degradation {snapshot.degradation_pct}")
     metadata = {
         "source": snapshot.source,
-        "as_of": usdclp_prices["date"].iloc[-1].strftime("%Y-%m-%d"),
+        "as_of": pair_prices["date"].iloc[-1].strftime("%Y-%m-%d"),
         "note": snapshot.note,
         "forecasts_scored": snapshot.forecasts,
         "config_version": version,
@@ -144,4 +145,6 @@ def performance_report(
     if not snapshot.degradation_pct:
         metadata["degradation"] = "no validation baseline yet (seed configuration)"
     metadata |= set_aside
-    return dg.Output(snapshot.as_dict() | {"horizon": horizon, "config_version": version}, metadata=metadata)
+    return dg.Output(
+        snapshot.as_dict() | {"pair": pair, "horizon": horizon, "config_version": version}, metadata=metadata
+    )

@@ -1,6 +1,6 @@
 """Schedules and sensors that keep the forecasts calibrated without a person.
 
-* ``daily_monitoring_schedule`` (Chilean business days 19:00 America/Santiago) refreshes ``usdclp_prices``; the
+* ``daily_monitoring_schedule`` (Chilean business days 19:00 America/Santiago) refreshes ``pair_prices``; the
   forecasts, drift and performance reports follow through their eager automation conditions
   (``forex_automation_sensor``).
 * ``optimization_sensor`` reads the latest drift and performance reports, asks the trigger manager
@@ -21,13 +21,22 @@ from datetime import date
 
 import dagster as dg
 
-from forex_assets.core.calendar import is_business_day
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.schedule import DAILY_MONITORING_CRON, TIMEZONE, WEEKLY_OPTIMIZATION_CRON
 from forex_assets.core.monitoring.triggers import BAND_TEST_KEYS, TriggerDecision
 from forex_assets.core.policy import decide_optimization, trigger_inputs
 from forex_assets.core.policy_settings import PolicySettings
+from forex_assets.core.working_area import PRIMARY_PAIR
+from forex_assets.defs.partitions import (
+    pair_and_horizon,
+    pair_calendar,
+    pair_horizon_partitions,
+    pair_partitions,
+    series_key,
+    series_label,
+    series_tag,
+)
 from forex_assets.defs.recalibration.jobs import optimization_job
 from forex_assets.defs.recalibration.verdicts import decision_tags
 from forex_assets.defs.resources import PolicyResource, WorkingArea
@@ -44,7 +53,7 @@ IN_FLIGHT = [
 ]
 
 prices_job = dg.define_asset_job(
-    "prices_job", selection=dg.AssetSelection.assets("usdclp_prices"), executor_def=RUN_EXECUTOR
+    "prices_job", selection=dg.AssetSelection.assets("pair_prices"), executor_def=RUN_EXECUTOR
 )
 
 forex_automation_sensor = dg.AutomationConditionSensorDefinition(
@@ -60,18 +69,24 @@ forex_automation_sensor = dg.AutomationConditionSensorDefinition(
     execution_timezone=TIMEZONE,
     job=prices_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Daily monitoring: prices, then forecasts, drift and performance reports of every horizon.",
+    description="Daily monitoring: one run per pair whose business day it is (its prices, then the forecasts, "
+    "drift and performance reports of its horizons).",
 )
 def daily_monitoring_schedule(context: dg.ScheduleEvaluationContext):
     day = context.scheduled_execution_time.date() if context.scheduled_execution_time else date.today()
-    if not is_business_day(day):
-        return dg.SkipReason(f"{day.isoformat()} is a Chilean holiday: no fixing to fetch")
-    return dg.RunRequest(tags={"forex/kind": "monitoring"})
+    pairs = pair_partitions.get_partition_keys()
+    open_today = [pair for pair in pairs if pair_calendar(pair).is_business_day(day)]
+    if not open_today:
+        return dg.SkipReason(f"{day.isoformat()} is a holiday of every pair ({', '.join(pairs)}): no fixing to fetch")
+    return [
+        dg.RunRequest(run_key=f"prices-{pair}-{day.isoformat()}", partition_key=pair, tags={"forex/kind": "monitoring"})
+        for pair in open_today
+    ]
 
 
-def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, horizon: str):
+def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str):
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[horizon]), limit=1
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[str(partition)]), limit=1
     ).records
     materialization = records[0].asset_materialization if records else None
     if materialization is None:
@@ -80,9 +95,10 @@ def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, horizon: str):
     return records[0].storage_id, metadata
 
 
-def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, horizon: str) -> dict:
-    """Metadata values of the latest materialization of ``key[horizon]``; {} when it never materialized."""
-    return _latest(instance, key, horizon)[1]
+def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> dict:
+    """Metadata values of the latest materialization of ``key[partition]`` (one pair's horizon, ``7d|USDCLP``);
+    {} when it never materialized."""
+    return _latest(instance, key, partition)[1]
 
 
 def decision_from_reports(
@@ -123,68 +139,95 @@ def decision_from_reports(
 def decide_from_instance(
     instance: dg.DagsterInstance, log: DecisionLog, horizon: str, settings: PolicySettings
 ) -> TriggerDecision:
-    """``decision_from_reports`` on the latest drift and performance reports of ``horizon``."""
-    drift, performance = (latest_metadata(instance, key, horizon) for key in (DRIFT, PERFORMANCE))
+    """``decision_from_reports`` on the latest drift and performance reports of ``horizon`` of the pair whose
+    decision log ``log`` is."""
+    partition = series_key(horizon, log.pair)
+    drift, performance = (latest_metadata(instance, key, partition) for key in (DRIFT, PERFORMANCE))
     return decision_from_reports(drift, performance, log, horizon, settings)
 
 
-def optimization_tags(decision: TriggerDecision) -> dict[str, str]:
-    """Run tags of an optimization: the optimizer pool's tag, which triggers fired and why (read by the
-    optimization-triggered alert), and the decision's day and override flag (carried by its verdict)."""
+def optimization_tags(decision: TriggerDecision, pair: str = PRIMARY_PAIR) -> dict[str, str]:
+    """Run tags of an optimization: the optimizer pool's tag (one value per pair's horizon: dagster.yaml's
+    limits), which triggers fired and why (read by the optimization-triggered alert), and the decision's day
+    and override flag (carried by its verdict)."""
     reasons = {k: decision.reasons[k][:300] for k in decision.fired}
     return {
-        "forex/optimizer": decision.horizon,
+        "forex/optimizer": series_tag(pair, decision.horizon),
         "forex/triggers": ",".join(decision.fired),
         "forex/trigger_reasons": json.dumps(reasons),
     } | decision_tags(decision)
 
 
-def optimization_in_flight(instance: dg.DagsterInstance, horizon: str) -> str | None:
-    """The id of a run optimizing ``horizon`` (``optimization_job``, or a materialization of its
-    ``candidate_config``) that is queued or running, None when there is none. A run whose process died is
-    marked failed by run monitoring or the dead-run sweep, and is then no longer one."""
-    records = instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT, tags={"dagster/partition": horizon}))
-    for record in records:
+def optimizations_in_flight(instance: dg.DagsterInstance) -> dict[str, str]:
+    """Partition (``7d|USDCLP``) -> the id of a run optimizing it (``optimization_job``, or a materialization
+    of its ``candidate_config``) that is queued or running: one query for every pair and horizon (a tick asks
+    once, whatever the number of pairs). A run whose process died is marked failed by run monitoring or the
+    dead-run sweep, and is then no longer one."""
+    running: dict[str, str] = {}
+    for record in instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT)):
         run = record.dagster_run
+        partition = run.tags.get("dagster/partition")
+        if partition is None or partition in running:
+            continue
         if run.job_name == optimization_job.name or CANDIDATE in run_assets(instance, run):
-            return run.run_id  # run_assets: an in-process run of `forex-assets run` has no asset selection
-    return None
+            running[partition] = run.run_id  # run_assets: an in-process run of `forex-assets run` has no selection
+    return running
 
 
-def optimization_request(decision: TriggerDecision, key: str, policy: str) -> dg.RunRequest:
+def optimization_in_flight(instance: dg.DagsterInstance, horizon: str, pair: str = PRIMARY_PAIR) -> str | None:
+    """The id of a run optimizing the pair's ``horizon`` that is queued or running, None when there is none."""
+    return optimizations_in_flight(instance).get(str(series_key(horizon, pair)))
+
+
+def optimization_request(decision: TriggerDecision, key: str, policy: str, pair: str = PRIMARY_PAIR) -> dg.RunRequest:
     """``policy``: the label of the policy that decided (tag ``forex/policy``)."""
-    tags = optimization_tags(decision) | {"forex/policy": policy}
-    return dg.RunRequest(run_key=key, partition_key=decision.horizon, tags=tags)
+    tags = optimization_tags(decision, pair) | {"forex/policy": policy}
+    return dg.RunRequest(run_key=key, partition_key=str(series_key(decision.horizon, pair)), tags=tags)
 
 
 @dg.sensor(
     job=optimization_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Asks the trigger manager, for every horizon with a new drift or performance report, whether "
-    "to optimize; requests optimization_job with the reasons in the run tags.",
+    description="Asks the trigger manager, for every pair's horizon with a new drift or performance report, "
+    "whether to optimize; requests optimization_job for that pair and horizon with the reasons in the run tags.",
 )
 def optimization_sensor(context: dg.SensorEvaluationContext, working_area: WorkingArea, policy: PolicyResource):
+    # A tick reads what changed, not every pair: the latest report of every partition in one query per report
+    # asset, the runs in flight in one more; a partition's metadata is read (and its decision made) only when
+    # one of its reports is new since the cursor. 25 pairs x 4 horizons: bench/bench_sensor_tick.py.
     seen = json.loads(context.cursor) if context.cursor else {}
-    log = working_area.decision_log()
+    drift_ids, performance_ids = (
+        context.instance.get_latest_storage_id_by_partition(key, dg.DagsterEventType.ASSET_MATERIALIZATION)
+        for key in (DRIFT, PERFORMANCE)
+    )
+    changed = [
+        p
+        for p in pair_horizon_partitions.get_partition_keys()
+        if (drift_ids.get(p) or performance_ids.get(p)) and seen.get(p) != [drift_ids.get(p), performance_ids.get(p)]
+    ]
+    if not changed:
+        yield dg.SkipReason("no new drift or performance report since the last decision")
+        return
+    running = optimizations_in_flight(context.instance)
     settings = policy.settings()
-    for horizon in HORIZONS:
-        (drift_id, drift), (performance_id, performance) = (
-            _latest(context.instance, key, horizon) for key in (DRIFT, PERFORMANCE)
-        )
-        ids = [drift_id, performance_id]
-        if ids == [None, None] or seen.get(horizon) == ids:
-            continue  # no new report since the last decision
-        running = optimization_in_flight(context.instance, horizon)
-        if running is not None:  # decided on these reports once it has ended (they stay unseen)
-            context.log.info(f"{horizon}: optimization run {running} has not ended; deciding once it has")
+    logs: dict[str, DecisionLog] = {}
+    for partition in changed:
+        pair, horizon = pair_and_horizon(partition)
+        series = series_label(pair, horizon)
+        if partition in running:  # decided on these reports once it has ended (they stay unseen)
+            context.log.info(f"{series}: optimization run {running[partition]} has not ended; deciding once it has")
             continue
-        seen[horizon] = ids
+        ids = [drift_ids.get(partition), performance_ids.get(partition)]
+        drift, performance = (latest_metadata(context.instance, key, partition) for key in (DRIFT, PERFORMANCE))
+        seen[partition] = ids
+        log = logs.setdefault(pair, working_area.decision_log(pair))
         decision = decision_from_reports(drift, performance, log, horizon, settings)
         log.record(decision)  # the record of the decision this tick acts on
-        context.log.info(decision.summary())
+        context.log.info(f"{series}: {decision.summary()}" if pair != PRIMARY_PAIR else decision.summary())
         if decision.optimize:
-            yield optimization_request(decision, f"optimize-{horizon}-{ids[0]}-{ids[1]}", policy.label())
+            key = f"optimize-{series_tag(pair, horizon)}-{ids[0]}-{ids[1]}"
+            yield optimization_request(decision, key, policy.label(), pair)
     context.update_cursor(json.dumps(seen))
 
 
@@ -193,24 +236,27 @@ def optimization_sensor(context: dg.SensorEvaluationContext, working_area: Worki
     execution_timezone=TIMEZONE,
     job=optimization_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Weekly fallback: optimizes every horizon not optimized in the last "
+    description="Weekly fallback: optimizes every pair's horizon not optimized in the last "
     f"{PolicySettings().triggers.schedule_days} days (default policy).",
 )
 def weekly_optimization_schedule(
     context: dg.ScheduleEvaluationContext, working_area: WorkingArea, policy: PolicyResource
 ):
-    log = working_area.decision_log()
     settings = policy.settings().scheduled_only()
     today = context.scheduled_execution_time.date() if context.scheduled_execution_time else date.today()
+    in_flight = optimizations_in_flight(context.instance)
     requests, running = [], []
-    for horizon in HORIZONS:
-        if optimization_in_flight(context.instance, horizon) is not None:
-            running.append(horizon)  # its optimization is under way
-            continue
-        decision = decide_optimization(trigger_inputs(horizon, today, None, "", {}, log), settings)
-        log.record(decision)  # the record of the decision this tick acts on
-        if decision.optimize:
-            requests.append(optimization_request(decision, f"weekly-{horizon}-{today}", policy.label()))
+    for pair in pair_partitions.get_partition_keys():
+        log = working_area.decision_log(pair)
+        for horizon in HORIZONS:
+            if str(series_key(horizon, pair)) in in_flight:
+                running.append(series_label(pair, horizon))  # its optimization is under way
+                continue
+            decision = decide_optimization(trigger_inputs(horizon, today, None, "", {}, log), settings)
+            log.record(decision)  # the record of the decision this tick acts on
+            if decision.optimize:
+                key = f"weekly-{series_tag(pair, horizon)}-{today}"
+                requests.append(optimization_request(decision, key, policy.label(), pair))
     under_way = f"; an optimization of {', '.join(running)} is under way" if running else ""
     return requests or dg.SkipReason(
         f"no horizon is due on {today}: each was optimized in the last {settings.triggers.schedule_days} days"

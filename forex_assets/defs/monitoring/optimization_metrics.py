@@ -13,6 +13,7 @@ from forex_assets.core.monitoring.optimization_history import (
 )
 from forex_assets.core.plots import markdown_image, optimization_metrics_figure
 from forex_assets.defs.metadata import table_metadata
+from forex_assets.defs.partitions import pair_partitions
 from forex_assets.defs.resources import WorkingArea
 
 TIMEZONE = "America/Santiago"
@@ -35,19 +36,22 @@ def _trend_metadata(m: HorizonMetrics) -> dict:
 
 
 @dg.asset(
+    partitions_def=pair_partitions,
     group_name="monitoring",
     deps=[dg.AssetDep("deployed_config")],
     automation_condition=(
         dg.AutomationCondition.cron_tick_passed("0 21 * * *", TIMEZONE) | dg.AutomationCondition.any_deps_updated()
     )
     & ~dg.AutomationCondition.in_progress(),
-    description="Per horizon: optimizations by trigger kind, validation success rate, deploys with RMSE before "
-    "and after, rollbacks and time from trigger to deploy; from the config store history, the trigger decision "
-    "log and the validation reports. Refreshed daily at 21:00 America/Santiago and after every deploy.",
+    description="Per horizon of one pair: optimizations by trigger kind, validation success rate, deploys "
+    "with RMSE before and after, rollbacks and time from trigger to deploy; from the pair's config store "
+    "history, trigger decision log and validation reports. Refreshed daily at 21:00 America/Santiago and "
+    "after every deploy.",
 )
 def optimization_metrics(context: dg.AssetExecutionContext, working_area: WorkingArea) -> dg.Output[dict]:
-    store, log = working_area.config_store(), working_area.decision_log()
-    metrics = [horizon_metrics(horizon_events(store, log, working_area.reports_dir(h), h), h) for h in HORIZONS]
+    pair = context.partition_key
+    store, log = working_area.config_store(pair), working_area.decision_log(pair)
+    metrics = [horizon_metrics(horizon_events(store, log, working_area.reports_dir(h, pair), h), h) for h in HORIZONS]
     summary, deploys = summary_frame(metrics), deploys_frame(metrics)
     context.log.info(
         "; ".join(f"{m.horizon}: {m.optimizations} optimizations, {len(m.deploys)} deploys" for m in metrics)

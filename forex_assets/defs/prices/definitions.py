@@ -2,6 +2,6 @@
 
 import dagster as dg
 
-from forex_assets.defs.prices.assets import usdclp_prices
+from forex_assets.defs.prices.assets import pair_prices
 
-defs = dg.Definitions(assets=[usdclp_prices])
+defs = dg.Definitions(assets=[pair_prices])

@@ -24,7 +24,7 @@ from forex_assets.core.recalibration.workflow import (
 )
 from forex_assets.defs.alerting.set_aside import set_aside_reported
 from forex_assets.defs.metadata import table_metadata
-from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.partitions import context_series, pair_horizon_partitions, series_label
 from forex_assets.defs.resources import PolicyResource, WorkingArea
 from forex_assets.defs.resources.alerts import AlertNotifier
 from forex_assets.defs.step_retries import retry_transient_only
@@ -50,7 +50,7 @@ def announce_optimization(
     """Alert that the horizon's optimization started, with the triggers from the run's tags. A run without
     them was launched by hand: it is recorded in the decision log as a manual trigger, dated like the
     sensors' decisions on the day of the latest price (``as_of``)."""
-    horizon, tags, run_id = context.partition_key, context.run.tags, context.run.run_id
+    (pair, horizon), tags, run_id = context_series(context), context.run.tags, context.run.run_id
     fired = [kind for kind in tags.get("forex/triggers", "").split(",") if kind]
     try:
         reasons = json.loads(tags.get("forex/trigger_reasons") or "{}")
@@ -58,13 +58,14 @@ def announce_optimization(
         reasons = {}
     if not fired:
         decision = manual_decision(horizon, as_of, run_id)
-        working_area.decision_log().record(decision)
+        working_area.decision_log(pair).record(decision)
         fired, reasons = list(decision.fired), decision.reasons
-    alerts.send(optimization_triggered(horizon, fired, reasons, run_id), context.log, working_area.alert_log())
+    alert = optimization_triggered(horizon, fired, reasons, run_id)
+    alerts.send(alert, context.log, working_area.alert_log(pair), pair=pair)
 
 
 @dg.asset(
-    partitions_def=horizon_partitions,
+    partitions_def=pair_horizon_partitions,
     group_name="recalibration",
     kinds={"optuna"},
     pool="optimizer",
@@ -75,12 +76,12 @@ def announce_optimization(
 @retry_transient_only
 def candidate_config(
     context: dg.AssetExecutionContext,
-    usdclp_prices: pd.DataFrame,
+    pair_prices: pd.DataFrame,
     working_area: WorkingArea,
     alerts: AlertNotifier,
     policy: PolicyResource,
 ) -> dg.Output[dict]:
-    horizon, as_of = context.partition_key, usdclp_prices["date"].iloc[-1].date()
+    (pair, horizon), as_of = context_series(context), pair_prices["date"].iloc[-1].date()
     # a retry of a transient failure is the same optimization: announced (decision recorded, alert sent) once,
     # by the first attempt that got that far
     if context.retry_number == 0 or not _announced(context):
@@ -96,7 +97,7 @@ def candidate_config(
             seed = load_config(config_path(working_area.configs, horizon), expected_horizon=horizon)
             outcome = find_candidate(
                 space,
-                usdclp_prices,
+                pair_prices,
                 working_area.backtest_cache(),
                 working_area.optuna_storage,
                 context.log.info,
@@ -105,9 +106,9 @@ def candidate_config(
                 database_url=working_area.state_database,  # the studies in the state database, when there is one
             )
         except (ConfigError, SearchError, ModelLoadError) as error:
-            raise dg.Failure(description=f"candidate_config {horizon}: {error}") from None
+            raise dg.Failure(description=f"candidate_config {series_label(pair, horizon)}: {error}") from None
     document = candidate_document(outcome, space)
-    artifact = working_area.candidate_file(horizon)
+    artifact = working_area.candidate_file(horizon, pair)
     write_text_atomically(artifact, candidate_json(document, outcome.leaderboard))
     board = outcome.leaderboard.drop(columns=["error"]).head(50)
     failed = outcome.leaderboard[outcome.leaderboard["state"] == "FAIL"][["trial", "label", "error"]]
@@ -135,7 +136,7 @@ def candidate_config(
 
 
 @dg.asset(
-    partitions_def=horizon_partitions,
+    partitions_def=pair_horizon_partitions,
     group_name="recalibration",
     pool="optimizer",
     description="Candidate vs deployed configuration on the most recent validation window, disjoint from "
@@ -146,35 +147,36 @@ def candidate_config(
 @retry_transient_only
 def validation_report(
     context: dg.AssetExecutionContext,
-    usdclp_prices: pd.DataFrame,
+    pair_prices: pd.DataFrame,
     candidate_config: dict,
     working_area: WorkingArea,
     policy: PolicyResource,
     alerts: AlertNotifier,
 ) -> dg.Output[dict]:
-    horizon, as_of = context.partition_key, usdclp_prices["date"].iloc[-1].date()
+    (pair, horizon), as_of = context_series(context), pair_prices["date"].iloc[-1].date()
+    series = series_label(pair, horizon)
     with (
         failure_verdict(context, working_area, as_of),  # failed for good: the optimization's verdict
         set_aside_reported(context, alerts, working_area) as set_aside,  # a corrupt backtest cache
     ):
         try:
-            deployed, version = working_area.deployed_config(horizon)
+            deployed, version = working_area.deployed_config(horizon, pair)
             run = validate_candidate(
                 candidate_config,
                 deployed,
                 version,
-                usdclp_prices,
+                pair_prices,
                 working_area.backtest_cache(),
-                working_area.reports_dir(horizon),
+                working_area.reports_dir(horizon, pair),
                 policy.settings().approval,
             )
         except (ConfigError, ModelLoadError, WindowOverlapError) as error:
-            raise dg.Failure(description=f"validation_report {horizon}: {error}") from None
+            raise dg.Failure(description=f"validation_report {series}: {error}") from None
     report = run.report
     m = report.metrics
     verdict = validation_verdict(report)  # the same verdict as the replay's (core/policy.py)
-    context.log.info(f"{horizon}: {verdict.text}")
-    alerts.send(validation_result(report.to_dict()), context.log, working_area.alert_log())
+    context.log.info(f"{series}: {verdict.text}")
+    alerts.send(validation_result(report.to_dict()), context.log, working_area.alert_log(pair), pair=pair)
     # the optimization reached its verdict: from now on the guard counts it (a run killed before this does not)
     record_verdict(context, working_area, as_of, verdict.verdict, verdict.text)
     rows = pd.DataFrame([{"criterion": c.name, "passed": c.passed, "detail": c.description} for c in report.criteria])

@@ -36,7 +36,7 @@ from forex_assets.core.recalibration.validation import (
     check_outcome,
     criterion_rule,
 )
-from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.partitions import pair_horizon_partitions
 from forex_assets.defs.resources import PolicyResource
 
 VALIDATION_REPORT = dg.AssetKey("validation_report")
@@ -67,7 +67,7 @@ CHECK_SPECS = [
         asset=VALIDATION_REPORT,
         blocking=True,
         description=DESCRIPTIONS[name] + " (default policy; each result: the policy in force)",
-        partitions_def=horizon_partitions,
+        partitions_def=pair_horizon_partitions,
     )
     for name in CRITERIA_NAMES
 ]

@@ -18,6 +18,7 @@ from datetime import date
 import dagster as dg
 
 from forex_assets.core.monitoring.triggers import TriggerDecision, failure_concludes
+from forex_assets.defs.partitions import context_series
 from forex_assets.defs.resources import WorkingArea
 
 DECIDED_ON_TAG = "forex/decided_on"
@@ -40,10 +41,11 @@ def launching_decision(tags: Mapping[str, str], as_of: date) -> tuple[date, bool
 def record_verdict(
     context: dg.AssetExecutionContext, working_area: WorkingArea, as_of: date, verdict: str, detail: str = ""
 ) -> None:
-    """Record the verdict of this run's optimization of ``context.partition_key``."""
+    """Record the verdict of this run's optimization of ``context.partition_key`` (one pair's horizon)."""
     decided_on, override = launching_decision(context.run.tags, as_of)
-    working_area.decision_log().record_verdict(
-        context.partition_key,
+    pair, horizon = context_series(context)
+    working_area.decision_log(pair).record_verdict(
+        horizon,
         decided_on,
         verdict,
         performance_override=override,

@@ -10,7 +10,8 @@ import dagster as dg
 from pydantic import Field
 
 from forex_assets.core.alerting.delivery import AlertLog, Delivery, Security, SmtpSettings, deliver
-from forex_assets.core.alerting.messages import Alert
+from forex_assets.core.alerting.messages import Alert, for_pair
+from forex_assets.core.working_area import PRIMARY_PAIR
 
 DEFAULT_PORTS: dict[Security, int] = {"starttls": 587, "ssl": 465, "none": 25}
 
@@ -78,10 +79,13 @@ class AlertNotifier(dg.ConfigurableResource):
             backoff_s=self.backoff_s,
         )
 
-    def send(self, alert: Alert, log, alert_log: AlertLogSource | None = None) -> Delivery:
+    def send(self, alert: Alert, log, alert_log: AlertLogSource | None = None, pair: str = PRIMARY_PAIR) -> Delivery:
         """Deliver (or log) ``alert`` and record it in ``alert_log`` (the log, or what opens it: opened here,
         so that a state database out of reach fails the recording, not the step). Never raises: an alert must
-        not fail its step, which may have changed the config store already."""
+        not fail its step, which may have changed the config store already. ``pair``: the currency pair the
+        alert is about, named in its subject (``[forex][EUR/CLP 7d] ...``) unless it is USD/CLP (``[forex][7d]``,
+        as a single-pair instance's alerts read)."""
+        alert = for_pair(alert, pair)
         try:
             settings = self.settings()
             if settings is None:

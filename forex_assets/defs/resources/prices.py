@@ -61,9 +61,10 @@ class PriceSource(dg.ConfigurableResource):
         default=None, gt=0, description="quote per base (CLP per USD); higher prices fail; default the pair's"
     )
 
-    def pair_settings(self) -> Pair:
-        """The pair's declaration (the pairs file), with this resource's contract bounds where set."""
-        pair = load_pair(self.pair, self.pairs_file)
+    def pair_settings(self, code: str | None = None) -> Pair:
+        """The declaration of the pair ``code`` (default this resource's ``pair``) in the pairs file, with this
+        resource's contract bounds where set."""
+        pair = load_pair(code or self.pair, self.pairs_file)
         update = {
             k: getattr(self, k) for k in ("max_daily_move", "min_price", "max_price") if getattr(self, k) is not None
         }
@@ -121,10 +122,11 @@ class PriceSource(dg.ConfigurableResource):
             )
         return synthetic_prices(pair.synthetic_seed(self.synthetic_seed), self.synthetic_start, self.synthetic_end)
 
-    def load(self) -> pd.DataFrame:
-        """Fetch and validate against the pair's data contract; raises PriceValidationError / PriceSourceError
-        on bad data (PairError for an unknown pair or a bad pairs file)."""
-        pair = self.pair_settings()
+    def load(self, code: str | None = None) -> pd.DataFrame:
+        """Fetch the prices of the pair ``code`` (default this resource's ``pair``: the price asset's partition
+        names its pair) and validate them against the pair's data contract; raises PriceValidationError /
+        PriceSourceError on bad data (PairError for an unknown pair or a bad pairs file)."""
+        pair = self.pair_settings(code)
         frame = self.fetch(pair)
         rules = pair.price_rules(frame[VALUE].to_numpy(), self.max_gap_business_days)
         return validate_prices(frame, rules, source=self.describe())

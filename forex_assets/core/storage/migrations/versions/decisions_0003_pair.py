@@ -22,7 +22,7 @@ depends_on = None
 
 LEGACY_PAIR = "USDCLP"  # frozen: the pair of every row written before this revision
 #: table -> {index name: the flag its rows have set, None for all rows} (frozen copies of decisions_0001/0002)
-INDEXES = {
+INDEXES: dict[str, dict[str, str | None]] = {
     "decisions": {"decisions_optimized": "optimize", "decisions_performance_override": "performance_override"},
     "optimization_verdicts": {
         "optimization_verdicts_concluded": None,
@@ -37,12 +37,15 @@ def upgrade() -> None:
         op.add_column(table, sa.Column("pair", sa.Text, nullable=False, server_default=LEGACY_PAIR), schema=schema)
         for name, flag in indexes.items():
             op.drop_index(name, table_name=table, schema=schema)
-            condition = (
-                {}
-                if flag is None
-                else {"sqlite_where": sa.text(f"{flag} = 1"), "postgresql_where": sa.text(f"{flag} = 1")}
+            condition = None if flag is None else sa.text(f"{flag} = 1")
+            op.create_index(
+                name,
+                table,
+                ["pair", "horizon", "decided_on"],
+                schema=schema,
+                sqlite_where=condition,
+                postgresql_where=condition,
             )
-            op.create_index(name, table, ["pair", "horizon", "decided_on"], schema=schema, **condition)
 
 
 def downgrade() -> None:

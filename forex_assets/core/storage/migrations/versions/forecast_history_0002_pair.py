@@ -13,6 +13,8 @@ inside the migration's transaction, on both databases.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -32,7 +34,7 @@ def _pair() -> sa.Column[str]:
     return sa.Column("pair", sa.Text, nullable=False, server_default=LEGACY_PAIR)
 
 
-def _rebuild(name: str, columns: list[sa.Column], key: list[str], schema: str | None) -> None:
+def _rebuild(name: str, columns: list[sa.Column[Any]], key: list[str], schema: str | None) -> None:
     """``name`` rebuilt with ``columns`` (the pair first) and primary key ``key``, its rows kept."""
     new = f"{name}_keyed_by_pair"
     op.create_table(new, *columns, sa.PrimaryKeyConstraint(*key, name=f"{new}_pkey"), schema=schema)
