@@ -97,6 +97,8 @@ bench: venv
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_replay.py
 	$(BIN)/python bench/bench_sensor_tick.py
+	$(BIN)/python bench/bench_pairs_tick.py
+	$(BIN)/python bench/bench_pairs_replay.py
 	$(BIN)/python bench/bench_replay_cost.py
 	$(BIN)/python bench/bench_drift_latency.py
 	$(BIN)/python bench/calibrate_seed.py

@@ -2,7 +2,7 @@
 
 A DockerRunLauncher / K8sRunLauncher container runs ``dagster api execute_run``: one process (the run
 worker) loads the code location and executes the job with the job's own executor. This bench does the
-same with ``dagster job execute -m <code location> -j optimization_job --tags '{"dagster/partition": h}'``
+same with ``dagster job execute -m <code location> -j optimization_job --tags '{"dagster/partition": "h|USDCLP"}'``
 (the CLI's run worker, same executor, same event log), each run in a fresh process inside a fresh cgroup v1
 memory group with ``memory.limit_in_bytes`` 1 GiB, as the production run containers have
 (deploy/dagster.yaml: ``mem_limit: 1g``, ``memswap_limit: 1g``; ``memory.memsw.limit_in_bytes`` is set too
@@ -65,14 +65,14 @@ import dagster as dg
 
 from forex_assets.core.recalibration.validation import CRITERIA_NAMES, ValidationMetrics, approval_criteria
 from forex_assets.defs.graph import ASSETS
-from forex_assets.defs.partitions import horizon_partitions
+from forex_assets.defs.partitions import pair_horizon_partitions
 from forex_assets.defs.recalibration.checks import DESCRIPTIONS
 from forex_assets.defs.resources import PolicyResource, code_location_resources
 
 
 def _criterion_check(name):
     @dg.asset_check(asset="validation_report", name=name, blocking=True, description=DESCRIPTIONS[name],
-                    partitions_def=horizon_partitions)
+                    partitions_def=pair_horizon_partitions)
     def _check(validation_report: dict, policy: PolicyResource) -> dg.AssetCheckResult:
         metrics = ValidationMetrics(**validation_report["metrics"])
         criterion = next(c for c in approval_criteria(metrics, policy.settings().approval) if c.name == name)
@@ -536,7 +536,12 @@ def main() -> None:
         prices_config = work_dir / "prices.json"
         prices_config.write_text(json.dumps(QUIET))
         prices = measure(
-            job_command("forex_assets.definitions", "prices_job", {"bench/case": "prices"}, prices_config),
+            job_command(
+                "forex_assets.definitions",
+                "prices_job",
+                {"dagster/partition": "USDCLP", "bench/case": "prices"},
+                prices_config,
+            ),
             env,
             None,
             work_dir / "prices.log",
@@ -568,7 +573,7 @@ def main() -> None:
                             }
                         )
                     )
-                    tags = {"dagster/partition": horizon, "bench/case": case}
+                    tags = {"dagster/partition": f"{horizon}|USDCLP", "bench/case": case}  # USD/CLP's horizon
                     command = job_command(CODE_LOCATIONS[variant], "optimization_job", tags, run_config)
                     log = work_dir / f"run-{case}.log"
                     if reason:

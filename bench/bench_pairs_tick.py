@@ -23,13 +23,20 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import statistics
 import string
+import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from bench_common import machine, replace_section  # noqa: E402
+
+START, END = "<!-- pairs-tick:start -->", "<!-- pairs-tick:end -->"
 
 
 def pairs_document(count: int) -> dict:
@@ -163,14 +170,24 @@ def main() -> None:
 
         weekly = timed(weekly_tick, args.repeats)
 
-    print(f"{args.pairs} pairs x 4 horizons = {len(partitions)} partitions ({platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs)")  # fmt: skip
-    print(
-        summary(f"optimization_sensor, {len(partitions)} new report pairs ({requested} optimizations requested)", busy)
-    )
-    print(summary("optimization_sensor, no new report", quiet))
-    print(summary(f"rollback_sensor, {args.pairs} config stores", rollback))
-    print(summary(f"weekly_optimization_schedule, {len(partitions)} decisions", weekly))
+    lines = [
+        START,
+        f"## Sensor and schedule ticks with {args.pairs} pairs x 4 horizons (issue 24)",
+        "",
+        f"Command: `python bench/bench_pairs_tick.py --pairs {args.pairs} --repeats {args.repeats}`  ",
+        f"Machine: {machine()}",
+        "",
+        f"{len(partitions)} partitions (target: a sensor tick under 2 s):",
+        "",
+        "- " + summary(f"optimization_sensor, {len(partitions)} new report pairs, a decision each "
+                       f"({requested} optimizations requested)", busy),
+        "- " + summary("optimization_sensor, no new report (every minute of a normal day)", quiet),
+        "- " + summary(f"rollback_sensor, {args.pairs} config stores opened, every horizon's deploy watched", rollback),
+        "- " + summary(f"weekly_optimization_schedule, {len(partitions)} decisions", weekly),
+        END,
+    ]  # fmt: skip
+    replace_section(START, END, "\n".join(lines) + "\n")
+    print("\n".join(lines[1:-1]))
 
 
 if __name__ == "__main__":

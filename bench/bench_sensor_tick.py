@@ -32,7 +32,7 @@ d = dg.Definitions(
     resources=res,
 )
 with dg.instance_for_test() as inst:
-    dg.materialize([pair_prices], instance=inst, resources=res, run_config=q)
+    dg.materialize([pair_prices], partition_key="USDCLP", instance=inst, resources=res, run_config=q)
     times = []
     for _ in range(5):
         for h in HORIZONS:

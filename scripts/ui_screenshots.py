@@ -42,7 +42,7 @@ GROUPS = ("prices", "forecasting", "monitoring", "recalibration", "deployment")
 PAGES = {  # file name -> (path, seconds to let the page settle)
     "validation_checks.png": ("/assets/validation_report?view=checks", 6),
     "optimization_metrics.png": ("/assets/optimization_metrics", 6),
-    "forecast_30d.png": ("/assets/forecast?view=partitions&partition=30d", 6),
+    "forecast_30d.png": ("/assets/forecast?view=partitions&partition=30d%7CUSDCLP", 6),  # 30d|USDCLP
     "runs.png": ("/runs", 5),
 }
 

@@ -270,26 +270,36 @@ def replay_command(
 
 
 def _replay_pairs(ctx: click.Context, setups: dict, out_dir: Path, no_progress: bool, keep_state: bool) -> None:
-    """Replay each pair's set-up in turn (its report under ``out_dir/<pair>/``), then print and write the
-    summary across pairs (``out_dir/pairs_summary.json``); exit status 3 when one stopped early."""
+    """Replay each pair's set-up (its report under ``out_dir/<pair>/``), one process per core at a time, then
+    print and write the summary across pairs (``out_dir/pairs_summary.json``); exit status 3 when one stopped
+    early. A pair's replay is the same in its own process: its prices, its working area, its report; torch
+    gets the cores divided between the processes (bench/bench_pairs_replay.py: the time against one pair)."""
     import json
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
 
     from forex_assets.core.files import write_text_atomically
     from forex_assets.core.replay.engine import ReplayError
     from forex_assets.core.replay.pairs_summary import format_pairs_summary, pairs_summary
-    from forex_assets.core.replay.setup import run_replays
 
+    cores = os.cpu_count() or 1
+    workers = max(1, min(len(setups), cores))
+    if not no_progress:
+        click.echo(f"replaying {', '.join(setups)} in {workers} process(es) ...", err=True)
     reports, paths, partial = {}, {}, False
-    for code, setup in setups.items():
-        if not no_progress:
-            click.echo(f"replaying {code} ...", err=True)
-        try:
-            run = run_replays(setup, None, keep_state)
-        except ReplayError as error:
-            raise CliError(f"{code}: {error}") from None
-        [(name, replayed)] = run.replays.items()
-        reports[code], paths[code] = replayed.report, run.report_paths[name][1]
-        partial = partial or bool(run.partial)
+    # spawned, not forked: the parent has torch loaded (and its thread pool), which a fork must not copy
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, cores // workers)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_torch_threads, initargs=(threads,)) as pool:
+        futures = {code: pool.submit(_replay_one_pair, setup, keep_state) for code, setup in setups.items()}
+        for code, future in futures.items():  # in the order given
+            try:
+                reports[code], paths[code], stopped_early = future.result()
+            except ReplayError as error:
+                pool.shutdown(cancel_futures=True)
+                raise CliError(f"{code}: {error}") from None
+            partial = partial or stopped_early
     summary = pairs_summary(reports)
     summary_path = out_dir / "pairs_summary.json"
     write_text_atomically(summary_path, json.dumps(summary, indent=2))
@@ -299,3 +309,19 @@ def _replay_pairs(ctx: click.Context, setups: dict, out_dir: Path, no_progress: 
         click.echo(f"  {code}: {html_path}")
     click.echo(f"summary: {summary_path}")
     ctx.exit(3 if partial else 0)
+
+
+def _torch_threads(threads: int) -> None:
+    """A pair's replay process: torch on ``threads`` threads (the cores shared between the processes)."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _replay_one_pair(setup, keep_state: bool) -> tuple[dict, Path, bool]:
+    """One pair's replay in its process: (its report, its HTML report's path, whether it stopped early)."""
+    from forex_assets.core.replay.setup import run_replays
+
+    run = run_replays(setup, None, keep_state)
+    [(name, replayed)] = run.replays.items()
+    return replayed.report, run.report_paths[name][1], bool(run.partial)

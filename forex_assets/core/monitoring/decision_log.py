@@ -70,7 +70,18 @@ class DecisionLog:
         )
 
     def record(self, decision: TriggerDecision, at: datetime | None = None) -> None:
-        row = {
+        self.record_many([decision], at)
+
+    def record_many(self, decisions: Sequence[TriggerDecision], at: datetime | None = None) -> None:
+        """Record ``decisions`` in their order, in one transaction (all or none): a sensor tick's decisions."""
+        if not decisions:
+            return
+        rows = [self._row(decision, at) for decision in decisions]
+        with self.database.write("recording a decision in") as db:
+            db.execute(sa.insert(decisions_table), rows)
+
+    def _row(self, decision: TriggerDecision, at: datetime | None) -> dict[str, Any]:
+        return {
             "pair": self.pair,
             "horizon": decision.horizon,
             "decided_on": decision.decided_on.isoformat(),
@@ -81,8 +92,6 @@ class DecisionLog:
             "performance_override": int(decision.performance_override),
             "recorded_at": (at or datetime.now(UTC)).isoformat(),
         }
-        with self.database.write("recording a decision in") as db:
-            db.execute(sa.insert(decisions_table).values(**row))
 
     def record_verdict(
         self,

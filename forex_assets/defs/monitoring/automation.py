@@ -210,25 +210,52 @@ def optimization_sensor(context: dg.SensorEvaluationContext, working_area: Worki
         yield dg.SkipReason("no new drift or performance report since the last decision")
         return
     running = optimizations_in_flight(context.instance)
-    settings = policy.settings()
-    logs: dict[str, DecisionLog] = {}
+    deciding = [p for p in changed if p not in running]
     for partition in changed:
-        pair, horizon = pair_and_horizon(partition)
-        series = series_label(pair, horizon)
         if partition in running:  # decided on these reports once it has ended (they stay unseen)
+            series = series_label(*pair_and_horizon(partition))
             context.log.info(f"{series}: optimization run {running[partition]} has not ended; deciding once it has")
-            continue
+    # the metadata of every report to decide on, in one query per report asset (by storage id)
+    drifts = _metadata_by_id(context.instance, DRIFT, [drift_ids[p] for p in deciding if p in drift_ids])
+    performances = _metadata_by_id(
+        context.instance, PERFORMANCE, [performance_ids[p] for p in deciding if p in performance_ids]
+    )
+    settings = policy.settings()
+    decided: dict[str, list[TriggerDecision]] = {}
+    logs: dict[str, DecisionLog] = {}
+    requests = []
+    for partition in deciding:
+        pair, horizon = pair_and_horizon(partition)
         ids = [drift_ids.get(partition), performance_ids.get(partition)]
-        drift, performance = (latest_metadata(context.instance, key, partition) for key in (DRIFT, PERFORMANCE))
+        drift = drifts.get(ids[0], {}) if ids[0] is not None else {}
+        performance = performances.get(ids[1], {}) if ids[1] is not None else {}
         seen[partition] = ids
         log = logs.setdefault(pair, working_area.decision_log(pair))
         decision = decision_from_reports(drift, performance, log, horizon, settings)
-        log.record(decision)  # the record of the decision this tick acts on
-        context.log.info(f"{series}: {decision.summary()}" if pair != PRIMARY_PAIR else decision.summary())
+        decided.setdefault(pair, []).append(decision)
+        summary = decision.summary()
+        context.log.info(summary if pair == PRIMARY_PAIR else f"{series_label(pair, horizon)}: {summary}")
         if decision.optimize:
             key = f"optimize-{series_tag(pair, horizon)}-{ids[0]}-{ids[1]}"
-            yield optimization_request(decision, key, policy.label(), pair)
+            requests.append(optimization_request(decision, key, policy.label(), pair))
+    for pair, decisions in decided.items():  # the record of the decisions this tick acts on: one write per pair
+        logs[pair].record_many(decisions)
+    yield from requests
     context.update_cursor(json.dumps(seen))
+
+
+def _metadata_by_id(instance: dg.DagsterInstance, key: dg.AssetKey, storage_ids: list[int]) -> dict[int, dict]:
+    """storage id -> the metadata values of that materialization of ``key`` (one query)."""
+    if not storage_ids:
+        return {}
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, storage_ids=storage_ids), limit=len(storage_ids)
+    ).records
+    return {
+        r.storage_id: {k: v.value for k, v in r.asset_materialization.metadata.items()}
+        for r in records
+        if r.asset_materialization is not None
+    }
 
 
 @dg.schedule(
