@@ -188,3 +188,12 @@ def test_each_pair_has_its_own_config_store_and_the_read_only_commands_read_the_
     assert missing.returncode == 2 and "no forex_assets config store for USDBRL at " in missing.stderr
     unknown = cli(home, "forecasts", "--horizon", "7d", "--pair", "XXXYYY")
     assert unknown.returncode == 2 and "'XXXYYY' is not a declared pair (USDCLP, EURCLP, USDBRL" in unknown.stderr
+
+    # a pairs file of one pair ($FOREX_PAIRS_FILE): that pair is the default
+    only_eur = tmp_path / "pairs.json"
+    only_eur.write_text(json.dumps({"pairs": [{"code": "EURCLP", "csv_value_column": "eurclp"}]}))
+    default = cli(home, "forecasts", "--horizon", "7d", "--format", "json", FOREX_PAIRS_FILE=str(only_eur))
+    assert default.returncode == 0, default.stderr
+    assert {row["config_version"] for row in json.loads(default.stdout)} == {"v-eur"}
+    refused = cli(home, "forecasts", "--horizon", "7d", "--pair", "USDCLP", FOREX_PAIRS_FILE=str(only_eur))
+    assert refused.returncode == 2 and "'USDCLP' is not a declared pair (EURCLP; the pairs file)" in refused.stderr

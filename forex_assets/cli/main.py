@@ -113,14 +113,17 @@ def unique(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def declared_pairs(pairs_file: str | None = None) -> tuple[str, ...]:
-    """The pair codes of the pairs file (default configs/pairs.json), read as plain JSON: the read-only commands
-    load neither pydantic's models nor the calendars to check a ``--pair``. A file that cannot be read is left
-    to the commands that load it whole (None of its codes here: every code is taken)."""
+    """The pair codes of the pairs file (``pairs_file``, else ``$FOREX_PAIRS_FILE``, else configs/pairs.json),
+    read as plain JSON: the read-only commands load neither pydantic's models nor the calendars to check a
+    ``--pair``. A file that cannot be read is left to the commands that load it whole (none of its codes here:
+    every code is taken)."""
     import json
+    import os
 
     from forex_assets.core.working_area import SEED_CONFIGS_DIR
 
-    path = Path(pairs_file) if pairs_file else SEED_CONFIGS_DIR / "pairs.json"
+    chosen = pairs_file or os.environ.get("FOREX_PAIRS_FILE", "").strip()
+    path = Path(chosen) if chosen else SEED_CONFIGS_DIR / "pairs.json"
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))["pairs"]
         return tuple(entry["code"] for entry in entries)
@@ -129,23 +132,26 @@ def declared_pairs(pairs_file: str | None = None) -> tuple[str, ...]:
 
 
 def pair_option(function):
-    """--pair: the currency pair whose state the command reads (USDCLP, EUR/CLP, eurclp), default USD/CLP; one
-    the pairs file does not declare is refused, naming those it does."""
+    """--pair: the currency pair the command works on (USDCLP, EUR/CLP, eurclp); default the only pair of the
+    pairs file, or USD/CLP when it declares several; one the pairs file does not declare is refused, naming
+    those it does."""
 
-    def checked(ctx, param, value: str) -> str:
-        code = value.replace("/", "").upper()
+    def checked(ctx, param, value: str | None) -> str:
         declared = declared_pairs()
+        if value is None:
+            return declared[0] if len(declared) == 1 else "USDCLP"
+        code = value.replace("/", "").upper()
         if declared and code not in declared:
-            raise click.BadParameter(f"{value!r} is not a declared pair ({', '.join(declared)}; configs/pairs.json)")
+            raise click.BadParameter(f"{value!r} is not a declared pair ({', '.join(declared)}; the pairs file)")
         return code
 
     return click.option(
         "--pair",
-        default="USDCLP",
-        show_default=True,
+        default=None,
         metavar="PAIR",
         callback=checked,
-        help="the currency pair (configs/pairs.json): its config store, forecasts, decisions and alerts",
+        help="the currency pair (configs/pairs.json, or $FOREX_PAIRS_FILE): its config store, forecasts, decisions "
+        "and alerts  [default: the only pair declared, else USDCLP]",
     )(function)
 
 
