@@ -195,7 +195,7 @@ def optimization_request(decision: TriggerDecision, key: str, policy: str, pair:
 def optimization_sensor(context: dg.SensorEvaluationContext, working_area: WorkingArea, policy: PolicyResource):
     # A tick reads what changed, not every pair: the latest report of every partition in one query per report
     # asset, the runs in flight in one more; a partition's metadata is read (and its decision made) only when
-    # one of its reports is new since the cursor. 25 pairs x 4 horizons: bench/bench_sensor_tick.py.
+    # one of its reports is new since the cursor. 25 pairs x 4 horizons: bench/bench_pairs_tick.py.
     seen = json.loads(context.cursor) if context.cursor else {}
     drift_ids, performance_ids = (
         context.instance.get_latest_storage_id_by_partition(key, dg.DagsterEventType.ASSET_MATERIALIZATION)
@@ -230,7 +230,9 @@ def optimization_sensor(context: dg.SensorEvaluationContext, working_area: Worki
         drift = drifts.get(ids[0], {}) if ids[0] is not None else {}
         performance = performances.get(ids[1], {}) if ids[1] is not None else {}
         seen[partition] = ids
-        log = logs.setdefault(pair, working_area.decision_log(pair))
+        if pair not in logs:  # each pair's log opened once per tick
+            logs[pair] = working_area.decision_log(pair)
+        log = logs[pair]
         decision = decision_from_reports(drift, performance, log, horizon, settings)
         decided.setdefault(pair, []).append(decision)
         summary = decision.summary()
