@@ -112,3 +112,4 @@ screenshots: venv home
 	$(BIN)/python -m pip install --quiet -e '.[dev,production,screenshots]'
 	test -d $(DAGSTER_HOME)/forex_assets || $(BIN)/python -m forex_assets.cli.run
 	$(BIN)/python scripts/ui_screenshots.py --size 1600,1000
+	$(BIN)/python scripts/ui_partition_run.py

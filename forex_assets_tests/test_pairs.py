@@ -2,6 +2,7 @@
 currencies, a synthetic series per pair, and a replay of a pair other than USD/CLP on its own calendar."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -265,3 +266,61 @@ def test_several_pairs_in_one_replay_one_report_each_and_a_summary_across_them(t
     bad_out = tmp_path / "bad_out"
     bad = CliRunner().invoke(cli, ["replay", "--pair", "USDCLP", "USDXXX", "--no-progress", "--out", str(bad_out)])
     assert bad.exit_code == 2 and "USDXXX: unknown pair 'USDXXX'" in bad.stderr and not bad_out.exists()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc: Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def test_a_replay_process_killed_mid_replay_is_one_line_naming_the_pair_not_a_traceback(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from forex_assets_tests.cli_home import CLEARED, FOREX_ASSETS
+
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED} | {"FOREX_ASSETS_HOME": str(tmp_path / "area")}
+    args = ["replay", "--pair", "USDCLP", "EURCLP", "--start", "2026-01-02", "--end", "2026-10-30", "--no-progress"]
+    command = subprocess.Popen(
+        [str(FOREX_ASSETS), *args, "--out", str(tmp_path / "out")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline and command.poll() is None:
+        # the pool's two replay processes (spawn also starts a resource tracker, which runs no replay)
+        workers = [
+            p for p in _children(command.pid) if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text()
+        ]
+        time.sleep(0.2)
+    assert len(workers) == 2, "the replay processes did not start"
+    time.sleep(3)  # inside their replay (importing, loading prices, or forecasting)
+    os.kill(workers[0], signal.SIGKILL)
+    stdout, stderr = command.communicate(timeout=120)
+    assert command.returncode == 2, stderr
+    [line] = stderr.strip().splitlines()
+    assert line.startswith("forex-assets replay: a replay process died before its report (killed, or out of memory")
+    assert line.endswith("unfinished: USDCLP, EURCLP; finished: none") and "Traceback" not in stderr
+    time.sleep(1)
+    assert not [p for p in workers if Path(f"/proc/{p}").exists()]  # the other replay was stopped, not left running
+    assert not (tmp_path / "out" / "pairs_summary.json").exists()

@@ -197,3 +197,45 @@ def test_each_pair_has_its_own_config_store_and_the_read_only_commands_read_the_
     assert {row["config_version"] for row in json.loads(default.stdout)} == {"v-eur"}
     refused = cli(home, "forecasts", "--horizon", "7d", "--pair", "USDCLP", FOREX_PAIRS_FILE=str(only_eur))
     assert refused.returncode == 2 and "'USDCLP' is not a declared pair (EURCLP; the pairs file)" in refused.stderr
+
+
+def test_status_without_a_pair_is_one_pair_by_horizon_grid_of_the_pairs_that_have_run(tmp_path):
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    from forex_assets.core.alerting.messages import Alert, for_pair
+    from forex_assets.core.horizons import HORIZONS
+    from forex_assets.core.working_area import SEED_CONFIGS_DIR
+    from forex_assets.defs.resources import WorkingArea
+    from forex_assets_tests.cli_home import area, cli, instance_home
+
+    home = instance_home(tmp_path)
+    working_area = WorkingArea(path=str(area(home)))
+    usd, eur = working_area.config_store("USDCLP"), working_area.config_store("EURCLP")
+    deployed = eur.deploy(eur.read("30d").model_copy(update={"context_length": 300}), reason="EUR/CLP 30d tuned")
+    alert = for_pair(Alert("drift", "30d", "[forex][30d] drift HIGH", "drift", "<p>drift</p>"), "EURCLP")
+    working_area.alert_log("EURCLP").record(alert, Delivery("sent", 1))
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        for partition, severity in (("30d|EURCLP", "HIGH"), ("30d|USDCLP", "LOW")):
+            metadata = {"severity": severity, "as_of": "2026-12-04"}
+            instance.report_runless_asset_event(dg.AssetMaterialization("drift_report", partition=partition, metadata=metadata))
+
+    grid = cli(home, "status")
+    assert grid.returncode == 0, grid.stderr
+    header, rows = grid.stdout.splitlines()[2], [line.split() for line in grid.stdout.splitlines()[4:12]]
+    assert header.split()[:2] == ["pair", "horizon"]
+    assert [(row[0], row[1]) for row in rows] == [(p, h) for p in ("USD/CLP", "EUR/CLP") for h in HORIZONS]
+    by_series = {(row[0], row[1]): " ".join(row) for row in rows}
+    assert deployed.id in by_series["EUR/CLP", "30d"] and usd.current_version("30d").id in by_series["USD/CLP", "30d"]
+    assert "HIGH (2026-12-04)" in by_series["EUR/CLP", "30d"] and "LOW (2026-12-04)" in by_series["USD/CLP", "30d"]
+    assert by_series["EUR/CLP", "30d"].endswith("drift HIGH [sent, 0 min ago]")  # the subject without its prefix
+    assert by_series["USD/CLP", "30d"].endswith("none") and by_series["EUR/CLP", "7d"].endswith("none")
+    declared = [entry["code"] for entry in json.loads((SEED_CONFIGS_DIR / "pairs.json").read_text())["pairs"]]
+    rest = ", ".join(f"{code[:3]}/{code[3:]}" for code in declared if code not in ("USDCLP", "EURCLP"))
+    assert grid.stdout.rstrip().endswith(f"not run on this instance yet: {rest}")
+
+    one = cli(home, "status", "--pair", "EURCLP")  # one pair: its table as a single-pair instance's, no pair column
+    assert one.returncode == 0, one.stderr
+    lines = one.stdout.splitlines()
+    assert lines[0].startswith("forex_assets status (EUR/CLP, ") and lines[2].split()[0] == "horizon"
+    assert [line.split()[0] for line in lines[4:8]] == list(HORIZONS) and deployed.id in lines[6]

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 import yaml
@@ -22,6 +23,8 @@ from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
 from forex_assets.core.storage.read_only import sqlite_read_uri
+
+K = TypeVar("K")
 
 INDEX_SHARD = "index"
 
@@ -82,10 +85,10 @@ def latest_metadata(source, asset: str, partition: str) -> dict:
 
 
 def latest_reports_through_dagster(
-    home: Path, partitions: Mapping[str, str], assets: tuple[str, str]
-) -> dict[str, tuple[dict, dict]]:
-    """horizon -> the metadata of the latest materialization of each of ``assets`` (drift, performance) in the
-    horizon's partition (``partitions[horizon]``: ``7d|USDCLP``)."""
+    home: Path, partitions: Mapping[K, str], assets: tuple[str, str]
+) -> dict[K, tuple[dict, dict]]:
+    """key -> the metadata of the latest materialization of each of ``assets`` (drift, performance) in the
+    key's partition (``partitions[(pair, horizon)]``: ``7d|USDCLP``)."""
     drift, performance = assets
     with _materializations(home) as source:
         if source is None:

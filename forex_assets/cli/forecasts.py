@@ -28,6 +28,7 @@ import click
 
 from forex_assets.cli.main import CONTEXT_SETTINGS, CliError, ISODate, pair_option
 from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.working_area import pair_label
 
 FORMATS = ("csv", "json")
 
@@ -120,7 +121,7 @@ def _rows(
 
 def _of(pair: str) -> str:
     """How a message names a pair other than USD/CLP ("EUR/CLP "); USD/CLP's messages read as they always did."""
-    return "" if pair == "USDCLP" else f"{pair[:3]}/{pair[3:]} "
+    return "" if pair == "USDCLP" else f"{pair_label(pair)} "
 
 
 def render(rows: list[dict], output_format: str) -> str:

@@ -133,24 +133,29 @@ def partition_of(horizon: str, pair: str) -> str:
     return f"{horizon}|{pair}"
 
 
-def read_index_shard(directory: Path, horizons: tuple[str, ...], pair: str = "USDCLP") -> dict[str, tuple[dict, dict]]:
-    """horizon -> (drift, performance) metadata of the pair's horizon, from the SQLite event log in
-    ``directory``, read-only."""
+def read_index_shard(
+    directory: Path, horizons: tuple[str, ...], pairs: tuple[str, ...] = ("USDCLP",)
+) -> dict[str, dict[str, tuple[dict, dict]]]:
+    """pair -> horizon -> (drift, performance) metadata of the pair's horizon, from the SQLite event log in
+    ``directory``, read-only, in one connection."""
     from forex_assets.core.storage.read_only import sqlite_read_uri
 
     index = directory / INDEX_SHARD
     if not index.is_file():  # nothing materialized yet
-        return {h: ({}, {}) for h in horizons}
+        return {pair: {h: ({}, {}) for h in horizons} for pair in pairs}
     connection = sqlite3.connect(sqlite_read_uri(index), uri=True)
     try:
         connection.execute("PRAGMA query_only = 1")
         try:
             return {
-                h: (
-                    latest_metadata(connection, DRIFT_REPORT, partition_of(h, pair)),
-                    latest_metadata(connection, PERFORMANCE_REPORT, partition_of(h, pair)),
-                )
-                for h in horizons
+                pair: {
+                    h: (
+                        latest_metadata(connection, DRIFT_REPORT, partition_of(h, pair)),
+                        latest_metadata(connection, PERFORMANCE_REPORT, partition_of(h, pair)),
+                    )
+                    for h in horizons
+                }
+                for pair in pairs
             }
         except sqlite3.OperationalError as error:
             if "no such" in str(error):  # a table or column of another Dagster version
@@ -163,13 +168,21 @@ def read_index_shard(directory: Path, horizons: tuple[str, ...], pair: str = "US
 def latest_reports(home: Path, horizons: tuple[str, ...], pair: str = "USDCLP") -> dict[str, tuple[dict, dict]]:
     """horizon -> (metadata of the pair's horizon's latest drift report, of its latest performance report); {}
     for none."""
+    return latest_reports_of_pairs(home, horizons, (pair,))[pair]
+
+
+def latest_reports_of_pairs(
+    home: Path, horizons: tuple[str, ...], pairs: tuple[str, ...]
+) -> dict[str, dict[str, tuple[dict, dict]]]:
+    """pair -> :func:`latest_reports` of the pair, the instance opened once for all of them."""
     directory = sqlite_event_log_dir(home)
     if directory is not None:
         try:
-            return read_index_shard(directory, horizons, pair)
+            return read_index_shard(directory, horizons, pairs)
         except UnknownEventFormat:
             pass
     from forex_assets.cli.dagster_reports import latest_reports_through_dagster
 
-    partitions = {h: partition_of(h, pair) for h in horizons}
-    return latest_reports_through_dagster(home, partitions, REPORTS)
+    partitions = {(pair, h): partition_of(h, pair) for pair in pairs for h in horizons}
+    found = latest_reports_through_dagster(home, partitions, REPORTS)
+    return {pair: {h: found[pair, h] for h in horizons} for pair in pairs}

@@ -131,27 +131,32 @@ def declared_pairs(pairs_file: str | None = None) -> tuple[str, ...]:
         return ()
 
 
-def pair_option(function):
+def pair_option(function=None, *, every_by_default: bool = False):
     """--pair: the currency pair the command works on (USDCLP, EUR/CLP, eurclp); default the only pair of the
-    pairs file, or USD/CLP when it declares several; one the pairs file does not declare is refused, naming
-    those it does."""
+    pairs file, or USD/CLP when it declares several (``every_by_default``: None, every pair); one the pairs file
+    does not declare is refused, naming those it does."""
+    if function is None:
+        return lambda f: pair_option(f, every_by_default=every_by_default)
 
-    def checked(ctx, param, value: str | None) -> str:
+    def checked(ctx, param, value: str | None) -> str | None:
         declared = declared_pairs()
         if value is None:
+            if every_by_default:
+                return None
             return declared[0] if len(declared) == 1 else "USDCLP"
         code = value.replace("/", "").upper()
         if declared and code not in declared:
             raise click.BadParameter(f"{value!r} is not a declared pair ({', '.join(declared)}; the pairs file)")
         return code
 
+    default = "every declared pair that has run" if every_by_default else "the only pair declared, else USDCLP"
     return click.option(
         "--pair",
         default=None,
         metavar="PAIR",
         callback=checked,
         help="the currency pair (configs/pairs.json, or $FOREX_PAIRS_FILE): its config store, forecasts, decisions "
-        "and alerts  [default: the only pair declared, else USDCLP]",
+        f"and alerts  [default: {default}]",
     )(function)
 
 

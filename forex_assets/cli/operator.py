@@ -20,7 +20,7 @@ import click
 
 from forex_assets.cli.main import CONTEXT_SETTINGS, CliError, GreedyCommand, GreedyOption, ISODate, pair_option
 from forex_assets.core.horizons import HORIZONS
-from forex_assets.core.working_area import DAGSTER_HOME_ENV, PRIMARY_PAIR, dagster_home
+from forex_assets.core.working_area import DAGSTER_HOME_ENV, PRIMARY_PAIR, dagster_home, pair_label
 
 HISTORY_KINDS = ("deploy", "rollback", "decision", "validation", "seed", "repair")
 
@@ -29,15 +29,23 @@ class OperatorError(RuntimeError):
     """Said to the operator in one line, exit status 2."""
 
 
+HINT = "run `make run` first, or set DAGSTER_HOME to the directory of the instance"
+
+
+def dagster_instance_home() -> Path:
+    """The instance directory (set as $DAGSTER_HOME for what reads it next); a clear error when there is none."""
+    home = dagster_home()
+    if not home.is_dir():
+        raise OperatorError(f"no Dagster instance at {home}: {HINT}")
+    if not any((home / name).exists() for name in ("dagster.yaml", "storage", "history")):
+        raise OperatorError(f"{home} is not a Dagster instance (no dagster.yaml, no storage): {HINT}")
+    os.environ[DAGSTER_HOME_ENV] = str(home)
+    return home
+
+
 def instance_home(pair: str = PRIMARY_PAIR) -> Path:
     """The instance directory; a clear error when nothing has run there (for ``pair``)."""
-    home = dagster_home()
-    hint = "run `make run` first, or set DAGSTER_HOME to the directory of the instance"
-    if not home.is_dir():
-        raise OperatorError(f"no Dagster instance at {home}: {hint}")
-    if not any((home / name).exists() for name in ("dagster.yaml", "storage", "history")):
-        raise OperatorError(f"{home} is not a Dagster instance (no dagster.yaml, no storage): {hint}")
-    os.environ[DAGSTER_HOME_ENV] = str(home)
+    home, hint = dagster_instance_home(), HINT
     store = config_store_path(pair)
     if not store.is_dir():
         what = "" if pair == PRIMARY_PAIR else f" for {pair}"
@@ -74,20 +82,22 @@ def _existing_logs(pair: str = PRIMARY_PAIR):
     return decisions, open_for_reading(AlertLog, area.alert_log, url, pair)
 
 
-def _reports(home: Path, pair: str = PRIMARY_PAIR) -> tuple[Mapping[str, tuple[dict | None, dict | None]], str]:
-    """horizon -> the metadata of its latest (drift, performance) reports, and a note for the operator: when
-    the instance cannot be read, each is None (shown "unavailable") and the note says why."""
-    from forex_assets.cli.instance_reports import latest_reports
+def _reports(
+    home: Path, pairs: tuple[str, ...] = (PRIMARY_PAIR,)
+) -> tuple[Mapping[str, Mapping[str, tuple[dict | None, dict | None]]], str]:
+    """pair -> horizon -> the metadata of its latest (drift, performance) reports, and a note for the operator:
+    when the instance cannot be read, each is None (shown "unavailable") and the note says why."""
+    from forex_assets.cli.instance_reports import latest_reports_of_pairs
 
     try:
-        return latest_reports(home, HORIZONS, pair), ""
+        return latest_reports_of_pairs(home, HORIZONS, pairs), ""
     except Exception as error:  # a database of Dagster's that cannot be read: the rest of the status still can
         detail = " ".join(str(error).split()) or type(error).__name__
         note = (
             f"\n\ndrift and performance: unavailable, the Dagster instance at {home} could not be read "
             f"({type(error).__name__}: {detail})"
         )
-        return {h: (None, None) for h in HORIZONS}, note
+        return {pair: {h: (None, None) for h in HORIZONS} for pair in pairs}, note
 
 
 #: the variable that names the policy file in force (``core/policy_file.py``'s, which loads the whole modeling
@@ -112,22 +122,47 @@ def schedule_days() -> int:
         raise OperatorError(str(error)) from None
 
 
-def status(now: datetime | None = None, pair: str = PRIMARY_PAIR) -> str:
-    home = instance_home(pair)
-    store = read_only_store(pair)
-    log, alerts = _existing_logs(pair)
-
+def status(now: datetime | None = None, pair: str | None = PRIMARY_PAIR) -> str:
+    """The status table of ``pair``'s horizons; ``pair=None``: the pair x horizon grid of every declared pair
+    that has run on the instance (a pair column when there are several), and the declared pairs that have not."""
     from forex_assets.cli.views import format_damage, format_table, status_row
     from forex_assets.core.monitoring.schedule import TIMEZONE, WEEKLY_OPTIMIZATION_CRON
 
+    pairs: tuple[str, ...] = (pair,) if pair is not None else ()
+    not_run: tuple[str, ...] = ()
+    if pair is None:
+        pairs, not_run = pairs_run_here()
+    home = instance_home(pairs[0])
     schedule = (WEEKLY_OPTIMIZATION_CRON, TIMEZONE, schedule_days())
     now = now or datetime.now(UTC)
-    reports, note = _reports(home, pair)
-    with _state_errors():
-        rows = [status_row(h, store, log, alerts, *reports[h], now, schedule) for h in HORIZONS]
+    reports, note = _reports(home, pairs)
+    rows, damage = [], []
+    for code in pairs:
+        store = read_only_store(code)
+        log, alerts = _existing_logs(code)
+        with _state_errors():
+            shown = pair_label(code)
+            rows += [status_row(h, store, log, alerts, *reports[code][h], now, schedule, shown) for h in HORIZONS]
+        damage.append(format_damage(store))
     table = format_table(rows)
-    shown = "" if pair == PRIMARY_PAIR else f" {pair[:3]}/{pair[3:]},"
-    return f"forex_assets status ({shown}{home}, {now:%Y-%m-%d %H:%M} UTC)\n\n{table}{note}{format_damage(store)}"
+    title = f"{pair_label(pairs[0])}, " if len(pairs) == 1 and pairs[0] != PRIMARY_PAIR else ""
+    if not_run:
+        note += f"\n\nnot run on this instance yet: {', '.join(pair_label(code) for code in not_run)}"
+    return f"forex_assets status ({title}{home}, {now:%Y-%m-%d %H:%M} UTC)\n\n{table}{note}{''.join(damage)}"
+
+
+def pairs_run_here() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the declared pairs that have a config store on the instance, those that have none), in the pairs file's
+    order; USD/CLP stands for a single-pair instance's when no pairs file can be read. None has run: the error
+    of :func:`instance_home` for the first declared pair."""
+    from forex_assets.cli.main import declared_pairs
+
+    dagster_instance_home()
+    declared = declared_pairs() or (PRIMARY_PAIR,)
+    run = tuple(code for code in declared if config_store_path(code).is_dir())
+    if not run:
+        instance_home(declared[0])
+    return run, tuple(code for code in declared if code not in run)
 
 
 @contextmanager
@@ -158,7 +193,7 @@ def history(horizon: str, since: date | None = None, kinds: list[str] | None = N
     events = sorted(store_events(store, horizon) + decisions + validation_events(reports, horizon), key=lambda e: e.at)
     if since is not None:
         events = [e for e in events if e.at.date() >= since]
-    title = ("" if pair == PRIMARY_PAIR else f"{pair[:3]}/{pair[3:]} ") + f"{horizon} history"
+    title = ("" if pair == PRIMARY_PAIR else f"{pair_label(pair)} ") + f"{horizon} history"
     title += f" since {since}" if since else ""
     return f"{title}\n\n{format_history(events, set(kinds) if kinds else None)}{format_damage(store)}"
 
@@ -171,10 +206,11 @@ def _say(answer) -> None:
 
 
 @click.command(name="status", cls=GreedyCommand, context_settings=CONTEXT_SETTINGS)
-@pair_option
-def status_command(pair: str) -> None:
-    """Per horizon: deployed version and when, last drift severity, performance degradation, last
-    optimization, next scheduled optimization, last alert.
+@pair_option(every_by_default=True)
+def status_command(pair: str | None) -> None:
+    """Per pair and horizon: deployed version and when, last drift severity, performance degradation, band,
+    last optimization, next scheduled optimization, last alert. Without --pair, every declared pair that has run
+    on the instance, one grid (a pair column when there are several).
 
     Reads the instance of $DAGSTER_HOME (default: the project's .dagster_home, what `make run` uses)."""
     _say(lambda: status(pair=pair))

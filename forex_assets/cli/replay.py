@@ -278,6 +278,7 @@ def _replay_pairs(ctx: click.Context, setups: dict, out_dir: Path, no_progress: 
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     from forex_assets.core.files import write_text_atomically
     from forex_assets.core.replay.engine import ReplayError
@@ -299,6 +300,13 @@ def _replay_pairs(ctx: click.Context, setups: dict, out_dir: Path, no_progress: 
             except ReplayError as error:
                 pool.shutdown(cancel_futures=True)
                 raise CliError(f"{code}: {error}") from None
+            except BrokenProcessPool:  # a replay process killed (kill -9, out of memory): every pending one is lost
+                unfinished = ", ".join(c for c in setups if c not in reports)
+                finished = f"{', '.join(reports)}, their reports under {out_dir}" if reports else "none"
+                raise CliError(
+                    "a replay process died before its report (killed, or out of memory: a pair's replay holds "
+                    f"about 0.6 GiB), the others were stopped; unfinished: {unfinished}; finished: {finished}"
+                ) from None
             partial = partial or stopped_early
     summary = pairs_summary(reports)
     summary_path = out_dir / "pairs_summary.json"

@@ -25,6 +25,7 @@ from forex_assets.cli.main import (
     price_source_options,
 )
 from forex_assets.core.horizons import HORIZONS
+from forex_assets.core.working_area import pair_label
 
 DEFAULT_REASON = "manual rollback (forex-assets rollback)"
 VERSIONS_LISTED = 10  # an unknown --to is answered with the horizon's newest versions, at most this many
@@ -113,7 +114,7 @@ def run_rollback(horizon: str, to_version: str, reason: str, price_options: dict
 def format_result(
     horizon: str, rolled: dict, forecast: dict, reason: str, run_id: str, home, pair: str = "USDCLP"
 ) -> str:
-    series = horizon if pair == "USDCLP" else f"{pair[:3]}/{pair[3:]} {horizon}"
+    series = horizon if pair == "USDCLP" else f"{pair_label(pair)} {horizon}"
     lines = [
         f"{series} rolled back: {rolled['previous_version']} -> {rolled['restored_version']} "
         f"(recorded as version {rolled['version']})",

@@ -45,7 +45,7 @@ from forex_assets.core.error_text import user_error as _user_error  # noqa: F401
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.monitoring.triggers import TriggerDecision
 from forex_assets.core.policy_file import POLICY_FILE_ENV, PolicyFileError, load_policy_in_force
-from forex_assets.core.working_area import DAGSTER_HOME_ENV, PRIMARY_PAIR, PROJECT_ROOT, dagster_home
+from forex_assets.core.working_area import DAGSTER_HOME_ENV, PRIMARY_PAIR, PROJECT_ROOT, dagster_home, pair_label
 from forex_assets.defs.deployment.assets import deployed_config
 from forex_assets.defs.deployment.jobs import rollback_job
 from forex_assets.defs.deployment.repairs import repair_summary
@@ -465,7 +465,7 @@ def run_command(
         click.echo(f"forex-assets run: stopped by {stop.name}{stop.detail}", err=True)
         ctx.exit(stop.exit_status)
     click.echo()
-    shown = "" if pair == PRIMARY_PAIR else f"of {pair[:3]}/{pair[3:]} "
+    shown = "" if pair == PRIMARY_PAIR else f"of {pair_label(pair)} "
     click.echo(f"forex_assets cycle {shown}on {price_source.describe()} (DAGSTER_HOME={home})")
     click.echo(f"policy {policy.label()}")
     click.echo(format_summary(rows))

@@ -3,6 +3,7 @@ and a horizon's timeline, from the working area's stores and the latest report m
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,6 +14,10 @@ from forex_assets.core.alerting.delivery import AlertLog
 from forex_assets.core.deployment.config_store import ConfigStore, ConfigStoreError
 from forex_assets.core.monitoring.decision_log import DecisionLog
 from forex_assets.core.monitoring.optimization_history import HistoryEvent
+
+#: what every alert subject starts with (``[forex][7d] ``, ``[forex][EUR/CLP 7d] ``): the table has the pair
+#: and horizon in their own columns
+ALERT_PREFIX = re.compile(r"^\[forex\]\[[^\]]*\] ")
 
 
 def next_weekly_run(now: datetime, cron: str, timezone: str, due_from: date | None) -> datetime:
@@ -40,6 +45,7 @@ class StatusRow:
     last_optimization: str
     next_scheduled: str
     last_alert: str
+    pair: str = ""  # shown as a column when the table holds several pairs
 
 
 def _age(then: datetime, now: datetime) -> str:
@@ -60,10 +66,11 @@ def status_row(
     performance: dict | None,
     now: datetime,
     schedule: tuple[str, str, int],
+    pair: str = "",
 ) -> StatusRow:
     """``drift`` and ``performance``: metadata of the latest reports ({} when none, None when the instance could
     not be read); ``schedule``: (cron, timezone, days between scheduled optimizations). ``log``, ``alerts``: None
-    when nothing was recorded."""
+    when nothing was recorded. ``pair``: the pair's label, for a table of several pairs."""
     try:
         version = store.current_version(horizon)
         version_id, deployed_at = version.id, f"{version.committed_at:%Y-%m-%d %H:%M} UTC"
@@ -88,7 +95,7 @@ def status_row(
     next_run = next_weekly_run(now, cron, timezone, due)
     last = alerts.last(horizon) if alerts is not None else None
     if last:
-        subject = last.subject.removeprefix(f"[forex][{last.horizon}] ")
+        subject = ALERT_PREFIX.sub("", last.subject, count=1)
         subject = subject if len(subject) <= 60 else subject[:57] + "..."
         last_alert = f"{subject} [{last.status}, {_age(last.sent_at, now)}]"
     else:
@@ -103,6 +110,7 @@ def status_row(
         last_optimization,
         f"{next_run:%Y-%m-%d %H:%M %Z}",
         last_alert,
+        pair,
     )
 
 
@@ -171,8 +179,12 @@ STATUS_COLUMNS = (
 
 
 def format_table(rows: list[StatusRow]) -> str:
-    cells = [[label for _, label in STATUS_COLUMNS]] + [[getattr(r, f) for f, _ in STATUS_COLUMNS] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(STATUS_COLUMNS))]
+    """One line per row; a ``pair`` column first when the rows are of several pairs (the pair x horizon grid)."""
+    columns: tuple[tuple[str, str], ...] = STATUS_COLUMNS
+    if len({r.pair for r in rows}) > 1:
+        columns = (("pair", "pair"), *STATUS_COLUMNS)
+    cells = [[label for _, label in columns]] + [[getattr(r, f) for f, _ in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

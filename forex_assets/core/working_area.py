@@ -36,6 +36,12 @@ PROJECT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
 #: config store, reports and candidates of an instance written before pairs are USD/CLP's, where they were
 PRIMARY_PAIR = "USDCLP"
 
+
+def pair_label(code: str) -> str:
+    """How a pair's code reads to people, in tables, titles and alert subjects: ``EURCLP`` -> ``EUR/CLP``."""
+    return f"{code[:3]}/{code[3:]}"
+
+
 # the environment variables, in the order the table above reads them
 HOME_ENV = "FOREX_ASSETS_HOME"
 DAGSTER_HOME_ENV = "DAGSTER_HOME"

@@ -15,7 +15,7 @@ import dagster as dg
 from forex_assets.core.calendar import BusinessCalendar
 from forex_assets.core.horizons import HORIZONS
 from forex_assets.core.pairs import load_pair, load_pairs
-from forex_assets.core.working_area import PRIMARY_PAIR
+from forex_assets.core.working_area import PRIMARY_PAIR, pair_label
 
 PAIR, HORIZON = "pair", "horizon"  # the dimensions' names (Dagster orders a key's parts by them: "7d|USDCLP")
 
@@ -44,7 +44,7 @@ def context_series(context: dg.AssetExecutionContext | dg.AssetCheckExecutionCon
 
 def series_label(pair: str, horizon: str) -> str:
     """How logs and messages name one series: ``7d`` for USD/CLP (as they always did), ``EUR/CLP 7d`` else."""
-    return horizon if pair == PRIMARY_PAIR else f"{pair[:3]}/{pair[3:]} {horizon}"
+    return horizon if pair == PRIMARY_PAIR else f"{pair_label(pair)} {horizon}"
 
 
 def series_tag(pair: str, horizon: str) -> str:

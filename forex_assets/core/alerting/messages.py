@@ -13,6 +13,7 @@ from typing import Any
 
 from forex_assets.core.corrupt_files import SetAside
 from forex_assets.core.templates import render
+from forex_assets.core.working_area import pair_label
 
 ALL_HORIZONS = "all"
 
@@ -37,7 +38,7 @@ def for_pair(alert: Alert, pair: str, primary: str = "USDCLP") -> Alert:
     if pair == primary:
         return alert
     old = f"[forex][{alert.horizon}]"
-    new = f"[forex][{pair[:3]}/{pair[3:]} {alert.horizon}]"
+    new = f"[forex][{pair_label(pair)} {alert.horizon}]"
     return replace(alert, subject=alert.subject.replace(old, new, 1), html=alert.html.replace(old, new, 1))
 
 
