@@ -89,8 +89,8 @@ clean:
 	rm -rf .dagster_home .forex_assets .pytest_cache
 
 ## make bench: search engine vs the plain ADR grid loop, peak RSS of optimization runs, the read-only commands'
-## wall time and peak RSS, the seeds' calibration, the band's ceiling and the distribution targets; writes
-## bench/results.md
+## wall time and peak RSS, the pairs' sensor tick, replays and runs per pair-day on a live daemon, the seeds'
+## calibration, the band's ceiling and the distribution targets; writes bench/results.md
 bench: venv
 	$(BIN)/python bench/bench_cli.py
 	$(BIN)/python bench/bench_search.py
@@ -98,7 +98,8 @@ bench: venv
 	$(BIN)/python bench/bench_replay.py
 	$(BIN)/python bench/bench_sensor_tick.py
 	$(BIN)/python bench/bench_pairs_tick.py
-	$(BIN)/python bench/bench_pairs_replay.py
+	$(BIN)/python bench/bench_pairs_replay.py --start 2024-11-01 --end 2026-10-30
+	$(BIN)/python bench/bench_pairs_daemon.py
 	$(BIN)/python bench/bench_replay_cost.py
 	$(BIN)/python bench/bench_drift_latency.py
 	$(BIN)/python bench/calibrate_seed.py

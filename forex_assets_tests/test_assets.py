@@ -100,3 +100,38 @@ def test_csv_source_forecasts_from_its_last_date(working_area, tmp_path):
     runs = ForecastHistory(tmp_path / "area" / "forecast_history.sqlite").runs("7d")
     assert runs["origin_date"].iloc[0] == prices["date"].iloc[-1]
     assert runs["last_price"].iloc[0] == pytest.approx(prices["usdclp"].iloc[-1])
+
+
+def test_the_ui_figures_name_the_pair_they_show():
+    """The prices and forecast figures of the UI's metadata name the pair and its unit (they said USD/CLP for
+    every pair)."""
+    from forex_assets.core.plots import forecast_fan_figure, price_history_figure
+
+    prices = random_walk_prices(200, level=1.08)
+    last, start = prices["usdclp"].iloc[-1], prices["date"].iloc[-1] + pd.offsets.BDay(1)
+    quantiles = {q: [last] * 7 for q in ("q0_025", "q0_1", "q0_5", "q0_9", "q0_975")}
+    table = pd.DataFrame({"target_date": pd.bdate_range(start, periods=7), **quantiles})
+    fan = forecast_fan_figure(prices, table, "7d", pair="EURUSD").axes[0]
+    assert (fan.get_title(), fan.get_ylabel()) == ("EUR/USD forecast, 7d", "USD per EUR")
+    history = price_history_figure(prices, pair="USDBRL").axes[0]
+    assert (history.get_title(), history.get_ylabel()) == ("USD/BRL", "BRL per USD")
+
+
+def test_figures_are_palette_pngs_smaller_than_the_rendering():
+    """Every figure is stored in Dagster's event log with each materialization: a 256-colour palette PNG, at
+    most half the bytes of matplotlib's RGBA rendering of the same figure."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from forex_assets.core.plots import figure_png_base64, price_history_figure
+
+    prices = random_walk_prices(400)
+    rendering = io.BytesIO()
+    price_history_figure(prices).savefig(rendering, format="png", dpi=90, bbox_inches="tight")
+    stored = base64.b64decode(figure_png_base64(price_history_figure(prices)))
+    with Image.open(io.BytesIO(stored)) as image, Image.open(rendering) as rendered:
+        assert image.mode == "P" and image.size == rendered.size
+        assert len(image.getcolors(256) or []) > 2  # the lines and the grid survive, not a blank image
+    assert len(stored) <= 0.5 * len(rendering.getvalue())

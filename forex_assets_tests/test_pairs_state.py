@@ -218,7 +218,8 @@ def test_status_without_a_pair_is_one_pair_by_horizon_grid_of_the_pairs_that_hav
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         for partition, severity in (("30d|EURCLP", "HIGH"), ("30d|USDCLP", "LOW")):
             metadata = {"severity": severity, "as_of": "2026-12-04"}
-            instance.report_runless_asset_event(dg.AssetMaterialization("drift_report", partition=partition, metadata=metadata))
+            event = dg.AssetMaterialization("drift_report", partition=partition, metadata=metadata)
+            instance.report_runless_asset_event(event)
 
     grid = cli(home, "status")
     assert grid.returncode == 0, grid.stderr

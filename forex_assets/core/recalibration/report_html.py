@@ -39,7 +39,7 @@ def _paths_figure(candidate: BacktestResult, deployed: BacktestResult) -> Figure
         ax.plot(dates, result.median[last], color=colour, label=f"{name} median")
         ax.fill_between(dates, result.quantiles[last, :, 0], result.quantiles[last, :, -1], color=colour, alpha=0.15)
     ax.set_xlabel(f"business days after {candidate.origin_dates[last]:%Y-%m-%d}")
-    ax.set_ylabel("CLP per USD")
+    ax.set_ylabel("price (quote currency per base)")
     ax.set_title("Latest validation origin: forecasts and 95 % intervals")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

@@ -122,8 +122,9 @@ def timeline_figure(prices: pd.DataFrame, report: dict[str, Any]) -> Figure:
     first = start - pd.offsets.BDay(60) if freq is None else start
     shown = prices[(prices["date"] >= first) & (prices["date"] <= end)]
     axes[0].plot(shown["date"], shown["usdclp"], lw=1, color="black")
-    axes[0].set_ylabel("CLP per USD", fontsize=8)
-    title = "USD/CLP over the replay"
+    pair = str(report.get("pair") or "USDCLP")
+    axes[0].set_ylabel(f"{pair[3:]} per {pair[:3]}", fontsize=8)
+    title = f"{pair[:3]}/{pair[3:]} over the replay"
     if freq is None:
         axes[0].axvline(start, color="grey", lw=0.8)
         title += " (grey line: first replay day); below, each horizon's optimizations by verdict and rollbacks"

@@ -47,7 +47,7 @@ def produce_forecast(
         "context_length": config.context_length,
         "forecast": table_metadata(table),
         "fan_chart": dg.MetadataValue.md(
-            markdown_image(forecast_fan_figure(prices, table, horizon), f"forecast {series}")
+            markdown_image(forecast_fan_figure(prices, table, horizon, pair=pair), f"forecast {series}")
         ),
     }
     return table, metadata

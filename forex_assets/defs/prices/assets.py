@@ -29,6 +29,7 @@ def pair_prices(context: dg.AssetExecutionContext, price_source: PriceSource) ->
     except (PriceValidationError, PriceSourceError) as error:  # a broken data contract, a bad file: never retried
         raise dg.Failure(description=str(error), allow_retries=False) from None
     returns = prices["usdclp"].pct_change().dropna()
+    figure = markdown_image(price_history_figure(prices, pair=pair.code), pair.label)
     context.log.info(f"{len(prices)} observations from {price_source.describe()}")
     return dg.Output(
         prices,
@@ -40,6 +41,6 @@ def pair_prices(context: dg.AssetExecutionContext, price_source: PriceSource) ->
             "pair": pair.label,
             "last_price": float(prices["usdclp"].iloc[-1]),
             "daily_return_std_pct": round(float(returns.std() * 100), 4),
-            "recent_prices": dg.MetadataValue.md(markdown_image(price_history_figure(prices), pair.label)),
+            "recent_prices": dg.MetadataValue.md(figure),
         },
     )
