@@ -416,3 +416,36 @@ def test_the_error_text_reads_a_plain_exception_chain_too():
     assert describe_error(error_record(KeyError("missing")), "r1") == (
         "KeyError: 'missing' (traceback in the event log of run r1)"
     )
+
+
+def test_a_candidate_refused_by_the_blocking_checks_sends_no_run_failure_alert(smtp, forex_env):
+    """An optimization whose candidate the blocking approval checks refuse ends FAILURE by design; the validation
+    alert already named every criterion, so the run failure sensor stays quiet (two emails a rejection, else).
+    A run with a real error besides is still alerted."""
+    inbox, notifier = smtp
+    instance, _, working_area = forex_env
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("accuracy_improves", asset="candidate", blocking=True)])
+    def candidate():
+        yield dg.Output(1)
+        yield dg.AssetCheckResult(check_name="accuracy_improves", passed=False)
+
+    @dg.asset(deps=["candidate"])
+    def downstream():
+        return 2
+
+    refused = dg.materialize([candidate, downstream], instance=instance, raise_on_error=False, run_config=QUIET)
+    assert not refused.success
+    [failure] = [e for e in refused.all_events if e.is_step_failure]
+    assert failure.step_failure_data.error.cls_name == "DagsterAssetCheckFailedError"
+    _sensor_alert(instance, refused, notifier, working_area)
+    assert inbox.messages == [] and working_area.alert_log().entries() == []
+
+    @dg.asset
+    def broken():
+        raise ValueError("the search space is empty")
+
+    both = dg.materialize([candidate, broken], instance=instance, raise_on_error=False, run_config=QUIET)
+    assert not both.success
+    _sensor_alert(instance, both, notifier, working_area)
+    assert len(inbox.messages) == 1 and "the search space is empty" in inbox.text(inbox.messages[0])

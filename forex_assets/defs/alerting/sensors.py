@@ -1,4 +1,6 @@
-"""Run failure alerts: every failed run of the code location sends one alert (job, selection, errors, link)."""
+"""Run failure alerts: every failed run of the code location sends one alert (job, selection, errors, link), but
+for a run whose only failure is its blocking approval checks refusing the candidate: that is a rejection, which
+the validation alert already reported with every criterion."""
 
 from __future__ import annotations
 
@@ -32,6 +34,17 @@ def _step_errors(context: dg.RunFailureSensorContext) -> list[str]:
     return errors
 
 
+#: The error a step raises when blocking asset checks fail (the approval checks refusing a candidate).
+CHECKS_REFUSED = "DagsterAssetCheckFailedError"
+
+
+def refused_by_blocking_checks(context: dg.RunFailureSensorContext) -> bool:
+    """Whether every failed step of the run failed because blocking asset checks failed (a rejected candidate:
+    the optimization ends FAILURE by design, and ``validation_report`` alerted with every criterion)."""
+    errors = [event.step_failure_data.error for event in context.get_step_failure_events()]
+    return bool(errors) and all(error is not None and error.cls_name == CHECKS_REFUSED for error in errors)
+
+
 def run_series(run: dg.DagsterRun) -> tuple[str, str | None]:
     """(pair, horizon) a run worked on: its partition (``7d|EURCLP``, or a pair alone for the prices), else
     the rollback job's tags; (USD/CLP, None) for a run of no pair or of every horizon."""
@@ -54,10 +67,14 @@ def _selection(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
 @dg.run_failure_sensor(
     name="run_failure_alert_sensor",
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Sends one alert (email, or the sensor log when SMTP is not configured) for every failed run.",
+    description="Sends one alert (email, or the sensor log when SMTP is not configured) for every failed run, "
+    "but an optimization whose candidate the blocking approval checks refused (the validation alert said so).",
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertNotifier, working_area: WorkingArea):
     run = context.dagster_run
+    if refused_by_blocking_checks(context):
+        context.log.info(f"run {run.run_id}: candidate refused by the blocking approval checks, no failure alert")
+        return
     pair, horizon = run_series(run)
     alert = run_failed(
         run.job_name,
