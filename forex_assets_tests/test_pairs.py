@@ -268,6 +268,14 @@ def test_several_pairs_in_one_replay_one_report_each_and_a_summary_across_them(t
     assert bad.exit_code == 2 and "USDXXX: unknown pair 'USDXXX'" in bad.stderr and not bad_out.exists()
 
 
+def _cmdline(pid: int) -> str:
+    """The command line of process ``pid`` (empty once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def _children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (from /proc: Linux)."""
     found = []
@@ -308,15 +316,18 @@ def test_a_replay_process_killed_mid_replay_is_one_line_naming_the_pair_not_a_tr
     deadline = time.monotonic() + 120
     workers: list[int] = []
     while len(workers) < 2 and time.monotonic() < deadline and command.poll() is None:
-        # the pool's two replay processes (spawn also starts a resource tracker, which runs no replay)
-        workers = [
-            p for p in _children(command.pid) if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text()
-        ]
+        # the pool's two replay processes, known by spawn's entry point in their command line: not the resource
+        # tracker spawn also starts, nor a child caught between fork and exec (it still shows the parent's)
+        workers = [p for p in _children(command.pid) if "spawn_main" in _cmdline(p)]
         time.sleep(0.2)
     assert len(workers) == 2, "the replay processes did not start"
     time.sleep(3)  # inside their replay (importing, loading prices, or forecasting)
     os.kill(workers[0], signal.SIGKILL)
-    stdout, stderr = command.communicate(timeout=120)
+    try:
+        stdout, stderr = command.communicate(timeout=120)
+    finally:
+        if command.poll() is None:  # never leave a replay running behind a failed test
+            command.kill()
     assert command.returncode == 2, stderr
     [line] = stderr.strip().splitlines()
     assert line.startswith("forex-assets replay: a replay process died before its report (killed, or out of memory")
