@@ -276,6 +276,15 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _signal_state(pid: int) -> str:
+    """The blocked and ignored signal masks of process ``pid`` (``/proc/<pid>/status``)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return "gone"
+    return " ".join(line.replace("\t", "") for line in lines if line.startswith(("SigBlk", "SigIgn")))
+
+
 def _children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (from /proc: Linux)."""
     found = []
@@ -312,6 +321,9 @@ def test_a_replay_process_killed_mid_replay_is_one_line_naming_the_pair_not_a_tr
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # SIGTERM ignored, as a parent can hand it down (it did in the test suite): the surviving replay process
+        # ignores the executor's SIGTERM, and the command hung for ever waiting for it
+        preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN),
     )
     deadline = time.monotonic() + 120
     workers: list[int] = []
@@ -322,9 +334,13 @@ def test_a_replay_process_killed_mid_replay_is_one_line_naming_the_pair_not_a_tr
         time.sleep(0.2)
     assert len(workers) == 2, "the replay processes did not start"
     time.sleep(3)  # inside their replay (importing, loading prices, or forecasting)
+    # what the processes inherit of signals (a blocked or ignored SIGTERM): said if the command hangs
+    signals = {p: _signal_state(p) for p in (command.pid, *workers)}
     os.kill(workers[0], signal.SIGKILL)
     try:
         stdout, stderr = command.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the replay did not end after its process was killed; signals: {signals}")
     finally:
         if command.poll() is None:  # never leave a replay running behind a failed test
             command.kill()

@@ -301,6 +301,7 @@ def _replay_pairs(ctx: click.Context, setups: dict, out_dir: Path, no_progress: 
                 pool.shutdown(cancel_futures=True)
                 raise CliError(f"{code}: {error}") from None
             except BrokenProcessPool:  # a replay process killed (kill -9, out of memory): every pending one is lost
+                _kill_replay_processes(pool)
                 unfinished = ", ".join(c for c in setups if c not in reports)
                 finished = f"{', '.join(reports)}, their reports under {out_dir}" if reports else "none"
                 raise CliError(
@@ -317,6 +318,15 @@ def _replay_pairs(ctx: click.Context, setups: dict, out_dir: Path, no_progress: 
         click.echo(f"  {code}: {html_path}")
     click.echo(f"summary: {summary_path}")
     ctx.exit(3 if partial else 0)
+
+
+def _kill_replay_processes(pool) -> None:
+    """SIGKILL the pool's processes still alive. The executor only sends them SIGTERM, then waits for them (and
+    for its queue's feeder thread) with no time limit: a process that does not die of SIGTERM (blocked or
+    ignored, as a parent's signal mask and ignored signals are inherited) would hang the command for ever."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # the executor's own (private)
+        if process.is_alive():
+            process.kill()
 
 
 def _torch_threads(threads: int) -> None:
