@@ -3,9 +3,9 @@ sizing: the figures the README's "Sizing a book of pairs" is computed from).
 
 On a fresh instance the code location is served by ``dagster-daemon run`` as in production, its sensors and
 schedules on; once on the embedded default's storage (the repository's dagster.yaml: SQLite, a file per run) and
-once on production's (deploy/dagster.yaml's PostgreSQL storage, on a throwaway cluster started with initdb). One pair's business day is started as the daily schedule starts
-it, a prices run of that pair (``dagster asset materialize --select pair_prices --partition USDBRL``); then the
-daemon does the rest by itself (the automation sensor's forecast and report runs, the optimization sensor's
+once on production's (deploy/dagster.yaml's PostgreSQL storage, on a throwaway cluster started with initdb).
+One pair's business day is started as the daily schedule starts it, a prices run of that pair
+(``dagster asset materialize --select pair_prices --partition USDBRL``); then the daemon does the rest by itself (the automation sensor's forecast and report runs, the optimization sensor's
 optimization runs, one at a time) until it is quiet: every run ended and none new for ``--quiet`` seconds. Twice:
 
 1. the pair's first day (every horizon is due an optimization on a fresh instance);
@@ -14,7 +14,8 @@ optimization runs, one at a time) until it is quiet: every run ended and none ne
 Counted from the instance: the runs each day made, by what they materialized (an optimization whose candidate
 the blocking checks refused ends FAILURE by design: counted as rejected, not failed), their wall time from the
 run records (start to end), and the bytes the day added to Dagster's storage (SQLite: ``$DAGSTER_HOME`` less the
-working area; PostgreSQL: its tables and indexes). Per pair-year: 261 monitoring days plus ~0.4 optimizations per business day (the replays' rate).
+working area; PostgreSQL: its tables and indexes). Per pair-year: 261 monitoring days plus ~0.4 optimizations per
+business day (the replays' rate).
 
 Usage: .venv/bin/python bench/bench_pairs_daemon.py [--pair USDBRL] [--storage sqlite postgresql] [--quiet 150]
 """
@@ -88,12 +89,11 @@ def refused_by_checks(home: Path, run) -> bool:
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
 
+    from forex_assets.defs.alerting.sensors import only_refused_by_checks
+
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
-        failures = [
-            e.dagster_event.event_specific_data.error
-            for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-        ]
-    return bool(failures) and all(f is not None and f.cls_name == "DagsterAssetCheckFailedError" for f in failures)
+        events = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        return only_refused_by_checks([e.dagster_event.event_specific_data.error for e in events])
 
 
 def wait_until_quiet(home: Path, known: set[str], quiet_s: float, timeout_s: float) -> list:

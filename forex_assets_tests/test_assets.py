@@ -106,14 +106,15 @@ def test_the_ui_figures_name_the_pair_they_show():
     """The prices and forecast figures of the UI's metadata name the pair and its unit (they said USD/CLP for
     every pair)."""
     from forex_assets.core.plots import forecast_fan_figure, price_history_figure
+    from forex_assets.core.working_area import pair_label, pair_unit
 
     prices = random_walk_prices(200, level=1.08)
     last, start = prices["usdclp"].iloc[-1], prices["date"].iloc[-1] + pd.offsets.BDay(1)
     quantiles = {q: [last] * 7 for q in ("q0_025", "q0_1", "q0_5", "q0_9", "q0_975")}
     table = pd.DataFrame({"target_date": pd.bdate_range(start, periods=7), **quantiles})
-    fan = forecast_fan_figure(prices, table, "7d", pair="EURUSD").axes[0]
+    fan = forecast_fan_figure(prices, table, "7d", label=pair_label("EURUSD"), unit=pair_unit("EURUSD")).axes[0]
     assert (fan.get_title(), fan.get_ylabel()) == ("EUR/USD forecast, 7d", "USD per EUR")
-    history = price_history_figure(prices, pair="USDBRL").axes[0]
+    history = price_history_figure(prices, label=pair_label("USDBRL"), unit=pair_unit("USDBRL")).axes[0]
     assert (history.get_title(), history.get_ylabel()) == ("USD/BRL", "BRL per USD")
 
 

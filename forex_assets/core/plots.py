@@ -80,22 +80,29 @@ def markdown_image(fig: Figure, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{figure_png_base64(fig)})"
 
 
-def price_history_figure(prices: pd.DataFrame, last_n: int = 750, pair: str = "USDCLP") -> Figure:
-    """The pair's recent prices (``pair``: its six-letter code, base then quote)."""
+def price_history_figure(
+    prices: pd.DataFrame, last_n: int = 750, label: str = "USD/CLP", unit: str = "CLP per USD"
+) -> Figure:
+    """The pair's recent prices (``label``: the pair as people read it, ``unit``: quote per base)."""
     recent = prices.tail(last_n)
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.plot(recent["date"], recent["usdclp"], lw=1, color="tab:blue")
-    ax.set_ylabel(f"{pair[3:]} per {pair[:3]}")
-    ax.set_title(f"{pair[:3]}/{pair[3:]}")
+    ax.set_ylabel(unit)
+    ax.set_title(label)
     _concise_dates(ax)
     ax.grid(alpha=0.3)
     return fig
 
 
 def forecast_fan_figure(
-    prices: pd.DataFrame, forecast: pd.DataFrame, horizon: str, last_n: int = 180, pair: str = "USDCLP"
+    prices: pd.DataFrame,
+    forecast: pd.DataFrame,
+    horizon: str,
+    last_n: int = 180,
+    label: str = "USD/CLP",
+    unit: str = "CLP per USD",
 ) -> Figure:
-    """Recent prices and the forecast fan: median, 80 % and 95 % intervals (``pair``: its six-letter code)."""
+    """Recent prices and the forecast fan: median, 80 % and 95 % intervals (``label``, ``unit``: the pair's)."""
     recent = prices.tail(last_n)
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.plot(recent["date"], recent["usdclp"], lw=1, color="black", label="observed")
@@ -103,8 +110,8 @@ def forecast_fan_figure(
     ax.fill_between(dates, forecast["q0_025"], forecast["q0_975"], color="tab:blue", alpha=0.18, label="95 %")
     ax.fill_between(dates, forecast["q0_1"], forecast["q0_9"], color="tab:blue", alpha=0.30, label="80 %")
     ax.plot(dates, forecast["q0_5"], color="tab:blue", lw=1.5, label="median")
-    ax.set_title(f"{pair[:3]}/{pair[3:]} forecast, {horizon}")
-    ax.set_ylabel(f"{pair[3:]} per {pair[:3]}")
+    ax.set_title(f"{label} forecast, {horizon}")
+    ax.set_ylabel(unit)
     _concise_dates(ax)
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)

@@ -42,6 +42,11 @@ def pair_label(code: str) -> str:
     return f"{code[:3]}/{code[3:]}"
 
 
+def pair_unit(code: str) -> str:
+    """The unit of a pair's prices, quote per base: ``EURCLP`` -> ``CLP per EUR``."""
+    return f"{code[3:]} per {code[:3]}"
+
+
 # the environment variables, in the order the table above reads them
 HOME_ENV = "FOREX_ASSETS_HOME"
 DAGSTER_HOME_ENV = "DAGSTER_HOME"

@@ -19,6 +19,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 import forex_assets.core.plots  # noqa: F401 - the headless (Agg) backend, before any figure is drawn
 from forex_assets.core.calendar import DateScalar
+from forex_assets.core.working_area import pair_label, pair_unit
 
 EVENT_KINDS = ("approved", "rejected", "error", "rollback")
 EVENT_STYLE = {  # marker, colour
@@ -123,8 +124,8 @@ def timeline_figure(prices: pd.DataFrame, report: dict[str, Any]) -> Figure:
     shown = prices[(prices["date"] >= first) & (prices["date"] <= end)]
     axes[0].plot(shown["date"], shown["usdclp"], lw=1, color="black")
     pair = str(report.get("pair") or "USDCLP")
-    axes[0].set_ylabel(f"{pair[3:]} per {pair[:3]}", fontsize=8)
-    title = f"{pair[:3]}/{pair[3:]} over the replay"
+    axes[0].set_ylabel(pair_unit(pair), fontsize=8)
+    title = f"{pair_label(pair)} over the replay"
     if freq is None:
         axes[0].axvline(start, color="grey", lw=0.8)
         title += " (grey line: first replay day); below, each horizon's optimizations by verdict and rollbacks"

@@ -38,11 +38,11 @@ def _step_errors(context: dg.RunFailureSensorContext) -> list[str]:
 CHECKS_REFUSED = "DagsterAssetCheckFailedError"
 
 
-def refused_by_blocking_checks(context: dg.RunFailureSensorContext) -> bool:
-    """Whether every failed step of the run failed because blocking asset checks failed (a rejected candidate:
-    the optimization ends FAILURE by design, and ``validation_report`` alerted with every criterion)."""
-    errors = [event.step_failure_data.error for event in context.get_step_failure_events()]
-    return bool(errors) and all(error is not None and error.cls_name == CHECKS_REFUSED for error in errors)
+def only_refused_by_checks(step_errors: list) -> bool:
+    """Whether a run's step failures (their errors) are all blocking asset checks that failed: a rejected
+    candidate, whose optimization ends FAILURE by design and whose ``validation_report`` alerted with every
+    criterion. Also read by bench/bench_pairs_daemon.py from the event log."""
+    return bool(step_errors) and all(e is not None and e.cls_name == CHECKS_REFUSED for e in step_errors)
 
 
 def run_series(run: dg.DagsterRun) -> tuple[str, str | None]:
@@ -72,7 +72,7 @@ def _selection(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertNotifier, working_area: WorkingArea):
     run = context.dagster_run
-    if refused_by_blocking_checks(context):
+    if only_refused_by_checks([event.step_failure_data.error for event in context.get_step_failure_events()]):
         context.log.info(f"run {run.run_id}: candidate refused by the blocking approval checks, no failure alert")
         return
     pair, horizon = run_series(run)

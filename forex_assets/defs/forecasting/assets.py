@@ -7,7 +7,7 @@ from forex_assets.core.forecasting.quantiles import ForecastError
 from forex_assets.core.models.loading import ModelLoadError
 from forex_assets.core.plots import forecast_fan_figure, markdown_image
 from forex_assets.core.policy import forecast_step
-from forex_assets.core.working_area import PRIMARY_PAIR
+from forex_assets.core.working_area import PRIMARY_PAIR, pair_label, pair_unit
 from forex_assets.defs.metadata import table_metadata
 from forex_assets.defs.partitions import context_series, pair_calendar, pair_horizon_partitions, series_label
 from forex_assets.defs.resources import WorkingArea
@@ -47,7 +47,10 @@ def produce_forecast(
         "context_length": config.context_length,
         "forecast": table_metadata(table),
         "fan_chart": dg.MetadataValue.md(
-            markdown_image(forecast_fan_figure(prices, table, horizon, pair=pair), f"forecast {series}")
+            markdown_image(
+                forecast_fan_figure(prices, table, horizon, label=pair_label(pair), unit=pair_unit(pair)),
+                f"forecast {series}",
+            )
         ),
     }
     return table, metadata

@@ -5,6 +5,7 @@ from forex_assets.core.plots import markdown_image, price_history_figure
 from forex_assets.core.prices.schema import PriceValidationError
 from forex_assets.core.prices.sources import PriceSourceError
 from forex_assets.core.retries import TransientError
+from forex_assets.core.working_area import pair_unit
 from forex_assets.defs.partitions import pair_partitions
 from forex_assets.defs.prices.retries import PRICES_RETRY_POLICY
 from forex_assets.defs.resources import PriceSource
@@ -29,7 +30,7 @@ def pair_prices(context: dg.AssetExecutionContext, price_source: PriceSource) ->
     except (PriceValidationError, PriceSourceError) as error:  # a broken data contract, a bad file: never retried
         raise dg.Failure(description=str(error), allow_retries=False) from None
     returns = prices["usdclp"].pct_change().dropna()
-    figure = markdown_image(price_history_figure(prices, pair=pair.code), pair.label)
+    figure = markdown_image(price_history_figure(prices, label=pair.label, unit=pair_unit(pair.code)), pair.label)
     context.log.info(f"{len(prices)} observations from {price_source.describe()}")
     return dg.Output(
         prices,
